@@ -1,0 +1,5 @@
+"""``python -m engagehub`` runs the CLI."""
+
+from engagehub.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Management API (admin token): events, sources, taxonomy; feature packages add their own."""

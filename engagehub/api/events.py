@@ -1,0 +1,135 @@
+"""``GET /api/events``: the log, filtered, newest first, with cursor pagination."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+
+from engagehub.api.auth import require_admin
+from engagehub.errors import PayloadError
+from engagehub.http import JSONResponse, error_responses
+from engagehub.hub import Hub
+from engagehub.model import StoredEvent
+from engagehub.storage import events as log
+from engagehub.storage import sources as source_store
+from engagehub.storage.base import Connection
+from engagehub.timeutil import TimestampError, format_ts, parse_ts
+
+router = APIRouter(prefix="/api", tags=["events"], dependencies=[Depends(require_admin)])
+
+
+def event_json(ev: StoredEvent, source_names: dict[int, str]) -> dict[str, Any]:
+    """The public JSON form of a log row."""
+    try:
+        raw: Any = orjson.loads(ev.raw)
+    except orjson.JSONDecodeError:
+        raw = ev.raw
+    return {
+        "event_id": ev.event_id,
+        "seq": ev.seq,
+        "source": source_names.get(ev.source_id, str(ev.source_id)),
+        "type": ev.type,
+        "event": ev.event,
+        "vendor_event": ev.vendor_event,
+        "channel": ev.channel,
+        "user_id": ev.user_id,
+        "anonymous_id": ev.anonymous_id,
+        "contact": ev.contact,
+        "message_id": ev.message_id,
+        "campaign_id": ev.campaign_id,
+        "timestamp": format_ts(ev.event_time),
+        "received_at": format_ts(ev.received_at),
+        "properties": ev.properties,
+        "raw": raw,
+    }
+
+
+def source_names(conn: Connection) -> dict[int, str]:
+    """Source id -> name, for rendering."""
+    return {s.id: s.name for s in source_store.list_all(conn)}
+
+
+def _time(value: str | None, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return parse_ts(value)
+    except TimestampError:
+        raise PayloadError(f"{name} is not a timestamp", field=name, value=value) from None
+
+
+@router.get(
+    "/events",
+    summary="Events of the log, filtered; newest first unless order=asc",
+    responses=error_responses(400, 401, 404),
+)
+async def list_events(
+    request: Request,
+    user_id: str | None = None,
+    event: str | None = None,
+    channel: str | None = None,
+    campaign_id: str | None = None,
+    message_id: str | None = None,
+    source: str | None = None,
+    since: Annotated[str | None, Query(description="ISO 8601 or epoch; event time >=")] = None,
+    until: Annotated[str | None, Query(description="ISO 8601 or epoch; event time <")] = None,
+    unmapped: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: str | None = None,
+    order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
+) -> JSONResponse:
+    """Filter by user, canonical event, channel, campaign, message, source, time, unmapped."""
+    hub: Hub = request.app.state.hub
+    q = log.EventQuery(
+        user_id=user_id,
+        event=event,
+        channel=channel,
+        campaign_id=campaign_id,
+        message_id=message_id,
+        since=_time(since, "since"),
+        until=_time(until, "until"),
+        unmapped=unmapped,
+        limit=limit,
+        cursor=cursor,
+        ascending=order == "asc",
+    )
+
+    def run(conn: Connection) -> dict[str, Any]:
+        names = source_names(conn)
+        if source is not None:
+            q.source_id = source_store.by_name(conn, source).id
+        events, next_cursor = log.query(conn, q)
+        return {"events": [event_json(e, names) for e in events], "next_cursor": next_cursor}
+
+    return JSONResponse(await hub.read(run))
+
+
+@router.get(
+    "/events/unmapped",
+    summary="Vendor event names the taxonomy does not map, with counts",
+    responses=error_responses(401),
+)
+async def unmapped_counts(request: Request) -> JSONResponse:
+    """Counts kept by the ``unmapped`` processor."""
+    hub: Hub = request.app.state.hub
+
+    def run(conn: Connection) -> list[dict[str, Any]]:
+        names = source_names(conn)
+        rows = conn.all(
+            "SELECT source_id, vendor_event, count, first_seen, last_seen FROM unmapped_events "
+            "ORDER BY count DESC, vendor_event"
+        )
+        return [
+            {
+                "source": names.get(r["source_id"], str(r["source_id"])),
+                "vendor_event": r["vendor_event"],
+                "count": r["count"],
+                "first_seen": format_ts(r["first_seen"]),
+                "last_seen": format_ts(r["last_seen"]),
+            }
+            for r in rows
+        ]
+
+    return JSONResponse({"unmapped": await hub.read(run)})

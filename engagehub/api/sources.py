@@ -1,0 +1,77 @@
+"""``/api/sources``: list and create sources (the write key is shown once, at creation)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+
+from engagehub.api.auth import require_admin
+from engagehub.errors import PayloadError
+from engagehub.http import JSONResponse, error_responses
+from engagehub.hub import Hub
+from engagehub.storage import sources as source_store
+from engagehub.storage.base import Connection
+from engagehub.timeutil import format_ts
+from engagehub.vendors import SOURCE_KINDS
+
+router = APIRouter(prefix="/api", tags=["sources"], dependencies=[Depends(require_admin)])
+
+
+class NewSource(BaseModel):
+    """Body of ``POST /api/sources``."""
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
+    kind: str
+    write_key: str | None = Field(default=None, min_length=8, max_length=200)
+    secret: str | None = Field(default=None, max_length=4000)
+
+
+def source_json(source: source_store.Source) -> dict[str, Any]:
+    """Public form of a source (never the secret)."""
+    return {
+        "name": source.name,
+        "kind": source.kind,
+        "write_key_hint": source.write_key_hint,
+        "has_secret": bool(source.secret),
+        "created_at": format_ts(source.created_at),
+        "disabled": source.disabled,
+    }
+
+
+def check_kind(kind: str) -> None:
+    """Reject kinds we have no vendor module for, naming the ones we have."""
+    if kind not in SOURCE_KINDS:
+        raise PayloadError(
+            f"unknown source kind {kind!r}; expected one of {', '.join(SOURCE_KINDS)}",
+            field="kind",
+            value=kind,
+        )
+
+
+@router.get("/sources", summary="Every source", responses=error_responses(401))
+async def list_sources(request: Request) -> JSONResponse:
+    """Sources without their secrets."""
+    hub: Hub = request.app.state.hub
+    found = await hub.read(source_store.list_all)
+    return JSONResponse({"sources": [source_json(s) for s in found]})
+
+
+@router.post(
+    "/sources",
+    status_code=201,
+    summary="Create a source; the reply holds its write key (shown once)",
+    responses=error_responses(400, 401, 409),
+)
+async def create_source(request: Request, body: NewSource) -> JSONResponse:
+    """Create a source of a known kind."""
+    hub: Hub = request.app.state.hub
+    check_kind(body.kind)
+
+    def run(conn: Connection) -> tuple[source_store.Source, str]:
+        return source_store.create(conn, body.name, body.kind, body.write_key, body.secret)
+
+    source, key = await hub.read(run)
+    hub.forget_sources()
+    return JSONResponse({**source_json(source), "write_key": key}, status_code=201)

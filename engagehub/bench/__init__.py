@@ -1,0 +1,1 @@
+"""Benchmarks run by ``engagehub bench ...``: figures and ratios against same-run baselines."""

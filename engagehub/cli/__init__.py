@@ -1,0 +1,70 @@
+"""The ``engagehub`` command: one Typer app; feature packages add command groups in ``register``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from engagehub import __version__
+from engagehub.errors import EngagehubError
+
+app = typer.Typer(
+    name="engagehub",
+    help="Message engagement events and consent, self-hosted.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"engagehub {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url", help="Overrides ENGAGEHUB_DATABASE_URL.", show_default=False
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """engagehub: ingest, consent, analytics, messaging, export."""
+    if database_url:
+        os.environ["ENGAGEHUB_DATABASE_URL"] = database_url
+        from engagehub.settings import get_settings
+
+        get_settings.cache_clear()
+
+
+def register() -> None:
+    """Attach every command group (built-in features register the same way)."""
+    from engagehub.cli import admin, bench, events, imports, serve, sources
+
+    for module in (serve, sources, events, imports, admin, bench):
+        module.register(app)
+
+
+def main() -> None:
+    """Entry point: errors print as ``error[code]: message`` with details, exit code 1."""
+    register()
+    try:
+        app()
+    except EngagehubError as exc:
+        err.print(Text.assemble(("error", "bold red"), f"[{exc.code}]: {exc.message}"))
+        for key, value in exc.details.items():
+            err.print(Text(f"  {key}: {value}"))
+        sys.exit(1)

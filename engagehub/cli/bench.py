@@ -1,0 +1,49 @@
+"""``engagehub bench ...``: benchmarks that print figures and same-run baseline ratios."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import orjson
+import typer
+from rich.table import Table
+
+from engagehub.cli.common import console
+
+bench_app = typer.Typer(help="Benchmarks (figures against baselines measured in the same run).")
+
+
+@bench_app.command("ingest")
+def ingest(
+    duration: Annotated[float, typer.Option(help="Seconds of measured load.")] = 15.0,
+    concurrency: Annotated[int, typer.Option(help="Keep-alive connections.")] = 32,
+    batch_size: Annotated[int, typer.Option(help="Events per /v1/batch request.")] = 100,
+    synchronous: Annotated[
+        str, typer.Option(help="SQLite synchronous: NORMAL or FULL.")
+    ] = "NORMAL",
+    workers: Annotated[int, typer.Option(help="Server processes.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Segment batches into `engagehub serve` on SQLite vs no-op HTTP and raw SQLite ceilings."""
+    from engagehub.bench.ingest import run
+
+    figures = run(duration, concurrency, batch_size, synchronous.upper(), workers)
+    if as_json:
+        print(orjson.dumps(figures).decode())
+        return
+    table = Table("figure", "value", title="engagehub bench ingest")
+    for key, value in figures.items():
+        shown = (
+            f"{value:,.2f}"
+            if isinstance(value, float)
+            else f"{value:,}"
+            if isinstance(value, int)
+            else str(value)
+        )
+        table.add_row(key, shown)
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``bench``."""
+    app.add_typer(bench_app, name="bench")

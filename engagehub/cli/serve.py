@@ -1,0 +1,54 @@
+"""``engagehub serve``: the HTTP server on the embedded SQLite default (or PostgreSQL)."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from engagehub.cli.common import console, settings
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Overrides ENGAGEHUB_HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Overrides ENGAGEHUB_PORT.")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes (PostgreSQL scales).")] = 1,
+    sqlite_synchronous: Annotated[
+        str | None,
+        typer.Option(help="NORMAL (survives kill -9) or FULL (also survives power loss)."),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    access_log: Annotated[bool, typer.Option(help="Log every request (costs throughput).")] = False,
+) -> None:
+    """Run the server: ingest routes, management API, processors; schema migrates on start."""
+    overrides = {"HOST": host, "PORT": port, "SQLITE_SYNCHRONOUS": sqlite_synchronous}
+    for name, value in overrides.items():
+        if value is not None:
+            os.environ[f"ENGAGEHUB_{name}"] = str(value)
+    from engagehub.settings import get_settings
+
+    get_settings.cache_clear()
+    current = settings()
+    console.print(
+        f"engagehub on [bold]http://{current.host}:{current.port}[/] "
+        f"· database {current.database_url.split('@')[-1]}",
+        highlight=False,
+    )
+    uvicorn.run(
+        "engagehub.app:create_app",
+        factory=True,
+        host=current.host,
+        port=current.port,
+        workers=workers,
+        log_level=log_level,
+        access_log=access_log,
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``serve``."""
+    app.command()(serve)

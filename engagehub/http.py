@@ -1,0 +1,137 @@
+"""HTTP plumbing shared by every route: orjson responses and the one error shape."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from engagehub.errors import EngagehubError, RateLimited, error_body
+
+logger = logging.getLogger(__name__)
+
+_STATUS_CODES = {
+    400: "invalid_payload",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_payload",
+    429: "rate_limited",
+}
+
+
+class JSONResponse(Response):
+    """JSON rendered by orjson (datetimes, dataclasses and numpy-free dicts)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
+def error_response(exc: EngagehubError) -> JSONResponse:
+    """Render one error in the shared shape with its status (and Retry-After when rate limited)."""
+    headers = {}
+    if isinstance(exc, RateLimited) and "retry_after" in exc.details:
+        headers["Retry-After"] = str(exc.details["retry_after"])
+    if exc.http_status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="engagehub", Bearer'
+    return JSONResponse(exc.body(), status_code=exc.http_status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error path (ours, FastAPI validation, 404/405, crashes) answers with the one shape."""
+
+    async def on_engagehub_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, EngagehubError)
+        if exc.http_status >= 500:
+            logger.error("%s %s: %s", request.method, request.url.path, exc.message)
+        return error_response(exc)
+
+    async def on_validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        problems = [
+            {
+                "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
+                "message": err.get("msg"),
+                "value": _jsonable(err.get("input")),
+            }
+            for err in exc.errors()
+        ]
+        first = problems[0] if problems else {"field": None, "message": "invalid request"}
+        message = (
+            f"invalid {first['field']}: {first['message']}" if first["field"] else "invalid request"
+        )
+        return JSONResponse(
+            error_body("invalid_payload", message, {"errors": problems}), status_code=400
+        )
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        code = _STATUS_CODES.get(exc.status_code, "http_error")
+        details: dict[str, Any] = {"path": request.url.path}
+        if exc.status_code == 405:
+            details["method"] = request.method
+        return JSONResponse(
+            error_body(code, str(exc.detail), details),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    async def on_crash(request: Request, exc: Exception) -> Response:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            error_body("internal", "internal error; see the server log", {}), status_code=500
+        )
+
+    app.add_exception_handler(EngagehubError, on_engagehub_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_crash)
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        orjson.dumps(value)
+    except TypeError:
+        return repr(value)[:200]
+    return value
+
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "description": "Error",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {
+                    "error": {
+                        "type": "object",
+                        "required": ["code", "message", "details"],
+                        "properties": {
+                            "code": {"type": "string"},
+                            "message": {"type": "string"},
+                            "details": {"type": "object"},
+                        },
+                    }
+                },
+            }
+        }
+    },
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries documenting the error shape for these statuses."""
+    return dict.fromkeys(statuses, ERROR_SCHEMA)

@@ -1,0 +1,166 @@
+"""The running server's shared state: settings, database, writer, processors, source cache."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from starlette.concurrency import run_in_threadpool
+
+from engagehub.errors import AuthError, ForbiddenError, NotFound
+from engagehub.ingest.writer import LogWriter
+from engagehub.model import AppendResult, IncomingEvent
+from engagehub.processing import Processor
+from engagehub.processing.runner import ProcessorRunner
+from engagehub.settings import Settings
+from engagehub.storage import Database, migrate
+from engagehub.storage import events as log
+from engagehub.storage import sources as source_store
+from engagehub.storage.base import Connection
+from engagehub.timeutil import now_ms
+
+T = TypeVar("T")
+_SOURCE_TTL = 30.0
+
+
+def tune_runtime() -> None:
+    """Interpreter settings for a server that allocates many short-lived dicts per request.
+
+    Startup objects are frozen out of the cyclic GC and collections run less often (ingest
+    makes no reference cycles), and a shorter GIL switch interval keeps the writer thread from
+    waiting up to 5 ms for the event loop at each SQLite statement.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    sys.setswitchinterval(0.0005)
+
+
+class Hub:
+    """One per process; routes reach it as ``request.app.state.hub``."""
+
+    def __init__(
+        self, settings: Settings, db: Database, processors: Sequence[Processor] = ()
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.writer = LogWriter(db, on_commit=self._on_commit)
+        self.runner = ProcessorRunner(self.writer, processors, settings.processor_batch)
+        self.admin_token_hash = ""
+        self._sources: dict[str, tuple[float, source_store.Source | None]] = {}
+        self.started = False
+
+    async def start(self) -> None:
+        """Migrate, make sure an admin token exists, start the writer and processors."""
+        from engagehub.api.auth import ensure_admin_token
+
+        def prepare() -> tuple[str, str | None]:
+            with self.db.session() as conn:
+                migrate(conn)
+                return ensure_admin_token(conn, self.settings)
+
+        self.admin_token_hash, generated = await run_in_threadpool(prepare)
+        if generated:
+            print(
+                f"engagehub: generated admin token (shown once, store it): {generated}",
+                file=sys.stderr,
+                flush=True,
+            )
+        tune_runtime()
+        await self.writer.start()
+        if self.settings.run_processors:
+            await self.runner.start()
+        self.started = True
+
+    async def stop(self) -> None:
+        """Flush the writer and stop processors; acknowledged events are already durable."""
+        await self.runner.stop()
+        await self.writer.stop()
+        self.db.close()
+        self.started = False
+
+    def _on_commit(self, head: int) -> None:
+        if self.settings.run_processors:
+            self.runner.notify(head)
+
+    async def append(
+        self, source_id: int, events: Sequence[IncomingEvent], received_at: int | None = None
+    ) -> AppendResult:
+        """Durably append events (group commit); returns after the commit."""
+        batch = log.Batch(source_id, received_at or now_ms(), events)
+        return await self.writer.append(batch)
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` with a pooled reader connection on a worker thread."""
+
+        def call() -> T:
+            with self.db.reader() as conn:
+                return fn(conn)
+
+        return await run_in_threadpool(call)
+
+    async def caught_up(self, seq: int, names: Sequence[str] | None = None) -> None:
+        """Wait until processors applied ``seq`` (read-your-writes for APIs that need it)."""
+        if self.settings.run_processors:
+            await self.runner.wait_for(seq, names)
+        else:
+            await asyncio.sleep(0)
+
+    async def source_for_key(
+        self, write_key: str | None, kinds: Sequence[str]
+    ) -> source_store.Source:
+        """The enabled source owning this write key, of one of ``kinds``; 401/403 otherwise."""
+        if not write_key:
+            raise AuthError("missing write key", hint="send it as HTTP Basic user name or writeKey")
+        cache_key = "k:" + source_store.hash_key(write_key)
+        source = await self._cached(cache_key, lambda c: source_store.by_write_key(c, write_key))
+        if source is None:
+            raise AuthError("unknown write key", write_key_hint=write_key[:4] + "…")
+        return self._check(source, kinds)
+
+    async def source_named(self, name: str, kinds: Sequence[str]) -> source_store.Source:
+        """The enabled source called ``name`` of one of ``kinds`` (webhook routes)."""
+
+        def find(conn: Connection) -> source_store.Source | None:
+            try:
+                return source_store.by_name(conn, name)
+            except NotFound:
+                return None
+
+        source = await self._cached("n:" + name, find)
+        if source is None:
+            raise NotFound(f"no source named {name!r}", source=name)
+        return self._check(source, kinds)
+
+    async def _cached(
+        self, key: str, load: Callable[[Connection], source_store.Source | None]
+    ) -> source_store.Source | None:
+        hit = self._sources.get(key)
+        now = time.monotonic()
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        source = await self.read(load)
+        ttl = _SOURCE_TTL if source is not None else 2.0
+        self._sources[key] = (now + ttl, source)
+        return source
+
+    def forget_sources(self) -> None:
+        """Drop cached sources (after one is added or changed)."""
+        self._sources.clear()
+
+    @staticmethod
+    def _check(source: source_store.Source, kinds: Sequence[str]) -> source_store.Source:
+        if source.disabled:
+            raise ForbiddenError(f"source {source.name!r} is disabled", source=source.name)
+        if source.kind not in kinds:
+            raise ForbiddenError(
+                f"source {source.name!r} is of kind {source.kind!r}; this endpoint takes "
+                f"{', '.join(kinds)}",
+                source=source.name,
+                kind=source.kind,
+            )
+        return source

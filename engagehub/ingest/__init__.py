@@ -1,0 +1,1 @@
+"""Ingest: HTTP routes per vendor, body limits, validation, group-commit append, the answer."""

@@ -1,0 +1,109 @@
+"""Segment-compatible Tracking API: ``POST /v1/{batch,track,identify,page,screen,group,alias}``.
+
+The official Segment libraries work unchanged with their host set to this server: the write key
+comes as the HTTP Basic user name or as ``writeKey`` in the body; ``200 {"success": true}`` is
+sent only after the events are committed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from engagehub.http import JSONResponse, error_responses
+from engagehub.hub import Hub
+from engagehub.ingest.body import read_body
+from engagehub.ingest.respond import commit
+from engagehub.timeutil import now_ms
+from engagehub.vendors import segment
+
+router = APIRouter(tags=["ingest: Segment"])
+
+CALLS = ("batch", "track", "identify", "page", "screen", "group", "alias")
+_ACCEPTS = ("segment",)
+
+_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "type": {
+            "type": "string",
+            "enum": ["track", "identify", "page", "screen", "group", "alias"],
+        },
+        "event": {"type": "string"},
+        "userId": {"type": "string"},
+        "anonymousId": {"type": "string"},
+        "messageId": {"type": "string"},
+        "timestamp": {"type": "string", "format": "date-time"},
+        "properties": {"type": "object"},
+        "traits": {"type": "object"},
+        "context": {"type": "object"},
+    },
+}
+_BATCH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["batch"],
+    "properties": {
+        "batch": {"type": "array", "items": _EVENT_SCHEMA},
+        "writeKey": {"type": "string"},
+        "sentAt": {"type": "string", "format": "date-time"},
+    },
+}
+_SUCCESS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Committed. `rejected` lists events of the batch that were refused.",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+_ERRORS = error_responses(400, 401, 403, 413, 415, 503)
+
+
+def basic_auth_user(request: Request) -> str | None:
+    """The user name of an ``Authorization: Basic`` header (Segment puts the write key there)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return decoded.split(":", 1)[0] or None
+
+
+async def handle(request: Request, call: str) -> JSONResponse:
+    """Read, authenticate, parse, commit, answer."""
+    hub: Hub = request.app.state.hub
+    settings = hub.settings
+    received_at = now_ms()
+    body = await read_body(request, settings.max_batch_bytes)
+    envelope = segment.decode(body, call)
+    source = await hub.source_for_key(basic_auth_user(request) or envelope.writeKey, _ACCEPTS)
+    result = segment.parse(
+        envelope, received_at, call, settings.max_event_bytes, settings.default_region
+    )
+    return await commit(hub, source.id, result, received_at, single=call != "batch")
+
+
+def _route(call: str) -> None:
+    async def endpoint(request: Request) -> JSONResponse:
+        return await handle(request, call)
+
+    endpoint.__name__ = f"segment_{call}"
+    schema = _BATCH_SCHEMA if call == "batch" else _EVENT_SCHEMA
+    router.add_api_route(
+        f"/v1/{call}",
+        endpoint,
+        methods=["POST"],
+        summary=f"Segment {call} call",
+        responses={**_SUCCESS, **_ERRORS},
+        openapi_extra={
+            "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}
+        },
+    )
+
+
+for _call in CALLS:
+    _route(_call)

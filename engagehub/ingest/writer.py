@@ -1,0 +1,139 @@
+"""Group commit: requests hand their events to one writer thread, which commits many requests in
+one transaction and only then releases them; a crash before the commit means no 2xx was sent.
+
+The same thread runs the log processors' transactions (``submit``), so on SQLite nothing else
+ever competes for the write lock inside the server process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from engagehub.errors import EngagehubError, TransientError
+from engagehub.model import AppendResult
+from engagehub.storage import events as log
+from engagehub.storage.base import Connection, Database
+
+T = TypeVar("T")
+logger = logging.getLogger(__name__)
+
+_MAX_ROWS_PER_COMMIT = 20_000
+
+
+class LogWriter:
+    """The single writer of one process: appends (group-committed) and processor steps."""
+
+    def __init__(self, db: Database, on_commit: Callable[[int], None] | None = None) -> None:
+        self._db = db
+        self._on_commit = on_commit
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="engagehub-writer")
+        self._conn: Connection | None = None
+        self._pending: list[tuple[log.Batch, asyncio.Future[AppendResult]]] = []
+        self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.commits = 0
+        self.appended = 0
+
+    async def start(self) -> None:
+        """Open the writer connection on the writer thread and start committing."""
+        loop = asyncio.get_running_loop()
+        self._conn = await loop.run_in_executor(self._executor, self._db.connect)
+        self._task = asyncio.create_task(self._run(), name="engagehub-log-writer")
+
+    async def append(self, batch: log.Batch) -> AppendResult:
+        """Queue one request's events; returns once they are committed (or raises)."""
+        if self._closing or self._task is None:
+            raise TransientError("the server is shutting down; retry")
+        future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
+        self._pending.append((batch, future))
+        self._idle.clear()
+        self._wakeup.set()
+        return await asyncio.shield(future)
+
+    async def submit(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn(conn)`` on the writer thread with the writer connection."""
+        assert self._conn is not None, "writer not started"
+        conn = self._conn
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, conn)
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._pending:
+                group = self._take()
+                await self._commit(group)
+            self._idle.set()
+            if self._closing and not self._pending:
+                return
+
+    def _take(self) -> list[tuple[log.Batch, asyncio.Future[AppendResult]]]:
+        rows = 0
+        taken = 0
+        for batch, _ in self._pending:
+            if taken and rows + len(batch.events) > _MAX_ROWS_PER_COMMIT:
+                break
+            rows += len(batch.events)
+            taken += 1
+        group, self._pending = self._pending[:taken], self._pending[taken:]
+        return group
+
+    async def _commit(
+        self, group: Sequence[tuple[log.Batch, asyncio.Future[AppendResult]]]
+    ) -> None:
+        batches = [batch for batch, _ in group]
+        try:
+            results = await self.submit(lambda conn: log.append(conn, batches))
+        except Exception as exc:  # every waiting request gets the error; none is acknowledged
+            error = (
+                exc
+                if isinstance(exc, EngagehubError)
+                else TransientError(f"could not store events: {exc}", reason=type(exc).__name__)
+            )
+            logger.error("group commit of %d requests failed: %s", len(group), exc)
+            for _, future in group:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        self.commits += 1
+        for (_, future), result in zip(group, results, strict=True):
+            self.appended += result.inserted
+            if not future.done():
+                future.set_result(result)
+        if self._on_commit is not None and results:
+            self._on_commit(results[-1].head)
+
+    async def stop(self) -> None:
+        """Commit what is queued, then close the connection and the thread."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None:
+            with contextlib.suppress(Exception):
+                await self._task
+        if self._conn is not None:
+            conn = self._conn
+            await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
+            self._conn = None
+        self._executor.shutdown(wait=True)
+
+    @property
+    def busy(self) -> bool:
+        """Appends are waiting: processors should let them go first."""
+        return bool(self._pending)
+
+    async def idle(self, timeout: float) -> None:
+        """Wait until no append is queued, or ``timeout`` seconds (so processors still progress)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for metrics and tests."""
+        return {"commits": self.commits, "appended": self.appended, "pending": len(self._pending)}

@@ -1,0 +1,90 @@
+"""Processors: idempotent consumers of the event log, each following it with a durable cursor.
+
+A processor reads the log after its cursor, updates its derived tables and advances the cursor
+in the same transaction, so a crash replays a batch and updates must be idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from engagehub.model import StoredEvent
+from engagehub.storage import events as log
+from engagehub.storage.base import Connection
+from engagehub.timeutil import now_ms
+
+__all__ = ["Processor", "get_offset", "reset", "run_until_caught_up", "set_offset", "step"]
+
+
+class Processor(Protocol):
+    """A named consumer of the log."""
+
+    name: str
+    """Cursor name; stable forever (renaming it replays the whole log)."""
+    where: str | None
+    """Optional SQL filter on ``events`` so the processor only reads what it uses."""
+    payload: bool
+    """Whether ``apply`` needs ``properties`` and ``raw`` (False reads lighter rows)."""
+
+    def apply(self, conn: Connection, events: Sequence[StoredEvent]) -> None:
+        """Update derived tables for these events (idempotently); runs inside the transaction."""
+
+    def reset(self, conn: Connection) -> None:
+        """Delete this processor's derived state so ``engagehub reprocess`` can rebuild it."""
+
+
+def get_offset(conn: Connection, name: str, lock: bool = False) -> int:
+    """The cursor of ``name`` (0 when new); ``lock`` holds it for this transaction on PostgreSQL."""
+    conn.execute(
+        "INSERT INTO processor_offsets (name, seq, updated_at) VALUES (?, 0, ?) "
+        "ON CONFLICT (name) DO NOTHING",
+        (name, now_ms()),
+    )
+    sql = "SELECT seq FROM processor_offsets WHERE name = ?"
+    if lock and conn.dialect == "postgresql":
+        sql += " FOR UPDATE"
+    return int(conn.scalar(sql, (name,)) or 0)
+
+
+def set_offset(conn: Connection, name: str, seq: int) -> None:
+    """Move the cursor of ``name`` to ``seq``."""
+    conn.execute(
+        "UPDATE processor_offsets SET seq = ?, updated_at = ? WHERE name = ?",
+        (seq, now_ms(), name),
+    )
+
+
+def step(conn: Connection, processor: Processor, window: int) -> tuple[int, int]:
+    """Apply at most ``window`` log positions; returns (new cursor, log head)."""
+    with conn.transaction():
+        cursor = get_offset(conn, processor.name, lock=True)
+        head = log.head(conn)
+        upto = min(head, cursor + window)
+        if upto <= cursor:
+            return cursor, head
+        events = log.read_range(
+            conn, cursor, upto, processor.where, payload=getattr(processor, "payload", True)
+        )
+        if events:
+            processor.apply(conn, events)
+        set_offset(conn, processor.name, upto)
+    return upto, head
+
+
+def run_until_caught_up(
+    conn: Connection, processors: Sequence[Processor], window: int = 2000
+) -> None:
+    """Run every processor until it reaches the log head (CLI commands, tests)."""
+    for processor in processors:
+        while True:
+            cursor, head = step(conn, processor, window)
+            if cursor >= head:
+                break
+
+
+def reset(conn: Connection, processor: Processor) -> None:
+    """Forget a processor's state and cursor; the next run rebuilds it from the whole log."""
+    with conn.transaction():
+        processor.reset(conn)
+        set_offset(conn, processor.name, 0)

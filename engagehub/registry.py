@@ -1,0 +1,35 @@
+"""Where features plug in: their HTTP routers, log processors and CLI command groups.
+
+Each feature package adds its lines here (and nowhere else in the core), so adding one touches
+no other feature.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from engagehub.processing import Processor
+from engagehub.settings import Settings
+
+
+def routers() -> list[APIRouter]:
+    """Every HTTP router, ingest first."""
+    from engagehub.api import events, sources, system, taxonomy
+    from engagehub.ingest import crossengage, segment
+
+    return [
+        segment.router,
+        crossengage.router,
+        system.router,
+        events.router,
+        sources.router,
+        taxonomy.router,
+    ]
+
+
+def processors(settings: Settings) -> list[Processor]:
+    """Every log processor, in the order they run after each commit."""
+    from engagehub.processing.log_index import LogIndex
+    from engagehub.processing.unmapped import UnmappedCounter
+
+    return [LogIndex(), UnmappedCounter()]

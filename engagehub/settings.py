@@ -1,0 +1,65 @@
+"""Every setting, declared once: env variables ``ENGAGEHUB_*``, overridden by CLI flags."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """engagehub configuration; the docs' settings table is generated from these docstrings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ENGAGEHUB_", use_attribute_docstrings=True, extra="ignore"
+    )
+
+    database_url: str = "sqlite:///./engagehub.db"
+    """SQLite file (``sqlite:///path``) or PostgreSQL URL (``postgresql://user@host/db``)."""
+
+    host: str = "127.0.0.1"
+    """Address ``engagehub serve`` listens on."""
+
+    port: int = Field(default=8000, ge=0, le=65535)
+    """Port ``engagehub serve`` listens on."""
+
+    admin_token: SecretStr | None = None
+    """Bearer token for the management API and dashboard; generated and printed once if unset."""
+
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    """NORMAL survives a killed process; FULL also survives power loss (fsync per commit)."""
+
+    max_event_bytes: int = Field(default=32 * 1024, gt=0)
+    """Largest single event accepted (Segment's limit: 32 KB)."""
+
+    max_batch_bytes: int = Field(default=500 * 1024, gt=0)
+    """Largest request body accepted on ingest routes (Segment's limit: 500 KB)."""
+
+    max_upload_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
+    """Largest file accepted by upload endpoints (CSV imports)."""
+
+    run_processors: bool = True
+    """Run the log processors inside ``serve`` right after each commit (embedded mode)."""
+
+    processor_batch: int = Field(default=2000, gt=0)
+    """Log positions a processor takes per transaction."""
+
+    public_base_url: str | None = None
+    """Public URL of this server as vendors see it (Twilio signs it); behind a proxy set it."""
+
+    default_region: str = "US"
+    """Region used to read phone numbers written without a country code."""
+
+    signature_tolerance_seconds: int = Field(default=300, ge=0)
+    """How old a signed webhook timestamp may be (replay window), in seconds."""
+
+    log_format: Literal["text", "json"] = "text"
+    """Log lines as plain text or as one JSON object per line."""
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings from the environment, read once per process."""
+    return Settings()

@@ -1,0 +1,94 @@
+"""The storage contract: connections that speak one SQL dialect subset, on SQLite or PostgreSQL.
+
+SQL in engagehub is written once with ``?`` placeholders and portable syntax (``INSERT ... ON
+CONFLICT``, ``RETURNING``, ``COALESCE``); the PostgreSQL connection rewrites placeholders. Where
+the dialects really differ, code branches on ``conn.dialect``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal
+
+Dialect = Literal["sqlite", "postgresql"]
+
+
+class Connection(ABC):
+    """One database connection; not shared between threads at the same time."""
+
+    dialect: Dialect
+
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement; returns a DB-API cursor (tuples)."""
+
+    @abstractmethod
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """Run one statement for many rows; returns the number of rows changed."""
+
+    @abstractmethod
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        """A write transaction (nested calls become savepoints); commits on success."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection."""
+
+    @property
+    def least(self) -> str:
+        """Two-argument minimum: ``MIN`` on SQLite, ``LEAST`` on PostgreSQL."""
+        return "MIN" if self.dialect == "sqlite" else "LEAST"
+
+    @property
+    def greatest(self) -> str:
+        """Two-argument maximum: ``MAX`` on SQLite, ``GREATEST`` on PostgreSQL."""
+        return "MAX" if self.dialect == "sqlite" else "GREATEST"
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows as dicts keyed by column name."""
+        cur = self.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        """The first row as a dict, or None."""
+        cur = self.execute(sql, params)
+        row = cur.fetchone()
+        if row is None:
+            return None
+        return dict(zip([d[0] for d in cur.description], row, strict=True))
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The first column of the first row, or None."""
+        row = self.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+
+class Database(ABC):
+    """A database: hands out one writer connection and pooled reader connections."""
+
+    dialect: Dialect
+    url: str
+
+    @abstractmethod
+    def connect(self) -> Connection:
+        """A new connection owned by the caller."""
+
+    @abstractmethod
+    def reader(self) -> contextlib.AbstractContextManager[Connection]:
+        """Borrow a pooled connection for reads (and short writes outside the hot path)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close every pooled connection."""
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Connection]:
+        """A private connection closed on exit: for CLI commands and tests."""
+        conn = self.connect()
+        try:
+            yield conn
+        finally:
+            conn.close()

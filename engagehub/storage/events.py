@@ -1,0 +1,261 @@
+"""The event log: append (exactly once per source and dedup key), read by position, query."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from engagehub.errors import PayloadError
+from engagehub.model import AppendResult, IncomingEvent, StoredEvent, event_id_for
+from engagehub.storage.base import Connection
+
+COLUMNS = (
+    "seq, event_id, source_id, dedup_key, type, vendor_event, event, channel, user_id, "
+    "anonymous_id, contact, message_id, campaign_id, event_time, received_at, properties, raw"
+)
+_INSERT = (
+    "INSERT INTO events (event_id, source_id, dedup_key, type, vendor_event, event, channel, "
+    "user_id, anonymous_id, contact, message_id, campaign_id, event_time, received_at, "
+    "properties, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (source_id, dedup_key) DO NOTHING"
+)
+# Appends on PostgreSQL take this lock so log positions become visible in order (no gaps
+# a processor could skip): seq values are drawn and committed while it is held.
+APPEND_LOCK_ID = 0x6C6F67  # "log"
+
+
+@dataclass(slots=True)
+class Batch:
+    """Events of one request, for one source, received at one time."""
+
+    source_id: int
+    received_at: int
+    events: Sequence[IncomingEvent]
+
+
+def _row(source_id: int, received_at: int, ev: IncomingEvent) -> tuple[Any, ...]:
+    return (
+        event_id_for(source_id, ev.dedup_key),
+        source_id,
+        ev.dedup_key,
+        ev.type,
+        ev.vendor_event,
+        ev.event,
+        ev.channel,
+        ev.user_id,
+        ev.anonymous_id,
+        ev.contact,
+        ev.message_id,
+        ev.campaign_id,
+        ev.event_time,
+        received_at,
+        orjson.dumps(ev.properties, default=str).decode(),
+        ev.raw,
+    )
+
+
+def append(conn: Connection, batches: Sequence[Batch]) -> list[AppendResult]:
+    """Append many requests' events in one transaction (group commit); duplicates are skipped.
+
+    Keys already in the log are looked up first (in a few statements), so only new rows are
+    inserted: per-request counts are exact and positions stay dense on both backends.
+    """
+    rows = [[_row(b.source_id, b.received_at, ev) for ev in b.events] for b in batches]
+    with conn.transaction():
+        if conn.dialect == "postgresql":
+            conn.execute("SELECT pg_advisory_xact_lock(?)", (APPEND_LOCK_ID,))
+        seen = _existing_keys(conn, rows)
+        fresh: list[tuple[Any, ...]] = []
+        counts: list[int] = []
+        for batch_rows in rows:
+            inserted = 0
+            for row in batch_rows:
+                key = (row[1], row[2])
+                if key not in seen:
+                    seen.add(key)
+                    fresh.append(row)
+                    inserted += 1
+            counts.append(inserted)
+        if fresh:
+            conn.executemany(_INSERT, fresh)
+        last = head(conn)
+    return [
+        AppendResult(inserted=n, duplicates=len(r) - n, head=last)
+        for n, r in zip(counts, rows, strict=True)
+    ]
+
+
+_KEYS_PER_LOOKUP = 2000
+
+
+def _existing_keys(conn: Connection, rows: list[list[tuple[Any, ...]]]) -> set[tuple[int, str]]:
+    """(source_id, dedup_key) pairs of these rows already in the log, in few statements."""
+    by_source: dict[int, list[str]] = {}
+    for batch_rows in rows:
+        for row in batch_rows:
+            by_source.setdefault(row[1], []).append(row[2])
+    found: set[tuple[int, str]] = set()
+    for source_id, keys in by_source.items():
+        for start in range(0, len(keys), _KEYS_PER_LOOKUP):
+            part = keys[start : start + _KEYS_PER_LOOKUP]
+            sql = (
+                "SELECT dedup_key FROM events WHERE source_id = ? AND dedup_key IN ("
+                + ", ".join("?" * len(part))
+                + ")"
+            )
+            found.update((source_id, k) for (k,) in conn.execute(sql, [source_id, *part]))
+    return found
+
+
+def head(conn: Connection) -> int:
+    """The last log position (0 for an empty log)."""
+    return int(conn.scalar("SELECT COALESCE(MAX(seq), 0) FROM events") or 0)
+
+
+def from_row(row: Sequence[Any]) -> StoredEvent:
+    """A log row (in ``COLUMNS`` order) as a StoredEvent."""
+    props = row[15]
+    return StoredEvent(
+        seq=row[0],
+        event_id=row[1],
+        source_id=row[2],
+        dedup_key=row[3],
+        type=row[4],
+        vendor_event=row[5],
+        event=row[6],
+        channel=row[7],
+        user_id=row[8],
+        anonymous_id=row[9],
+        contact=row[10],
+        message_id=row[11],
+        campaign_id=row[12],
+        event_time=row[13],
+        received_at=row[14],
+        properties=orjson.loads(props) if isinstance(props, str | bytes) else props,
+        raw=row[16],
+    )
+
+
+LIGHT_COLUMNS = COLUMNS.replace("properties, raw", "'{}', ''")
+
+
+def read_range(
+    conn: Connection,
+    after: int,
+    upto: int,
+    where: str | None = None,
+    limit: int | None = None,
+    payload: bool = True,
+) -> list[StoredEvent]:
+    """Events with ``after < seq <= upto`` (and the optional SQL filter), in log order.
+
+    ``payload=False`` leaves ``properties`` empty and ``raw`` blank (cheaper to read).
+    """
+    sql = f"SELECT {COLUMNS if payload else LIGHT_COLUMNS} FROM events WHERE seq > ? AND seq <= ?"
+    if where:
+        sql += f" AND ({where})"
+    sql += " ORDER BY seq"
+    params: list[Any] = [after, upto]
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return [from_row(r) for r in conn.execute(sql, params).fetchall()]
+
+
+@dataclass(slots=True)
+class EventQuery:
+    """Filters of ``GET /api/events`` and ``engagehub events tail``."""
+
+    user_id: str | None = None
+    event: str | None = None
+    channel: str | None = None
+    campaign_id: str | None = None
+    message_id: str | None = None
+    source_id: int | None = None
+    since: int | None = None
+    until: int | None = None
+    unmapped: bool | None = None
+    after_seq: int | None = None
+    limit: int = 100
+    cursor: str | None = None
+    ascending: bool = False
+
+
+def encode_cursor(seq: int, ascending: bool) -> str:
+    """Opaque pagination cursor for a log position and direction."""
+    return base64.urlsafe_b64encode(f"{'a' if ascending else 'd'}{seq}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[int, bool]:
+    """Inverse of ``encode_cursor``; a bad cursor is a client error naming it."""
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode()).decode()
+        if text[0] not in "ad":
+            raise ValueError(text)
+        return int(text[1:]), text[0] == "a"
+    except (ValueError, IndexError, UnicodeDecodeError):
+        raise PayloadError("invalid cursor", field="cursor", value=cursor) from None
+
+
+def _index_candidates(conn: Connection, q: EventQuery) -> tuple[str, list[Any]] | None:
+    """Restrict to log positions from ``event_index`` plus the tail it has not indexed yet."""
+    from engagehub.processing.log_index import KEYED_COLUMNS, LogIndex, key_hash
+
+    for column in ("message_id", "user_id", "campaign_id"):
+        value = getattr(q, column)
+        if value is not None:
+            indexed_upto = conn.scalar(
+                "SELECT seq FROM processor_offsets WHERE name = ?", (LogIndex.name,)
+            )
+            clause = (
+                "seq IN (SELECT seq FROM event_index WHERE k = ? "
+                "UNION ALL SELECT seq FROM events WHERE seq > ?)"
+            )
+            return clause, [key_hash(KEYED_COLUMNS[column], value), int(indexed_upto or 0)]
+    return None
+
+
+def query(conn: Connection, q: EventQuery) -> tuple[list[StoredEvent], str | None]:
+    """One page of events matching ``q``, newest first unless ascending; plus the next cursor."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column in ("user_id", "event", "channel", "campaign_id", "message_id", "source_id"):
+        value = getattr(q, column)
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    keyed = _index_candidates(conn, q)
+    if keyed is not None:
+        clauses.append(keyed[0])
+        params.extend(keyed[1])
+    if q.since is not None:
+        clauses.append("event_time >= ?")
+        params.append(q.since)
+    if q.until is not None:
+        clauses.append("event_time < ?")
+        params.append(q.until)
+    if q.unmapped is True:
+        clauses.append("event IS NULL AND type = 'track'")
+    elif q.unmapped is False:
+        clauses.append("event IS NOT NULL")
+    ascending = q.ascending
+    if q.cursor:
+        position, ascending = decode_cursor(q.cursor)
+        clauses.append("seq > ?" if ascending else "seq < ?")
+        params.append(position)
+    elif q.after_seq is not None:
+        ascending = True
+        clauses.append("seq > ?")
+        params.append(q.after_seq)
+    where = " AND ".join(clauses) or "1 = 1"
+    order = "ASC" if ascending else "DESC"
+    sql = f"SELECT {COLUMNS} FROM events WHERE {where} ORDER BY seq {order} LIMIT ?"
+    rows = conn.execute(sql, [*params, q.limit + 1]).fetchall()
+    events = [from_row(r) for r in rows[: q.limit]]
+    more = len(rows) > q.limit
+    next_cursor = encode_cursor(events[-1].seq, ascending) if more and events else None
+    return events, next_cursor

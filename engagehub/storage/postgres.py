@@ -1,0 +1,116 @@
+"""PostgreSQL backend (psycopg 3): the same SQL, placeholders rewritten, pooled readers."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
+from typing import Any, Literal
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from engagehub.errors import TransientError
+from engagehub.storage.base import Connection, Database
+
+_TOKEN = re.compile(r"'(?:[^']|'')*'|\?|%")
+
+
+@lru_cache(maxsize=4096)
+def to_pyformat(sql: str) -> str:
+    """Rewrite ``?`` placeholders to ``%s`` and escape ``%``; string literals are left alone."""
+
+    def sub(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token == "?":  # noqa: S105 - a SQL token, not a password
+            return "%s"
+        if token == "%":  # noqa: S105
+            return "%%"
+        return token.replace("%", "%%")
+
+    return _TOKEN.sub(sub, sql)
+
+
+class PostgresConnection(Connection):
+    """A psycopg connection in autocommit mode; ``transaction()`` opens a real transaction."""
+
+    dialect: Literal["postgresql"] = "postgresql"
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    @property
+    def raw(self) -> psycopg.Connection[Any]:
+        """The underlying psycopg connection (for COPY)."""
+        return self._conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        try:
+            return self._conn.execute(to_pyformat(sql) if params else sql, params or None)
+        except psycopg.OperationalError as exc:
+            raise TransientError(f"database unavailable: {exc}", reason=str(exc)) from exc
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        if not rows:
+            return 0
+        try:
+            with self._conn.cursor() as cur:
+                cur.executemany(to_pyformat(sql), rows)
+                return max(cur.rowcount, 0)
+        except psycopg.OperationalError as exc:
+            raise TransientError(f"database unavailable: {exc}", reason=str(exc)) from exc
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._conn.transaction():
+            yield
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _connect(url: str) -> psycopg.Connection[Any]:
+    try:
+        return psycopg.connect(url, autocommit=True)
+    except psycopg.OperationalError as exc:
+        raise TransientError(f"cannot connect to PostgreSQL: {exc}", url=_redact(url)) from exc
+
+
+def _redact(url: str) -> str:
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+class PostgresDatabase(Database):
+    """A PostgreSQL database with a psycopg_pool for readers."""
+
+    dialect: Literal["postgresql"] = "postgresql"
+
+    def __init__(self, url: str, readers: int = 8) -> None:
+        self.url = url
+        self._readers = readers
+        self._pool: ConnectionPool[Any] | None = None
+
+    def connect(self) -> PostgresConnection:
+        return PostgresConnection(_connect(self.url))
+
+    def _get_pool(self) -> ConnectionPool[Any]:
+        if self._pool is None:
+            self._pool = ConnectionPool(
+                self.url,
+                min_size=1,
+                max_size=self._readers,
+                kwargs={"autocommit": True},
+                open=True,
+            )
+        return self._pool
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[PostgresConnection]:
+        with self._get_pool().connection() as conn:
+            yield PostgresConnection(conn)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None

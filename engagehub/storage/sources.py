@@ -1,0 +1,115 @@
+"""Sources: who may send events. Write keys are stored as SHA-256 hashes, never in clear."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from engagehub.errors import ConflictError, NotFound
+from engagehub.storage.base import Connection
+from engagehub.timeutil import now_ms
+
+_COLUMNS = "id, name, kind, write_key_hint, secret, config, created_at, disabled"
+
+
+def hash_key(key: str) -> str:
+    """SHA-256 of a write key: what we store and look up by."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_write_key() -> str:
+    """A fresh write key: 32 URL-safe random characters."""
+    return secrets.token_urlsafe(24)
+
+
+@dataclass(slots=True)
+class Source:
+    """A configured sender; ``secret`` is the vendor signing secret where the vendor has one."""
+
+    id: int
+    name: str
+    kind: str
+    write_key_hint: str
+    secret: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    created_at: int = 0
+    disabled: bool = False
+
+
+def _from_row(row: dict[str, Any]) -> Source:
+    return Source(
+        id=int(row["id"]),
+        name=row["name"],
+        kind=row["kind"],
+        write_key_hint=row["write_key_hint"],
+        secret=row["secret"],
+        config=orjson.loads(row["config"]) if row["config"] else {},
+        created_at=int(row["created_at"]),
+        disabled=bool(row["disabled"]),
+    )
+
+
+def create(
+    conn: Connection,
+    name: str,
+    kind: str,
+    write_key: str | None = None,
+    secret: str | None = None,
+    config: dict[str, Any] | None = None,
+) -> tuple[Source, str]:
+    """Create a source; returns it and its write key (generated when not given)."""
+    key = write_key or new_write_key()
+    with conn.transaction():
+        if conn.scalar("SELECT 1 FROM sources WHERE name = ?", (name,)):
+            raise ConflictError(f"a source named {name!r} already exists", field="name", value=name)
+        if conn.scalar("SELECT 1 FROM sources WHERE write_key_hash = ?", (hash_key(key),)):
+            raise ConflictError(
+                "that write key is already used by another source", field="write_key"
+            )
+        conn.execute(
+            "INSERT INTO sources (name, kind, write_key_hash, write_key_hint, secret, config, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                name,
+                kind,
+                hash_key(key),
+                key[:4] + "…",
+                secret,
+                orjson.dumps(config or {}).decode(),
+                now_ms(),
+            ),
+        )
+        row = conn.one(f"SELECT {_COLUMNS} FROM sources WHERE name = ?", (name,))
+    assert row is not None
+    return _from_row(row), key
+
+
+def list_all(conn: Connection) -> list[Source]:
+    """Every source, by id."""
+    return [_from_row(r) for r in conn.all(f"SELECT {_COLUMNS} FROM sources ORDER BY id")]
+
+
+def by_name(conn: Connection, name: str) -> Source:
+    """The source with that name, or NotFound naming it."""
+    row = conn.one(f"SELECT {_COLUMNS} FROM sources WHERE name = ?", (name,))
+    if row is None:
+        raise NotFound(f"no source named {name!r}", source=name)
+    return _from_row(row)
+
+
+def by_write_key(conn: Connection, write_key: str) -> Source | None:
+    """The source owning this write key, or None."""
+    row = conn.one(
+        f"SELECT {_COLUMNS} FROM sources WHERE write_key_hash = ?", (hash_key(write_key),)
+    )
+    return None if row is None else _from_row(row)
+
+
+def by_id(conn: Connection, source_id: int) -> Source | None:
+    """The source with that id, or None."""
+    row = conn.one(f"SELECT {_COLUMNS} FROM sources WHERE id = ?", (source_id,))
+    return None if row is None else _from_row(row)

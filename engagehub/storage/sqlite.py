@@ -1,0 +1,208 @@
+"""SQLite backend: WAL, one writer at a time, readers on their own connections."""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
+from itertools import chain
+from pathlib import Path
+from typing import Any, Literal
+
+from engagehub.errors import ConfigError, TransientError
+from engagehub.storage.base import Connection, Database
+
+_BUSY_TIMEOUT_MS = 30_000
+
+
+def path_from_url(url: str) -> str:
+    """``sqlite:///./x.db`` -> ``./x.db``; ``sqlite:////abs/x.db`` -> ``/abs/x.db``."""
+    if url in ("sqlite://", "sqlite:///:memory:"):
+        raise ConfigError(
+            "an in-memory SQLite database cannot be shared between connections",
+            setting="ENGAGEHUB_DATABASE_URL",
+            value=url,
+        )
+    if not url.startswith("sqlite:///"):
+        raise ConfigError(
+            "SQLite URLs look like sqlite:///path/to/file.db",
+            setting="ENGAGEHUB_DATABASE_URL",
+            value=url,
+        )
+    return url[len("sqlite:///") :]
+
+
+class SQLiteConnection(Connection):
+    """A sqlite3 connection in autocommit mode; transactions are explicit ``BEGIN IMMEDIATE``."""
+
+    dialect: Literal["sqlite"] = "sqlite"
+
+    def __init__(self, path: str, synchronous: str) -> None:
+        self._conn = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_MS / 1000
+        )
+        self._depth = 0
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            f"PRAGMA synchronous={synchronous}",
+            f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}",
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA temp_store=MEMORY",
+            "PRAGMA cache_size=-65536",
+        ):
+            self._conn.execute(pragma)
+
+    @property
+    def raw(self) -> sqlite3.Connection:
+        """The underlying sqlite3 connection (for executescript and total_changes)."""
+        return self._conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        try:
+            return self._conn.execute(sql, params)
+        except sqlite3.OperationalError as exc:
+            raise _translate(exc) from exc
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """Multi-row statements where the SQL allows (one GIL hand-off per chunk, not per row)."""
+        before = self._conn.total_changes
+        try:
+            plan = _multi_row_plan(sql)
+            if plan is None or len(rows) < 2:
+                self._conn.executemany(sql, rows)
+            else:
+                head, one, tail, width = plan
+                per = max(1, _MAX_PARAMS // width)
+                for start in range(0, len(rows), per):
+                    chunk = rows[start : start + per]
+                    self._conn.execute(
+                        _multi_row_sql(head, one, tail, len(chunk)),
+                        list(chain.from_iterable(chunk)),
+                    )
+        except sqlite3.OperationalError as exc:
+            raise _translate(exc) from exc
+        return self._conn.total_changes - before
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        if self._depth:
+            name = f"sp{self._depth}"
+            self.execute(f"SAVEPOINT {name}")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self.execute(f"ROLLBACK TO {name}")
+                self.execute(f"RELEASE {name}")
+                raise
+            else:
+                self.execute(f"RELEASE {name}")
+            finally:
+                self._depth -= 1
+            return
+        self.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                self._conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
+                raise _translate(exc) from exc
+        finally:
+            self._depth = 0
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+# sqlite3's executemany steps once per row and releases the GIL at every step; on a busy
+# server each re-acquisition waits for the event loop thread (a GIL convoy). One statement
+# with many VALUES rows steps once. SQLite allows 32766 parameters per statement.
+_MAX_PARAMS = 32_000
+_VALUES = re.compile(
+    r"^(?P<head>.*?\bVALUES\s*)(?P<one>\((?:\s*\?\s*,)*\s*\?\s*\))(?P<tail>.*)$", re.S | re.I
+)
+
+
+@lru_cache(maxsize=512)
+def _multi_row_plan(sql: str) -> tuple[str, str, str, int] | None:
+    match = _VALUES.match(sql)
+    if match is None or "?" in match.group("tail") or "?" in match.group("head"):
+        return None
+    one = match.group("one")
+    return match.group("head"), one, match.group("tail"), one.count("?")
+
+
+@lru_cache(maxsize=512)
+def _multi_row_sql(head: str, one: str, tail: str, count: int) -> str:
+    return head + ", ".join([one] * count) + tail
+
+
+def _translate(exc: sqlite3.OperationalError) -> Exception:
+    """Busy, locked and full-disk errors are transient: the client should retry."""
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text or "disk" in text or "full" in text:
+        return TransientError(f"database unavailable: {exc}", reason=str(exc))
+    return exc
+
+
+class SQLiteDatabase(Database):
+    """A SQLite file with a small pool of reader connections."""
+
+    dialect: Literal["sqlite"] = "sqlite"
+
+    def __init__(self, url: str, synchronous: str = "NORMAL", readers: int = 8) -> None:
+        self.url = url
+        self.path = path_from_url(url)
+        self.synchronous = synchronous
+        parent = Path(self.path).parent
+        if not parent.exists():
+            raise ConfigError(
+                f"directory {str(parent)!r} for the SQLite file does not exist",
+                setting="ENGAGEHUB_DATABASE_URL",
+                value=url,
+            )
+        self._pool: queue.LifoQueue[SQLiteConnection] = queue.LifoQueue()
+        self._max_readers = readers
+        self._created = 0
+        self._lock = threading.Lock()
+
+    def connect(self) -> SQLiteConnection:
+        return SQLiteConnection(self.path, self.synchronous)
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[SQLiteConnection]:
+        conn = self._borrow()
+        try:
+            yield conn
+        finally:
+            self._pool.put(conn)
+
+    def _borrow(self) -> SQLiteConnection:
+        try:
+            return self._pool.get_nowait()
+        except queue.Empty:
+            with self._lock:
+                if self._created < self._max_readers:
+                    self._created += 1
+                    return self.connect()
+            return self._pool.get()
+
+    def close(self) -> None:
+        while True:
+            try:
+                self._pool.get_nowait().close()
+            except queue.Empty:
+                break
+        self._created = 0

@@ -1,0 +1,148 @@
+"""CrossEngage outbound events: the events API body and Data Feed JSON rows.
+
+CrossEngage events carry no id of their own, so the dedup key is a hash of the normalized
+event (user, name, time, properties): a re-sent request or a re-imported feed adds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from typing import Any
+
+import msgspec
+import orjson
+
+from engagehub.contacts import quick_contact
+from engagehub.errors import PayloadError
+from engagehub.model import IncomingEvent, ParseResult, Rejection
+from engagehub.taxonomy import get_taxonomy
+from engagehub.timeutil import TimestampError, parse_ts
+
+NAME = "crossengage"
+KIND = "crossengage"
+MAX_EVENTS = 50
+API_VERSION = "1"
+
+
+class Body(msgspec.Struct):
+    """``POST /crossengage/events`` body."""
+
+    id: str | int
+    events: list[msgspec.Raw]
+
+
+class _Event(msgspec.Struct):
+    event: str
+    timestamp: str | int | float
+    properties: dict[str, Any] | None = None
+
+
+_body_decoder = msgspec.json.Decoder(Body)
+_event_decoder = msgspec.json.Decoder(_Event)
+
+
+def decode(body: bytes) -> Body:
+    """Read the API body; a missing ``id`` or a malformed body is one clear error."""
+    try:
+        decoded = _body_decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        field = text.rsplit("`", 2)[-2] if "`" in text else None
+        raise PayloadError(f"invalid body: {text}", field=field) from None
+    except msgspec.DecodeError as exc:
+        raise PayloadError(f"malformed JSON: {exc}") from None
+    if str(decoded.id).strip() == "":
+        raise PayloadError("id (the user id) must not be empty", field="id", value=decoded.id)
+    if len(decoded.events) > MAX_EVENTS:
+        raise PayloadError(
+            f"{len(decoded.events)} events in one request; the limit is {MAX_EVENTS}",
+            field="events",
+            count=len(decoded.events),
+            limit=MAX_EVENTS,
+        )
+    return decoded
+
+
+def parse(body: Body, region: str = "US") -> ParseResult:
+    """Normalize the events of one API request; events without event/timestamp are rejected."""
+    result = ParseResult()
+    seen: Counter[str] = Counter()
+    for index, raw in enumerate(body.events):
+        data = bytes(raw)
+        try:
+            try:
+                item = _event_decoder.decode(data)
+            except msgspec.ValidationError as exc:
+                raise PayloadError(f"invalid event: {exc}", index=index) from None
+            except msgspec.DecodeError as exc:
+                raise PayloadError(f"malformed event JSON: {exc}", index=index) from None
+            event = normalize(
+                str(body.id), item.event, item.timestamp, item.properties or {}, data, region
+            )
+            seen[event.dedup_key] += 1
+            if seen[event.dedup_key] > 1:
+                event.dedup_key += f":{seen[event.dedup_key]}"
+            result.events.append(event)
+        except PayloadError as exc:
+            exc.details.setdefault("index", index)
+            result.rejected.append(Rejection(index=index, error=exc))
+    return result
+
+
+def parse_feed_row(row: object, index: int, region: str = "US") -> IncomingEvent:
+    """One Data Feed object: ``{"id", "event", "timestamp", ...properties}``."""
+    if not isinstance(row, dict):
+        raise PayloadError("feed rows must be JSON objects", index=index, value=str(row)[:100])
+    for required in ("id", "event", "timestamp"):
+        if row.get(required) in (None, ""):
+            raise PayloadError(f"missing mandatory field {required}", field=required, index=index)
+    if not isinstance(row["event"], str):
+        raise PayloadError("event must be a string", field="event", value=row["event"])
+    props = {k: v for k, v in row.items() if k not in ("id", "event", "timestamp")}
+    raw = orjson.dumps(row, default=str)
+    return normalize(str(row["id"]), row["event"], row["timestamp"], props, raw, region)
+
+
+def normalize(
+    user_id: str,
+    name: str,
+    timestamp: object,
+    properties: dict[str, Any],
+    raw: bytes,
+    region: str = "US",
+) -> IncomingEvent:
+    """Map a CrossEngage event onto the taxonomy (the channel property picks the event)."""
+    if not name.strip():
+        raise PayloadError("event must not be empty", field="event", value=name)
+    try:
+        event_time = parse_ts(timestamp)
+    except TimestampError as exc:
+        raise PayloadError(str(exc), field="timestamp", value=str(timestamp)) from None
+    taxonomy = get_taxonomy()
+    props = taxonomy.rename(NAME, properties)
+    channel = taxonomy.channel(props.get("channel"))
+    resolved = taxonomy.resolve(NAME, name, channel)
+    for key, value in resolved.set.items():
+        props.setdefault(key, value)
+    identity = orjson.dumps(
+        [user_id, name, event_time, properties], option=orjson.OPT_SORT_KEYS, default=str
+    )
+    return IncomingEvent(
+        dedup_key="h:" + hashlib.sha256(identity).hexdigest()[:40],
+        event_time=event_time,
+        raw=raw.decode("utf-8", "replace"),
+        type="track",
+        vendor_event=name,
+        event=resolved.event,
+        channel=resolved.channel or channel,
+        user_id=user_id,
+        contact=quick_contact(props.get("email"), props.get("phone"), region),
+        message_id=_text(props.get("message_id")),
+        campaign_id=_text(props.get("campaign_id")),
+        properties=props,
+    )
+
+
+def _text(value: object) -> str | None:
+    return None if value is None or value == "" else str(value)

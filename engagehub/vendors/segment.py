@@ -1,0 +1,252 @@
+"""Segment HTTP Tracking API (``/v1/batch``, ``/v1/track``...): decode, validate, normalize.
+
+Each event keeps its bytes verbatim (``msgspec.Raw``); bad events are rejected one by one so
+the rest of a batch is stored. Clock skew is corrected as Segment documents it:
+``timestamp = receivedAt - (sentAt - originalTimestamp)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from typing import Any
+
+import msgspec
+
+from engagehub.contacts import quick_contact
+from engagehub.errors import PayloadError, PayloadTooLarge
+from engagehub.model import EVENT_TYPES, IncomingEvent, ParseResult, Rejection
+from engagehub.taxonomy import get_taxonomy
+from engagehub.timeutil import TimestampError, parse_ts
+
+NAME = "segment"
+KIND = "segment"
+
+Id = str | int
+Time = str | int | float
+
+
+class Envelope(msgspec.Struct):
+    """The body of ``/v1/batch`` (single-call bodies are wrapped into one)."""
+
+    batch: list[msgspec.Raw]
+    sentAt: Time | None = None
+    writeKey: str | None = None
+    context: dict[str, Any] | None = None
+
+
+class _Single(msgspec.Struct):
+    writeKey: str | None = None
+    sentAt: Time | None = None
+
+
+class _Context(msgspec.Struct):
+    """Only the part of ``context`` parsing needs; the rest stays in ``raw`` undecoded."""
+
+    traits: dict[str, Any] | None = None
+
+
+class SegmentEvent(msgspec.Struct):
+    """The fields of a Segment call that engagehub reads; everything else stays in ``raw``."""
+
+    type: str | None = None
+    event: str | None = None
+    name: str | None = None
+    userId: Id | None = None
+    anonymousId: Id | None = None
+    messageId: Id | None = None
+    timestamp: Time | None = None
+    originalTimestamp: Time | None = None
+    sentAt: Time | None = None
+    properties: dict[str, Any] | None = None
+    traits: dict[str, Any] | None = None
+    context: _Context | None = None
+    groupId: Id | None = None
+    previousId: Id | None = None
+    category: str | None = None
+
+
+_envelope_decoder = msgspec.json.Decoder(Envelope)
+_single_decoder = msgspec.json.Decoder(_Single)
+_event_decoder = msgspec.json.Decoder(SegmentEvent)
+
+
+def decode(body: bytes, call: str) -> Envelope:
+    """Read a request body; ``call`` is ``batch`` or one of the six call types."""
+    try:
+        if call == "batch":
+            return _envelope_decoder.decode(body)
+        single = _single_decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise PayloadError(f"invalid body: {exc}", path=_path(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise PayloadError(f"malformed JSON: {exc}") from None
+    return Envelope(batch=[msgspec.Raw(body)], sentAt=single.sentAt, writeKey=single.writeKey)
+
+
+def _path(exc: msgspec.ValidationError) -> str | None:
+    text = str(exc)
+    return text.rsplit("at `", 1)[1].rstrip("`") if "at `" in text else None
+
+
+def parse(
+    envelope: Envelope,
+    received_at: int,
+    call: str = "batch",
+    max_event_bytes: int = 32 * 1024,
+    region: str = "US",
+) -> ParseResult:
+    """Normalize every event of the envelope; invalid ones become rejections with the reason."""
+    result = ParseResult()
+    seen: Counter[bytes] = Counter()
+    batch_sent = _batch_sent_at(envelope)
+    for index, raw in enumerate(envelope.batch):
+        data = bytes(raw)
+        try:
+            if len(data) > max_event_bytes:
+                raise PayloadTooLarge(
+                    f"event is {len(data)} bytes; the limit is {max_event_bytes}",
+                    index=index,
+                    size=len(data),
+                    limit=max_event_bytes,
+                )
+            try:
+                item = _event_decoder.decode(data)
+            except msgspec.ValidationError as exc:
+                raise PayloadError(f"invalid event: {exc}", path=_path(exc)) from None
+            except msgspec.DecodeError as exc:
+                raise PayloadError(f"malformed event JSON: {exc}") from None
+            dedup = _dedup_key(item, data, seen)
+            result.events.append(
+                _normalize(item, data, call, batch_sent, received_at, dedup, region)
+            )
+        except (PayloadError, PayloadTooLarge) as exc:
+            exc.details.setdefault("index", index)
+            ref = _message_id_of(data)
+            result.rejected.append(Rejection(index=index, error=exc, ref=ref))
+    return result
+
+
+def _batch_sent_at(envelope: Envelope) -> int | None:
+    if envelope.sentAt is None:
+        return None
+    try:
+        return parse_ts(envelope.sentAt)
+    except TimestampError as exc:
+        raise PayloadError(str(exc), field="sentAt", value=str(envelope.sentAt)) from None
+
+
+def _message_id_of(data: bytes) -> str | None:
+    try:
+        found = msgspec.json.decode(data, type=dict[str, Any]).get("messageId")
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    return str(found) if found is not None else None
+
+
+def _dedup_key(item: SegmentEvent, data: bytes, seen: Counter[bytes]) -> str:
+    """``messageId`` when the client set one (its retries reuse it), else a content hash."""
+    if item.messageId is not None and str(item.messageId):
+        return str(item.messageId)
+    seen[data] += 1
+    return f"h:{hashlib.sha256(data).hexdigest()[:40]}:{seen[data]}"
+
+
+def _normalize(
+    item: SegmentEvent,
+    data: bytes,
+    call: str,
+    batch_sent_at: int | None,
+    received_at: int,
+    dedup: str,
+    region: str,
+) -> IncomingEvent:
+    kind = item.type if call == "batch" else call
+    if kind is None:
+        raise PayloadError("missing field type", field="type")
+    if kind not in EVENT_TYPES:
+        raise PayloadError(
+            f"unknown type {kind!r}; expected one of {', '.join(EVENT_TYPES)}",
+            field="type",
+            value=kind,
+        )
+    user_id = _text(item.userId)
+    anonymous_id = _text(item.anonymousId)
+    if user_id is None and anonymous_id is None:
+        raise PayloadError("userId or anonymousId is required", field="userId")
+    taxonomy = get_taxonomy()
+    properties: dict[str, Any]
+    vendor_event: str | None = None
+    resolved = None
+    if kind == "track":
+        if not item.event or not item.event.strip():
+            raise PayloadError("track calls need a non-empty event name", field="event")
+        vendor_event = item.event
+        resolved = taxonomy.resolve(NAME, vendor_event)
+        properties = taxonomy.rename(NAME, item.properties or {})
+        for key, value in resolved.set.items():
+            properties.setdefault(key, value)
+    elif kind in ("identify", "group"):
+        properties = dict(item.traits or {})
+        if kind == "group":
+            if _text(item.groupId) is None:
+                raise PayloadError("group calls need groupId", field="groupId")
+            properties["group_id"] = _text(item.groupId)
+    elif kind == "alias":
+        if _text(item.previousId) is None or user_id is None:
+            raise PayloadError("alias calls need previousId and userId", field="previousId")
+        properties = {"previous_id": _text(item.previousId)}
+    else:  # page, screen
+        vendor_event = item.name
+        properties = dict(item.properties or {})
+        if item.category is not None:
+            properties.setdefault("category", item.category)
+    return IncomingEvent(
+        dedup_key=dedup,
+        event_time=_event_time(item, batch_sent_at, received_at),
+        raw=data.decode("utf-8", "replace"),
+        type=kind,
+        vendor_event=vendor_event,
+        event=resolved.event if resolved else None,
+        channel=taxonomy.column_channel(resolved, properties.get("channel")) if resolved else None,
+        user_id=user_id,
+        anonymous_id=anonymous_id,
+        contact=_contact(item, properties, region),
+        message_id=_text(properties.get("message_id")),
+        campaign_id=_text(properties.get("campaign_id")),
+        properties=properties,
+    )
+
+
+def _text(value: object) -> str | None:
+    if value is None or isinstance(value, bool):
+        return None
+    text = str(value)
+    return text if text else None
+
+
+def _contact(item: SegmentEvent, properties: dict[str, Any], region: str) -> str | None:
+    email = properties.get("email")
+    phone = properties.get("phone")
+    if (email is None or phone is None) and item.context is not None and item.context.traits:
+        email = email or item.context.traits.get("email")
+        phone = phone or item.context.traits.get("phone")
+    return quick_contact(email, phone, region)
+
+
+def _event_time(item: SegmentEvent, batch_sent_at: int | None, received_at: int) -> int:
+    """Segment's rule: correct the client clock with sentAt when both times are known."""
+    original = item.originalTimestamp if item.originalTimestamp is not None else item.timestamp
+    if original is None:
+        return received_at
+    try:
+        original_ms = parse_ts(original)
+    except TimestampError as exc:
+        raise PayloadError(str(exc), field="timestamp", value=str(original)) from None
+    sent = batch_sent_at
+    if item.sentAt is not None:
+        try:
+            sent = parse_ts(item.sentAt)
+        except TimestampError as exc:
+            raise PayloadError(str(exc), field="sentAt", value=str(item.sentAt)) from None
+    return original_ms if sent is None else received_at - (sent - original_ms)

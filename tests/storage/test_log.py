@@ -1,0 +1,124 @@
+"""The event log on both backends: exactly-once append, positions, reads, queries, cursors."""
+
+from __future__ import annotations
+
+import pytest
+
+from engagehub.errors import ConflictError, NotFound, PayloadError
+from engagehub.model import IncomingEvent, event_id_for
+from engagehub.processing import run_until_caught_up
+from engagehub.processing.log_index import LogIndex
+from engagehub.storage import Database, migrate
+from engagehub.storage import events as log
+from engagehub.storage import sources as source_store
+from engagehub.storage.migrate import load_migrations
+
+
+def ev(key: str, **kw: object) -> IncomingEvent:
+    base: dict[str, object] = {
+        "dedup_key": key,
+        "event_time": 1_700_000_000_000,
+        "raw": f'{{"k":"{key}"}}',
+        "event": "Email Opened",
+        "channel": "email",
+        "user_id": "u1",
+    }
+    base.update(kw)
+    return IncomingEvent(**base)  # type: ignore[arg-type]
+
+
+def test_append_is_exactly_once_per_source(db: Database) -> None:
+    with db.session() as conn:
+        a, _ = source_store.create(conn, "a", "segment")
+        b, _ = source_store.create(conn, "b", "segment")
+        first = log.append(conn, [log.Batch(a.id, 1, [ev("m1"), ev("m2"), ev("m1")])])
+        assert (first[0].inserted, first[0].duplicates) == (2, 1)
+        again = log.append(
+            conn, [log.Batch(a.id, 2, [ev("m1"), ev("m3")]), log.Batch(b.id, 2, [ev("m1")])]
+        )
+        assert [(r.inserted, r.duplicates) for r in again] == [(1, 1), (1, 0)]
+        assert again[0].head == again[1].head == log.head(conn) == 4
+        rows = log.read_range(conn, 0, 10)
+    assert [(r.source_id, r.dedup_key) for r in rows] == [
+        (a.id, "m1"),
+        (a.id, "m2"),
+        (a.id, "m3"),
+        (b.id, "m1"),
+    ]
+    assert rows[0].event_id == event_id_for(a.id, "m1")
+    assert rows[0].raw == '{"k":"m1"}'
+    assert rows[0].properties == {}
+
+
+def test_large_group_commit_spans_statements(db: Database) -> None:
+    with db.session() as conn:
+        src, _ = source_store.create(conn, "a", "segment")
+        batch = [ev(f"k{i}", properties={"i": i}) for i in range(5_000)]
+        (result,) = log.append(conn, [log.Batch(src.id, 1, batch)])
+        assert result.inserted == 5_000
+        (again,) = log.append(conn, [log.Batch(src.id, 1, [*batch[:4500], ev("new")])])
+        assert (again.inserted, again.duplicates) == (1, 4_500)
+        assert log.read_range(conn, 4_999, 5_000)[0].properties == {"i": 4_999}
+
+
+def test_query_filters_and_cursor_pagination(db: Database) -> None:
+    with db.session() as conn:
+        src, _ = source_store.create(conn, "a", "segment")
+        log.append(
+            conn,
+            [
+                log.Batch(
+                    src.id,
+                    1,
+                    [
+                        ev(
+                            f"m{i}",
+                            user_id=f"u{i % 3}",
+                            campaign_id="c1" if i % 2 else None,
+                            event_time=1_700_000_000_000 + i * 1000,
+                            event=None if i == 7 else "Email Opened",
+                        )
+                        for i in range(10)
+                    ],
+                )
+            ],
+        )
+        run_until_caught_up(conn, [LogIndex()])
+        # Events after the index's cursor are found too (the unindexed tail).
+        log.append(conn, [log.Batch(src.id, 2, [ev("late", user_id="u0")])])
+        page, cursor = log.query(conn, log.EventQuery(user_id="u0", limit=2))
+        assert [e.dedup_key for e in page] == ["late", "m9"]
+        assert cursor
+        rest, end = log.query(conn, log.EventQuery(user_id="u0", limit=5, cursor=cursor))
+        assert [e.dedup_key for e in rest] == ["m6", "m3", "m0"]
+        assert end is None
+        only, _ = log.query(conn, log.EventQuery(campaign_id="c1", since=1_700_000_005_000))
+        assert [e.dedup_key for e in only] == ["m9", "m7", "m5"]
+        unmapped, _ = log.query(conn, log.EventQuery(unmapped=True))
+        assert [e.dedup_key for e in unmapped] == ["m7"]
+        asc, _ = log.query(conn, log.EventQuery(limit=3, ascending=True))
+        assert [e.seq for e in asc] == [1, 2, 3]
+    with pytest.raises(PayloadError):
+        log.decode_cursor("!!")
+
+
+def test_sources_store_only_a_hash_of_the_write_key(db: Database) -> None:
+    with db.session() as conn:
+        src, key = source_store.create(conn, "web", "segment", secret="s3cret")
+        assert conn.scalar("SELECT COUNT(*) FROM sources WHERE write_key_hash = ?", (key,)) == 0
+        assert source_store.by_write_key(conn, key) == src
+        assert source_store.by_write_key(conn, key + "x") is None
+        with pytest.raises(ConflictError):
+            source_store.create(conn, "web", "segment")
+        with pytest.raises(ConflictError):
+            source_store.create(conn, "other", "segment", write_key=key)
+        with pytest.raises(NotFound):
+            source_store.by_name(conn, "nope")
+        assert [s.name for s in source_store.list_all(conn)] == ["web"]
+
+
+def test_migrations_are_recorded_and_rerunnable(db: Database) -> None:
+    with db.session() as conn:
+        assert migrate(conn) == []
+        versions = [r["version"] for r in conn.all("SELECT version FROM schema_migrations")]
+    assert versions == [m.version for m in load_migrations(db.dialect)]
