@@ -15,11 +15,12 @@ from engagehub.settings import Settings
 def routers() -> list[APIRouter]:
     """Every HTTP router, ingest first."""
     from engagehub.api import events, sources, system, taxonomy
-    from engagehub.ingest import crossengage, segment
+    from engagehub.ingest import crossengage, segment, webhooks
 
     return [
         segment.router,
         crossengage.router,
+        webhooks.router,
         system.router,
         events.router,
         sources.router,

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     max_batch_bytes: int = Field(default=500 * 1024, gt=0)
     """Largest request body accepted on ingest routes (Segment's limit: 500 KB)."""
 
+    max_webhook_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    """Largest vendor webhook body accepted (SendGrid and Currents batches can be large)."""
+
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
     """Largest file accepted by upload endpoints (CSV imports)."""
 

@@ -26,6 +26,7 @@ class NewSource(BaseModel):
     kind: str
     write_key: str | None = Field(default=None, min_length=8, max_length=200)
     secret: str | None = Field(default=None, max_length=4000)
+    config: dict[str, Any] = Field(default_factory=dict)
 
 
 def source_json(source: source_store.Source) -> dict[str, Any]:
@@ -70,7 +71,9 @@ async def create_source(request: Request, body: NewSource) -> JSONResponse:
     check_kind(body.kind)
 
     def run(conn: Connection) -> tuple[source_store.Source, str]:
-        return source_store.create(conn, body.name, body.kind, body.write_key, body.secret)
+        return source_store.create(
+            conn, body.name, body.kind, body.write_key, body.secret, body.config
+        )
 
     source, key = await hub.read(run)
     hub.forget_sources()

@@ -120,19 +120,13 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def _load(port: int, template: bytes, concurrency: int, duration: float, run_id: str) -> LoadResult:
-    def make_body(i: int) -> bytes:
-        return template.replace(_MARK.encode(), f"{run_id}{i}".encode())
+    headers = {"Authorization": "Basic " + _basic(WRITE_KEY)}
+
+    def make_request(i: int) -> tuple[bytes, dict[str, str]]:
+        return template.replace(_MARK.encode(), f"{run_id}{i}".encode()), headers
 
     return asyncio.run(
-        run_load(
-            "127.0.0.1",
-            port,
-            "/v1/batch",
-            make_body,
-            {"Authorization": "Basic " + _basic(WRITE_KEY)},
-            concurrency,
-            duration,
-        )
+        run_load("127.0.0.1", port, "/v1/batch", make_request, concurrency, duration)
     )
 
 

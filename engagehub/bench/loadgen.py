@@ -43,17 +43,15 @@ async def run_load(
     host: str,
     port: int,
     path: str,
-    make_body: Callable[[int], bytes],
-    headers: dict[str, str],
+    make_request: Callable[[int], tuple[bytes, dict[str, str]]],
     concurrency: int,
     duration_s: float,
     max_requests: int | None = None,
 ) -> LoadResult:
-    """POST bodies from ``make_body(i)`` over ``concurrency`` keep-alive connections."""
+    """POST ``make_request(i)`` (body, headers) over ``concurrency`` keep-alive connections."""
     result = LoadResult()
     counter = 0
     deadline = time.perf_counter() + duration_s
-    extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
 
     def next_index() -> int | None:
         nonlocal counter
@@ -68,9 +66,12 @@ async def run_load(
         reader, writer = await asyncio.open_connection(host, port)
         try:
             while (i := next_index()) is not None:
-                body = make_body(i)
+                body, headers = make_request(i)
+                extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+                if "Content-Type" not in headers:
+                    extra += "Content-Type: application/json\r\n"
                 head = (
-                    f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                    f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
                     f"Content-Length: {len(body)}\r\n{extra}\r\n"
                 ).encode()
                 start = time.perf_counter()

@@ -52,9 +52,9 @@ def root(
 
 def register() -> None:
     """Attach every command group (built-in features register the same way)."""
-    from engagehub.cli import admin, bench, events, imports, serve, sources
+    from engagehub.cli import admin, bench, events, import_braze, imports, serve, sources
 
-    for module in (serve, sources, events, imports, admin, bench):
+    for module in (serve, sources, events, imports, import_braze, admin, bench):
         module.register(app)
 
 

@@ -44,6 +44,39 @@ def ingest(
     console.print(table)
 
 
+@bench_app.command("webhooks")
+def webhooks(
+    duration: Annotated[float, typer.Option(help="Seconds of load per path.")] = 5.0,
+    concurrency: Annotated[int, typer.Option(help="Keep-alive connections.")] = 32,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Every vendor webhook path's events/s next to the Segment /v1/batch path (same run)."""
+    from engagehub.bench.webhooks import run
+
+    figures = run(duration, concurrency)
+    if as_json:
+        print(orjson.dumps(figures).decode())
+        return
+    table = Table(
+        "path",
+        "events/s",
+        "ratio vs segment",
+        "p99 ms",
+        "failures",
+        title="engagehub bench webhooks",
+    )
+    for name, value in figures.items():
+        if isinstance(value, dict):
+            table.add_row(
+                name,
+                f"{value['events_per_s']:,.0f}",
+                f"{value['ratio_vs_segment']:.2f}",
+                f"{value['p99_ms']:.0f}",
+                str(value["failures"]),
+            )
+    console.print(table)
+
+
 def register(app: typer.Typer) -> None:
     """Attach ``bench``."""
     app.add_typer(bench_app, name="bench")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
+import orjson
 import typer
 from rich.table import Table
 
 from engagehub.api.sources import check_kind
 from engagehub.cli.common import console, database
+from engagehub.errors import PayloadError
 from engagehub.storage import sources as source_store
 from engagehub.timeutil import format_ts
 from engagehub.vendors import SOURCE_KINDS
@@ -26,14 +28,32 @@ def add(
     secret: Annotated[
         str | None, typer.Option(help="Vendor signing secret or public key, where it has one.")
     ] = None,
+    config: Annotated[
+        str | None,
+        typer.Option(help='JSON options, e.g. Twilio replies: \'{"replies": {"STOP": "Bye"}}\'.'),
+    ] = None,
 ) -> None:
     """Create a source and print its write key (shown once; only its hash is stored)."""
     check_kind(kind)
+    options = parse_config(config)
     db = database()
     with db.session() as conn:
-        source, key = source_store.create(conn, name, kind, write_key, secret)
+        source, key = source_store.create(conn, name, kind, write_key, secret, options)
     console.print(f"source [bold]{source.name}[/] ({source.kind}) created", highlight=False)
     console.print(f"write key: {key}", highlight=False, soft_wrap=True)
+
+
+def parse_config(text: str | None) -> dict[str, Any]:
+    """``--config`` as a JSON object, or a clear error naming it."""
+    if not text:
+        return {}
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise PayloadError(f"--config is not JSON: {exc}", field="config") from None
+    if not isinstance(value, dict):
+        raise PayloadError("--config must be a JSON object", field="config")
+    return value
 
 
 @sources_app.command("list")

@@ -1,0 +1,135 @@
+"""Braze Currents: Avro files (``event_type=.../date=YYYY-MM-DD-HH/*.avro``) and the custom HTTP
+connector (``{"events": [...]}``, at most 100 per request, bearer token).
+
+Each record is one event of a ``users.*`` event type; ``id`` is unique per event type, so the
+dedup key is ``<event_type>:<id>`` and a file imported twice, or an event delivered both by
+file and by HTTP to the same source, is stored once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from engagehub.contacts import quick_contact
+from engagehub.errors import PayloadError
+from engagehub.model import IncomingEvent, ParseResult, Rejection
+from engagehub.taxonomy import get_taxonomy
+from engagehub.vendors.common import event_time, json_body, text
+
+NAME = "braze"
+KIND = "braze"
+MAX_HTTP_EVENTS = 100
+_PARTITION = re.compile(r"^(event_type|date)=(.+)$")
+_NESTED = ("user", "properties", "device", "app")
+
+
+def normalize(event_type: str, record: Mapping[str, Any], region: str = "US") -> IncomingEvent:
+    """One Currents record of ``event_type`` as an IncomingEvent."""
+    if not isinstance(record, Mapping):
+        raise PayloadError("each Braze event must be an object", value=str(record)[:100])
+    event_id = text(record.get("id"))
+    if event_id is None:
+        raise PayloadError("missing id", field="id", event_type=event_type)
+    taxonomy = get_taxonomy()
+    resolved = taxonomy.resolve(NAME, event_type)
+    envelope = taxonomy.vendors[NAME].envelope
+    props = taxonomy.rename(
+        NAME, {k: v for k, v in record.items() if k not in envelope and v is not None}
+    )
+    if isinstance(props.get("subscription_status"), str):
+        props["subscription_status"] = props["subscription_status"].strip().lower()
+    action = props.get("action")
+    if event_type.endswith("sms.InboundReceived") and action in ("subscribed", "unsubscribed"):
+        props["keyword_action"] = "subscribe" if action == "subscribed" else "unsubscribe"
+    for key, value in resolved.set.items():
+        props.setdefault(key, value)
+    email = props.get("email")
+    if isinstance(email, str):
+        props["email"] = email.strip().lower()
+    contact = quick_contact(email, props.get("phone"), region)
+    if contact and not isinstance(email, str):
+        props["phone"] = contact
+    user = text(props.get("user_id")) or text(props.get("braze_id"))
+    dispatch = text(props.get("dispatch_id"))
+    campaign = text(props.get("campaign_id")) or text(props.get("journey_id"))
+    channel = taxonomy.column_channel(resolved, props.get("channel"))
+    return IncomingEvent(
+        dedup_key=f"{event_type}:{event_id}",
+        event_time=event_time(record.get("time"), "time"),
+        raw=orjson.dumps(record, default=str).decode(),
+        type="track",
+        vendor_event=event_type,
+        event=resolved.event,
+        channel=channel,
+        user_id=text(props.get("user_id")),
+        contact=contact,
+        message_id=f"{dispatch}:{user}"
+        if dispatch and user
+        else (dispatch or text(props.get("send_id"))),
+        campaign_id=campaign,
+        properties=props,
+    )
+
+
+def flatten(event: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """HTTP connector event -> (event_type, flat record); nested user/properties are merged."""
+    event_type = event.get("event_type") or event.get("type")
+    if not isinstance(event_type, str) or not event_type:
+        raise PayloadError("missing event_type", field="event_type")
+    record = {k: v for k, v in event.items() if k not in (*_NESTED, "event_type", "type")}
+    for part in _NESTED:
+        nested = event.get(part)
+        if isinstance(nested, Mapping):
+            for key, value in nested.items():
+                record.setdefault(key, value)
+    return event_type, record
+
+
+def parse_http(body: bytes, region: str = "US") -> ParseResult:
+    """The custom HTTP connector body; bad events become rejections (Braze retries them singly)."""
+    data = json_body(body)
+    if not isinstance(data, dict) or not isinstance(data.get("events"), list):
+        raise PayloadError('the body must be {"events": [...]}', field="events")
+    result = ParseResult()
+    for index, item in enumerate(data["events"]):
+        try:
+            if not isinstance(item, Mapping):
+                raise PayloadError("each event must be an object", value=str(item)[:100])
+            event_type, record = flatten(item)
+            result.events.append(normalize(event_type, record, region))
+        except PayloadError as exc:
+            exc.details.setdefault("index", index)
+            ref = item.get("id") if isinstance(item, Mapping) else None
+            result.rejected.append(Rejection(index, exc, text(ref)))
+    return result
+
+
+def partition_of(path: Path) -> tuple[str | None, str | None]:
+    """(event_type, date hour) read from ``event_type=`` and ``date=`` path components."""
+    found: dict[str, str] = {}
+    for part in path.parts:
+        match = _PARTITION.match(part)
+        if match:
+            found[match.group(1)] = match.group(2)
+    return found.get("event_type"), found.get("date")
+
+
+def avro_files(root: Path, since: str | None = None) -> Iterator[tuple[Path, str]]:
+    """Currents Avro files under ``root`` (sorted), with their event type; ``since`` filters
+    ``date=`` partitions (``YYYY-MM-DD-HH``, inclusive)."""
+    candidates = [root] if root.is_file() else sorted(root.rglob("*.avro"))
+    for path in candidates:
+        event_type, date = partition_of(path)
+        if event_type is None:
+            raise PayloadError(
+                "cannot tell the event type: no event_type=<users...> folder in the path",
+                path=str(path),
+            )
+        if since and date and date < since:
+            continue
+        yield path, event_type

@@ -1,0 +1,66 @@
+"""Helpers every vendor parser shares: timestamps, text values, bearer tokens, form bodies."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from engagehub.errors import PayloadError, SignatureError
+from engagehub.timeutil import TimestampError, parse_ts
+
+
+def text(value: object) -> str | None:
+    """A non-empty string form of an id-like value, or None."""
+    if value is None or isinstance(value, bool) or value == "":
+        return None
+    return str(value)
+
+
+def event_time(value: object, field: str, default: int | None = None) -> int:
+    """A vendor timestamp in UTC ms; a missing one falls back to ``default`` when given."""
+    if value is None or value == "":
+        if default is not None:
+            return default
+        raise PayloadError(f"missing {field}", field=field)
+    try:
+        return parse_ts(value)
+    except TimestampError as exc:
+        raise PayloadError(str(exc), field=field, value=str(value)[:100]) from None
+
+
+def content_hash(*parts: object) -> str:
+    """Dedup key for vendor events that carry no id of their own."""
+    data = orjson.dumps(list(parts), option=orjson.OPT_SORT_KEYS, default=str)
+    return "h:" + hashlib.sha256(data).hexdigest()[:40]
+
+
+def json_body(body: bytes) -> Any:
+    """Parse a JSON body or raise a PayloadError that says where it broke."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise PayloadError(f"malformed JSON: {exc}") from None
+
+
+def form_body(body: bytes) -> list[tuple[str, str]]:
+    """An ``application/x-www-form-urlencoded`` body as ordered (name, value) pairs."""
+    try:
+        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise PayloadError(f"malformed form body: {exc}") from None
+
+
+def check_bearer(headers: Mapping[str, str], secret: str | None) -> None:
+    """Constant-time check of ``Authorization: Bearer <secret>``."""
+    if not secret:
+        raise SignatureError("this source has no secret configured; refusing unsigned events")
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise SignatureError("missing bearer token", header="Authorization")
+    if not hmac.compare_digest(token.strip().encode(), secret.encode()):
+        raise SignatureError("invalid bearer token", header="Authorization")

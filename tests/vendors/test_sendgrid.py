@@ -1,0 +1,70 @@
+"""SendGrid: recorded payloads, and the signed-webhook check against generated keys."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+import pytest
+
+from engagehub.errors import ConfigError, PayloadError, SignatureError
+from engagehub.vendors import sendgrid
+from tests.cases import CASES, check, result_dict
+from tests.vendors.signing import SendGridSigner
+
+CASE = CASES / "sendgrid" / "event_webhook_batch.json"
+
+
+def test_recorded_batch() -> None:
+    result = sendgrid.parse(CASE.read_bytes())
+    check(CASE, result_dict(result))
+    by_id = {e.dedup_key: e for e in result.events}
+    assert by_id["sg-evt-004"].event == "Email Machine Opened"
+    assert by_id["sg-evt-005"].event == "Email Opened"
+    assert by_id["sg-evt-007"].properties["bounce_type"] == "hard"
+    assert by_id["sg-evt-008"].properties["bounce_type"] == "blocked"
+    assert by_id["sg-evt-009"].properties["drop_reason"] == "Bounced Address"
+    assert by_id["sg-evt-012"].properties["subscription_group"] == 10
+    assert by_id["sg-evt-001"].message_id == "m-100"
+    assert by_id["sg-evt-007"].message_id == "aaa111"
+    assert by_id["sg-evt-001"].contact == "ada@example.com"
+    assert by_id["sg-evt-014"].event is None
+    assert [r.index for r in result.rejected] == [14, 15]
+
+
+def test_signature_accepts_what_sendgrid_signs() -> None:
+    signer = SendGridSigner()
+    body = CASE.read_bytes()
+    now = int(time.time())
+    headers = {k.lower(): v for k, v in signer.headers(body, now).items()}
+    sendgrid.verify(headers, body, signer.public, now * 1000, 300)
+
+
+def test_signature_rejects_tampering_wrong_keys_and_stale_timestamps() -> None:
+    signer = SendGridSigner()
+    body = CASE.read_bytes()
+    now = int(time.time())
+    headers = {k.lower(): v for k, v in signer.headers(body, now).items()}
+    with pytest.raises(SignatureError):
+        sendgrid.verify(
+            headers, body.replace(b"processed", b"delivered"), signer.public, now * 1000, 300
+        )
+    with pytest.raises(SignatureError):
+        sendgrid.verify(headers, body, SendGridSigner().public, now * 1000, 300)
+    old = {k.lower(): v for k, v in signer.headers(body, now - 3600).items()}
+    with pytest.raises(SignatureError) as info:
+        sendgrid.verify(old, body, signer.public, now * 1000, 300)
+    assert info.value.details["reason"] == "stale"
+    with pytest.raises(SignatureError):
+        sendgrid.verify({}, body, signer.public, now * 1000, 300)
+    with pytest.raises(SignatureError):
+        sendgrid.verify(headers, body, None, now * 1000, 300)
+    with pytest.raises(ConfigError):
+        sendgrid.verify(headers, body, "not base64 der!", now * 1000, 300)
+
+
+def test_malformed_bodies() -> None:
+    with pytest.raises(PayloadError):
+        sendgrid.parse(b"{not json")
+    with pytest.raises(PayloadError):
+        sendgrid.parse(orjson.dumps({"event": "open"}))
