@@ -36,7 +36,14 @@ class JSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS, default=_fallback)
+
+
+def _fallback(value: Any) -> Any:
+    """Values orjson cannot encode (bytes in validation errors, exceptions): readable text."""
+    if isinstance(value, bytes):
+        return value[:200].decode("utf-8", "replace")
+    return str(value)[:200]
 
 
 def error_response(exc: EngagehubError) -> JSONResponse:

@@ -15,7 +15,10 @@ from engagehub.settings import Settings
 def routers() -> list[APIRouter]:
     """Every HTTP router, ingest first."""
     from engagehub.api import events, sources, system, taxonomy
+    from engagehub.consent import api as consent_api
+    from engagehub.consent import imports_api
     from engagehub.ingest import crossengage, segment, webhooks
+    from engagehub.profiles import api as profiles_api
 
     return [
         segment.router,
@@ -25,12 +28,22 @@ def routers() -> list[APIRouter]:
         events.router,
         sources.router,
         taxonomy.router,
+        consent_api.router,
+        imports_api.router,
+        profiles_api.router,
     ]
 
 
 def processors(settings: Settings) -> list[Processor]:
     """Every log processor, in the order they run after each commit."""
+    from engagehub.consent.processor import ConsentProcessor
     from engagehub.processing.log_index import LogIndex
     from engagehub.processing.unmapped import UnmappedCounter
+    from engagehub.profiles.processor import ProfileProcessor
 
-    return [LogIndex(), UnmappedCounter()]
+    return [
+        LogIndex(),
+        UnmappedCounter(),
+        ConsentProcessor(settings),
+        ProfileProcessor(settings.default_region),
+    ]

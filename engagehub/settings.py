@@ -61,6 +61,16 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     """Log lines as plain text or as one JSON object per line."""
 
+    # --- consent -------------------------------------------------------------------------
+    consent_spam_policy: Literal["unsubscribe", "ignore"] = "unsubscribe"
+    """A spam report unsubscribes the email address (``unsubscribe``) or only is recorded."""
+
+    consent_bounce_policy: Literal["unsubscribe", "ignore"] = "unsubscribe"
+    """A hard bounce suppresses the address (unsubscribed, reason hard_bounce), or is ignored."""
+
+    max_api_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    """Largest body accepted by management API writes (subscriptions...)."""
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

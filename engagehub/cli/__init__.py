@@ -52,9 +52,19 @@ def root(
 
 def register() -> None:
     """Attach every command group (built-in features register the same way)."""
-    from engagehub.cli import admin, bench, events, import_braze, imports, serve, sources
+    from engagehub.cli import (
+        admin,
+        bench,
+        consent,
+        events,
+        import_braze,
+        imports,
+        profiles,
+        serve,
+        sources,
+    )
 
-    for module in (serve, sources, events, imports, import_braze, admin, bench):
+    for module in (serve, sources, events, imports, import_braze, consent, profiles, admin, bench):
         module.register(app)
 
 

@@ -1,4 +1,4 @@
-"""Lookup keys of the log (user, anonymous id, message, campaign), filled after each commit.
+"""Lookup keys of the log (user, anonymous id, message, campaign, contact), after each commit.
 
 The log itself carries only its dedup index so that acknowledging an event stays cheap; this
 processor keeps ``event_index(k, seq)`` where ``k`` is a 63-bit hash of the key. A hash
@@ -13,7 +13,13 @@ from collections.abc import Sequence
 from engagehub.model import StoredEvent
 from engagehub.storage.base import Connection
 
-KEYED_COLUMNS = {"user_id": "u", "anonymous_id": "a", "message_id": "m", "campaign_id": "c"}
+KEYED_COLUMNS = {
+    "user_id": "u",
+    "anonymous_id": "a",
+    "message_id": "m",
+    "campaign_id": "c",
+    "contact": "k",
+}
 
 
 def key_hash(kind: str, value: str) -> int:

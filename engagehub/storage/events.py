@@ -175,6 +175,8 @@ class EventQuery:
     channel: str | None = None
     campaign_id: str | None = None
     message_id: str | None = None
+    contact: str | None = None
+    anonymous_id: str | None = None
     source_id: int | None = None
     since: int | None = None
     until: int | None = None
@@ -205,7 +207,7 @@ def _index_candidates(conn: Connection, q: EventQuery) -> tuple[str, list[Any]] 
     """Restrict to log positions from ``event_index`` plus the tail it has not indexed yet."""
     from engagehub.processing.log_index import KEYED_COLUMNS, LogIndex, key_hash
 
-    for column in ("message_id", "user_id", "campaign_id"):
+    for column in ("message_id", "user_id", "contact", "anonymous_id", "campaign_id"):
         value = getattr(q, column)
         if value is not None:
             indexed_upto = conn.scalar(
@@ -223,7 +225,16 @@ def query(conn: Connection, q: EventQuery) -> tuple[list[StoredEvent], str | Non
     """One page of events matching ``q``, newest first unless ascending; plus the next cursor."""
     clauses: list[str] = []
     params: list[Any] = []
-    for column in ("user_id", "event", "channel", "campaign_id", "message_id", "source_id"):
+    for column in (
+        "user_id",
+        "anonymous_id",
+        "contact",
+        "event",
+        "channel",
+        "campaign_id",
+        "message_id",
+        "source_id",
+    ):
         value = getattr(q, column)
         if value is not None:
             clauses.append(f"{column} = ?")

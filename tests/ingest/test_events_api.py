@@ -73,7 +73,7 @@ def test_taxonomy_and_sources(client: TestClient, admin: dict[str, str]) -> None
         "conflict",
     )
     listed = client.get("/api/sources", headers=admin).json()["sources"]
-    assert [s["name"] for s in listed] == ["feed"]
-    assert "write_key" not in listed[0]
+    assert [s["name"] for s in listed] == ["engagehub", "feed"]  # the built-in consent source
+    assert "write_key" not in listed[1]
     assert client.get("/healthz").json()["status"] == "ok"
     assert client.get("/readyz").json()["status"] == "ready"

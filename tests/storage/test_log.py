@@ -114,7 +114,7 @@ def test_sources_store_only_a_hash_of_the_write_key(db: Database) -> None:
             source_store.create(conn, "other", "segment", write_key=key)
         with pytest.raises(NotFound):
             source_store.by_name(conn, "nope")
-        assert [s.name for s in source_store.list_all(conn)] == ["web"]
+        assert [s.name for s in source_store.list_all(conn)] == ["engagehub", "web"]
 
 
 def test_migrations_are_recorded_and_rerunnable(db: Database) -> None:

@@ -1,0 +1,99 @@
+"""``engagehub import subscriptions``, ``engagehub template subscriptions``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from engagehub import registry
+from engagehub.cli.common import console, database, settings
+from engagehub.cli.imports import import_app, progress_bar
+from engagehub.consent import store
+from engagehub.consent.csv_import import (
+    TEMPLATE,
+    CsvErrorReport,
+    CsvImport,
+    file_digest,
+    refused_indexes,
+    run_import,
+)
+from engagehub.consent.model import Change
+from engagehub.consent.processor import PROTECTED
+from engagehub.model import IncomingEvent
+from engagehub.processing import run_until_caught_up
+from engagehub.storage import events as log
+from engagehub.timeutil import now_ms
+
+template_app = typer.Typer(help="Print file templates.", no_args_is_help=True)
+
+
+@template_app.command("subscriptions")
+def template_subscriptions() -> None:
+    """Print the header of a subscriptions CSV (identifiers, statuses, a group, traits)."""
+    print(",".join(TEMPLATE))
+
+
+@import_app.command("subscriptions")
+def import_subscriptions(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A UTF-8 CSV file.")],
+    dry_run: Annotated[bool, typer.Option(help="Validate and report; change nothing.")] = False,
+    default_region: Annotated[
+        str | None, typer.Option(help="Region of phone numbers without a country code.")
+    ] = None,
+    allow_resubscribe: Annotated[
+        bool, typer.Option(help="Also resubscribe people who unsubscribed themselves.")
+    ] = False,
+    errors: Annotated[
+        Path | None, typer.Option(help="Error report path (default: FILE.errors.csv).")
+    ] = None,
+) -> None:
+    """Import profiles and subscription states; rejected rows go to an error report CSV."""
+    current = settings()
+    region = (default_region or current.default_region).upper()
+    report_path = errors or file.with_name(file.stem + ".errors.csv")
+    report = CsvErrorReport(report_path)
+    db = database()
+    job = CsvImport(file_digest(file), now_ms(), region, allow_resubscribe)
+    with db.session() as conn, file.open("rb") as fh, progress_bar() as bar:
+        builtin = store.builtin_source_id(conn)
+        task = bar.add_task(file.name, total=file.stat().st_size or 1)
+
+        def refused(changes: list[Change]) -> set[int]:
+            keys = ((c.contact, c.channel, c.group) for c in changes)
+            return refused_indexes(changes, store.load_states(conn, keys), PROTECTED)
+
+        def sink(events: list[IncomingEvent]) -> int:
+            (result,) = log.append(conn, [log.Batch(builtin, job.event_time, events)])
+            return result.inserted
+
+        try:
+            result = run_import(
+                fh,
+                job,
+                refused,
+                None if dry_run else sink,
+                report,
+                progress=lambda: bar.update(task, completed=fh.tell()),
+            )
+        finally:
+            report.close()
+        bar.update(task, completed=file.stat().st_size or 1)
+        if not dry_run:
+            run_until_caught_up(conn, registry.processors(current))
+    verb = "would apply" if dry_run else "applied"
+    console.print(
+        f"rows read {result.rows_read} · {verb} {result.rows_applied} "
+        f"({result.changes} changes, {result.stored} new events) · rejected {result.rows_rejected}",
+        highlight=False,
+    )
+    if report.count:
+        console.print(
+            f"[yellow]error report: {report_path}[/] ({report.count} errors)", highlight=False
+        )
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``template`` (``import subscriptions`` registers on import_app)."""
+    app.add_typer(template_app, name="template")

@@ -1,0 +1,1 @@
+"""Consent: subscription states per contact point x channel x group, derived from the log."""

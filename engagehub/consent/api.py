@@ -1,0 +1,216 @@
+"""Subscriptions API: ``PUT /api/subscriptions`` (like Segment's "replace messaging
+subscriptions"), ``GET /api/subscriptions?key=``, ``GET /api/subscriptions/history?contact=``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field, ValidationError
+
+from engagehub.api.auth import require_admin
+from engagehub.consent import store
+from engagehub.consent.model import TYPES, Change, contact_for, status_of
+from engagehub.consent.processor import PROTECTED
+from engagehub.errors import EngagehubError, PayloadError
+from engagehub.http import JSONResponse, error_responses
+from engagehub.hub import Hub
+from engagehub.ingest.body import read_body
+from engagehub.model import IncomingEvent
+from engagehub.storage.base import Connection
+from engagehub.timeutil import now_ms
+
+router = APIRouter(prefix="/api", tags=["subscriptions"], dependencies=[Depends(require_admin)])
+MAX_ITEMS = 1000
+
+
+class GroupIn(BaseModel):
+    """One group of one subscription."""
+
+    name: str = Field(min_length=1, max_length=200)
+    status: str
+
+
+class SubscriptionIn(BaseModel):
+    """One contact point: its channel status and/or group statuses."""
+
+    key: str = Field(min_length=1, max_length=320)
+    type: str
+    status: str | None = None
+    groups: list[GroupIn] = Field(default_factory=list, max_length=100)
+
+
+class ReplaceBody(BaseModel):
+    """Body of ``PUT /api/subscriptions``."""
+
+    subscriptions: list[SubscriptionIn] = Field(min_length=1, max_length=MAX_ITEMS)
+    allow_resubscribe: bool = False
+    """Let this call resubscribe people who unsubscribed themselves (use with their consent)."""
+
+
+def item_changes(item: SubscriptionIn, region: str, allow: bool) -> list[Change]:
+    """Validate one item completely (nothing half-applied) and list its changes."""
+    channel = TYPES.get(item.type.upper())
+    if channel is None:
+        raise PayloadError(
+            f"unknown type {item.type!r}; expected one of {', '.join(TYPES)}",
+            field="type",
+            value=item.type,
+        )
+    contact = contact_for(channel, item.key, region)
+    changes = []
+    if item.status is not None:
+        changes.append(Change(contact, channel, status_of(item.status), "", "api", allow))
+    for group in item.groups:
+        status = status_of(group.status, field="groups.status")
+        changes.append(Change(contact, channel, status, group.name, "api", allow))
+    if not changes:
+        raise PayloadError("give a status or at least one group", field="status")
+    return changes
+
+
+def refused(conn: Connection, changes: list[Change]) -> Change | None:
+    """The first change the own-action rule forbids, if any."""
+    current = store.load_states(conn, ((c.contact, c.channel, c.group) for c in changes))
+    for change in changes:
+        cur = current.get((change.contact, change.channel, change.group))
+        if (
+            cur
+            and cur["status"] == "unsubscribed"
+            and cur["reason"] in PROTECTED
+            and change.status == "subscribed"
+            and not change.allow_resubscribe
+        ):
+            return change
+    return None
+
+
+@router.put(
+    "/subscriptions",
+    summary="Set subscription states; per-item successes and failures",
+    responses=error_responses(400, 401, 413),
+)
+async def replace_subscriptions(request: Request) -> JSONResponse:
+    """Each valid item becomes consent events; the answer reflects their applied effect."""
+    hub: Hub = request.app.state.hub
+    raw = await read_body(request, hub.settings.max_api_body_bytes)
+    try:
+        body = ReplaceBody.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise PayloadError(
+            f"invalid {field}: {first['msg']}", field=field, errors=exc.errors(include_url=False)
+        ) from None
+    region = hub.settings.default_region
+    plans: list[tuple[int, SubscriptionIn, list[Change]]] = []
+    failures: list[dict[str, Any]] = []
+    for index, item in enumerate(body.subscriptions):
+        try:
+            plans.append((index, item, item_changes(item, region, body.allow_resubscribe)))
+        except EngagehubError as exc:
+            failures.append({"index": index, "key": item.key, "type": item.type, **exc.body()})
+
+    def check(conn: Connection) -> tuple[int, list[int]]:
+        blocked = []
+        for index, item, changes in plans:
+            bad = refused(conn, changes)
+            if bad is not None:
+                blocked.append(index)
+                failures.append(
+                    {
+                        "index": index,
+                        "key": item.key,
+                        "type": item.type,
+                        "error": {
+                            "code": "resubscribe_refused",
+                            "message": f"{bad.contact} unsubscribed by their own action; set "
+                            "allow_resubscribe to override",
+                            "details": {"channel": bad.channel, "group": bad.group or None},
+                        },
+                    }
+                )
+        return store.builtin_source_id(conn), blocked
+
+    builtin, blocked = await hub.read(check)
+    accepted = [p for p in plans if p[0] not in blocked]
+    call = request.headers.get("idempotency-key") or uuid.uuid4().hex
+    now = now_ms()
+    events: list[IncomingEvent] = [
+        store.change_event(change, now, f"api:{call}:{index}:{n}")
+        for index, _, changes in accepted
+        for n, change in enumerate(changes)
+    ]
+    if events:
+        result = await hub.append(builtin, events, now)
+        await hub.caught_up(result.head, ["consent"])
+    successes = [
+        {
+            "index": index,
+            "key": changes[0].contact,
+            "type": item.type.upper(),
+            "status": item.status and status_of(item.status),
+            "groups": [{"name": c.group, "status": c.status} for c in changes if c.group],
+        }
+        for index, item, changes in accepted
+    ]
+    failures.sort(key=lambda f: f["index"])
+    return JSONResponse({"successes": successes, "failures": failures})
+
+
+def candidates(key: str, kind: str | None, region: str) -> list[str]:
+    """Normal forms a lookup key may have (email, phone, or as given for push tokens)."""
+    channels = (
+        [TYPES[kind.upper()]]
+        if kind and kind.upper() in TYPES
+        else list(dict.fromkeys(TYPES.values()))
+    )
+    found = []
+    for channel in channels:
+        try:
+            found.append(contact_for(channel, key, region))
+        except PayloadError:
+            continue
+    return list(dict.fromkeys(found))
+
+
+@router.get(
+    "/subscriptions",
+    summary="Subscription states of a contact point",
+    responses=error_responses(400, 401),
+)
+async def get_subscriptions(
+    request: Request,
+    key: str = Query(min_length=1, max_length=320),
+    type: str | None = Query(default=None, description="EMAIL, SMS, WHATSAPP, IOS_PUSH..."),
+) -> JSONResponse:
+    """Every channel and group state recorded for the key (no entry = no_status)."""
+    hub: Hub = request.app.state.hub
+    if type is not None and type.upper() not in TYPES:
+        raise PayloadError(f"unknown type {type!r}", field="type", value=type)
+    keys = candidates(key, type, hub.settings.default_region)
+    states = await hub.read(lambda conn: store.states_for(conn, keys))
+    return JSONResponse({"key": key, "contacts": keys, "subscriptions": states})
+
+
+@router.get(
+    "/subscriptions/history",
+    summary="Audit history of a contact point",
+    responses=error_responses(400, 401),
+)
+async def get_history(
+    request: Request,
+    contact: str = Query(min_length=1, max_length=320),
+    limit: int = Query(default=200, ge=1, le=1000),
+) -> JSONResponse:
+    """What changed, when, from which source/event, and the previous state."""
+    hub: Hub = request.app.state.hub
+    keys = candidates(contact, None, hub.settings.default_region)
+
+    def run(conn: Connection) -> list[dict[str, Any]]:
+        rows = [row for k in keys for row in store.history(conn, k, limit)]
+        rows.sort(key=lambda r: (r["changed_at"] or "", r["seq"]), reverse=True)
+        return rows[:limit]
+
+    return JSONResponse({"contact": contact, "contacts": keys, "history": await hub.read(run)})

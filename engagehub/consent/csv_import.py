@@ -1,0 +1,410 @@
+"""CSV upload of profiles and subscription states: streamed, validated row by row.
+
+Columns: identifiers ``user_id``, ``anonymous_id``, ``email``, ``phone`` and ``id:<kind>``
+(custom identifiers); ``email_subscription_status``, ``sms_subscription_status``,
+``whatsapp_subscription_status`` (subscribed | unsubscribed | did-not-subscribe | blank =
+unchanged); groups ``<channel>_group:<name>``; any other column is a custom trait. A row with
+any error is rejected whole and reported (row number, column, value, reason, the original row);
+the report's extra columns are ignored on re-upload, so a fixed report can be uploaded as is.
+Events get dedup keys from the file's SHA-256 and the row number: the same file uploaded again
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+import orjson
+
+from engagehub.consent.model import Change, contact_for, status_of
+from engagehub.consent.store import change_event
+from engagehub.errors import PayloadError
+from engagehub.model import IncomingEvent
+
+STATUS_COLUMNS = {
+    "email_subscription_status": "email",
+    "sms_subscription_status": "sms",
+    "whatsapp_subscription_status": "whatsapp",
+}
+GROUP_PREFIXES = {"email_group:": "email", "sms_group:": "sms", "whatsapp_group:": "whatsapp"}
+IDENTIFIERS = ("user_id", "anonymous_id", "email", "phone")
+REPORT_COLUMNS = ("row_number", "column", "value", "reason")
+TEMPLATE = (
+    "user_id",
+    "anonymous_id",
+    "email",
+    "phone",
+    "email_subscription_status",
+    "sms_subscription_status",
+    "whatsapp_subscription_status",
+    "email_group:newsletter",
+    "first_name",
+    "last_name",
+)
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+_CONTACT_CHANNEL = {"email": "email", "sms": "phone", "whatsapp": "phone"}
+
+
+def neutralize(cell: object) -> str:
+    """A cell safe to open in a spreadsheet: formula starters get a leading apostrophe."""
+    text = "" if cell is None else str(cell)
+    return "'" + text if text.startswith(_FORMULA) else text
+
+
+def unneutralize(cell: str) -> str:
+    """Undo ``neutralize`` when a fixed error report is uploaded again."""
+    return cell[1:] if len(cell) > 1 and cell[0] == "'" and cell[1] in "=+-@\t\r" else cell
+
+
+@dataclass(slots=True)
+class RowError:
+    """One problem with one row (a row may have several)."""
+
+    row_number: int
+    column: str
+    value: str
+    reason: str
+    original: Sequence[str]
+
+
+class ErrorSink(Protocol):
+    """Where rejected rows go (a CSV file, the imports table)."""
+
+    def start(self, header: list[str]) -> None:
+        """Called once with the file's header, before the first error."""
+
+    def add(self, error: RowError) -> None:
+        """Record one error."""
+
+
+@dataclass(slots=True)
+class ImportReport:
+    """What an import did."""
+
+    rows_read: int = 0
+    rows_applied: int = 0
+    rows_rejected: int = 0
+    changes: int = 0
+    stored: int = 0
+    """Events newly stored (a re-upload of the same file stores none)."""
+    header: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Row:
+    number: int
+    cells: list[str]
+    changes: list[Change]
+    identify: IncomingEvent | None
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of the file: part of every dedup key of its events."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class CsvImport:
+    """Turns rows into validated changes and events; the caller stores them."""
+
+    def __init__(
+        self, digest: str, event_time: int, region: str = "US", allow_resubscribe: bool = False
+    ) -> None:
+        self.key = digest[:20]
+        self.event_time = event_time
+        self.region = region
+        self.allow = allow_resubscribe
+        self.header: list[str] = []
+        self._seen: dict[int, tuple[int, str]] = {}
+
+    def read(self, binary: IO[bytes]) -> Iterator[tuple[int, list[str]]]:
+        """(row number, cells) from a UTF-8 CSV (BOM, CRLF and quoted newlines handled)."""
+        text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="", errors="strict")
+        reader = csv.reader(text)
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise PayloadError("the file is empty; the first row must be the header")
+            self.header = self._check_header(header)
+            for number, cells in enumerate(reader, start=2):  # spreadsheet row numbers
+                if cells:
+                    yield number, cells
+        except UnicodeDecodeError as exc:
+            raise PayloadError(
+                f"the file is not UTF-8: {exc.reason} at byte {exc.start} of a block",
+                encoding="utf-8",
+            ) from None
+        except csv.Error as exc:
+            raise PayloadError(f"malformed CSV: {exc}", line=reader.line_num) from None
+        finally:
+            text.detach()  # the caller owns the binary file; do not close it with the wrapper
+
+    def _check_header(self, header: list[str]) -> list[str]:
+        names = [
+            h.strip().lower()
+            if h.strip().lower() in STATUS_COLUMNS or h.strip().lower() in IDENTIFIERS
+            else h.strip()
+            for h in header
+        ]
+        if any(not n for n in names):
+            raise PayloadError("the header has an empty column name", header=header)
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise PayloadError(f"duplicate columns: {', '.join(dupes)}", columns=dupes)
+        if not any(n in IDENTIFIERS or n.startswith("id:") for n in names):
+            raise PayloadError(
+                "the header has no identifier column (user_id, anonymous_id, "
+                "email, phone or id:<kind>)",
+                header=names,
+            )
+        return names
+
+    def plan(self, number: int, cells: list[str]) -> tuple[_Row | None, list[RowError]]:
+        """Validate one row completely; either its changes or every error it has."""
+        errors: list[RowError] = []
+
+        def fail(column: str, value: str, reason: str) -> None:
+            errors.append(RowError(number, column, value, reason, cells))
+
+        if len(cells) != len(self.header):
+            fail("", "", f"expected {len(self.header)} columns, found {len(cells)}")
+            return None, errors
+        ids: dict[str, str] = {}
+        traits: dict[str, Any] = {}
+        statuses: list[tuple[str, str, str, str]] = []  # channel, group, value, column
+        for name, raw in zip(self.header, cells, strict=True):
+            value = unneutralize(raw.strip())
+            if name in REPORT_COLUMNS:
+                continue
+            if name in ("email", "phone"):
+                if value:
+                    try:
+                        ids[name] = contact_for(
+                            "email" if name == "email" else "sms", value, self.region
+                        )
+                    except PayloadError as exc:
+                        fail(name, value, exc.message)
+            elif name in IDENTIFIERS or name.startswith("id:"):
+                if value:
+                    ids[name] = value
+            elif name in STATUS_COLUMNS:
+                if value:
+                    statuses.append((STATUS_COLUMNS[name], "", value, name))
+            elif name.startswith(tuple(GROUP_PREFIXES)):
+                prefix = name.split(":", 1)[0] + ":"
+                if value:
+                    statuses.append((GROUP_PREFIXES[prefix], name.split(":", 1)[1], value, name))
+            elif value:
+                traits[name] = value
+        if not ids:
+            fail("", "", "no identifier: fill user_id, anonymous_id, email, phone or id:<kind>")
+        changes: list[Change] = []
+        for channel, group, value, column in statuses:
+            try:
+                status = status_of(value, column)
+            except PayloadError as exc:
+                fail(column, value, exc.message)
+                continue
+            contact = ids.get(_CONTACT_CHANNEL[channel])
+            if contact is None:
+                if _CONTACT_CHANNEL[channel] not in (e.column for e in errors):
+                    fail(
+                        column,
+                        value,
+                        f"{column} needs a value in the {_CONTACT_CHANNEL[channel]} column",
+                    )
+                continue
+            changes.append(Change(contact, channel, status, group, "csv", self.allow))
+        for change in changes:
+            key = hash((change.contact, change.channel, change.group))
+            seen = self._seen.get(key)
+            if seen is not None and seen[1] != change.status:
+                fail(
+                    f"{change.channel}_subscription_status"
+                    if not change.group
+                    else f"{change.channel}_group:{change.group}",
+                    change.status,
+                    f"conflicts with row {seen[0]} ({seen[1]}) for the same contact",
+                )
+        if errors:
+            return None, errors
+        for change in changes:
+            self._seen.setdefault(
+                hash((change.contact, change.channel, change.group)), (number, change.status)
+            )
+        return _Row(number, cells, changes, self._identify(number, ids, traits)), []
+
+    def _identify(
+        self, number: int, ids: dict[str, str], traits: dict[str, Any]
+    ) -> IncomingEvent | None:
+        """An identify call linking the row's identifiers and setting its traits."""
+        if not traits and len(ids) < 2 and "user_id" not in ids and "anonymous_id" not in ids:
+            return None
+        props: dict[str, Any] = dict(traits)
+        custom = {k[3:]: v for k, v in ids.items() if k.startswith("id:")}
+        if custom:
+            props["identifiers"] = custom
+        for name in ("email", "phone"):
+            if name in ids:
+                props[name] = ids[name]
+        return IncomingEvent(
+            dedup_key=f"csv:{self.key}:{number}:identify",
+            event_time=self.event_time,
+            raw=orjson.dumps({"csv_row": number, "identifiers": ids, "traits": traits}).decode(),
+            type="identify",
+            user_id=ids.get("user_id"),
+            anonymous_id=ids.get("anonymous_id"),
+            contact=ids.get("email") or ids.get("phone"),
+            properties=props,
+        )
+
+    def events(self, row: _Row) -> list[IncomingEvent]:
+        """The row's consent events (and identify call), with deterministic dedup keys."""
+        out = [
+            change_event(
+                c,
+                self.event_time,
+                f"csv:{self.key}:{row.number}:{c.channel}:{c.group}",
+                csv_row=row.number,
+            )
+            for c in row.changes
+        ]
+        if row.identify is not None:
+            out.append(row.identify)
+        return out
+
+
+def refused_indexes(
+    changes: list[Change],
+    current: dict[tuple[str, str, str], dict[str, Any]],
+    protected: frozenset[str],
+) -> set[int]:
+    """Indexes of changes that would resubscribe someone who unsubscribed themselves."""
+    out = set()
+    for i, change in enumerate(changes):
+        cur = current.get((change.contact, change.channel, change.group))
+        if (
+            cur
+            and cur["status"] == "unsubscribed"
+            and cur["reason"] in protected
+            and change.status == "subscribed"
+            and not change.allow_resubscribe
+        ):
+            out.add(i)
+    return out
+
+
+def run_import(
+    binary: IO[bytes],
+    job: CsvImport,
+    refused: Callable[[list[Change]], set[int]],
+    sink: Callable[[list[IncomingEvent]], int] | None,
+    errors: ErrorSink,
+    progress: Callable[[], None] | None = None,
+    chunk: int = 5000,
+) -> ImportReport:
+    """Stream the file; ``refused`` names changes the own-action rule forbids (by index in the
+    list it is given); ``sink`` stores events and says how many were new (None = dry run)."""
+    report = ImportReport()
+    rows: list[_Row] = []
+    started = False
+
+    def add_error(error: RowError) -> None:
+        nonlocal started
+        if not started:
+            errors.start(job.header)
+            started = True
+        errors.add(error)
+
+    def flush() -> None:
+        flat = [c for r in rows for c in r.changes]
+        blocked = refused(flat) if flat else set()
+        out: list[IncomingEvent] = []
+        index = 0
+        for row in rows:
+            bad = [c for i, c in enumerate(row.changes, index) if i in blocked]
+            index += len(row.changes)
+            if bad:
+                report.rows_rejected += 1
+                for c in bad:
+                    add_error(
+                        RowError(
+                            row.number,
+                            f"{c.channel}_subscription_status"
+                            if not c.group
+                            else f"{c.channel}_group:{c.group}",
+                            c.status,
+                            f"{c.contact} unsubscribed by their own action; "
+                            "use --allow-resubscribe to override",
+                            row.cells,
+                        )
+                    )
+                continue
+            report.rows_applied += 1
+            report.changes += len(row.changes)
+            out.extend(job.events(row))
+        if sink is not None and out:
+            report.stored += sink(out)
+        rows.clear()
+        if progress:
+            progress()
+
+    for number, cells in job.read(binary):
+        report.rows_read += 1
+        planned, row_errors = job.plan(number, cells)
+        if planned is None:
+            report.rows_rejected += 1
+            for error in row_errors:
+                add_error(error)
+        else:
+            rows.append(planned)
+        if len(rows) >= chunk:
+            flush()
+    flush()
+    report.header = job.header
+    return report
+
+
+class CsvErrorReport:
+    """An error report CSV file: row number, column, value, reason, then the original row."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.count = 0
+        self._fh: IO[str] | None = None
+        self._writer: Any = None
+        self.header: list[str] = []
+
+    def start(self, header: list[str]) -> None:
+        """Open the file and write the report's header."""
+        self.header = header
+        self._fh = self.path.open("w", newline="", encoding="utf-8")
+        self._writer = csv.writer(self._fh)
+        self._writer.writerow([*REPORT_COLUMNS, *[c for c in header if c not in REPORT_COLUMNS]])
+
+    def add(self, error: RowError) -> None:
+        """Write one error line."""
+        original = [
+            c for h, c in zip(self.header, error.original, strict=False) if h not in REPORT_COLUMNS
+        ]
+        self._writer.writerow(
+            [
+                neutralize(v)
+                for v in (error.row_number, error.column, error.value, error.reason, *original)
+            ]
+        )
+        self.count += 1
+
+    def close(self) -> None:
+        """Flush and close the file."""
+        if self._fh is not None:
+            self._fh.close()

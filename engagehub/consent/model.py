@@ -1,0 +1,73 @@
+"""Consent vocabulary: channels, states, contact keys, and one change to a subscription."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engagehub.contacts import ContactError, normalize_email, normalize_phone
+from engagehub.errors import PayloadError
+
+CHANNELS = ("email", "sms", "whatsapp", "push")
+STATUSES = ("subscribed", "unsubscribed", "did_not_subscribe")
+NO_STATUS = "no_status"
+BUILTIN_SOURCE = "engagehub"
+
+# Segment Public API / messaging_subscriptions types -> our channel.
+TYPES = {
+    "EMAIL": "email",
+    "SMS": "sms",
+    "WHATSAPP": "whatsapp",
+    "IOS_PUSH": "push",
+    "ANDROID_PUSH": "push",
+    "PUSH": "push",
+}
+
+# Reasons that mean the person acted themselves: a bulk API/CSV call may not undo them.
+OWN_ACTIONS = frozenset(
+    ("keyword", "link", "preferences", "spam_report", "vendor_unsubscribe", "user_request")
+)
+
+
+def status_of(value: object, field: str = "status") -> str:
+    """``SUBSCRIBED``, ``did-not-subscribe``... -> a canonical state, or a clear error."""
+    text = str(value or "").strip().lower().replace("-", "_").replace(" ", "_")
+    if text in STATUSES:
+        return text
+    raise PayloadError(
+        f"unknown subscription status {value!r}; expected subscribed, unsubscribed or "
+        "did_not_subscribe",
+        field=field,
+        value=value,
+    )
+
+
+def contact_for(channel: str, key: object, region: str) -> str:
+    """The normal form of a contact point for a channel (email lowercased, phone E.164)."""
+    if not isinstance(key, str | int) or not str(key).strip():
+        raise PayloadError("missing contact key", field="key", value=key)
+    text = str(key).strip()
+    try:
+        if channel == "email":
+            return normalize_email(text)
+        if channel in ("sms", "whatsapp"):
+            return normalize_phone(text, region)
+    except ContactError as exc:
+        raise PayloadError(str(exc), field="key", value=text) from None
+    return text
+
+
+@dataclass(slots=True)
+class Change:
+    """One requested change of one subscription (whole channel when ``group`` is empty)."""
+
+    contact: str
+    channel: str
+    status: str
+    group: str = ""
+    reason: str | None = None
+    allow_resubscribe: bool = False
+
+    @property
+    def own_action(self) -> bool:
+        """Whether the person made this change themselves."""
+        return self.reason in OWN_ACTIONS

@@ -1,0 +1,30 @@
+"""``GET /api/profiles/{id}``: a profile by profile id or any identifier."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from engagehub.api.auth import require_admin
+from engagehub.http import JSONResponse, error_responses
+from engagehub.hub import Hub
+from engagehub.profiles import store
+from engagehub.storage.base import Connection
+
+router = APIRouter(prefix="/api", tags=["profiles"], dependencies=[Depends(require_admin)])
+
+
+@router.get(
+    "/profiles/{identifier}",
+    summary="A profile by any identifier",
+    responses=error_responses(401, 404),
+)
+async def get_profile(request: Request, identifier: str) -> JSONResponse:
+    """Identities, traits, subscription states and history, and the latest events."""
+    hub: Hub = request.app.state.hub
+
+    def run(conn: Connection) -> dict[str, Any]:
+        return store.view(conn, store.find(conn, identifier, hub.settings.default_region))
+
+    return JSONResponse(await hub.read(run))

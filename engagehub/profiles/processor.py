@@ -1,0 +1,262 @@
+"""Identity resolution: every event links the identities it carries into one profile.
+
+Identities: ``user_id``, ``anonymous_id``, ``email`` (normalized), ``phone`` (E.164),
+``braze_id``, alias ``previous_id`` and custom ``identifiers`` (CSV ``id:<kind>`` columns).
+A profile's id is ``p_`` + a hash of the identity that created it; when an event links two
+profiles the one with the smaller id survives and the other points to it (``merged_into``), so
+lookups by an old id still work. Two profiles that each carry a different ``user_id`` are never
+merged (recorded in ``profile_conflicts``): a shared email must not join two customers.
+Traits from identify calls are kept per key, the newest event time winning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from engagehub.contacts import ContactError, normalize_phone
+from engagehub.model import StoredEvent
+from engagehub.storage.base import Connection
+
+Identity = tuple[str, str]
+
+
+def identities_of(ev: StoredEvent, region: str) -> list[Identity]:
+    """The identities an event carries (normalized)."""
+    props = ev.properties
+    found: list[Identity] = []
+    if ev.user_id:
+        found.append(("user_id", ev.user_id))
+    if ev.anonymous_id:
+        found.append(("anonymous_id", ev.anonymous_id))
+    contact = ev.contact
+    if contact:
+        found.append(("email", contact) if "@" in contact else ("phone", contact))
+    phone = props.get("phone") if ev.type == "identify" else None
+    if isinstance(phone, str) and phone and not (contact and contact.startswith("+")):
+        try:
+            found.append(("phone", normalize_phone(phone, region)))
+        except ContactError:
+            pass
+    braze = props.get("braze_id")
+    if isinstance(braze, str) and braze:
+        found.append(("braze_id", braze))
+    if ev.type == "alias" and props.get("previous_id"):
+        found.append(("anonymous_id", str(props["previous_id"])))
+    custom = props.get("identifiers")
+    if isinstance(custom, dict):
+        found.extend((str(k), str(v)) for k, v in custom.items() if v not in (None, ""))
+    return list(dict.fromkeys(found))
+
+
+def profile_id_for(identity: Identity) -> str:
+    """Stable id of a profile created by this identity."""
+    return "p_" + hashlib.sha1(f"{identity[0]}:{identity[1]}".encode()).hexdigest()[:16]  # noqa: S324
+
+
+class ProfileProcessor:
+    """Derived tables ``profiles`` and ``profile_identities``."""
+
+    name = "profiles"
+    where: str | None = "user_id IS NOT NULL OR anonymous_id IS NOT NULL OR contact IS NOT NULL"
+    payload = True
+
+    def __init__(self, region: str = "US") -> None:
+        self.region = region
+
+    def apply(self, conn: Connection, events: Sequence[StoredEvent]) -> None:
+        """Link identities event by event; writes happen once per batch."""
+        wanted = {i for ev in events for i in identities_of(ev, self.region)}
+        if not wanted:
+            return
+        owner = self._owners(conn, wanted)
+        profiles = self._profiles(conn, set(owner.values()))
+        members = self._members(conn, set(profiles))
+        changed_ids: dict[Identity, str] = {}
+        conflicts: list[tuple[int, str, str, str]] = []
+        for ev in events:
+            ids = identities_of(ev, self.region)
+            if not ids:
+                continue
+            pids = sorted({self._root(profiles, owner[i]) for i in ids if i in owner})
+            if not pids:
+                pid = profile_id_for(min(ids))
+                profiles.setdefault(pid, self._new(pid, ev.event_time))
+                members.setdefault(pid, set())
+                pids = [pid]
+            target = pids[0]
+            for other in pids[1:]:
+                if self._conflict(members, target, other):
+                    conflicts.append((ev.seq, target, other, "different user_id"))
+                    continue
+                self._merge(profiles, members, owner, changed_ids, target, other)
+            own_users = {v for k, v in members[target] if k == "user_id"}
+            for identity in ids:
+                if identity in owner:
+                    continue
+                if identity[0] == "user_id" and own_users and identity[1] not in own_users:
+                    conflicts.append((ev.seq, target, identity[1], "second user_id"))
+                    continue
+                owner[identity] = changed_ids[identity] = target
+                members[target].add(identity)
+            profile = profiles[target]
+            profile["first_seen"] = min(profile["first_seen"], ev.event_time)
+            profile["last_seen"] = max(profile["last_seen"], ev.event_time)
+            profile["dirty"] = True
+            if ev.type == "identify":
+                self._traits(profile, ev)
+        self._write(conn, profiles, changed_ids, conflicts, events)
+
+    @staticmethod
+    def _root(profiles: dict[str, dict[str, Any]], pid: str) -> str:
+        while profiles.get(pid, {}).get("merged_into"):
+            pid = profiles[pid]["merged_into"]
+        return pid
+
+    @staticmethod
+    def _conflict(members: dict[str, set[Identity]], a: str, b: str) -> bool:
+        users_a = {v for k, v in members.get(a, set()) if k == "user_id"}
+        users_b = {v for k, v in members.get(b, set()) if k == "user_id"}
+        return bool(users_a and users_b and users_a != users_b)
+
+    @staticmethod
+    def _merge(
+        profiles: dict[str, dict[str, Any]],
+        members: dict[str, set[Identity]],
+        owner: dict[Identity, str],
+        changed: dict[Identity, str],
+        target: str,
+        other: str,
+    ) -> None:
+        for identity in members.pop(other, set()):
+            owner[identity] = changed[identity] = target
+            members[target].add(identity)
+        winner, loser = profiles[target], profiles[other]
+        for key, when in loser["trait_times"].items():
+            if when >= winner["trait_times"].get(key, -1):
+                winner["traits"][key] = loser["traits"].get(key)
+                winner["trait_times"][key] = when
+        winner["first_seen"] = min(winner["first_seen"], loser["first_seen"])
+        winner["last_seen"] = max(winner["last_seen"], loser["last_seen"])
+        loser["merged_into"] = target
+        loser["dirty"] = winner["dirty"] = True
+
+    @staticmethod
+    def _traits(profile: dict[str, Any], ev: StoredEvent) -> None:
+        for key, value in ev.properties.items():
+            if key == "identifiers":
+                continue
+            if ev.event_time >= profile["trait_times"].get(key, -1):
+                profile["traits"][key] = value
+                profile["trait_times"][key] = ev.event_time
+
+    @staticmethod
+    def _new(pid: str, when: int) -> dict[str, Any]:
+        return {
+            "id": pid,
+            "merged_into": None,
+            "traits": {},
+            "trait_times": {},
+            "first_seen": when,
+            "last_seen": when,
+            "dirty": True,
+        }
+
+    @staticmethod
+    def _owners(conn: Connection, wanted: set[Identity]) -> dict[Identity, str]:
+        owner: dict[Identity, str] = {}
+        values = sorted({v for _, v in wanted})
+        for start in range(0, len(values), 900):
+            part = values[start : start + 900]
+            rows = conn.execute(
+                "SELECT kind, value, profile_id FROM profile_identities WHERE value IN "
+                f"({', '.join('?' * len(part))})",
+                part,
+            ).fetchall()
+            for kind, value, pid in rows:
+                if (kind, value) in wanted:
+                    owner[(kind, value)] = pid
+        return owner
+
+    @staticmethod
+    def _profiles(conn: Connection, ids: set[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        pending = set(ids)
+        while pending:
+            part = sorted(pending)[:900]
+            pending -= set(part)
+            for row in conn.all(
+                "SELECT id, merged_into, traits, trait_times, first_seen, last_seen FROM profiles "
+                f"WHERE id IN ({', '.join('?' * len(part))})",
+                part,
+            ):
+                row["traits"] = orjson.loads(row["traits"])
+                row["trait_times"] = orjson.loads(row["trait_times"])
+                row["dirty"] = False
+                found[row["id"]] = row
+                if row["merged_into"] and row["merged_into"] not in found:
+                    pending.add(row["merged_into"])
+        return found
+
+    @staticmethod
+    def _members(conn: Connection, ids: set[str]) -> dict[str, set[Identity]]:
+        members: dict[str, set[Identity]] = {pid: set() for pid in ids}
+        wanted = sorted(ids)
+        for start in range(0, len(wanted), 900):
+            part = wanted[start : start + 900]
+            for kind, value, pid in conn.execute(
+                "SELECT kind, value, profile_id FROM profile_identities WHERE profile_id IN "
+                f"({', '.join('?' * len(part))})",
+                part,
+            ).fetchall():
+                members[pid].add((kind, value))
+        return members
+
+    @staticmethod
+    def _write(
+        conn: Connection,
+        profiles: dict[str, dict[str, Any]],
+        changed: dict[Identity, str],
+        conflicts: list[tuple[int, str, str, str]],
+        events: Sequence[StoredEvent],
+    ) -> None:
+        now = max(ev.received_at for ev in events)
+        conn.executemany(
+            "INSERT INTO profiles (id, merged_into, traits, trait_times, first_seen, last_seen, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+            "merged_into = excluded.merged_into, traits = excluded.traits, "
+            "trait_times = excluded.trait_times, first_seen = excluded.first_seen, "
+            "last_seen = excluded.last_seen, updated_at = excluded.updated_at",
+            [
+                (
+                    p["id"],
+                    p["merged_into"],
+                    orjson.dumps(p["traits"], default=str).decode(),
+                    orjson.dumps(p["trait_times"]).decode(),
+                    p["first_seen"],
+                    p["last_seen"],
+                    now,
+                )
+                for p in profiles.values()
+                if p["dirty"]
+            ],
+        )
+        conn.executemany(
+            "INSERT INTO profile_identities (kind, value, profile_id, first_seen) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (kind, value) DO UPDATE SET "
+            "profile_id = excluded.profile_id",
+            [(k, v, pid, now) for (k, v), pid in changed.items()],
+        )
+        conn.executemany(
+            "INSERT INTO profile_conflicts (seq, profile_id, other_profile_id, reason) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            conflicts,
+        )
+
+    def reset(self, conn: Connection) -> None:
+        """Forget every profile (rebuilt by ``engagehub reprocess profiles``)."""
+        for table in ("profiles", "profile_identities", "profile_conflicts"):
+            conn.execute(f"DELETE FROM {table}")

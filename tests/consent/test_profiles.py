@@ -1,0 +1,79 @@
+"""Identity resolution: merges across events, conflicts, traits by time, lookups."""
+
+from __future__ import annotations
+
+import orjson
+
+from engagehub import registry
+from engagehub.model import IncomingEvent
+from engagehub.processing import reset, run_until_caught_up
+from engagehub.profiles import store
+from engagehub.settings import Settings
+from engagehub.storage import Database
+from engagehub.storage import events as log
+from tests.conftest import make_source
+
+
+def ev(key: str, t: int, type: str = "track", **kw: object) -> IncomingEvent:
+    props = kw.pop("properties", {})
+    return IncomingEvent(
+        dedup_key=key,
+        event_time=t,
+        raw=orjson.dumps(props).decode(),
+        type=type,
+        properties=props,
+        **kw,
+    )  # type: ignore[arg-type]
+
+
+def test_identities_merge_and_conflicts(db: Database, settings: Settings) -> None:
+    src, _ = make_source(db)
+    events = [
+        ev("1", 1, anonymous_id="anon-1"),
+        ev(
+            "2",
+            2,
+            "identify",
+            user_id="u1",
+            anonymous_id="anon-1",
+            properties={"plan": "free", "email": "Ada@Example.com"},
+            contact="ada@example.com",
+        ),
+        ev("3", 3, contact="+14155550100", anonymous_id="anon-2"),
+        ev(
+            "4",
+            4,
+            "identify",
+            anonymous_id="anon-2",
+            contact="ada@example.com",
+            properties={"plan": "pro"},
+        ),
+        ev("5", 0, "identify", user_id="u1", properties={"plan": "ancient"}),
+        ev("6", 5, "identify", user_id="u2", contact="ada@example.com"),
+        ev("7", 6, "alias", user_id="u1", properties={"previous_id": "old-device"}),
+    ]
+    with db.session() as conn:
+        log.append(conn, [log.Batch(src.id, 1, events)])
+        processors = registry.processors(settings)
+        run_until_caught_up(conn, processors)
+        pid = store.find(conn, "u1")
+        assert store.find(conn, "ADA@example.com") == pid
+        assert store.find(conn, "(415) 555-0100") == pid
+        assert store.find(conn, "old-device") == pid
+        profile = store.view(conn, pid)
+        kinds = {(i["kind"], i["value"]) for i in profile["identities"]}
+        assert {
+            ("anonymous_id", "anon-1"),
+            ("anonymous_id", "anon-2"),
+            ("phone", "+14155550100"),
+            ("user_id", "u1"),
+        } <= kinds
+        assert ("user_id", "u2") not in kinds  # a second user id never joins the profile
+        assert profile["traits"]["plan"] == "pro"  # newest event time wins, not arrival order
+        assert conn.scalar("SELECT COUNT(*) FROM profile_conflicts") >= 1
+        first = {k: v for k, v in profile.items() if k != "events"}
+        profiles = next(p for p in processors if p.name == "profiles")
+        reset(conn, profiles)
+        run_until_caught_up(conn, [profiles])
+        rebuilt = store.view(conn, store.find(conn, "u1"))
+        assert {k: v for k, v in rebuilt.items() if k != "events"} == first
