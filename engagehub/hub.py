@@ -16,6 +16,7 @@ from engagehub.ingest.writer import LogWriter
 from engagehub.model import AppendResult, IncomingEvent
 from engagehub.processing import Processor
 from engagehub.processing.runner import ProcessorRunner
+from engagehub.processing.services import Service, ServiceRunner
 from engagehub.settings import Settings
 from engagehub.storage import Database, migrate
 from engagehub.storage import events as log
@@ -44,12 +45,17 @@ class Hub:
     """One per process; routes reach it as ``request.app.state.hub``."""
 
     def __init__(
-        self, settings: Settings, db: Database, processors: Sequence[Processor] = ()
+        self,
+        settings: Settings,
+        db: Database,
+        processors: Sequence[Processor] = (),
+        services: Sequence[Service] = (),
     ) -> None:
         self.settings = settings
         self.db = db
         self.writer = LogWriter(db, on_commit=self._on_commit)
         self.runner = ProcessorRunner(self.writer, processors, settings.processor_batch)
+        self.services = ServiceRunner(db, services)
         self.admin_token_hash = ""
         self._sources: dict[str, tuple[float, source_store.Source | None]] = {}
         self.started = False
@@ -74,10 +80,13 @@ class Hub:
         await self.writer.start()
         if self.settings.run_processors:
             await self.runner.start()
+        if self.settings.run_services:
+            await self.services.start()
         self.started = True
 
     async def stop(self) -> None:
         """Flush the writer and stop processors; acknowledged events are already durable."""
+        await self.services.stop()
         await self.runner.stop()
         await self.writer.stop()
         self.db.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from engagehub.processing import Processor
+from engagehub.processing.services import Service
 from engagehub.settings import Settings
 
 
@@ -47,3 +48,8 @@ def processors(settings: Settings) -> list[Processor]:
         ConsentProcessor(settings),
         ProfileProcessor(settings.default_region),
     ]
+
+
+def services(settings: Settings) -> list[Service]:
+    """Every background service (outbox delivery, broadcasts, journey timers...)."""
+    return []

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     run_processors: bool = True
     """Run the log processors inside ``serve`` right after each commit (embedded mode)."""
 
+    run_services: bool = True
+    """Run background services (deliveries, broadcasts, timers) inside ``serve``."""
+
     processor_batch: int = Field(default=2000, gt=0)
     """Log positions a processor takes per transaction."""
 
