@@ -58,7 +58,7 @@ def changes_of(
         if ev.type == "identify":
             yield from _messaging_subscriptions(ev, region)
         elif ev.event in UPDATED:
-            yield from _updated(ev, region)
+            yield from _updated(ev, region, trusted=ev.source_id == builtin_source_id)
         elif ev.source_id == builtin_source_id:
             return
         elif ev.event in _EMAIL_EVENTS:
@@ -87,7 +87,8 @@ def _email(ev: StoredEvent, region: str) -> str:
     return contact_for("email", ev.properties.get("email") or ev.contact, region)
 
 
-def _updated(ev: StoredEvent, region: str) -> Iterator[Change]:
+def _updated(ev: StoredEvent, region: str, trusted: bool = False) -> Iterator[Change]:
+    """``trusted``: engagehub wrote the event with a contact it had already normalized."""
     props = ev.properties
     channel = str(props.get("channel") or ev.channel or "").strip().lower()
     channel = TYPES.get(channel.upper(), channel)
@@ -99,7 +100,7 @@ def _updated(ev: StoredEvent, region: str) -> Iterator[Change]:
     if ev.event == UPDATED[1] and not group:
         return
     yield Change(
-        contact_for(channel, key, region),
+        key if trusted and isinstance(key, str) and key else contact_for(channel, key, region),
         channel,
         status_of(props.get("subscription_status")),
         group,

@@ -77,7 +77,8 @@ def load_states(
         )
         for row in rows:
             found[(row["contact"], row["channel"], row["group_name"])] = row
-    return {k: v for k, v in found.items() if k in set(wanted)}
+    keep = set(wanted)
+    return {k: v for k, v in found.items() if k in keep}
 
 
 def states_for(conn: Connection, contacts: Iterable[str]) -> list[dict[str, Any]]:

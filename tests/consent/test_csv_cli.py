@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import orjson
+
 from engagehub.consent import store
 from engagehub.storage import Database
 from engagehub.storage import events as log
@@ -74,3 +76,22 @@ def test_template_and_bad_files(database_url: str, db: Database, tmp_path: Path)
     noid.write_text("nickname\nAda\n")
     bad = run(database_url, "import", "subscriptions", str(noid), ok=False)
     assert "no identifier column" in bad.stderr
+
+
+def test_profiles_show_after_import(database_url: str, db: Database, tmp_path: Path) -> None:
+    path = tmp_path / "subs.csv"
+    path.write_text(ROWS, encoding="utf-8")
+    run(database_url, "import", "subscriptions", str(path))
+    out = run(database_url, "profiles", "show", "ADA@example.com").stdout
+    assert "user_id: u1" in out
+    assert "phone: +14155550100" in out
+    assert "subscribed" in out
+    data = orjson.loads(run(database_url, "profiles", "show", "u1", "--json").stdout)
+    assert data["traits"]["nickname"] == "Ada\r\nthe first"
+    assert {(s["channel"], s["status"]) for s in data["subscriptions"]} >= {
+        ("email", "subscribed"),
+        ("sms", "subscribed"),
+    }
+    missing = run(database_url, "profiles", "show", "nobody", ok=False)
+    assert missing.returncode == 1
+    assert "nobody" in missing.stderr

@@ -1,0 +1,121 @@
+"""``engagehub bench csv-import``: subscription CSV rows/s and peak RSS, next to a raw parse.
+
+The file is realistic (identifiers, three channel statuses, a group, traits; a share of bad rows:
+invalid emails and phones, unknown statuses, rows without an identifier). The import runs in its
+own process (``engagehub import subscriptions``) so its peak RSS is measured alone; the baseline
+is ``csv.reader`` over the same file in the same run.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+_STATUSES = ("subscribed", "unsubscribed", "did-not-subscribe", "")
+_BAD = (
+    ("email", "not-an-email"),
+    ("phone", "12"),
+    ("email_subscription_status", "maybe"),
+    ("user_id", None),
+)
+HEADER = (
+    "user_id",
+    "email",
+    "phone",
+    "email_subscription_status",
+    "sms_subscription_status",
+    "whatsapp_subscription_status",
+    "email_group:newsletter",
+    "first_name",
+    "plan",
+    "city",
+)
+
+
+def write_file(path: Path, rows: int, bad_share: float, seed: int = 7) -> int:
+    """Write ``rows`` rows (``bad_share`` of them invalid); returns how many are bad."""
+    rnd = random.Random(seed)
+    bad = 0
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(HEADER)
+        for i in range(rows):
+            row: dict[str, Any] = {
+                "user_id": f"user-{i:08d}",
+                "email": f"person.{i}@example{i % 97}.com",
+                "phone": f"+1415{i % 10_000_000:07d}",
+                "email_subscription_status": rnd.choice(_STATUSES),
+                "sms_subscription_status": rnd.choice(_STATUSES),
+                "whatsapp_subscription_status": rnd.choice(_STATUSES),
+                "email_group:newsletter": rnd.choice(_STATUSES),
+                "first_name": rnd.choice(("Ada", "Grace", "Linus", "Ken", "Barbara")),
+                "plan": rnd.choice(("free", "pro", "team")),
+                "city": rnd.choice(("Berlin", "Lagos", "Lima", "Osaka", "Austin")),
+            }
+            if rnd.random() < bad_share:
+                column, value = rnd.choice(_BAD)
+                row[column] = value
+                if column == "user_id":
+                    row["email"] = row["phone"] = ""
+                bad += 1
+            writer.writerow([row[h] or "" for h in HEADER])
+    return bad
+
+
+def baseline_parse(path: Path) -> float:
+    """Rows/s of csv.reader alone over the file (the floor any CSV import pays)."""
+    start = time.perf_counter()
+    with path.open(newline="", encoding="utf-8") as fh:
+        count = sum(1 for _ in csv.reader(fh)) - 1
+    return count / (time.perf_counter() - start)
+
+
+def run(rows: int, bad_share: float, keep: Path | None = None) -> dict[str, Any]:
+    """Generate, import in a child process, and return the figures."""
+    with tempfile.TemporaryDirectory(prefix="engagehub-bench-csv-") as tmp:
+        folder = keep or Path(tmp)
+        path = folder / "subscriptions.csv"
+        bad = write_file(path, rows, bad_share)
+        size = path.stat().st_size
+        parse_rate = baseline_parse(path)
+        env = {
+            **os.environ,
+            "ENGAGEHUB_DATABASE_URL": f"sqlite:///{folder}/bench.db",
+            "ENGAGEHUB_ADMIN_TOKEN": "bench-admin-token",
+        }
+        start = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "engagehub", "import", "subscriptions", str(path)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        elapsed = time.perf_counter() - start
+        if done.returncode != 0:
+            raise RuntimeError(f"import failed ({done.returncode}): {done.stderr[-2000:]}")
+        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        errors_path = path.with_name(path.stem + ".errors.csv")
+        reported = 0
+        if errors_path.exists():
+            with errors_path.open(newline="", encoding="utf-8") as fh:
+                reported = len({r[0] for r in csv.reader(fh)} - {"row_number"})
+        return {
+            "rows": rows,
+            "file_mb": round(size / 1e6, 1),
+            "bad_rows_written": bad,
+            "rows_rejected_reported": reported,
+            "import_s": round(elapsed, 2),
+            "import_rows_per_s": round(rows / elapsed),
+            "import_peak_rss_mb": round(peak_kb / 1024, 1),
+            "baseline_csv_reader_rows_per_s": round(parse_rate),
+            "ratio_import_vs_csv_reader": round(rows / elapsed / parse_rate, 3),
+        }
