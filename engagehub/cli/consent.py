@@ -79,9 +79,10 @@ def import_subscriptions(
             )
         finally:
             report.close()
+            job.close()
         bar.update(task, completed=file.stat().st_size or 1)
         if not dry_run:
-            run_until_caught_up(conn, registry.processors(current))
+            run_until_caught_up(conn, registry.processors(current), window=5_000)
     verb = "would apply" if dry_run else "applied"
     console.print(
         f"rows read {result.rows_read} · {verb} {result.rows_applied} "

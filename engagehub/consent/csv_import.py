@@ -23,6 +23,7 @@ from typing import IO, Any, Protocol
 import orjson
 
 from engagehub.consent.model import Change, contact_for, status_of
+from engagehub.consent.seen import SeenStatuses, seen_key
 from engagehub.consent.store import change_event
 from engagehub.errors import PayloadError
 from engagehub.model import IncomingEvent
@@ -124,7 +125,7 @@ class CsvImport:
         self.region = region
         self.allow = allow_resubscribe
         self.header: list[str] = []
-        self._seen: dict[int, tuple[int, str]] = {}
+        self.seen = SeenStatuses()
 
     def read(self, binary: IO[bytes]) -> Iterator[tuple[int, list[str]]]:
         """(row number, cells) from a UTF-8 CSV (BOM, CRLF and quoted newlines handled)."""
@@ -224,24 +225,41 @@ class CsvImport:
                     )
                 continue
             changes.append(Change(contact, channel, status, group, "csv", self.allow))
-        for change in changes:
-            key = hash((change.contact, change.channel, change.group))
-            seen = self._seen.get(key)
-            if seen is not None and seen[1] != change.status:
-                fail(
-                    f"{change.channel}_subscription_status"
-                    if not change.group
-                    else f"{change.channel}_group:{change.group}",
-                    change.status,
-                    f"conflicts with row {seen[0]} ({seen[1]}) for the same contact",
-                )
         if errors:
             return None, errors
-        for change in changes:
-            self._seen.setdefault(
-                hash((change.contact, change.channel, change.group)), (number, change.status)
-            )
         return _Row(number, cells, changes, self._identify(number, ids, traits)), []
+
+    def conflicts(self, rows: list[_Row]) -> dict[int, list[RowError]]:
+        """Rows (by index) giving a contact point another status than an earlier row did; the
+        others are remembered, so the first row for a key wins across the whole file."""
+        earlier = self.seen.lookup(
+            seen_key(c.contact, c.channel, c.group) for r in rows for c in r.changes
+        )
+        out: dict[int, list[RowError]] = {}
+        for index, row in enumerate(rows):
+            keys = [seen_key(c.contact, c.channel, c.group) for c in row.changes]
+            errors = [
+                RowError(
+                    row.number,
+                    _column(c),
+                    c.status,
+                    f"conflicts with row {earlier[k][0]} ({earlier[k][1]}) for the same contact",
+                    row.cells,
+                )
+                for k, c in zip(keys, row.changes, strict=True)
+                if k in earlier and earlier[k][1] != c.status
+            ]
+            if errors:
+                out[index] = errors
+                continue
+            for k, c in zip(keys, row.changes, strict=True):
+                earlier.setdefault(k, (row.number, c.status))
+        self.seen.record((k, number, status) for k, (number, status) in earlier.items())
+        return out
+
+    def close(self) -> None:
+        """Release the per-import duplicate check."""
+        self.seen.close()
 
     def _identify(
         self, number: int, ids: dict[str, str], traits: dict[str, Any]
@@ -283,6 +301,11 @@ class CsvImport:
         return out
 
 
+def _column(c: Change) -> str:
+    """The CSV column a change came from."""
+    return f"{c.channel}_subscription_status" if not c.group else f"{c.channel}_group:{c.group}"
+
+
 def refused_indexes(
     changes: list[Change],
     current: dict[tuple[str, str, str], dict[str, Any]],
@@ -318,14 +341,28 @@ def run_import(
     rows: list[_Row] = []
     started = False
 
+    pending: list[RowError] = []
+
     def add_error(error: RowError) -> None:
+        pending.append(error)
+
+    def write_errors() -> None:
+        """Errors of a chunk go out in row order, whichever check found them."""
         nonlocal started
-        if not started:
+        if pending and not started:
             errors.start(job.header)
             started = True
-        errors.add(error)
+        for error in sorted(pending, key=lambda e: e.row_number):
+            errors.add(error)
+        pending.clear()
 
     def flush() -> None:
+        duplicates = job.conflicts(rows)
+        for index in sorted(duplicates, reverse=True):
+            report.rows_rejected += 1
+            for error in duplicates[index]:
+                add_error(error)
+            del rows[index]
         flat = [c for r in rows for c in r.changes]
         blocked = refused(flat) if flat else set()
         out: list[IncomingEvent] = []
@@ -339,9 +376,7 @@ def run_import(
                     add_error(
                         RowError(
                             row.number,
-                            f"{c.channel}_subscription_status"
-                            if not c.group
-                            else f"{c.channel}_group:{c.group}",
+                            _column(c),
                             c.status,
                             f"{c.contact} unsubscribed by their own action; "
                             "use --allow-resubscribe to override",
@@ -354,6 +389,7 @@ def run_import(
             out.extend(job.events(row))
         if sink is not None and out:
             report.stored += sink(out)
+        write_errors()
         rows.clear()
         if progress:
             progress()

@@ -108,8 +108,13 @@ async def _run(hub: Hub, import_id: str, path: Path, options: dict[str, Any]) ->
                 heads.append(result.head)
                 return result.inserted
 
-            with path.open("rb") as fh:
-                report = run_import(fh, job, refused, None if options["dry_run"] else sink, errors)
+            try:
+                with path.open("rb") as fh:
+                    report = run_import(
+                        fh, job, refused, None if options["dry_run"] else sink, errors
+                    )
+            finally:
+                job.close()
             errors.flush()
         return report, max(heads)
 

@@ -12,6 +12,7 @@ Traits from identify calls are kept per key, the newest event time winning.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ from engagehub.model import StoredEvent
 from engagehub.storage.base import Connection
 
 Identity = tuple[str, str]
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
 def identities_of(ev: StoredEvent, region: str) -> list[Identity]:
@@ -37,10 +39,13 @@ def identities_of(ev: StoredEvent, region: str) -> list[Identity]:
         found.append(("email", contact) if "@" in contact else ("phone", contact))
     phone = props.get("phone") if ev.type == "identify" else None
     if isinstance(phone, str) and phone and not (contact and contact.startswith("+")):
-        try:
-            found.append(("phone", normalize_phone(phone, region)))
-        except ContactError:
-            pass
+        if _E164.fullmatch(phone):  # already in normal form (CSV rows, our own events)
+            found.append(("phone", phone))
+        else:
+            try:
+                found.append(("phone", normalize_phone(phone, region)))
+            except ContactError:
+                pass
     braze = props.get("braze_id")
     if isinstance(braze, str) and braze:
         found.append(("braze_id", braze))
@@ -69,7 +74,8 @@ class ProfileProcessor:
 
     def apply(self, conn: Connection, events: Sequence[StoredEvent]) -> None:
         """Link identities event by event; writes happen once per batch."""
-        wanted = {i for ev in events for i in identities_of(ev, self.region)}
+        per_event = [identities_of(ev, self.region) for ev in events]
+        wanted = {i for ids in per_event for i in ids}
         if not wanted:
             return
         owner = self._owners(conn, wanted)
@@ -77,8 +83,7 @@ class ProfileProcessor:
         members = self._members(conn, set(profiles))
         changed_ids: dict[Identity, str] = {}
         conflicts: list[tuple[int, str, str, str]] = []
-        for ev in events:
-            ids = identities_of(ev, self.region)
+        for ev, ids in zip(events, per_event, strict=True):
             if not ids:
                 continue
             pids = sorted({self._root(profiles, owner[i]) for i in ids if i in owner})

@@ -43,7 +43,11 @@ class SQLiteConnection(Connection):
 
     def __init__(self, path: str, synchronous: str) -> None:
         self._conn = sqlite3.connect(
-            path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_MS / 1000
+            path,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=_BUSY_TIMEOUT_MS / 1000,
+            cached_statements=32,  # multi-row INSERTs come in many sizes; more only holds memory
         )
         self._depth = 0
         for pragma in (
