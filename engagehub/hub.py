@@ -117,7 +117,23 @@ class Hub:
         if self.settings.run_processors:
             await self.runner.wait_for(seq, names)
         else:
-            await asyncio.sleep(0)
+            await self._poll_cursors(seq, names)
+
+    async def _poll_cursors(
+        self, seq: int, names: Sequence[str] | None, timeout: float = 30
+    ) -> None:
+        """Processors run in ``engagehub worker`` processes: wait on their durable cursors."""
+        wanted = list(names) if names is not None else [p.name for p in self.runner.processors]
+        if not wanted:
+            return
+        sql = (
+            "SELECT COUNT(*) FROM processor_offsets WHERE seq >= ? AND name IN ("
+            + ", ".join("?" * len(wanted))
+            + ")"
+        )
+        async with asyncio.timeout(timeout):
+            while await self.read(lambda c: int(c.scalar(sql, [seq, *wanted]))) < len(wanted):
+                await asyncio.sleep(0.02)
 
     async def source_for_key(
         self, write_key: str | None, kinds: Sequence[str]

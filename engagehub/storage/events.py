@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from engagehub.errors import PayloadError
+from engagehub.errors import PayloadError, TransientError
 from engagehub.model import AppendResult, IncomingEvent, StoredEvent, event_id_for
 from engagehub.storage.base import Connection
 
@@ -66,9 +67,11 @@ def append(conn: Connection, batches: Sequence[Batch]) -> list[AppendResult]:
     """
     rows = [[_row(b.source_id, b.received_at, ev) for ev in b.events] for b in batches]
     with conn.transaction():
+        partitioned = False
         if conn.dialect == "postgresql":
             conn.execute("SELECT pg_advisory_xact_lock(?)", (APPEND_LOCK_ID,))
-        seen = _existing_keys(conn, rows)
+            partitioned = _partitioned(conn)
+        seen = _existing_keys(conn, rows, "event_keys" if partitioned else "events")
         fresh: list[tuple[Any, ...]] = []
         counts: list[int] = []
         for batch_rows in rows:
@@ -80,7 +83,9 @@ def append(conn: Connection, batches: Sequence[Batch]) -> list[AppendResult]:
                     fresh.append(row)
                     inserted += 1
             counts.append(inserted)
-        if fresh:
+        if fresh and partitioned:
+            _copy_partitioned(conn, fresh)
+        elif fresh:
             conn.executemany(_INSERT, fresh)
         last = head(conn)
     return [
@@ -92,7 +97,58 @@ def append(conn: Connection, batches: Sequence[Batch]) -> list[AppendResult]:
 _KEYS_PER_LOOKUP = 2000
 
 
-def _existing_keys(conn: Connection, rows: list[list[tuple[Any, ...]]]) -> set[tuple[int, str]]:
+def _partitioned(conn: Connection) -> bool:
+    """Whether this PostgreSQL database has the partitioned log (migration 600); cached."""
+    from engagehub.scaleout import partitions
+
+    known = _PARTITIONED.get(conn)
+    if known is None:
+        known = _PARTITIONED[conn] = partitions.is_partitioned(conn)
+    return known
+
+
+_PARTITIONED: weakref.WeakKeyDictionary[Connection, bool] = weakref.WeakKeyDictionary()
+_COPY_EVENTS = (
+    "COPY events (seq, event_id, source_id, dedup_key, type, vendor_event, event, channel, "
+    "user_id, anonymous_id, contact, message_id, campaign_id, event_time, received_at, "
+    "properties, raw) FROM STDIN"
+)
+
+
+def _copy_partitioned(conn: Connection, fresh: list[tuple[Any, ...]]) -> None:
+    """PostgreSQL: claim positions, then COPY the keys (the exactly-once guard) and the rows.
+
+    ``event_keys`` has no ``ON CONFLICT`` escape: a key stored twice is a bug that must fail the
+    whole transaction (so nothing is acknowledged) rather than store a duplicate.
+    """
+    import psycopg
+
+    from engagehub.scaleout import partitions
+    from engagehub.storage.postgres import PostgresConnection
+
+    assert isinstance(conn, PostgresConnection)
+    partitions.ensure(conn, {row[13] for row in fresh})
+    seqs = [
+        s
+        for (s,) in conn.execute(
+            "SELECT nextval('events_seq') FROM generate_series(1, ?)", (len(fresh),)
+        )
+    ]
+    try:
+        with conn.raw.cursor() as cur:
+            with cur.copy("COPY event_keys (source_id, dedup_key) FROM STDIN") as copy:
+                for row in fresh:
+                    copy.write_row((row[1], row[2]))
+            with cur.copy(_COPY_EVENTS) as copy:
+                for seq, row in zip(seqs, fresh, strict=True):
+                    copy.write_row((seq, *row))
+    except psycopg.OperationalError as exc:
+        raise TransientError(f"database unavailable: {exc}", reason=str(exc)) from exc
+
+
+def _existing_keys(
+    conn: Connection, rows: list[list[tuple[Any, ...]]], table: str = "events"
+) -> set[tuple[int, str]]:
     """(source_id, dedup_key) pairs of these rows already in the log, in few statements."""
     by_source: dict[int, list[str]] = {}
     for batch_rows in rows:
@@ -103,7 +159,7 @@ def _existing_keys(conn: Connection, rows: list[list[tuple[Any, ...]]]) -> set[t
         for start in range(0, len(keys), _KEYS_PER_LOOKUP):
             part = keys[start : start + _KEYS_PER_LOOKUP]
             sql = (
-                "SELECT dedup_key FROM events WHERE source_id = ? AND dedup_key IN ("
+                f"SELECT dedup_key FROM {table} WHERE source_id = ? AND dedup_key IN ("
                 + ", ".join("?" * len(part))
                 + ")"
             )
