@@ -98,16 +98,18 @@ _KEYS_PER_LOOKUP = 2000
 
 
 def _partitioned(conn: Connection) -> bool:
-    """Whether this PostgreSQL database has the partitioned log (migration 600); cached."""
+    """Whether this PostgreSQL database has the partitioned log (migration 600); cached once so."""
     from engagehub.scaleout import partitions
 
-    known = _PARTITIONED.get(conn)
-    if known is None:
-        known = _PARTITIONED[conn] = partitions.is_partitioned(conn)
-    return known
+    if conn in _PARTITIONED:
+        return True
+    if partitions.is_partitioned(conn):
+        _PARTITIONED.add(conn)
+        return True
+    return False
 
 
-_PARTITIONED: weakref.WeakKeyDictionary[Connection, bool] = weakref.WeakKeyDictionary()
+_PARTITIONED: weakref.WeakSet[Connection] = weakref.WeakSet()
 _COPY_EVENTS = (
     "COPY events (seq, event_id, source_id, dedup_key, type, vendor_event, event, channel, "
     "user_id, anonymous_id, contact, message_id, campaign_id, event_time, received_at, "
