@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import Any, Literal
@@ -90,20 +91,23 @@ class PostgresDatabase(Database):
         self.url = url
         self._readers = readers
         self._pool: ConnectionPool[Any] | None = None
+        self._pool_lock = threading.Lock()
 
     def connect(self) -> PostgresConnection:
         return PostgresConnection(_connect(self.url))
 
     def _get_pool(self) -> ConnectionPool[Any]:
-        if self._pool is None:
-            self._pool = ConnectionPool(
-                self.url,
-                min_size=1,
-                max_size=self._readers,
-                kwargs={"autocommit": True},
-                open=True,
-            )
-        return self._pool
+        # Concurrent first requests must not each open a pool (the extras would leak).
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ConnectionPool(
+                    self.url,
+                    min_size=1,
+                    max_size=self._readers,
+                    kwargs={"autocommit": True},
+                    open=True,
+                )
+            return self._pool
 
     @contextlib.contextmanager
     def reader(self) -> Iterator[PostgresConnection]:
@@ -111,6 +115,7 @@ class PostgresDatabase(Database):
             yield PostgresConnection(conn)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -180,3 +181,14 @@ def test_systemd_units(unit: str, command: str) -> None:
     for pre in service.get("ExecStartPre", []):
         cli_accepts(shlex.split(pre)[1:])
     assert sections["Install"]["WantedBy"] == ["multi-user.target"]
+
+
+def test_deployment_doc_configuration_table() -> None:
+    text = (ROOT / "docs" / "deployment.md").read_text()
+    table = text.split("## Configuration", 1)[1]
+    documented = set(re.findall(r"^\| `(ENGAGEHUB_[A-Z_]+)` \|", table, re.MULTILINE))
+    assert documented <= SETTINGS, documented - SETTINGS  # the table names no phantom setting
+    scaleout = {"DATABASE_URL", "RUN_PROCESSORS", "RUN_SERVICES", "POSTGRES_POOL_SIZE"}
+    scaleout |= {"RETENTION_DAYS", "PARTITIONS_AHEAD", "MAINTENANCE_INTERVAL"}
+    scaleout |= {"WORKER_POLL_INTERVAL"}
+    assert {f"ENGAGEHUB_{name}" for name in scaleout} <= documented
