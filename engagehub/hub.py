@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
-from engagehub.errors import AuthError, ForbiddenError, NotFound
+from engagehub.errors import AuthError, ForbiddenError, NotFound, TransientError
 from engagehub.ingest.writer import LogWriter
 from engagehub.model import AppendResult, IncomingEvent
 from engagehub.processing import Processor
@@ -131,9 +131,17 @@ class Hub:
             + ", ".join("?" * len(wanted))
             + ")"
         )
-        async with asyncio.timeout(timeout):
-            while await self.read(lambda c: int(c.scalar(sql, [seq, *wanted]))) < len(wanted):
-                await asyncio.sleep(0.02)
+        deadline = time.monotonic() + timeout
+        while await self.read(lambda c: int(c.scalar(sql, [seq, *wanted]))) < len(wanted):
+            if time.monotonic() > deadline:
+                raise TransientError(
+                    "processors did not apply this change in time; is `engagehub worker` "
+                    "running? (ENGAGEHUB_RUN_PROCESSORS=false leaves processors to workers)",
+                    seq=seq,
+                    processors=", ".join(wanted),
+                    timeout_s=timeout,
+                )
+            await asyncio.sleep(0.02)
 
     async def source_for_key(
         self, write_key: str | None, kinds: Sequence[str]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import threading
 from collections.abc import Sequence
@@ -10,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from engagehub.app import create_app
+from engagehub.errors import TransientError
 from engagehub.model import IncomingEvent, StoredEvent
 from engagehub.processing import step
 from engagehub.settings import Settings
@@ -137,3 +139,18 @@ def test_api_without_processors_waits_for_worker_cursors(database_url: str, db: 
             "/api/subscriptions", params={"key": "ada@example.com"}, headers=admin
         ).json()["subscriptions"]
         assert [(s["group"], s["status"]) for s in states] == [(None, "unsubscribed")]
+
+
+def test_api_without_processors_or_workers_answers_503_not_forever(database_url: str) -> None:
+    settings = Settings(
+        database_url=database_url,
+        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+        run_processors=False,
+    )
+    app = create_app(settings)
+    with TestClient(app):
+        hub = app.state.hub
+        with pytest.raises(TransientError) as info:
+            asyncio.run(hub._poll_cursors(1, ["consent"], timeout=0.2))
+    assert info.value.http_status == 503
+    assert info.value.details["processors"] == "consent"
