@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     """Seconds between partition maintenance runs (create ahead, apply retention)."""
 
     worker_poll_interval: float = Field(default=0.2, gt=0)
-    """Seconds an idle ``engagehub worker`` processor waits before looking at the log again."""
+    """Seconds between an idle worker's looks at the log (PostgreSQL appends also NOTIFY it)."""
 
 
 @lru_cache(maxsize=1)

@@ -27,6 +27,8 @@ _INSERT = (
 # Appends on PostgreSQL take this lock so log positions become visible in order (no gaps
 # a processor could skip): seq values are drawn and committed while it is held.
 APPEND_LOCK_ID = 0x6C6F67  # "log"
+# PostgreSQL: appends NOTIFY this channel; `engagehub worker` LISTENs instead of only polling.
+LOG_CHANNEL = "engagehub_log"
 
 
 @dataclass(slots=True)
@@ -85,6 +87,7 @@ def append(conn: Connection, batches: Sequence[Batch]) -> list[AppendResult]:
             counts.append(inserted)
         if fresh and partitioned:
             _copy_partitioned(conn, fresh)
+            conn.execute(f"NOTIFY {LOG_CHANNEL}")  # delivered at commit: wakes idle workers
         elif fresh:
             conn.executemany(_INSERT, fresh)
         last = head(conn)

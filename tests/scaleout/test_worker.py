@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
+import time
 from collections.abc import Sequence
 
 import pytest
@@ -154,3 +155,26 @@ def test_api_without_processors_or_workers_answers_503_not_forever(database_url:
             asyncio.run(hub._poll_cursors(1, ["consent"], timeout=0.2))
     assert info.value.http_status == 503
     assert info.value.details["processors"] == "consent"
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_idle_worker_wakes_on_append_notify(database_url: str, db: Database) -> None:
+    source, _ = make_source(db)
+    env = {"ENGAGEHUB_DATABASE_URL": database_url, "ENGAGEHUB_WORKER_POLL_INTERVAL": "60"}
+    with worker_process(env):
+        with db.session() as conn:
+            log.append(conn, [log.Batch(source.id, now_ms(), _events(5))])
+        wait_caught_up(db, ["unmapped"], timeout=30)  # the first look needs no wake-up
+        deadline = time.monotonic() + 10
+        with db.session() as conn:
+            while not conn.scalar(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE query = 'LISTEN engagehub_log'"
+            ):
+                assert time.monotonic() < deadline, "the worker never listened"
+                time.sleep(0.05)
+        with db.session() as conn:
+            log.append(conn, [log.Batch(source.id, now_ms(), _events(5, prefix="n"))])
+        # Polling alone would take 60 s: the append's NOTIFY wakes the idle worker.
+        wait_caught_up(db, ["unmapped"], timeout=10)
+    with db.session() as conn:
+        assert conn.scalar("SELECT count FROM unmapped_events") == 10
