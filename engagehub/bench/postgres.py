@@ -113,7 +113,7 @@ def measure_api(
     cmd += ["--log-level", "warning", "--workers", str(processes)]
     batch_size = template.count(_MARK)
     with server(cmd, env, port):
-        _load(port, template, concurrency, 2.0, f"w{processes}-")  # warm-up, not counted
+        _load(port, template, concurrency, min(2.0, duration), f"w{processes}-")  # warm-up
         before = _count(url)
         result = _load(port, template, concurrency, duration, f"r{processes}-")
         stored = _count(url) - before
