@@ -69,11 +69,15 @@ def append(conn: Connection, batches: Sequence[Batch]) -> list[AppendResult]:
     """
     rows = [[_row(b.source_id, b.received_at, ev) for ev in b.events] for b in batches]
     with conn.transaction():
-        partitioned = False
+        partitioned = conn.dialect == "postgresql" and _partitioned(conn)
+        if partitioned:
+            # Claim keys before the lock: event_keys' primary key decides, so only positions,
+            # rows and the commit wait for other processes' appends.
+            seen = _claim_keys(conn, rows)
         if conn.dialect == "postgresql":
             conn.execute("SELECT pg_advisory_xact_lock(?)", (APPEND_LOCK_ID,))
-            partitioned = _partitioned(conn)
-        seen = _existing_keys(conn, rows, "event_keys" if partitioned else "events")
+        if not partitioned:
+            seen = _existing_keys(conn, rows)
         fresh: list[tuple[Any, ...]] = []
         counts: list[int] = []
         for batch_rows in rows:
@@ -122,13 +126,7 @@ _COPY_EVENTS = (
 
 
 def _copy_partitioned(conn: Connection, fresh: list[tuple[Any, ...]]) -> int:
-    """PostgreSQL: claim positions, COPY the keys (the exactly-once guard) and the rows.
-
-    Returns the last position used.
-
-    ``event_keys`` has no ``ON CONFLICT`` escape: a key stored twice is a bug that must fail the
-    whole transaction (so nothing is acknowledged) rather than store a duplicate.
-    """
+    """PostgreSQL, under the append lock: reserve positions and COPY the rows; returns the last."""
     import psycopg
 
     from engagehub.scaleout import partitions
@@ -142,16 +140,34 @@ def _copy_partitioned(conn: Connection, fresh: list[tuple[Any, ...]]) -> int:
     )
     seqs = range(last - len(fresh) + 1, last + 1)
     try:
-        with conn.raw.cursor() as cur:
-            with cur.copy("COPY event_keys (source_id, dedup_key) FROM STDIN") as copy:
-                for row in fresh:
-                    copy.write_row((row[1], row[2]))
-            with cur.copy(_COPY_EVENTS) as copy:
-                for seq, row in zip(seqs, fresh, strict=True):
-                    copy.write_row((seq, *row))
+        with conn.raw.cursor() as cur, cur.copy(_COPY_EVENTS) as copy:
+            for seq, row in zip(seqs, fresh, strict=True):
+                copy.write_row((seq, *row))
     except psycopg.OperationalError as exc:
         raise TransientError(f"database unavailable: {exc}", reason=str(exc)) from exc
     return last
+
+
+_CLAIM = (
+    "INSERT INTO event_keys (source_id, dedup_key) "
+    "SELECT s, d FROM unnest(?::integer[], ?::text[]) AS k(s, d) ORDER BY s, d "
+    "ON CONFLICT DO NOTHING RETURNING source_id, dedup_key"
+)
+
+
+def _claim_keys(conn: Connection, rows: list[list[tuple[Any, ...]]]) -> set[tuple[int, str]]:
+    """PostgreSQL: insert these rows' keys into ``event_keys``; returns the keys already there.
+
+    The primary key is the exactly-once guard across processes: a key another transaction is
+    inserting makes this one wait for its outcome (duplicate if it commits, ours if it rolls
+    back). Inserting in one sorted order means two appends never wait on each other in a cycle.
+    """
+    keys = list(dict.fromkeys((row[1], row[2]) for batch_rows in rows for row in batch_rows))
+    claimed = {
+        (int(s), str(d))
+        for s, d in conn.execute(_CLAIM, [[k[0] for k in keys], [k[1] for k in keys]])
+    }
+    return set(keys) - claimed
 
 
 def _existing_keys(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -154,3 +156,34 @@ def test_sqlite_log_is_not_partitioned(tmp_path: Path) -> None:
         assert PartitionMaintenance(Settings(retention_days=1)).run_once(db) is False
     finally:
         db.close()
+
+
+@PG
+def test_concurrent_overlapping_appends_store_each_key_once(db: Database) -> None:
+    source, _ = make_source(db)
+    inserted: list[int] = []
+    errors: list[BaseException] = []
+
+    def appender(seed: int) -> None:
+        rng = random.Random(seed)
+        conn = db.connect()
+        try:
+            for _ in range(25):
+                keys = [f"k{rng.randrange(300)}" for _ in range(40)]  # overlapping, any order
+                result = log.append(conn, [log.Batch(source.id, now_ms(), _events(keys))])
+                inserted.append(result[0].inserted)
+        except BaseException as exc:  # a deadlock or a unique violation would land here
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=appender, args=(seed,)) for seed in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    with db.session() as conn:
+        stored = [e.dedup_key for e in log.read_range(conn, 0, 100_000)]
+        keys = conn.scalar("SELECT COUNT(*) FROM event_keys")
+    assert len(stored) == len(set(stored)) == keys == sum(inserted)
