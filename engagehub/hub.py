@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
-from engagehub.errors import AuthError, ForbiddenError, NotFound
+from engagehub.errors import AuthError, ForbiddenError, NotFound, TransientError
 from engagehub.ingest.writer import LogWriter
 from engagehub.model import AppendResult, IncomingEvent
 from engagehub.processing import Processor
@@ -117,7 +117,31 @@ class Hub:
         if self.settings.run_processors:
             await self.runner.wait_for(seq, names)
         else:
-            await asyncio.sleep(0)
+            await self._poll_cursors(seq, names)
+
+    async def _poll_cursors(
+        self, seq: int, names: Sequence[str] | None, timeout: float = 30
+    ) -> None:
+        """Processors run in ``engagehub worker`` processes: wait on their durable cursors."""
+        wanted = list(names) if names is not None else [p.name for p in self.runner.processors]
+        if not wanted:
+            return
+        sql = (
+            "SELECT COUNT(*) FROM processor_offsets WHERE seq >= ? AND name IN ("
+            + ", ".join("?" * len(wanted))
+            + ")"
+        )
+        deadline = time.monotonic() + timeout
+        while await self.read(lambda c: int(c.scalar(sql, [seq, *wanted]))) < len(wanted):
+            if time.monotonic() > deadline:
+                raise TransientError(
+                    "processors did not apply this change in time; is `engagehub worker` "
+                    "running? (ENGAGEHUB_RUN_PROCESSORS=false leaves processors to workers)",
+                    seq=seq,
+                    processors=", ".join(wanted),
+                    timeout_s=timeout,
+                )
+            await asyncio.sleep(0.02)
 
     async def source_for_key(
         self, write_key: str | None, kinds: Sequence[str]

@@ -52,4 +52,8 @@ def processors(settings: Settings) -> list[Processor]:
 
 def services(settings: Settings) -> list[Service]:
     """Every background service (outbox delivery, broadcasts, journey timers...)."""
-    return []
+    from engagehub.scaleout.maintenance import PartitionMaintenance
+
+    return [
+        PartitionMaintenance(settings),
+    ]

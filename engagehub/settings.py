@@ -74,6 +74,22 @@ class Settings(BaseSettings):
     max_api_body_bytes: int = Field(default=1024 * 1024, gt=0)
     """Largest body accepted by management API writes (subscriptions...)."""
 
+    # --- scale-out (PostgreSQL) ------------------------------------------------------------
+    postgres_pool_size: int = Field(default=8, ge=1)
+    """Pooled reader connections per process (plus one writer); mind max_connections."""
+
+    retention_days: int | None = Field(default=None, ge=1)
+    """Drop whole monthly event partitions older than this (PostgreSQL); unset keeps all."""
+
+    partitions_ahead: int = Field(default=2, ge=0, le=24)
+    """Monthly event partitions created ahead of time (PostgreSQL)."""
+
+    maintenance_interval: float = Field(default=3600.0, gt=0)
+    """Seconds between partition maintenance runs (create ahead, apply retention)."""
+
+    worker_poll_interval: float = Field(default=0.2, gt=0)
+    """Seconds between an idle worker's looks at the log (PostgreSQL appends also NOTIFY it)."""
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -62,10 +62,12 @@ def register() -> None:
         profiles,
         serve,
         sources,
+        worker,
     )
 
     for module in (serve, sources, events, imports, import_braze, consent, profiles, admin, bench):
         module.register(app)
+    worker.register(app)
 
 
 def main() -> None:

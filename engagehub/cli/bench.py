@@ -93,6 +93,60 @@ def csv_import(
     table = Table("figure", "value", title="engagehub bench csv-import")
     for key, value in figures.items():
         table.add_row(key, f"{value:,}")
+
+
+@bench_app.command("postgres")
+def postgres(
+    processes: Annotated[
+        str, typer.Option(help="Comma-separated API process counts to measure.")
+    ] = "1,2,4",
+    duration: Annotated[float, typer.Option(help="Seconds of measured load per count.")] = 10.0,
+    concurrency: Annotated[int, typer.Option(help="Keep-alive connections.")] = 32,
+    batch_size: Annotated[int, typer.Option(help="Events per /v1/batch request.")] = 100,
+    url: Annotated[
+        str | None,
+        typer.Option(help="PostgreSQL URL to use (default: start a throwaway server)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Ingest events/s on PostgreSQL with 1, 2, 4 API processes vs a raw COPY (same run)."""
+    from engagehub.bench.postgres import run
+    from engagehub.errors import PayloadError
+
+    try:
+        counts = [int(p) for p in processes.split(",") if p.strip()]
+    except ValueError:
+        raise PayloadError("--processes takes numbers like 1,2,4", value=processes) from None
+    if not counts or min(counts) < 1:
+        raise PayloadError("--processes takes numbers like 1,2,4", value=processes)
+    figures = run(counts, duration, concurrency, batch_size, url)
+    if as_json:
+        print(orjson.dumps(figures).decode())
+        return
+    table = Table(
+        "API processes",
+        "events/s",
+        "ratio vs COPY",
+        f"ratio vs {counts[0]}",
+        "p50 ms",
+        "p99 ms",
+        "failures",
+        "acked = stored",
+        title=f"engagehub bench postgres (raw COPY: {figures['copy_rows_per_s']:,.0f} rows/s, "
+        f"{figures['cpus']} CPUs)",
+    )
+    for n in counts:
+        f = figures[f"api_{n}"]
+        table.add_row(
+            str(n),
+            f"{f['events_per_s']:,.0f}",
+            f"{f['ratio_vs_copy']:.2f}",
+            f"{f[f'ratio_vs_{counts[0]}_process']:.2f}",
+            f"{f['p50_ms']:.0f}",
+            f"{f['p99_ms']:.0f}",
+            str(f["failures"]),
+            str(f["acked_events"] == f["stored_events"]),
+        )
     console.print(table)
 
 

@@ -31,6 +31,11 @@ def serve(
 
     get_settings.cache_clear()
     current = settings()
+    if workers > 1 and current.database_url.startswith("sqlite:"):
+        console.print(
+            "[yellow]--workers > 1 on SQLite: the processes share one write lock; "
+            "use PostgreSQL to scale out (docs/deployment.md)[/]"
+        )
     console.print(
         f"engagehub on [bold]http://{current.host}:{current.port}[/] "
         f"· database {current.database_url.split('@')[-1]}",

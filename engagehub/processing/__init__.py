@@ -55,9 +55,28 @@ def set_offset(conn: Connection, name: str, seq: int) -> None:
     )
 
 
-def step(conn: Connection, processor: Processor, window: int) -> tuple[int, int]:
-    """Apply at most ``window`` log positions; returns (new cursor, log head)."""
+# Advisory lock class of processor cursors on PostgreSQL (second key: hashtext(name)).
+PROCESSOR_LOCK_CLASS = 0x70726F63  # "proc"
+
+
+def step(conn: Connection, processor: Processor, window: int, wait: bool = True) -> tuple[int, int]:
+    """Apply at most ``window`` log positions; returns (new cursor, log head).
+
+    On PostgreSQL one process at a time advances a cursor (an advisory lock per processor, then
+    the cursor row ``FOR UPDATE``). ``wait=False`` skips a processor another process is applying
+    right now and returns its committed cursor unchanged, so workers never queue behind each other.
+    """
     with conn.transaction():
+        if conn.dialect == "postgresql":
+            lock = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+            got = conn.scalar(
+                f"SELECT {lock}(?, hashtext(?))::text", (PROCESSOR_LOCK_CLASS, processor.name)
+            )
+            if got == "false":
+                committed = conn.scalar(
+                    "SELECT seq FROM processor_offsets WHERE name = ?", (processor.name,)
+                )
+                return int(committed or 0), log.head(conn)
         cursor = get_offset(conn, processor.name, lock=True)
         head = log.head(conn)
         upto = min(head, cursor + window)
@@ -86,5 +105,10 @@ def run_until_caught_up(
 def reset(conn: Connection, processor: Processor) -> None:
     """Forget a processor's state and cursor; the next run rebuilds it from the whole log."""
     with conn.transaction():
+        if conn.dialect == "postgresql":  # wait for a worker applying a window right now
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(?, hashtext(?))",
+                (PROCESSOR_LOCK_CLASS, processor.name),
+            )
         processor.reset(conn)
         set_offset(conn, processor.name, 0)

@@ -13,6 +13,7 @@ from engagehub.processing import Processor, get_offset, step
 
 logger = logging.getLogger(__name__)
 _YIELD_S = 0.25
+_STALLED_S = 0.05
 
 
 class ProcessorRunner:
@@ -43,14 +44,14 @@ class ProcessorRunner:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            behind = False
+            behind = stalled = False
             for processor in self.processors:
                 if self._writer.busy:
                     # Acknowledging events comes first; processors catch up between bursts.
                     await self._writer.idle(_YIELD_S)
                 try:
                     cursor, head = await self._writer.submit(
-                        partial(step, processor=processor, window=self._window)
+                        partial(step, processor=processor, window=self._window, wait=False)
                     )
                 except Exception as exc:
                     # A failing processor must not stop ingest or the others; it retries on
@@ -61,13 +62,16 @@ class ProcessorRunner:
                     behind = True
                     continue
                 self.errors.pop(processor.name, None)
+                if cursor == self.offsets.get(processor.name) and cursor < head:
+                    # Another process holds this cursor (PostgreSQL scale-out): poll, don't spin.
+                    stalled = True
                 self.offsets[processor.name] = cursor
                 behind = behind or cursor < head
             async with self._progress:
                 self._progress.notify_all()
             if behind:
                 self._wakeup.set()
-                await asyncio.sleep(0)
+                await asyncio.sleep(_STALLED_S if stalled else 0)
 
     async def wait_for(
         self, seq: int, names: Sequence[str] | None = None, timeout: float = 30

@@ -21,7 +21,7 @@ def open_database(url: str | None = None, settings: Settings | None = None) -> D
     if url.startswith(("postgresql:", "postgres:")):
         from engagehub.storage.postgres import PostgresDatabase
 
-        return PostgresDatabase(url)
+        return PostgresDatabase(url, readers=settings.postgres_pool_size)
     raise ConfigError(
         "ENGAGEHUB_DATABASE_URL must start with sqlite:/// or postgresql://",
         setting="ENGAGEHUB_DATABASE_URL",

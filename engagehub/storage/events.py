@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from engagehub.errors import PayloadError
+from engagehub.errors import PayloadError, TransientError
 from engagehub.model import AppendResult, IncomingEvent, StoredEvent, event_id_for
 from engagehub.storage.base import Connection
 
@@ -26,6 +27,8 @@ _INSERT = (
 # Appends on PostgreSQL take this lock so log positions become visible in order (no gaps
 # a processor could skip): seq values are drawn and committed while it is held.
 APPEND_LOCK_ID = 0x6C6F67  # "log"
+# PostgreSQL: appends NOTIFY this channel; `engagehub worker` LISTENs instead of only polling.
+LOG_CHANNEL = "engagehub_log"
 
 
 @dataclass(slots=True)
@@ -66,9 +69,15 @@ def append(conn: Connection, batches: Sequence[Batch]) -> list[AppendResult]:
     """
     rows = [[_row(b.source_id, b.received_at, ev) for ev in b.events] for b in batches]
     with conn.transaction():
+        partitioned = conn.dialect == "postgresql" and _partitioned(conn)
+        if partitioned:
+            # Claim keys before the lock: event_keys' primary key decides, so only positions,
+            # rows and the commit wait for other processes' appends.
+            seen = _claim_keys(conn, rows)
         if conn.dialect == "postgresql":
             conn.execute("SELECT pg_advisory_xact_lock(?)", (APPEND_LOCK_ID,))
-        seen = _existing_keys(conn, rows)
+        if not partitioned:
+            seen = _existing_keys(conn, rows)
         fresh: list[tuple[Any, ...]] = []
         counts: list[int] = []
         for batch_rows in rows:
@@ -80,9 +89,13 @@ def append(conn: Connection, batches: Sequence[Batch]) -> list[AppendResult]:
                     fresh.append(row)
                     inserted += 1
             counts.append(inserted)
-        if fresh:
-            conn.executemany(_INSERT, fresh)
-        last = head(conn)
+        if fresh and partitioned:
+            last = _copy_partitioned(conn, fresh)  # the new head: positions are drawn in order
+            conn.execute(f"NOTIFY {LOG_CHANNEL}")  # delivered at commit: wakes idle workers
+        else:
+            if fresh:
+                conn.executemany(_INSERT, fresh)
+            last = head(conn)
     return [
         AppendResult(inserted=n, duplicates=len(r) - n, head=last)
         for n, r in zip(counts, rows, strict=True)
@@ -92,7 +105,74 @@ def append(conn: Connection, batches: Sequence[Batch]) -> list[AppendResult]:
 _KEYS_PER_LOOKUP = 2000
 
 
-def _existing_keys(conn: Connection, rows: list[list[tuple[Any, ...]]]) -> set[tuple[int, str]]:
+def _partitioned(conn: Connection) -> bool:
+    """Whether this PostgreSQL database has the partitioned log (migration 600); cached once so."""
+    from engagehub.scaleout import partitions
+
+    if conn in _PARTITIONED:
+        return True
+    if partitions.is_partitioned(conn):
+        _PARTITIONED.add(conn)
+        return True
+    return False
+
+
+_PARTITIONED: weakref.WeakSet[Connection] = weakref.WeakSet()
+_COPY_EVENTS = (
+    "COPY events (seq, event_id, source_id, dedup_key, type, vendor_event, event, channel, "
+    "user_id, anonymous_id, contact, message_id, campaign_id, event_time, received_at, "
+    "properties, raw) FROM STDIN"
+)
+
+
+def _copy_partitioned(conn: Connection, fresh: list[tuple[Any, ...]]) -> int:
+    """PostgreSQL, under the append lock: reserve positions and COPY the rows; returns the last."""
+    import psycopg
+
+    from engagehub.scaleout import partitions
+    from engagehub.storage.postgres import PostgresConnection
+
+    assert isinstance(conn, PostgresConnection)
+    partitions.ensure(conn, {row[13] for row in fresh})
+    # Reserve a block of positions in one round trip; safe because every append holds the lock.
+    last = int(
+        conn.scalar("SELECT setval('events_seq', nextval('events_seq') + ? - 1)", (len(fresh),))
+    )
+    seqs = range(last - len(fresh) + 1, last + 1)
+    try:
+        with conn.raw.cursor() as cur, cur.copy(_COPY_EVENTS) as copy:
+            for seq, row in zip(seqs, fresh, strict=True):
+                copy.write_row((seq, *row))
+    except psycopg.OperationalError as exc:
+        raise TransientError(f"database unavailable: {exc}", reason=str(exc)) from exc
+    return last
+
+
+_CLAIM = (
+    "INSERT INTO event_keys (source_id, dedup_key) "
+    "SELECT s, d FROM unnest(?::integer[], ?::text[]) AS k(s, d) ORDER BY s, d "
+    "ON CONFLICT DO NOTHING RETURNING source_id, dedup_key"
+)
+
+
+def _claim_keys(conn: Connection, rows: list[list[tuple[Any, ...]]]) -> set[tuple[int, str]]:
+    """PostgreSQL: insert these rows' keys into ``event_keys``; returns the keys already there.
+
+    The primary key is the exactly-once guard across processes: a key another transaction is
+    inserting makes this one wait for its outcome (duplicate if it commits, ours if it rolls
+    back). Inserting in one sorted order means two appends never wait on each other in a cycle.
+    """
+    keys = list(dict.fromkeys((row[1], row[2]) for batch_rows in rows for row in batch_rows))
+    claimed = {
+        (int(s), str(d))
+        for s, d in conn.execute(_CLAIM, [[k[0] for k in keys], [k[1] for k in keys]])
+    }
+    return set(keys) - claimed
+
+
+def _existing_keys(
+    conn: Connection, rows: list[list[tuple[Any, ...]]], table: str = "events"
+) -> set[tuple[int, str]]:
     """(source_id, dedup_key) pairs of these rows already in the log, in few statements."""
     by_source: dict[int, list[str]] = {}
     for batch_rows in rows:
@@ -100,10 +180,15 @@ def _existing_keys(conn: Connection, rows: list[list[tuple[Any, ...]]]) -> set[t
             by_source.setdefault(row[1], []).append(row[2])
     found: set[tuple[int, str]] = set()
     for source_id, keys in by_source.items():
+        if conn.dialect == "postgresql":
+            # One array parameter: thousands of placeholders cost more to convert than to run.
+            sql = f"SELECT dedup_key FROM {table} WHERE source_id = ? AND dedup_key = ANY(?)"
+            found.update((source_id, k) for (k,) in conn.execute(sql, [source_id, keys]))
+            continue
         for start in range(0, len(keys), _KEYS_PER_LOOKUP):
             part = keys[start : start + _KEYS_PER_LOOKUP]
             sql = (
-                "SELECT dedup_key FROM events WHERE source_id = ? AND dedup_key IN ("
+                f"SELECT dedup_key FROM {table} WHERE source_id = ? AND dedup_key IN ("
                 + ", ".join("?" * len(part))
                 + ")"
             )

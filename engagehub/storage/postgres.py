@@ -97,7 +97,7 @@ class PostgresDatabase(Database):
         return PostgresConnection(_connect(self.url))
 
     def _get_pool(self) -> ConnectionPool[Any]:
-        """The reader pool, opened once even when several threads ask at the same moment."""
+        # Concurrent first requests must not each open a pool (the extras would leak).
         with self._pool_lock:
             if self._pool is None:
                 self._pool = ConnectionPool(

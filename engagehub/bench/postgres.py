@@ -1,0 +1,181 @@
+"""``engagehub bench postgres``: ingest events/s with 1, 2, 4 API processes vs a raw ``COPY``.
+
+Each measurement gets a fresh schema on one PostgreSQL server (a throwaway one started here
+with ``initdb``/``pg_ctl`` unless a URL is given). The API processes run ``serve --workers N``
+with processors off (ingest only, as in the recommended topology); the baseline COPYs the same
+parsed rows into the same partitioned ``events`` table, 2,000 rows per transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+from urllib.parse import quote
+
+import psycopg
+
+from engagehub.bench.ingest import WRITE_KEY, _load, batch_template, free_port, server
+from engagehub.settings import Settings
+from engagehub.storage import events as log
+from engagehub.storage import open_database
+from engagehub.storage import sources as source_store
+from engagehub.storage.migrate import migrate
+from engagehub.timeutil import now_ms
+from engagehub.vendors import segment
+
+_MARK = b"@@R@@"
+
+
+@contextlib.contextmanager
+def throwaway_postgres() -> Iterator[str]:
+    """Start PostgreSQL in a temporary directory (as ``nobody`` when run as root); yield its URL."""
+    for tool in ("initdb", "pg_ctl"):
+        if shutil.which(tool) is None:
+            raise RuntimeError(f"{tool} not found on PATH; pass --url to use a running server")
+    root = tempfile.mkdtemp(prefix="engagehub-bench-pg.")
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(root, "nobody")
+        prefix = ["runuser", "-u", "nobody", "--"]
+    port = free_port()
+    data = f"{root}/data"
+    subprocess.run(
+        [*prefix, "initdb", "-D", data, "-U", "engagehub", "--auth=trust", "-E", "UTF8"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=200"
+    subprocess.run(
+        [*prefix, "pg_ctl", "-D", data, "-l", f"{root}/log", "-w", "-o", options, "start"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield f"postgresql://engagehub@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            [*prefix, "pg_ctl", "-D", data, "-m", "immediate", "stop"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def fresh_schema(base_url: str) -> Iterator[str]:
+    """A migrated private schema on the server; yields a URL using it; dropped afterwards."""
+    schema = "bench_" + secrets.token_hex(4)
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in base_url else "?"
+    url = f"{base_url}{sep}options={quote(f'-csearch_path={schema}')}"
+    db = open_database(url, Settings(database_url=url))
+    try:
+        with db.session() as conn:
+            migrate(conn)
+            source_store.create(conn, "bench", "segment", write_key=WRITE_KEY)
+        yield url
+    finally:
+        db.close()
+        with psycopg.connect(base_url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def _count(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT COUNT(*) FROM events").fetchone()
+        return int(row[0]) if row else 0
+
+
+def measure_api(
+    url: str, processes: int, template: bytes, concurrency: int, duration: float
+) -> dict[str, Any]:
+    """Acknowledged events/s of ``serve --workers processes`` on this schema."""
+    port = free_port()
+    env = {
+        "ENGAGEHUB_DATABASE_URL": url,
+        "ENGAGEHUB_ADMIN_TOKEN": "bench-admin-token",
+        "ENGAGEHUB_RUN_PROCESSORS": "false",
+        "ENGAGEHUB_RUN_SERVICES": "false",
+        "ENGAGEHUB_POSTGRES_POOL_SIZE": "4",
+    }
+    cmd = [sys.executable, "-m", "engagehub", "serve", "--port", str(port)]
+    cmd += ["--log-level", "warning", "--workers", str(processes)]
+    batch_size = template.count(_MARK)
+    with server(cmd, env, port):
+        _load(port, template, concurrency, min(2.0, duration), f"w{processes}-")  # warm-up
+        before = _count(url)
+        result = _load(port, template, concurrency, duration, f"r{processes}-")
+        stored = _count(url) - before
+    acked = result.statuses.get(200, 0) * batch_size
+    return {
+        "events_per_s": acked / result.elapsed_s,
+        "p50_ms": result.percentile(50),
+        "p99_ms": result.percentile(99),
+        "failures": result.failures,
+        "acked_events": acked,
+        "stored_events": stored,
+    }
+
+
+def copy_ceiling(url: str, template: bytes, rows: int, per_txn: int = 2000) -> float:
+    """Rows/s of a raw ``COPY`` of the same parsed rows into the same ``events`` table."""
+    made: list[tuple[Any, ...]] = []
+    i = 0
+    while len(made) < rows:
+        body = template.replace(_MARK, f"c{i}".encode())
+        parsed = segment.parse(segment.decode(body, "batch"), now_ms())
+        made.extend(log._row(1, now_ms(), ev) for ev in parsed.events)
+        i += 1
+    columns = log._COPY_EVENTS.replace("seq, ", "", 1)
+    with psycopg.connect(url) as conn:
+        start = time.perf_counter()
+        for n in range(0, len(made), per_txn):
+            with conn.cursor() as cur, cur.copy(columns) as copy:
+                for row in made[n : n + per_txn]:
+                    copy.write_row(row)
+            conn.commit()
+        elapsed = time.perf_counter() - start
+    return len(made) / elapsed
+
+
+def run(
+    processes: Sequence[int] = (1, 2, 4),
+    duration: float = 10.0,
+    concurrency: int = 32,
+    batch_size: int = 100,
+    url: str | None = None,
+    copy_rows: int = 100_000,
+) -> dict[str, Any]:
+    """Every measurement in one run against one server; returns the figures."""
+    template = batch_template(batch_size)
+    figures: dict[str, Any] = {
+        "batch_size": batch_size,
+        "concurrency": concurrency,
+        "duration_s": duration,
+        "cpus": os.cpu_count(),
+    }
+    with contextlib.ExitStack() as stack:
+        base = url or stack.enter_context(throwaway_postgres())
+        figures["server"] = "given URL" if url else "throwaway (initdb), fsync on"
+        with fresh_schema(base) as schema_url:
+            figures["copy_rows_per_s"] = copy_ceiling(schema_url, template, copy_rows)
+        for n in processes:
+            with fresh_schema(base) as schema_url:
+                figures[f"api_{n}"] = measure_api(schema_url, n, template, concurrency, duration)
+    one = figures.get(f"api_{processes[0]}", {}).get("events_per_s") or float("nan")
+    for n in processes:
+        entry = figures[f"api_{n}"]
+        entry["ratio_vs_copy"] = entry["events_per_s"] / figures["copy_rows_per_s"]
+        entry[f"ratio_vs_{processes[0]}_process"] = entry["events_per_s"] / one
+    return figures

@@ -1,0 +1,1 @@
+"""Scale-out on PostgreSQL: partitioned log and retention, ``engagehub worker``, maintenance."""
