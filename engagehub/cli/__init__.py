@@ -56,6 +56,7 @@ def register() -> None:
         admin,
         bench,
         consent,
+        demo,
         events,
         import_braze,
         imports,
@@ -66,6 +67,7 @@ def register() -> None:
 
     for module in (serve, sources, events, imports, import_braze, consent, profiles, admin, bench):
         module.register(app)
+    demo.register(app)
 
 
 def main() -> None:

@@ -21,6 +21,10 @@ def serve(
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log every request (costs throughput).")] = False,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Once up, send the demo week (engagehub demo) to it.")
+    ] = False,
+    demo_seed: Annotated[int, typer.Option(help="Seed of the --demo traffic.")] = 1,
 ) -> None:
     """Run the server: ingest routes, management API, processors; schema migrates on start."""
     overrides = {"HOST": host, "PORT": port, "SQLITE_SYNCHRONOUS": sqlite_synchronous}
@@ -36,6 +40,10 @@ def serve(
         f"· database {current.database_url.split('@')[-1]}",
         highlight=False,
     )
+    if demo:
+        from engagehub.demo.background import start_demo_thread
+
+        start_demo_thread(current, demo_seed)
     uvicorn.run(
         "engagehub.app:create_app",
         factory=True,
