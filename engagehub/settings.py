@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     max_api_body_bytes: int = Field(default=1024 * 1024, gt=0)
     """Largest body accepted by management API writes (subscriptions...)."""
 
+    # --- operations (newcomer experience, issue 11) ----------------------------------------
+    metrics_token: SecretStr | None = None
+    """Bearer token Prometheus must send to ``/metrics``; unset, ``/metrics`` is open."""
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

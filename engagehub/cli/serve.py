@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import Annotated
 
 import typer
 import uvicorn
 
 from engagehub.cli.common import console, settings
+from engagehub.ops.logs import announce, log_config
 
 
 def serve(
@@ -35,11 +37,17 @@ def serve(
 
     get_settings.cache_clear()
     current = settings()
-    console.print(
-        f"engagehub on [bold]http://{current.host}:{current.port}[/] "
-        f"· database {current.database_url.split('@')[-1]}",
-        highlight=False,
-    )
+    where = current.database_url.split("@")[-1]
+    if current.log_format == "json":
+        announce(current, "starting", url=f"http://{current.host}:{current.port}", database=where)
+    else:
+        console.print(
+            f"engagehub on [bold]http://{current.host}:{current.port}[/] · database {where}",
+            highlight=False,
+        )
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker writes its counters to files here; /metrics sums them.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="engagehub-metrics-")
     if demo:
         from engagehub.demo.background import start_demo_thread
 
@@ -54,6 +62,7 @@ def serve(
         access_log=access_log,
         proxy_headers=True,
         timeout_graceful_shutdown=10,
+        log_config=log_config(current, log_level) or uvicorn.config.LOGGING_CONFIG,
     )
 
 
