@@ -39,4 +39,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     install_error_handlers(app)
     for router in registry.routers():
         app.include_router(router)
+    from engagehub.ops.api import install as install_ops
+
+    install_ops(app)
     return app

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from engagehub.errors import AuthError, ForbiddenError, NotFound, TransientError
 from engagehub.ingest.writer import LogWriter
 from engagehub.model import AppendResult, IncomingEvent
+from engagehub.ops import metrics
 from engagehub.processing import Processor
 from engagehub.processing.runner import ProcessorRunner
 from engagehub.processing.services import Service, ServiceRunner
@@ -58,6 +59,7 @@ class Hub:
         self.services = ServiceRunner(db, services)
         self.admin_token_hash = ""
         self._sources: dict[str, tuple[float, source_store.Source | None]] = {}
+        self._kinds: dict[int, str] = {}
         self.started = False
 
     async def start(self) -> None:
@@ -71,11 +73,9 @@ class Hub:
 
         self.admin_token_hash, generated = await run_in_threadpool(prepare)
         if generated:
-            print(
-                f"engagehub: generated admin token (shown once, store it): {generated}",
-                file=sys.stderr,
-                flush=True,
-            )
+            from engagehub.ops.logs import announce
+
+            announce(self.settings, "generated admin token (shown once, store it)", token=generated)
         tune_runtime()
         await self.writer.start()
         if self.settings.run_processors:
@@ -101,7 +101,11 @@ class Hub:
     ) -> AppendResult:
         """Durably append events (group commit); returns after the commit."""
         batch = log.Batch(source_id, received_at or now_ms(), events)
-        return await self.writer.append(batch)
+        result = await self.writer.append(batch)
+        metrics.record_append(
+            self._kinds.get(source_id, "internal"), result.inserted, result.duplicates
+        )
+        return result
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` with a pooled reader connection on a worker thread."""
@@ -185,8 +189,8 @@ class Hub:
         """Drop cached sources (after one is added or changed)."""
         self._sources.clear()
 
-    @staticmethod
-    def _check(source: source_store.Source, kinds: Sequence[str]) -> source_store.Source:
+    def _check(self, source: source_store.Source, kinds: Sequence[str]) -> source_store.Source:
+        self._kinds[source.id] = source.kind
         if source.disabled:
             raise ForbiddenError(f"source {source.name!r} is disabled", source=source.name)
         if source.kind not in kinds:

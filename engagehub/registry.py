@@ -19,6 +19,7 @@ def routers() -> list[APIRouter]:
     from engagehub.consent import api as consent_api
     from engagehub.consent import imports_api
     from engagehub.ingest import crossengage, segment, webhooks
+    from engagehub.ops import api as ops_api
     from engagehub.profiles import api as profiles_api
 
     return [
@@ -32,6 +33,7 @@ def routers() -> list[APIRouter]:
         consent_api.router,
         imports_api.router,
         profiles_api.router,
+        ops_api.router,
     ]
 
 

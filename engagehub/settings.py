@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     worker_poll_interval: float = Field(default=0.2, gt=0)
     """Seconds between an idle worker's looks at the log (PostgreSQL appends also NOTIFY it)."""
 
+    # --- operations (newcomer experience, issue 11) ----------------------------------------
+    metrics_token: SecretStr | None = None
+    """Bearer token Prometheus must send to ``/metrics``; unset, ``/metrics`` is open."""
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -56,6 +56,7 @@ def register() -> None:
         admin,
         bench,
         consent,
+        demo,
         events,
         import_braze,
         imports,
@@ -65,9 +66,20 @@ def register() -> None:
         worker,
     )
 
-    for module in (serve, sources, events, imports, import_braze, consent, profiles, admin, bench):
+    for module in (
+        serve,
+        worker,
+        sources,
+        events,
+        imports,
+        import_braze,
+        consent,
+        profiles,
+        demo,
+        admin,
+        bench,
+    ):
         module.register(app)
-    worker.register(app)
 
 
 def main() -> None:

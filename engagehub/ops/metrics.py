@@ -1,0 +1,185 @@
+"""Prometheus metrics at ``GET /metrics``: ingest counters in memory, lag read from the database.
+
+Counters (events stored or duplicate per source kind, events rejected per vendor and reason)
+live in the process; with several ``serve`` workers set ``PROMETHEUS_MULTIPROC_DIR`` (``serve
+--workers`` does it) and each scrape sums every worker's files. Gauges that describe shared
+state (log head, lag per processor or destination, unmapped names) are read from the database
+at scrape time, so any worker answers the same.
+
+Other features report their own lag with :func:`report_lag`::
+
+    report_lag("destination", lambda conn: {"s3-archive": Lag(events=12, seconds=3.5)})
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client import Counter as PromCounter
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from engagehub.storage import events as log
+from engagehub.storage.base import Connection
+from engagehub.timeutil import now_ms
+
+disable_created_metrics()  # type: ignore[no-untyped-call]  # no ``*_created`` series: scrapers derive rates from the totals
+
+EVENTS = PromCounter(
+    "engagehub_events",
+    "Events received on ingest routes and imports, by source kind and outcome.",
+    ["kind", "outcome"],
+)
+REJECTED = PromCounter(
+    "engagehub_events_rejected",
+    "Events (or whole requests) refused on ingest routes, by vendor and error code.",
+    ["vendor", "reason"],
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Lag:
+    """How far a follower of the log is behind: positions, and age of the oldest one waiting."""
+
+    events: int
+    seconds: float = 0.0
+
+
+LagReporter = Callable[[Connection], Mapping[str, Lag]]
+_REPORTERS: dict[str, LagReporter] = {}
+
+
+def report_lag(kind: str, reporter: LagReporter) -> None:
+    """Register ``reporter`` (name -> Lag) for ``kind``; exported as ``engagehub_lag_*``."""
+    _REPORTERS[kind] = reporter
+
+
+def record_append(kind: str, inserted: int, duplicates: int) -> None:
+    """Count one append's outcome for a source kind."""
+    if inserted:
+        EVENTS.labels(kind, "stored").inc(inserted)
+    if duplicates:
+        EVENTS.labels(kind, "duplicate").inc(duplicates)
+
+
+def record_rejected(vendor: str, reason: str, count: int = 1) -> None:
+    """Count refused events (or requests) for a vendor and error code."""
+    REJECTED.labels(vendor, reason).inc(count)
+
+
+def _age_s(conn: Connection, seq: int, now: int) -> float:
+    """Seconds since the event at ``seq`` was received (0 when there is none)."""
+    received = conn.scalar("SELECT received_at FROM events WHERE seq = ?", (seq,))
+    return max(0.0, (now - int(received)) / 1000) if received is not None else 0.0
+
+
+def processor_lag(conn: Connection, names: Iterable[str] = ()) -> dict[str, Lag]:
+    """Every cursor in ``processor_offsets`` (and ``names`` not started yet, at 0): positions
+    behind the head, and how long the oldest of them has waited."""
+    head = log.head(conn)
+    now = now_ms()
+    cursors = dict.fromkeys(names, 0)
+    for row in conn.all("SELECT name, seq FROM processor_offsets"):
+        cursors[row["name"]] = int(row["seq"])
+    found = {}
+    for name, seq in sorted(cursors.items()):
+        behind = max(0, head - seq)
+        found[name] = Lag(behind, _age_s(conn, seq + 1, now) if behind else 0.0)
+    return found
+
+
+@dataclass
+class Snapshot:
+    """Database-derived values, read on a worker thread before rendering."""
+
+    head: int
+    lag: dict[tuple[str, str], Lag]
+    unmapped: list[tuple[str, str, int, int]]
+
+
+def snapshot(conn: Connection, processors: Iterable[str] = ()) -> Snapshot:
+    """Log head, lag of the processors and of every registered reporter, unmapped counts."""
+    lag = {("processor", name): value for name, value in processor_lag(conn, processors).items()}
+    for kind, reporter in _REPORTERS.items():
+        for name, value in reporter(conn).items():
+            lag[(kind, name)] = value
+    unmapped = conn.all(
+        "SELECT s.name AS source, s.kind AS kind, sum(u.count) AS events, "
+        "count(*) AS names FROM unmapped_events u JOIN sources s ON s.id = u.source_id "
+        "GROUP BY s.name, s.kind ORDER BY s.name"
+    )
+    rows = [(r["source"], r["kind"], int(r["events"]), int(r["names"])) for r in unmapped]
+    return Snapshot(log.head(conn), lag, rows)
+
+
+def _gauges(snap: Snapshot, failing: Mapping[str, str]) -> Iterable[Metric]:
+    head = GaugeMetricFamily("engagehub_log_head", "Position of the newest event in the log.")
+    head.add_metric([], snap.head)
+    events = GaugeMetricFamily(
+        "engagehub_lag_events",
+        "Log positions a follower has not applied yet.",
+        labels=["kind", "name"],
+    )
+    seconds = GaugeMetricFamily(
+        "engagehub_lag_seconds",
+        "Age of the oldest log event a follower has not applied yet.",
+        labels=["kind", "name"],
+    )
+    for (kind, name), lag in sorted(snap.lag.items()):
+        events.add_metric([kind, name], lag.events)
+        seconds.add_metric([kind, name], lag.seconds)
+    broken = GaugeMetricFamily(
+        "engagehub_processor_failing",
+        "1 when a processor's last step in this process failed (it retries).",
+        labels=["name"],
+    )
+    for name in sorted(failing):
+        broken.add_metric([name], 1)
+    unmapped = GaugeMetricFamily(
+        "engagehub_unmapped_events",
+        "Events whose name the taxonomy does not map, per source.",
+        labels=["source", "kind"],
+    )
+    names = GaugeMetricFamily(
+        "engagehub_unmapped_names",
+        "Distinct unmapped event names, per source.",
+        labels=["source", "kind"],
+    )
+    for source, kind, count, distinct in snap.unmapped:
+        unmapped.add_metric([source, kind], count)
+        names.add_metric([source, kind], distinct)
+    return [head, events, seconds, broken, unmapped, names]
+
+
+class _Static:
+    """A collector yielding metrics already read (the database part of one scrape)."""
+
+    def __init__(self, metrics: Iterable[Metric]) -> None:
+        self.metrics = list(metrics)
+
+    def collect(self) -> Iterable[Metric]:
+        return self.metrics
+
+
+def render(snap: Snapshot, failing: Mapping[str, str]) -> tuple[bytes, str]:
+    """The exposition text: this process's (or every worker's) counters, then the gauges."""
+    multiproc = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if multiproc:
+        counters = CollectorRegistry()
+        MultiProcessCollector(counters, multiproc)  # type: ignore[no-untyped-call]
+        body = generate_latest(counters)
+    else:
+        body = generate_latest(REGISTRY)
+    gauges = CollectorRegistry(auto_describe=False)
+    gauges.register(cast(Any, _Static(_gauges(snap, failing))))
+    return body + generate_latest(gauges), CONTENT_TYPE_LATEST
