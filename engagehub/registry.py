@@ -18,6 +18,7 @@ def routers() -> list[APIRouter]:
     from engagehub.api import events, sources, system, taxonomy
     from engagehub.consent import api as consent_api
     from engagehub.consent import imports_api
+    from engagehub.destinations import api as destinations_api
     from engagehub.ingest import crossengage, segment, webhooks
     from engagehub.profiles import api as profiles_api
 
@@ -32,6 +33,7 @@ def routers() -> list[APIRouter]:
         consent_api.router,
         imports_api.router,
         profiles_api.router,
+        destinations_api.router,
     ]
 
 
@@ -52,4 +54,6 @@ def processors(settings: Settings) -> list[Processor]:
 
 def services(settings: Settings) -> list[Service]:
     """Every background service (outbox delivery, broadcasts, journey timers...)."""
-    return []
+    from engagehub.destinations.service import DeliveryService
+
+    return [DeliveryService(settings)]

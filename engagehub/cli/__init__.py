@@ -66,6 +66,10 @@ def register() -> None:
 
     for module in (serve, sources, events, imports, import_braze, consent, profiles, admin, bench):
         module.register(app)
+    from engagehub.cli import destinations, export
+
+    for module in (destinations, export):
+        module.register(app)
 
 
 def main() -> None:
