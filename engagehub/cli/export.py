@@ -38,9 +38,12 @@ def export(
                 bar.update(task, completed=done, total=head)
 
             result = runner.run(conn, out_dir, fmt, since, events, progress=progress)  # type: ignore[arg-type]
+    if result.upto > result.after:
+        span = f"log positions {result.after + 1}..{result.upto}"
+    else:
+        span = f"nothing new after log position {result.after}"
     console.print(
-        f"exported {result.events:,} events (log positions {result.after + 1}..{result.upto}) "
-        f"into {len(result.files)} files",
+        f"exported {result.events:,} events ({span}) into {len(result.files)} files",
         highlight=False,
     )
     if result.snapshot:
