@@ -18,6 +18,7 @@ def routers() -> list[APIRouter]:
     from engagehub.api import events, sources, system, taxonomy
     from engagehub.consent import api as consent_api
     from engagehub.consent import imports_api
+    from engagehub.destinations import api as destinations_api
     from engagehub.ingest import crossengage, segment, webhooks
     from engagehub.ops import api as ops_api
     from engagehub.profiles import api as profiles_api
@@ -34,6 +35,7 @@ def routers() -> list[APIRouter]:
         imports_api.router,
         profiles_api.router,
         ops_api.router,
+        destinations_api.router,
     ]
 
 
@@ -54,8 +56,7 @@ def processors(settings: Settings) -> list[Processor]:
 
 def services(settings: Settings) -> list[Service]:
     """Every background service (outbox delivery, broadcasts, journey timers...)."""
+    from engagehub.destinations.service import DeliveryService
     from engagehub.scaleout.maintenance import PartitionMaintenance
 
-    return [
-        PartitionMaintenance(settings),
-    ]
+    return [PartitionMaintenance(settings), DeliveryService(settings)]

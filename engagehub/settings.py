@@ -94,6 +94,26 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     """Bearer token Prometheus must send to ``/metrics``; unset, ``/metrics`` is open."""
 
+    # --- export and destinations (issue 7) ----------------------------------------------
+    allow_private_destinations: bool = False
+    """Allow destination URLs that resolve to loopback, private, link-local or unspecified
+    addresses (refused by default: SSRF guard)."""
+
+    destination_timeout_seconds: float = Field(default=10.0, gt=0)
+    """Seconds to wait for a destination to answer one batch before retrying it."""
+
+    destination_max_attempts: int = Field(default=12, ge=1)
+    """Attempts of one batch on transient failures before it goes to the dead letters."""
+
+    destination_backoff_seconds: float = Field(default=1.0, ge=0)
+    """First retry delay; doubles per attempt (with full jitter) up to the maximum below."""
+
+    destination_backoff_max_seconds: float = Field(default=300.0, ge=0)
+    """Longest retry delay (a Retry-After header may ask for longer, up to one hour)."""
+
+    destination_workers: int = Field(default=8, ge=1)
+    """Destinations delivered to at the same time (a slow one holds only its own worker)."""
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -80,6 +80,10 @@ def register() -> None:
         bench,
     ):
         module.register(app)
+    from engagehub.cli import destinations, export
+
+    for module in (destinations, export):
+        module.register(app)
 
 
 def main() -> None:

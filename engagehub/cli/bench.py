@@ -86,13 +86,7 @@ def csv_import(
     """`engagehub import subscriptions` rows/s and peak RSS vs csv.reader over the same file."""
     from engagehub.bench.csv_import import run
 
-    figures = run(rows, bad_share)
-    if as_json:
-        print(orjson.dumps(figures).decode())
-        return
-    table = Table("figure", "value", title="engagehub bench csv-import")
-    for key, value in figures.items():
-        table.add_row(key, f"{value:,}")
+    _figures("engagehub bench csv-import", run(rows, bad_share), as_json)
 
 
 @bench_app.command("postgres")
@@ -148,6 +142,39 @@ def postgres(
             str(f["acked_events"] == f["stored_events"]),
         )
     console.print(table)
+
+
+def _figures(title: str, figures: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        print(orjson.dumps(figures).decode())
+        return
+    table = Table("figure", "value", title=title)
+    for key, value in figures.items():
+        table.add_row(key, f"{value:,.2f}" if isinstance(value, float) else f"{value:,}")
+    console.print(table)
+
+
+@bench_app.command("export")
+def export(
+    events: Annotated[int, typer.Option(help="Events in the log to export.")] = 300_000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Events/s exported to Parquet vs a raw pyarrow write of the same rows (same run)."""
+    from engagehub.bench.export import run
+
+    _figures("engagehub bench export", run(events), as_json)
+
+
+@bench_app.command("deliver")
+def deliver(
+    events: Annotated[int, typer.Option(help="Events to deliver.")] = 100_000,
+    batch: Annotated[int, typer.Option(help="Events per webhook batch.")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Signed webhook delivery events/s to a local receiver vs raw posts of the same bodies."""
+    from engagehub.bench.deliver import run
+
+    _figures("engagehub bench deliver", run(events, batch), as_json)
 
 
 def register(app: typer.Typer) -> None:

@@ -78,3 +78,7 @@ class ServiceRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        for service in self.services:
+            close = getattr(service, "close", None)
+            if close is not None:
+                await asyncio.to_thread(close)

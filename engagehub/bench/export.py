@@ -1,0 +1,92 @@
+"""``engagehub bench export``: events/s exported to Parquet vs a raw pyarrow write, same rows."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from rich.progress import Progress
+
+from engagehub.export import runner, schema
+from engagehub.model import IncomingEvent
+from engagehub.settings import Settings
+from engagehub.storage import Database, migrate, open_database
+from engagehub.storage import events as log
+from engagehub.storage import sources as source_store
+
+_EVENTS = ("Email Delivered", "Email Opened", "Email Link Clicked", "SMS Delivered", "Push Sent")
+
+
+def fill(db: Database, count: int, progress: Progress | None = None) -> None:
+    """Append ``count`` realistic canonical events spread over 24 hours."""
+    with db.session() as conn:
+        migrate(conn)
+        source, _ = source_store.create(conn, "bench", "segment")
+        task = progress.add_task("filling the log", total=count) if progress else None
+        base = 1_764_000_000_000
+        for start in range(0, count, 20_000):
+            events = [
+                IncomingEvent(
+                    dedup_key=f"b{i}",
+                    event_time=base + (i * 86_400_000) // count,
+                    raw="{}",
+                    event=_EVENTS[i % len(_EVENTS)],
+                    channel="email",
+                    user_id=f"user-{i % 5000}",
+                    contact=f"user-{i % 5000}@example.com",
+                    message_id=f"msg-{i // 3}",
+                    campaign_id=f"camp-{i % 20}",
+                    properties={
+                        "email": f"user-{i % 5000}@example.com",
+                        "campaign_name": f"Campaign {i % 20}",
+                        "url": "https://example.com/a" if i % 5 == 2 else None,
+                        "send_id": f"s{i % 7}",
+                    },
+                )
+                for i in range(start, min(count, start + 20_000))
+            ]
+            log.append(conn, [log.Batch(source.id, base, events)])
+            if progress is not None and task is not None:
+                progress.advance(task, len(events))
+
+
+def raw_write(rows: list[Any], path: Path) -> float:
+    """Seconds for pyarrow alone to turn the same rows into one Parquet file (the ceiling)."""
+    started = time.perf_counter()
+    columns = list(zip(*rows, strict=True))
+    arrays = [pa.array(c) for c in columns]
+    table = pa.Table.from_arrays(arrays, names=[f.strip() for f in schema.LOG_SQL.split(",")])
+    pq.write_table(table, path, compression="zstd")
+    return time.perf_counter() - started
+
+
+def run(count: int) -> dict[str, Any]:
+    """Fill a fresh SQLite log, export it, and time a raw pyarrow write of the same rows."""
+    with tempfile.TemporaryDirectory(prefix="engagehub-bench-export-") as tmp:
+        url = f"sqlite:///{tmp}/bench.db"
+        db = open_database(url, Settings(database_url=url))
+        with Progress(transient=True) as progress:
+            fill(db, count, progress)
+        schema.metadata("warm-up", 0, 0)  # load the taxonomy once, as a running server has
+        with db.session() as conn:
+            started = time.perf_counter()
+            result = runner.run(conn, f"{tmp}/out", chunk=max(count, 1))
+            export_s = time.perf_counter() - started
+            rows = conn.execute(f"SELECT {schema.LOG_SQL} FROM events ORDER BY seq").fetchall()
+        baseline_s = raw_write(rows, Path(tmp) / "raw.parquet")
+        db.close()
+    export_rate = result.events / export_s
+    raw_rate = len(rows) / baseline_s
+    return {
+        "events": result.events,
+        "files": len(result.files),
+        "export_s": round(export_s, 3),
+        "events_per_s": export_rate,
+        "raw_pyarrow_events_per_s": raw_rate,
+        "ratio_vs_raw_pyarrow": export_rate / raw_rate,
+        "target_events_per_s": 300_000,
+    }

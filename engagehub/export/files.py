@@ -1,0 +1,233 @@
+"""Turn a range of log rows into per-partition tables, and write them durably via fsspec."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import fastavro
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+import pyarrow.parquet as pq
+from fsspec import AbstractFileSystem
+from fsspec.implementations.local import LocalFileSystem
+
+from engagehub.errors import TransientError
+from engagehub.export import schema
+
+_loads = orjson.loads
+_dumps = orjson.dumps
+
+
+def _strings(values: list[Any]) -> pa.Array:
+    """A string column; non-string JSON values (numbers, booleans) are written as JSON text."""
+    try:
+        return pa.array(values, pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return pa.array(
+            [v if v is None or isinstance(v, str) else _dumps(v).decode() for v in values],
+            pa.string(),
+        )
+
+
+def build_table(rows: Sequence[Sequence[Any]]) -> pa.Table:
+    """Log rows (``schema.LOG_SQL`` order) as one Arrow table of ``schema.SCHEMA``."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * (len(schema.LOG_FIELDS) + 1)
+    arrays: list[pa.Array] = []
+    for (_, kind), values in zip(schema.LOG_FIELDS, columns, strict=False):
+        if kind == schema.TS:
+            arrays.append(pa.array(values, pa.int64()).cast(schema.TS))
+        else:
+            arrays.append(pa.array(values, kind))
+    raw_props = [p if isinstance(p, str) else _dumps(p).decode() for p in columns[-1]]
+    arrays.extend(_property_columns(raw_props))
+    arrays.append(pa.array(raw_props, pa.string()))
+    return pa.Table.from_arrays(arrays, schema=schema.SCHEMA)
+
+
+def _property_columns(raw_props: list[str]) -> list[pa.Array]:
+    """The promoted property columns: Arrow's JSON reader when types agree, else per row."""
+    try:
+        parsed = pj.read_json(
+            pa.py_buffer("\n".join(raw_props).encode()),
+            read_options=pj.ReadOptions(block_size=1 << 26),
+        )
+        if parsed.num_rows != len(raw_props):
+            raise ValueError("row count")
+        out = []
+        for name in schema.PROPERTY_COLUMNS:
+            if name not in parsed.column_names:
+                out.append(pa.nulls(len(raw_props), pa.string()))
+                continue
+            column = parsed.column(name).combine_chunks()
+            out.append(column if column.type == pa.string() else pc.cast(column, pa.string()))
+        return out
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError):
+        props = [_loads(p) for p in raw_props]
+        return [_strings([p.get(name) for p in props]) for name in schema.PROPERTY_COLUMNS]
+
+
+def partitions(table: pa.Table) -> dict[tuple[str, str], list[int]]:
+    """Row indices per (canonical event, ``YYYY-MM-DD-HH`` of the event time)."""
+    events = table.column("event").to_pylist()
+    hours = (
+        table.column("time").cast(pa.int64()).to_numpy(zero_copy_only=False) // 3_600_000
+    ).tolist()
+    groups: dict[tuple[str, int], list[int]] = {}
+    for i, key in enumerate(zip(events, hours, strict=True)):
+        groups.setdefault(key, []).append(i)
+    return {
+        (event, datetime.fromtimestamp(hour * 3600, tz=UTC).strftime("%Y-%m-%d-%H")): idx
+        for (event, hour), idx in groups.items()
+    }
+
+
+def parquet_bytes(table: pa.Table, meta: dict[str, str]) -> bytes:
+    """A Parquet file (zstd) carrying the schema version in its key-value metadata."""
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def _currents_record(row: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
+    props = _loads(row["properties"]) if row["properties"] else {}
+    renames = schema.currents_fields()
+    contact = row["contact"] or ""
+    special = {
+        "id": row["id"],
+        "time": int(row["time"].timestamp()) if row["time"] is not None else None,
+        "external_user_id": row["user_id"],
+        "user_id": props.get("braze_id"),
+        "campaign_id": row["campaign_id"] or props.get("campaign_id"),
+        "email_address": props.get("email") or (contact if "@" in contact else None),
+        "phone_number": props.get("phone") or (contact if contact.startswith("+") else None),
+    }
+    out: dict[str, Any] = {}
+    for name, kind in fields.items():
+        value = special[name] if name in special else props.get(renames.get(name, name))
+        out[name] = _coerce(value, kind)
+    return out
+
+
+def _coerce(value: Any, kind: str) -> Any:
+    if value is None:
+        return None
+    try:
+        if kind == "long":
+            return int(value)
+        if kind == "boolean":
+            return value if isinstance(value, bool) else str(value).lower() in ("true", "1")
+        if kind == "double":
+            return float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if isinstance(value, str) else _dumps(value).decode()
+
+
+def avro_bytes(table: pa.Table, event_type: str, meta: dict[str, str]) -> bytes:
+    """An Avro container file: Currents' record shape where it has one, else the generic one."""
+    avro_schema = schema.avro_schema(event_type)
+    rows = table.to_pylist()
+    currents = schema.currents_types().get(event_type)
+    if currents is not None:
+        fields = schema.currents_shapes()[currents]
+        records = [_currents_record(r, fields) for r in rows]
+    else:
+        records = rows
+    buf = io.BytesIO()
+    fastavro.writer(
+        buf, fastavro.parse_schema(avro_schema), records, metadata=meta, codec="deflate"
+    )
+    return buf.getvalue()
+
+
+def write_files(fs: AbstractFileSystem, items: list[tuple[str, bytes]]) -> None:
+    """Write every file of a range durably before the caller moves the cursor.
+
+    Local files go to ``<name>.tmp`` and are fsynced (in parallel: the filesystem's journal
+    groups them), renamed, and their directories fsynced; object stores get one PUT per
+    file (atomic per object). A full disk is a TransientError naming the path; no partial file
+    is left under a final name.
+    """
+    path = ""
+    try:
+        if isinstance(fs, LocalFileSystem):
+            temps: list[str] = []
+            try:
+                for path, data in items:
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    temps.append(path + ".tmp")
+                    with open(path + ".tmp", "wb") as f:
+                        f.write(data)
+                _fsync_all(temps)
+                for path, _ in items:
+                    os.replace(path + ".tmp", path)
+                _fsync_all(sorted({os.path.dirname(p) for p, _ in items}))
+            except OSError:
+                for tmp in temps:
+                    with contextlib.suppress(OSError):
+                        os.unlink(tmp)
+                raise
+        else:
+            for path, data in items:
+                fs.pipe_file(path, data)
+    except OSError as exc:
+        no_space = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        reason = "no space left on device" if no_space else f"{type(exc).__name__}: {exc}"
+        raise TransientError(
+            f"export could not write {path}: {reason}",
+            path=path,
+            errno=exc.errno,
+            retry="free space and rerun; the cursor did not move",
+        ) from None
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_all(paths: list[str]) -> None:
+    """fsync many files or directories at once; the first error (ENOSPC, EIO) is raised."""
+    if len(paths) <= 1:
+        for path in paths:
+            _fsync(path)
+        return
+    with ThreadPoolExecutor(min(16, len(paths))) as pool:
+        list(pool.map(_fsync, paths))
+
+
+def write_file(fs: AbstractFileSystem, path: str, data: bytes) -> None:
+    """Write one file durably (see ``write_files``)."""
+    write_files(fs, [(path, data)])
+
+
+def snapshot_avro(table: pa.Table, meta: dict[str, str]) -> bytes:
+    """The subscription states snapshot as Avro."""
+    fields = []
+    for f in table.schema:
+        kind: Any = "long" if f.type == pa.int64() else "string"
+        if f.type == schema.TS:
+            kind = {"type": "long", "logicalType": "timestamp-millis"}
+        fields.append({"name": f.name, "type": ["null", kind], "default": None})
+    avro = {
+        "type": "record",
+        "name": "SubscriptionState",
+        "namespace": "engagehub.export",
+        "fields": fields,
+    }
+    buf = io.BytesIO()
+    fastavro.writer(buf, fastavro.parse_schema(avro), table.to_pylist(), metadata=meta)
+    return buf.getvalue()
