@@ -11,7 +11,7 @@ import httpx
 from tests.conftest import ADMIN_TOKEN
 from tests.live import live_server
 
-SLOW = 150
+SLOW = 100
 
 
 def test_slow_clients_do_not_starve_others(tmp_path: Path) -> None:
@@ -40,7 +40,7 @@ def test_slow_clients_do_not_starve_others(tmp_path: Path) -> None:
                 sockets.append(s)
             latencies = []
             with httpx.Client(base_url=server.url, timeout=10) as http:
-                for round_ in range(10):
+                for round_ in range(5):
                     for s in sockets[::10]:  # keep trickling
                         s.sendall(b"a")
                     started = time.monotonic()
@@ -61,6 +61,7 @@ def test_slow_clients_do_not_starve_others(tmp_path: Path) -> None:
         finally:
             for s in sockets:
                 s.close()
+            server.kill()  # a graceful stop would wait for the trickling requests
     latencies.sort()
     assert latencies[len(latencies) // 2] < 0.5, latencies
     assert latencies[-1] < 3.0, latencies
