@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from starlette.exceptions import HTTPException
@@ -44,6 +43,7 @@ DOCS_CSP = (
 DOCS_PATHS = ("/docs", "/redoc")
 INGEST_PREFIXES = ("/v1/", "/crossengage/", "/webhooks/")
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+_SESSION = (SESSION_COOKIE + "=").encode()
 _STATIC = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -66,16 +66,18 @@ class SecurityMiddleware:
             await self.app(scope, receive, send)
             return
         send = self._with_headers(scope, send)
+        headers: dict[bytes, bytes] = dict(scope.get("headers") or ())  # names are lowercase
         try:
             self._check_text(scope)
-            limit = self.body_limit(scope)
-            self._check_length(scope, limit)
-            self._check_rate(scope)
-            self._check_origin(scope)
+            limit = self.body_limit(scope, headers)
+            declared = self._check_length(headers, limit)
+            self._check_rate(scope, headers)
+            self._check_origin(scope, headers)
         except EngagehubError as exc:
             await error_response(exc)(scope, receive, send)
             return
-        await self.app(scope, _limited(receive, limit), send)
+        # With a declared length the server never delivers more; otherwise count as it streams.
+        await self.app(scope, receive if declared else _limited(receive, limit), send)
 
     # --- checks --------------------------------------------------------------------------
 
@@ -92,30 +94,33 @@ class SecurityMiddleware:
                         field=name.replace("\x00", "\\0"),
                     )
 
-    def body_limit(self, scope: Scope) -> int:
+    def body_limit(self, scope: Scope, headers: dict[bytes, bytes]) -> int:
         """The largest body this path and content type may carry."""
         s = self.settings
         if scope["path"].startswith(INGEST_PREFIXES):
             return max(s.max_batch_bytes, s.max_webhook_bytes)
-        content_type = _header(scope, b"content-type") or ""
-        if content_type.startswith("multipart/"):
+        if headers.get(b"content-type", b"").startswith(b"multipart/"):
             return s.max_upload_bytes
         return s.max_api_body_bytes
 
     @staticmethod
-    def _check_length(scope: Scope, limit: int) -> None:
-        declared = _header(scope, b"content-length")
-        if declared and declared.strip().isdigit() and int(declared) > limit:
+    def _check_length(headers: dict[bytes, bytes], limit: int) -> bool:
+        """Whether the request declares a valid length; 413 when it is over ``limit``."""
+        declared = headers.get(b"content-length", b"").strip()
+        if not declared.isdigit():
+            return False
+        if int(declared) > limit:
             raise PayloadTooLarge(
                 f"body is {int(declared)} bytes; the limit is {limit}",
                 size=int(declared),
                 limit=limit,
             )
+        return True
 
-    def _check_rate(self, scope: Scope) -> None:
+    def _check_rate(self, scope: Scope, headers: dict[bytes, bytes]) -> None:
         if not self.limiter.enabled:
             return
-        wait = self.limiter.check(rate_key(scope))
+        wait = self.limiter.check(rate_key(scope, headers))
         if wait:
             raise RateLimited(
                 f"too many requests for this key; retry in {wait} s",
@@ -124,16 +129,15 @@ class SecurityMiddleware:
             )
 
     @staticmethod
-    def _check_origin(scope: Scope) -> None:
-        if scope["method"] not in _UNSAFE:
+    def _check_origin(scope: Scope, headers: dict[bytes, bytes]) -> None:
+        if scope["method"] not in _UNSAFE or b"cookie" not in headers:
             return
-        if (_header(scope, b"authorization") or "").strip():
+        if headers.get(b"authorization", b"").strip():
             return  # a header credential cannot be sent by a cross-site form
-        cookies = _header(scope, b"cookie") or ""
-        if SESSION_COOKIE + "=" not in cookies:
+        if _SESSION not in headers[b"cookie"]:
             return
-        host = _header(scope, b"host") or ""
-        origin = _header(scope, b"origin") or _header(scope, b"referer") or ""
+        host = headers.get(b"host", b"").decode("latin-1")
+        origin = (headers.get(b"origin") or headers.get(b"referer") or b"").decode("latin-1")
         if not origin or urlsplit(origin).netloc.lower() != host.lower():
             raise ForbiddenError(
                 "cross-site request refused: the Origin does not match this server",
@@ -190,26 +194,19 @@ def harden_cookie(value: bytes, https: bool) -> bytes:
     return value
 
 
-def rate_key(scope: Scope) -> str:
+def rate_key(scope: Scope, headers: dict[bytes, bytes]) -> str:
     """What a request is counted against: its credential, its webhook source, or its address."""
-    auth = _header(scope, b"authorization")
+    auth = headers.get(b"authorization")
     if auth:
-        return "a:" + auth
-    token = _header(scope, b"x-xng-authtoken")
+        return "a:" + auth.decode("latin-1")
+    token = headers.get(b"x-xng-authtoken")
     if token:
-        return "x:" + token
+        return "x:" + token.decode("latin-1")
     path: str = scope["path"]
     if path.startswith("/webhooks/"):
         return "w:" + "/".join(path.split("/")[:4])
     client = scope.get("client") or ("?", 0)
     return "ip:" + str(client[0])
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key.lower() == name:
-            return bytes(value).decode("latin-1")
-    return None
 
 
 def _limited(receive: Receive, limit: int) -> Receive:
@@ -218,7 +215,7 @@ def _limited(receive: Receive, limit: int) -> Receive:
 
     async def wrapped() -> Message:
         nonlocal seen
-        message: dict[str, Any] = dict(await receive())
+        message = await receive()
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
             if seen > limit:
