@@ -60,6 +60,7 @@ class ConsentProcessor:
         current = load_states(conn, ((c.contact, c.channel, c.group) for _, c in pending))
         states: dict[tuple[str, str, str], tuple[Any, ...]] = {}
         history: list[tuple[Any, ...]] = []
+        newest: dict[tuple[str, str, str], tuple[int, int]] = {}  # this batch, per subscription
         derived: list[IncomingEvent] = []
         now = now_ms()
         for ev, ch in pending:
@@ -69,7 +70,7 @@ class ConsentProcessor:
             outcome = self._outcome(cur, ev, ch)
             source = names.get(ev.source_id, str(ev.source_id))
             winner: tuple[StoredEvent, Change] | None = (ev, ch) if outcome == "applied" else None
-            if cur is not None and self._newer_known(conn, key, ev, history):
+            if cur is not None and self._newer_known(conn, key, ev, newest):
                 # Out of order: replay every change of this subscription in (time, seq) order,
                 # so the result never depends on arrival order (an old own unsubscribe still
                 # blocks the newer bulk subscribe it precedes, and vice versa).
@@ -119,6 +120,7 @@ class ConsentProcessor:
                     now,
                 )
             )
+            newest[key] = max(newest.get(key, (ev.event_time, ev.seq)), (ev.event_time, ev.seq))
         conn.executemany(
             "INSERT INTO subscription_states (contact, channel, group_name, status, event_time, "
             "seq, source, reason, own_action, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -140,11 +142,14 @@ class ConsentProcessor:
 
     @staticmethod
     def _newer_known(
-        conn: Connection, key: tuple[str, str, str], ev: StoredEvent, pending: Sequence[Any]
+        conn: Connection,
+        key: tuple[str, str, str],
+        ev: StoredEvent,
+        newest: dict[tuple[str, str, str], tuple[int, int]],
     ) -> bool:
         """Whether any change of ``key`` seen before (applied, refused...) is newer than ``ev``."""
         mine = (ev.event_time, ev.seq)
-        if any(h[:3] == key and (h[5], h[6]) > mine for h in pending):
+        if newest.get(key, (mine[0] - 1, 0)) > mine:
             return True
         return bool(
             conn.scalar(
