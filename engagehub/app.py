@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from engagehub import __version__, registry
 from engagehub.http import JSONResponse, install_error_handlers
 from engagehub.hub import Hub
+from engagehub.security import harden
 from engagehub.settings import Settings, get_settings
 from engagehub.storage import Database, open_database
 
@@ -42,4 +43,5 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from engagehub.ops.api import install as install_ops
 
     install_ops(app)
+    harden(app, settings)
     return app

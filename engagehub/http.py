@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
+from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.responses import Response
 
 from engagehub.errors import EngagehubError, RateLimited, error_body
@@ -30,8 +31,8 @@ _STATUS_CODES = {
 }
 
 
-class JSONResponse(Response):
-    """JSON rendered by orjson (datetimes, dataclasses and numpy-free dicts)."""
+class JSONResponse(StarletteJSONResponse):
+    """JSON rendered by orjson; a JSONResponse subclass so OpenAPI documents bodies as JSON."""
 
     media_type = "application/json"
 
@@ -51,6 +52,8 @@ def error_response(exc: EngagehubError) -> JSONResponse:
     headers = {}
     if isinstance(exc, RateLimited) and "retry_after" in exc.details:
         headers["Retry-After"] = str(exc.details["retry_after"])
+    if exc.http_status == 503:
+        headers["Retry-After"] = str(exc.details.get("retry_after", 5))
     if exc.http_status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="engagehub", Bearer'
     return JSONResponse(exc.body(), status_code=exc.http_status, headers=headers)

@@ -12,6 +12,7 @@ from typing import TypeVar
 from starlette.concurrency import run_in_threadpool
 
 from engagehub.errors import AuthError, ForbiddenError, NotFound, TransientError
+from engagehub.ingest import sanity
 from engagehub.ingest.writer import LogWriter
 from engagehub.model import AppendResult, IncomingEvent
 from engagehub.ops import metrics
@@ -100,6 +101,7 @@ class Hub:
         self, source_id: int, events: Sequence[IncomingEvent], received_at: int | None = None
     ) -> AppendResult:
         """Durably append events (group commit); returns after the commit."""
+        sanity.check(events)
         batch = log.Batch(source_id, received_at or now_ms(), events)
         result = await self.writer.append(batch)
         metrics.record_append(

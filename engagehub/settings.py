@@ -114,6 +114,13 @@ class Settings(BaseSettings):
     destination_workers: int = Field(default=8, ge=1)
     """Destinations delivered to at the same time (a slow one holds only its own worker)."""
 
+    # --- hardening (issue 10) --------------------------------------------------------------
+    rate_limit_per_second: float = Field(default=5000.0, ge=0)
+    """Requests a second each credential (or client address) may make; 0 turns limiting off."""
+
+    rate_limit_burst: int = Field(default=10000, gt=0)
+    """Requests a credential may make at once before the per-second rate applies (bucket size)."""
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 # Numbers above this are read as milliseconds, below as seconds (year 5138 in seconds).
 _MS_THRESHOLD = 100_000_000_000
-_MIN_MS = -62_135_596_800_000  # 0001-01-01
-_MAX_MS = 253_402_300_799_999  # 9999-12-31
+MIN_MS = -62_135_596_800_000  # 0001-01-01
+MAX_MS = 253_402_300_799_999  # 9999-12-31
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 
@@ -55,14 +55,15 @@ def parse_ts(value: object) -> int:
 
 def _looks_numeric(text: str) -> bool:
     body = text[1:] if text[0] in "+-" else text
-    return body.replace(".", "", 1).isdigit()
+    digits = body.replace(".", "", 1)
+    return digits.isascii() and digits.isdigit()  # "¹" and "٣" are digits to isdigit()
 
 
 def _from_number(number: float, original: object) -> int:
     if number != number or number in (float("inf"), float("-inf")):
         raise TimestampError(f"not a timestamp: {original!r}")
     ms = number if abs(number) >= _MS_THRESHOLD else number * 1000
-    if not _MIN_MS <= ms <= _MAX_MS:
+    if not MIN_MS <= ms <= MAX_MS:
         raise TimestampError(f"timestamp out of range: {original!r}")
     return int(ms)
 
@@ -71,5 +72,5 @@ def format_ts(ms: int | None) -> str | None:
     """UTC milliseconds as ISO 8601 with a ``Z`` suffix."""
     if ms is None:
         return None
-    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    dt = _EPOCH + timedelta(milliseconds=ms)  # exact: no float, any year 1-9999
+    return f"{dt.year:04d}-" + dt.strftime("%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"

@@ -45,8 +45,9 @@ def write_file(path: Path, rows: int, bad_share: float, seed: int = 7) -> int:
     rnd = random.Random(seed)
     bad = 0
     with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(HEADER)
+        # Plain joins: generated cells hold no commas or quotes (and csv.writer is reserved
+        # for engagehub.csvsafe, which would quote the phone numbers' leading "+").
+        fh.write(",".join(HEADER) + "\n")
         for i in range(rows):
             row: dict[str, Any] = {
                 "user_id": f"user-{i:08d}",
@@ -66,7 +67,7 @@ def write_file(path: Path, rows: int, bad_share: float, seed: int = 7) -> int:
                 if column == "user_id":
                     row["email"] = row["phone"] = ""
                 bad += 1
-            writer.writerow([row[h] or "" for h in HEADER])
+            fh.write(",".join(row[h] or "" for h in HEADER) + "\n")
     return bad
 
 

@@ -22,9 +22,11 @@ from typing import IO, Any, Protocol
 
 import orjson
 
+from engagehub import csvsafe
 from engagehub.consent.model import Change, contact_for, status_of
 from engagehub.consent.seen import SeenStatuses, seen_key
 from engagehub.consent.store import change_event
+from engagehub.csvsafe import unneutralize
 from engagehub.errors import PayloadError
 from engagehub.model import IncomingEvent
 
@@ -48,19 +50,7 @@ TEMPLATE = (
     "first_name",
     "last_name",
 )
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 _CONTACT_CHANNEL = {"email": "email", "sms": "phone", "whatsapp": "phone"}
-
-
-def neutralize(cell: object) -> str:
-    """A cell safe to open in a spreadsheet: formula starters get a leading apostrophe."""
-    text = "" if cell is None else str(cell)
-    return "'" + text if text.startswith(_FORMULA) else text
-
-
-def unneutralize(cell: str) -> str:
-    """Undo ``neutralize`` when a fixed error report is uploaded again."""
-    return cell[1:] if len(cell) > 1 and cell[0] == "'" and cell[1] in "=+-@\t\r" else cell
 
 
 @dataclass(slots=True)
@@ -150,6 +140,7 @@ class CsvImport:
             text.detach()  # the caller owns the binary file; do not close it with the wrapper
 
     def _check_header(self, header: list[str]) -> list[str]:
+        header = [unneutralize(h.strip()) for h in header]
         names = [
             h.strip().lower()
             if h.strip().lower() in STATUS_COLUMNS or h.strip().lower() in IDENTIFIERS
@@ -424,7 +415,7 @@ class CsvErrorReport:
         """Open the file and write the report's header."""
         self.header = header
         self._fh = self.path.open("w", newline="", encoding="utf-8")
-        self._writer = csv.writer(self._fh)
+        self._writer = csvsafe.writer(self._fh)
         self._writer.writerow([*REPORT_COLUMNS, *[c for c in header if c not in REPORT_COLUMNS]])
 
     def add(self, error: RowError) -> None:
@@ -433,10 +424,7 @@ class CsvErrorReport:
             c for h, c in zip(self.header, error.original, strict=False) if h not in REPORT_COLUMNS
         ]
         self._writer.writerow(
-            [
-                neutralize(v)
-                for v in (error.row_number, error.column, error.value, error.reason, *original)
-            ]
+            (error.row_number, error.column, error.value, error.reason, *original)
         )
         self.count += 1
 

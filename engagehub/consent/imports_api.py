@@ -6,7 +6,6 @@ are applied."""
 from __future__ import annotations
 
 import asyncio
-import csv
 import io
 import logging
 import tempfile
@@ -18,6 +17,7 @@ import orjson
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from starlette.responses import Response
 
+from engagehub import csvsafe
 from engagehub.api.auth import require_admin
 from engagehub.consent import store
 from engagehub.consent.csv_import import (
@@ -25,7 +25,6 @@ from engagehub.consent.csv_import import (
     CsvImport,
     RowError,
     file_digest,
-    neutralize,
     refused_indexes,
     run_import,
 )
@@ -256,20 +255,17 @@ async def import_errors(request: Request, import_id: str) -> Response:
         originals = [orjson.loads(r["original"]) for r in rows]
         columns = list(dict.fromkeys(k for o in originals for k in o if k not in REPORT_COLUMNS))
         buffer = io.StringIO()
-        writer = csv.writer(buffer)
+        writer = csvsafe.writer(buffer)
         writer.writerow([*REPORT_COLUMNS, *columns])
         for r, original in zip(rows, originals, strict=True):
             writer.writerow(
-                [
-                    neutralize(v)
-                    for v in (
-                        r["row_number"],
-                        r["column_name"],
-                        r["value"],
-                        r["reason"],
-                        *(original.get(c, "") for c in columns),
-                    )
-                ]
+                (
+                    r["row_number"],
+                    r["column_name"],
+                    r["value"],
+                    r["reason"],
+                    *(original.get(c, "") for c in columns),
+                )
             )
         return buffer.getvalue()
 

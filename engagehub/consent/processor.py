@@ -1,9 +1,11 @@
 """The consent processor: applies every subscription change of the log, newest wins.
 
-Ordering is by ``(event_time, seq)``: an older change arriving late is recorded in the history
-as ``superseded`` and does not touch the current state. A person's own unsubscribe (keyword,
-link, preference page, spam report, vendor unsubscribe) and a hard-bounce suppression are not
-undone by a bulk API/CSV resubscribe unless it says ``allow_resubscribe`` (``refused``).
+Ordering is by ``(event_time, seq)``: when a change arrives after a newer one of the same
+subscription, every change of that subscription is replayed in that order, so the state never
+depends on arrival order (the late change is recorded as ``superseded`` unless it now wins).
+A person's own unsubscribe (keyword, link, preference page, spam report, vendor unsubscribe)
+and a hard-bounce suppression are not undone by a bulk API/CSV resubscribe unless it says
+``allow_resubscribe`` (``refused``).
 Changes that came from vendor events are re-emitted as canonical "Channel/Group Subscription
 Updated" events (and the "Email ..." companions), so exports and destinations see every change.
 """
@@ -58,6 +60,7 @@ class ConsentProcessor:
         current = load_states(conn, ((c.contact, c.channel, c.group) for _, c in pending))
         states: dict[tuple[str, str, str], tuple[Any, ...]] = {}
         history: list[tuple[Any, ...]] = []
+        newest: dict[tuple[str, str, str], tuple[int, int]] = {}  # this batch, per subscription
         derived: list[IncomingEvent] = []
         now = now_ms()
         for ev, ch in pending:
@@ -66,28 +69,41 @@ class ConsentProcessor:
             previous = cur["status"] if cur else None
             outcome = self._outcome(cur, ev, ch)
             source = names.get(ev.source_id, str(ev.source_id))
-            if outcome == "applied":
-                own = ch.reason in PROTECTED
+            winner: tuple[StoredEvent, Change] | None = (ev, ch) if outcome == "applied" else None
+            if cur is not None and self._newer_known(conn, key, ev, newest):
+                # Out of order: replay every change of this subscription in (time, seq) order,
+                # so the result never depends on arrival order (an old own unsubscribe still
+                # blocks the newer bulk subscribe it precedes, and vice versa).
+                winner = self._replay(conn, key, ev, ch, builtin, history)
+                if winner is not None and winner[0].seq == cur["seq"]:
+                    winner = None  # the replay confirms what is stored
+                if winner is not None and winner[0].seq == ev.seq:
+                    outcome = "applied"
+                elif outcome == "applied":
+                    outcome = "superseded"
+            if winner is not None:
+                w_ev, w_ch = winner
+                own = w_ch.reason in PROTECTED
                 current[key] = {
-                    "status": ch.status,
-                    "event_time": ev.event_time,
-                    "seq": ev.seq,
+                    "status": w_ch.status,
+                    "event_time": w_ev.event_time,
+                    "seq": w_ev.seq,
                     "own_action": int(own),
-                    "reason": ch.reason,
+                    "reason": w_ch.reason,
                 }
                 states[key] = (
-                    ch.contact,
-                    ch.channel,
-                    ch.group,
-                    ch.status,
-                    ev.event_time,
-                    ev.seq,
-                    source,
-                    ch.reason,
+                    w_ch.contact,
+                    w_ch.channel,
+                    w_ch.group,
+                    w_ch.status,
+                    w_ev.event_time,
+                    w_ev.seq,
+                    names.get(w_ev.source_id, str(w_ev.source_id)),
+                    w_ch.reason,
                     int(own),
                     now,
                 )
-                derived.extend(self._derived(ev, ch, previous, builtin))
+                derived.extend(self._derived(w_ev, w_ch, previous, builtin))
             history.append(
                 (
                     ch.contact,
@@ -104,6 +120,7 @@ class ConsentProcessor:
                     now,
                 )
             )
+            newest[key] = max(newest.get(key, (ev.event_time, ev.seq)), (ev.event_time, ev.seq))
         conn.executemany(
             "INSERT INTO subscription_states (contact, channel, group_name, status, event_time, "
             "seq, source, reason, own_action, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -122,6 +139,65 @@ class ConsentProcessor:
         )
         if derived:
             log.append(conn, [log.Batch(builtin, now, derived)])
+
+    @staticmethod
+    def _newer_known(
+        conn: Connection,
+        key: tuple[str, str, str],
+        ev: StoredEvent,
+        newest: dict[tuple[str, str, str], tuple[int, int]],
+    ) -> bool:
+        """Whether any change of ``key`` seen before (applied, refused...) is newer than ``ev``."""
+        mine = (ev.event_time, ev.seq)
+        if newest.get(key, (mine[0] - 1, 0)) > mine:
+            return True
+        return bool(
+            conn.scalar(
+                "SELECT 1 FROM subscription_history WHERE contact = ? AND channel = ? "
+                "AND group_name = ? AND (event_time > ? OR (event_time = ? AND seq > ?)) "
+                "LIMIT 1",
+                (*key, ev.event_time, ev.event_time, ev.seq),
+            )
+        )
+
+    def _replay(
+        self,
+        conn: Connection,
+        key: tuple[str, str, str],
+        ev: StoredEvent,
+        ch: Change,
+        builtin: int,
+        pending: Sequence[tuple[Any, ...]],
+    ) -> tuple[StoredEvent, Change] | None:
+        """The change that wins when every change of ``key`` is applied in (time, seq) order."""
+        rows = conn.all(
+            "SELECT seq FROM subscription_history WHERE contact = ? AND channel = ? "
+            "AND group_name = ?",
+            key,
+        )
+        seqs = {int(r["seq"]) for r in rows} | {int(h[6]) for h in pending if h[:3] == key}
+        seqs.discard(ev.seq)
+        changes: list[tuple[StoredEvent, Change]] = [(ev, ch)]
+        if seqs:
+            listed = ", ".join(str(s) for s in sorted(seqs))
+            for other in log.read_range(conn, 0, max(seqs), where=f"seq IN ({listed})"):
+                for change in changes_of(
+                    other, builtin, self.region, self.spam_policy, self.bounce_policy
+                ):
+                    if (change.contact, change.channel, change.group) == key:
+                        changes.append((other, change))
+        state: dict[str, Any] | None = None
+        winner: tuple[StoredEvent, Change] | None = None
+        for other, change in sorted(changes, key=lambda c: (c[0].event_time, c[0].seq)):
+            if self._outcome(state, other, change) == "applied":
+                state = {
+                    "status": change.status,
+                    "event_time": other.event_time,
+                    "seq": other.seq,
+                    "own_action": int(change.reason in PROTECTED),
+                }
+                winner = (other, change)
+        return winner
 
     @staticmethod
     def _outcome(cur: dict[str, Any] | None, ev: StoredEvent, ch: Change) -> str:

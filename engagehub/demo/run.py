@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -160,7 +161,11 @@ def ensure_sources_db(db: Database, creds: Credentials) -> None:
             except ConflictError:
                 existing = source_store.by_name(conn, spec["name"])
                 owner = source_store.by_write_key(conn, spec["write_key"])
-                if owner is None or owner.id != existing.id or existing.secret != spec["secret"]:
+                same_secret = hmac.compare_digest(
+                    existing.secret or "",
+                    source_store.stored_secret(spec["kind"], spec["secret"]) or "",
+                )
+                if owner is None or owner.id != existing.id or not same_secret:
                     raise ConfigError(
                         f"source {spec['name']!r} exists with other keys (another --seed?); "
                         "use that seed or another database",

@@ -7,6 +7,7 @@ from typing import Any
 from engagehub.errors import ValidationFailed
 from engagehub.http import JSONResponse
 from engagehub.hub import Hub
+from engagehub.ingest.sanity import screen
 from engagehub.model import ParseResult
 
 
@@ -14,6 +15,7 @@ async def commit(
     hub: Hub, source_id: int, result: ParseResult, received_at: int, single: bool, status: int = 200
 ) -> JSONResponse:
     """Store the good events, then answer; refuse outright when nothing was good."""
+    result = screen(result)
     if result.rejected and not result.events:
         if single or len(result.rejected) == 1:
             raise result.rejected[0].error

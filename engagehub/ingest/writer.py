@@ -59,10 +59,23 @@ class LogWriter:
         return await asyncio.shield(future)
 
     async def submit(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn(conn)`` on the writer thread with the writer connection."""
-        assert self._conn is not None, "writer not started"
+        """Run ``fn(conn)`` on the writer thread with the writer connection.
+
+        A failure drops the connection and the next call opens a new one, so the server
+        recovers by itself when the database comes back (PostgreSQL restart, disk freed).
+        """
+        assert self._task is not None, "writer not started"
+        loop = asyncio.get_running_loop()
+        if self._conn is None:
+            self._conn = await loop.run_in_executor(self._executor, self._db.connect)
         conn = self._conn
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, conn)
+        try:
+            return await loop.run_in_executor(self._executor, fn, conn)
+        except Exception:
+            if self._conn is conn:
+                self._conn = None
+                await loop.run_in_executor(self._executor, _close_quietly, conn)
+            raise
 
     async def _run(self) -> None:
         while True:
@@ -93,6 +106,10 @@ class LogWriter:
         try:
             results = await self.submit(lambda conn: log.append(conn, batches))
         except Exception as exc:  # every waiting request gets the error; none is acknowledged
+            if len(group) > 1:  # one poisoned request must not fail its neighbours: retry alone
+                for item in group:
+                    await self._commit([item])
+                return
             error = (
                 exc
                 if isinstance(exc, EngagehubError)
@@ -137,3 +154,9 @@ class LogWriter:
     def stats(self) -> dict[str, Any]:
         """Counters for metrics and tests."""
         return {"commits": self.commits, "appended": self.appended, "pending": len(self._pending)}
+
+
+def _close_quietly(conn: Connection) -> None:
+    """Close a connection that just failed; it may already be dead."""
+    with contextlib.suppress(Exception):
+        conn.close()

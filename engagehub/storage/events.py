@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from engagehub import safejson
 from engagehub.errors import PayloadError, TransientError
 from engagehub.model import AppendResult, IncomingEvent, StoredEvent, event_id_for
 from engagehub.storage.base import Connection
@@ -40,6 +41,11 @@ class Batch:
     events: Sequence[IncomingEvent]
 
 
+def dump_properties(properties: dict[str, Any]) -> str:
+    """Canonical JSON of the properties; integers past 64 bits (valid JSON) become strings."""
+    return safejson.dumps(properties).decode()
+
+
 def _row(source_id: int, received_at: int, ev: IncomingEvent) -> tuple[Any, ...]:
     return (
         event_id_for(source_id, ev.dedup_key),
@@ -56,7 +62,7 @@ def _row(source_id: int, received_at: int, ev: IncomingEvent) -> tuple[Any, ...]
         ev.campaign_id,
         ev.event_time,
         received_at,
-        orjson.dumps(ev.properties, default=str).decode(),
+        dump_properties(ev.properties),
         ev.raw,
     )
 

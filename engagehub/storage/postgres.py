@@ -10,11 +10,12 @@ from functools import lru_cache
 from typing import Any, Literal
 
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from engagehub.errors import TransientError
 from engagehub.storage.base import Connection, Database
 
+_POOL_WAIT_S = 2.0
 _TOKEN = re.compile(r"'(?:[^']|'')*'|\?|%")
 
 
@@ -91,7 +92,7 @@ class PostgresDatabase(Database):
         self.url = url
         self._readers = readers
         self._pool: ConnectionPool[Any] | None = None
-        self._pool_lock = threading.Lock()
+        self._pool_lock = threading.Lock()  # readers start on several threads at once
 
     def connect(self) -> PostgresConnection:
         return PostgresConnection(_connect(self.url))
@@ -106,13 +107,34 @@ class PostgresDatabase(Database):
                     max_size=self._readers,
                     kwargs={"autocommit": True},
                     open=True,
+                    timeout=_POOL_WAIT_S,
+                    check=ConnectionPool.check_connection,  # drop dead ones after a restart
                 )
             return self._pool
 
     @contextlib.contextmanager
     def reader(self) -> Iterator[PostgresConnection]:
-        with self._get_pool().connection() as conn:
-            yield PostgresConnection(conn)
+        try:
+            pool = self._get_pool()
+            with pool.connection() as conn:
+                yield PostgresConnection(conn)
+            return
+        except PoolTimeout:
+            pass
+        # No pooled connection in time: the server is down, or it came back while the pool is
+        # still backing off. A direct connection tells which, and a fresh pool recovers at once.
+        direct = _connect(self.url)  # TransientError when the server is really down
+        self._replace_pool(pool)
+        try:
+            yield PostgresConnection(direct)
+        finally:
+            direct.close()
+
+    def _replace_pool(self, stale: ConnectionPool[Any]) -> None:
+        with self._pool_lock:
+            if self._pool is stale:
+                self._pool = None
+        threading.Thread(target=stale.close, kwargs={"timeout": 5.0}, daemon=True).start()
 
     def close(self) -> None:
         with self._pool_lock:

@@ -21,6 +21,19 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+# Kinds whose secret is a bearer token we only compare: kept as a SHA-256 digest, never in clear.
+# (SendGrid's is a public key; Twilio's auth token must stay readable to compute HMACs.)
+HASHED_SECRET_KINDS = frozenset({"braze", "moengage"})
+HASHED_PREFIX = "sha256:"
+
+
+def stored_secret(kind: str, secret: str | None) -> str | None:
+    """What to keep for a source's secret: a digest where the secret is only ever compared."""
+    if secret and kind in HASHED_SECRET_KINDS and not secret.startswith(HASHED_PREFIX):
+        return HASHED_PREFIX + hash_key(secret)
+    return secret
+
+
 def new_write_key() -> str:
     """A fresh write key: 32 URL-safe random characters."""
     return secrets.token_urlsafe(24)
@@ -78,7 +91,7 @@ def create(
                 kind,
                 hash_key(key),
                 key[:4] + "…",
-                secret,
+                stored_secret(kind, secret),
                 orjson.dumps(config or {}).decode(),
                 now_ms(),
             ),

@@ -13,8 +13,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from engagehub import safejson
 from engagehub.contacts import quick_contact
 from engagehub.errors import PayloadError
 from engagehub.model import IncomingEvent, ParseResult, Rejection
@@ -61,7 +60,7 @@ def normalize(event_type: str, record: Mapping[str, Any], region: str = "US") ->
     return IncomingEvent(
         dedup_key=f"{event_type}:{event_id}",
         event_time=event_time(record.get("time"), "time"),
-        raw=orjson.dumps(record, default=str).decode(),
+        raw=safejson.dumps(record).decode(),
         type="track",
         vendor_event=event_type,
         event=resolved.event,

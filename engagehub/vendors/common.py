@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from engagehub import safejson
 from engagehub.errors import PayloadError, SignatureError
 from engagehub.timeutil import TimestampError, parse_ts
 
@@ -35,7 +36,7 @@ def event_time(value: object, field: str, default: int | None = None) -> int:
 
 def content_hash(*parts: object) -> str:
     """Dedup key for vendor events that carry no id of their own."""
-    data = orjson.dumps(list(parts), option=orjson.OPT_SORT_KEYS, default=str)
+    data = safejson.dumps(list(parts), sort_keys=True)
     return "h:" + hashlib.sha256(data).hexdigest()[:40]
 
 
@@ -62,5 +63,9 @@ def check_bearer(headers: Mapping[str, str], secret: str | None) -> None:
     scheme, _, token = headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise SignatureError("missing bearer token", header="Authorization")
-    if not hmac.compare_digest(token.strip().encode(), secret.encode()):
+    if secret.startswith("sha256:"):  # stored hashed (sources.stored_secret): compare digests
+        presented = "sha256:" + hashlib.sha256(token.strip().encode()).hexdigest()
+    else:
+        presented = token.strip()
+    if not hmac.compare_digest(presented.encode(), secret.encode()):
         raise SignatureError("invalid bearer token", header="Authorization")

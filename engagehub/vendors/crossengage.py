@@ -11,8 +11,8 @@ from collections import Counter
 from typing import Any
 
 import msgspec
-import orjson
 
+from engagehub import safejson
 from engagehub.contacts import quick_contact
 from engagehub.errors import PayloadError
 from engagehub.model import IncomingEvent, ParseResult, Rejection
@@ -100,7 +100,7 @@ def parse_feed_row(row: object, index: int, region: str = "US") -> IncomingEvent
     if not isinstance(row["event"], str):
         raise PayloadError("event must be a string", field="event", value=row["event"])
     props = {k: v for k, v in row.items() if k not in ("id", "event", "timestamp")}
-    raw = orjson.dumps(row, default=str)
+    raw = safejson.dumps(row)
     return normalize(str(row["id"]), row["event"], row["timestamp"], props, raw, region)
 
 
@@ -125,9 +125,7 @@ def normalize(
     resolved = taxonomy.resolve(NAME, name, channel)
     for key, value in resolved.set.items():
         props.setdefault(key, value)
-    identity = orjson.dumps(
-        [user_id, name, event_time, properties], option=orjson.OPT_SORT_KEYS, default=str
-    )
+    identity = safejson.dumps([user_id, name, event_time, properties], sort_keys=True)
     return IncomingEvent(
         dedup_key="h:" + hashlib.sha256(identity).hexdigest()[:40],
         event_time=event_time,

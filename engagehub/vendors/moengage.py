@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
+from engagehub import safejson
 from engagehub.contacts import quick_contact
 from engagehub.errors import PayloadError
 from engagehub.model import IncomingEvent, ParseResult, Rejection
@@ -76,7 +75,7 @@ def normalize(item: object, context: Mapping[str, Any], region: str = "US") -> I
     return IncomingEvent(
         dedup_key=dedup,
         event_time=event_time(item.get("event_time"), "event_time"),
-        raw=orjson.dumps(item, default=str).decode(),
+        raw=safejson.dumps(item).decode(),
         type="track",
         vendor_event=name,
         event=resolved.event,
