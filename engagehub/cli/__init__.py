@@ -54,6 +54,7 @@ def register() -> None:
     """Attach every command group (built-in features register the same way)."""
     from engagehub.cli import (
         admin,
+        analytics,
         bench,
         consent,
         events,
@@ -65,6 +66,8 @@ def register() -> None:
     )
 
     for module in (serve, sources, events, imports, import_braze, consent, profiles, admin, bench):
+        module.register(app)
+    for module in (analytics,):
         module.register(app)
 
 
