@@ -172,6 +172,38 @@ def apply_event(msg: Message, ev: StoredEvent, action: str) -> None:
                 state["reason"] = entry
 
 
+def merge(into: Message, other: Message) -> None:
+    """Fold another lifecycle of the same message (known by its provider id) into this one."""
+    for m in MILESTONES:
+        column = f"first_{m}"
+        if other[column] is not None:
+            into[column] = _min(into[column], other[column])
+    for column in ("campaign_id", "campaign_name", "channel", "variation", "step"):
+        into[column] = _pick(into[column], other[column])
+    for column in ("user_id", "contact"):
+        into[column] = _pick(into[column], other[column])
+    into["last_seq"] = max(into["last_seq"], other["last_seq"])
+    mine, theirs = into["state"], other["state"]
+    for total in _TOTALS.values():
+        for b, n in theirs.get(total, {}).items():
+            per = mine.setdefault(total, {})
+            per[b] = per.get(b, 0) + n
+    for url, first in theirs.get("links", {}).items():
+        links = mine.setdefault("links", {})
+        links[url] = _min(links.get(url), first)
+    for url, buckets in theirs.get("link_totals", {}).items():
+        per = mine.setdefault("link_totals", {}).setdefault(url, {})
+        for b, n in buckets.items():
+            per[b] = per.get(b, 0) + n
+    if theirs.get("reason") is not None and (
+        mine.get("reason") is None or theirs["reason"] < mine["reason"]
+    ):
+        mine["reason"] = theirs["reason"]
+    if theirs.get("span"):
+        span = mine.setdefault("span", list(theirs["span"]))
+        span[0], span[1] = min(span[0], theirs["span"][0]), max(span[1], theirs["span"][1])
+
+
 def sent_at(msg: Message) -> int | None:
     """When the message was sent: its Sent event, else the first sign it left the sender."""
     if msg["first_sent"] is not None:

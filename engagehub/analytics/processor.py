@@ -21,6 +21,7 @@ from engagehub.analytics.lifecycle import (
     anchor,
     apply_event,
     contributions,
+    merge,
     new_message,
     status,
 )
@@ -91,15 +92,30 @@ class AnalyticsProcessor:
                 goal_rows.extend(matcher.rows(ev))
         if not message_events and not goal_rows:
             return
-        msgs = load_messages(conn, {ev.message_id for ev, _ in message_events if ev.message_id})
+        aliases, fresh = _aliases(conn, message_events)
+        targets = {aliases.get(str(ev.message_id), str(ev.message_id)) for ev, _ in message_events}
+        msgs = load_messages(conn, targets | set(fresh))
         if goal_rows:
             goal_store.store_rows(conn, goal_rows)
             msgs.update(load_messages(conn, recipients_of(conn, goal_rows, msgs)))
         before = {mid: contributions(m) for mid, m in msgs.items()}
         touched: set[str] = {str(r[5]) for r in goal_rows if r[5]} & set(msgs)
         touched |= set(before) if goal_rows else set()
+        gone: set[str] = set()
+        for alias, target in fresh.items():
+            old = msgs.pop(alias, None)
+            if old is None:
+                continue
+            msg = msgs.get(target)
+            if msg is None:
+                msg = msgs[target] = new_message(target)
+                before[target] = Counter()
+            merge(msg, old)
+            touched.add(target)
+            touched.discard(alias)
+            gone.add(alias)
         for ev, action in message_events:
-            mid = str(ev.message_id)
+            mid = aliases.get(str(ev.message_id), str(ev.message_id))
             msg = msgs.get(mid)
             if msg is None:
                 msg = msgs[mid] = new_message(mid)
@@ -108,7 +124,7 @@ class AnalyticsProcessor:
                 continue
             apply_event(msg, ev, action)
             touched.add(mid)
-        settle(conn, {m: msgs[m] for m in touched}, before, matcher)
+        settle(conn, {m: msgs[m] for m in touched}, before, matcher, gone)
 
     def reset(self, conn: Connection) -> None:
         """Forget lifecycles, rollups and goal events (goal definitions stay)."""
@@ -118,6 +134,7 @@ class AnalyticsProcessor:
             "analytics_campaigns",
             "analytics_campaign_names",
             "analytics_goal_events",
+            "analytics_message_aliases",
         ):
             conn.execute(f"DELETE FROM {table}")
 
@@ -145,59 +162,93 @@ def _see_campaigns(conn: Connection, msgs: Iterable[Message]) -> None:
     )
 
 
+def _provider(ev: StoredEvent) -> str | None:
+    value = ev.properties.get("provider_message_id")
+    return str(value) if value and str(value) != ev.message_id else None
+
+
+def _aliases(
+    conn: Connection, events: Sequence[tuple[StoredEvent, str]]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(alias -> message id for this batch, aliases learnt now); the first link learnt wins."""
+    keys = {str(ev.message_id) for ev, _ in events} | {
+        p for ev, _ in events if (p := _provider(ev))
+    }
+    known = {
+        str(r["alias"]): str(r["message_id"])
+        for r in _where_in(conn, "alias, message_id", "analytics_message_aliases", {"alias": keys})
+    }
+    fresh: dict[str, str] = {}
+    for ev, _ in events:
+        provider = _provider(ev)
+        mid = str(ev.message_id)
+        if provider and provider not in known and mid not in known:
+            known[provider] = fresh[provider] = mid
+    conn.executemany(
+        "INSERT INTO analytics_message_aliases (alias, message_id) VALUES (?, ?) "
+        "ON CONFLICT (alias) DO NOTHING",
+        sorted(fresh.items()),
+    )
+    return known, fresh
+
+
+def _where_in(
+    conn: Connection, select: str, table: str, keys: dict[str, set[str]]
+) -> list[dict[str, Any]]:
+    """Rows of ``table`` whose column is in each key set (few statements, indexed columns)."""
+    rows: list[dict[str, Any]] = []
+    for column, values in keys.items():
+        for part in _chunks(sorted(values)):
+            rows.extend(
+                conn.all(
+                    f"SELECT {select} FROM {table} WHERE {column} IN "
+                    f"({', '.join('?' * len(part))})",
+                    part,
+                )
+            )
+    return rows
+
+
 def recipients_of(
     conn: Connection, goal_rows: list[tuple[Any, ...]], known: dict[str, Message]
 ) -> set[str]:
     """Messages of the goal events' campaigns sent to the same people (user id or contact)."""
     ids: set[str] = {str(r[5]) for r in goal_rows if r[5]}
-    by_campaign: dict[str, tuple[set[str], set[str]]] = {}
-    for r in goal_rows:
-        users, contacts = by_campaign.setdefault(str(r[2]), (set(), set()))
-        if r[3]:
-            users.add(str(r[3]))
-        if r[4]:
-            contacts.add(str(r[4]))
-    for campaign, (users, contacts) in by_campaign.items():
-        for column, values in (("user_id", users), ("contact", contacts)):
-            for part in _chunks(sorted(values)):
-                ids.update(
-                    str(mid)
-                    for (mid,) in conn.execute(
-                        f"SELECT message_id FROM analytics_messages WHERE campaign_id = ? "
-                        f"AND {column} IN ({', '.join('?' * len(part))})",
-                        [campaign, *part],
-                    ).fetchall()
-                )
+    users = {(str(r[2]), str(r[3])) for r in goal_rows if r[3]}
+    contacts = {(str(r[2]), str(r[4])) for r in goal_rows if r[4]}
+    for r in _where_in(
+        conn,
+        "message_id, campaign_id, user_id, contact",
+        "analytics_messages",
+        {"user_id": {u for _, u in users}, "contact": {c for _, c in contacts}},
+    ):
+        if (r["campaign_id"], r["user_id"]) in users or (
+            r["campaign_id"],
+            r["contact"],
+        ) in contacts:
+            ids.add(str(r["message_id"]))
     return ids - set(known)
 
 
 def _goal_events(conn: Connection, msgs: Sequence[Message]) -> dict[str, list[dict[str, Any]]]:
     """Goal events per campaign for the recipients of these messages."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    by_campaign: dict[str, tuple[set[str], set[str]]] = {}
-    for m in msgs:
-        users, contacts = by_campaign.setdefault(m["campaign_id"], (set(), set()))
-        if m["user_id"]:
-            users.add(m["user_id"])
-        if m["contact"]:
-            contacts.add(m["contact"])
-        users.add("\x00" + m["message_id"])
-    for campaign, (users, contacts) in by_campaign.items():
-        rows: dict[tuple[int, int], dict[str, Any]] = {}
-        wanted = [("user_id", sorted(u for u in users if not u.startswith("\x00")))]
-        wanted.append(("contact", sorted(contacts)))
-        wanted.append(("message_id", sorted(u[1:] for u in users if u.startswith("\x00"))))
-        for column, values in wanted:
-            for part in _chunks(values):
-                for r in conn.all(
-                    "SELECT goal_id, seq, user_id, contact, message_id, event_time "
-                    f"FROM analytics_goal_events WHERE campaign_id = ? AND {column} IN "
-                    f"({', '.join('?' * len(part))})",
-                    [campaign, *part],
-                ):
-                    rows[(r["goal_id"], r["seq"])] = r
-        out[campaign] = list(rows.values())
-    return out
+    keys: dict[str, set[str]] = {
+        "user_id": {m["user_id"] for m in msgs if m["user_id"]},
+        "contact": {m["contact"] for m in msgs if m["contact"]},
+        "message_id": {m["message_id"] for m in msgs},
+    }
+    campaigns = {m["campaign_id"] for m in msgs}
+    rows = _where_in(
+        conn,
+        "goal_id, seq, campaign_id, user_id, contact, message_id, event_time",
+        "analytics_goal_events",
+        keys,
+    )
+    out: dict[str, dict[tuple[int, int], dict[str, Any]]] = {}
+    for r in rows:
+        if r["campaign_id"] in campaigns:
+            out.setdefault(r["campaign_id"], {})[(r["goal_id"], r["seq"])] = r
+    return {c: list(v.values()) for c, v in out.items()}
 
 
 def settle(
@@ -205,14 +256,22 @@ def settle(
     msgs: dict[str, Message],
     before: dict[str, Counter[Key]],
     matcher: goal_store.Matcher,
+    gone: set[str] | None = None,
 ) -> None:
-    """Recompute conversions and statuses, write rows, and move rollups by the difference."""
+    """Recompute conversions and statuses, write rows, and move rollups by the difference.
+
+    ``gone``: lifecycles merged into another one (a provider id learnt to be an alias).
+    """
+    delta: Counter[Key] = Counter()
+    for mid in sorted(gone or ()):
+        delta.subtract(before.get(mid, Counter()))
+        conn.execute("DELETE FROM analytics_messages WHERE message_id = ?", (mid,))
     if not msgs:
+        _write_rollups(conn, {k: n for k, n in delta.items() if n})
         return
     goal_campaigns = matcher.campaigns | _vendor_campaigns(conn, msgs.values())
     candidates = [m for m in msgs.values() if m["campaign_id"] in goal_campaigns]
     events = _goal_events(conn, candidates) if candidates else {}
-    delta: Counter[Key] = Counter()
     for mid, msg in msgs.items():
         if msg["campaign_id"] in goal_campaigns:
             mine = [

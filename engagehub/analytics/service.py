@@ -71,8 +71,25 @@ def message_view(conn: Connection, message_id: str, limit: int = 500) -> dict[st
     """A message's lifecycle (first time of each milestone, final status) and its timeline."""
     from engagehub.api.events import event_json, source_names
 
+    target = conn.scalar(
+        "SELECT message_id FROM analytics_message_aliases WHERE alias = ?", (message_id,)
+    )
+    message_id = str(target or message_id)
     found = load_messages(conn, [message_id]).get(message_id)
-    events, _ = log.query(conn, log.EventQuery(message_id=message_id, ascending=True, limit=limit))
+    ids = [message_id] + [
+        str(a)
+        for (a,) in conn.execute(
+            "SELECT alias FROM analytics_message_aliases WHERE message_id = ? ORDER BY alias",
+            (message_id,),
+        ).fetchall()
+    ]
+    by_seq = {
+        ev.seq: ev
+        for mid in ids
+        for ev in log.query(conn, log.EventQuery(message_id=mid, ascending=True, limit=limit))[0]
+    }
+    # The timeline is in event time (vendors report late and out of order), then log order.
+    events = sorted(by_seq.values(), key=lambda ev: (ev.event_time, ev.seq))[:limit]
     if found is None and not events:
         raise NotFound(f"no message {message_id!r}", message_id=message_id)
     names = source_names(conn)
@@ -83,6 +100,7 @@ def message_view(conn: Connection, message_id: str, limit: int = 500) -> dict[st
     reason = state.get("reason")
     return {
         "message_id": message_id,
+        "provider_ids": ids[1:],
         "campaign_id": found["campaign_id"],
         "campaign_name": found["campaign_name"],
         "channel": found["channel"],

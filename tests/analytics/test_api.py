@@ -103,11 +103,11 @@ def test_message_lifecycle_across_vendors(
         {"url": "https://shop.test/spring", "first_clicked": "2026-03-02T11:03:20.000Z"}
     ]
     assert [e["event"] for e in msg["timeline"]] == [
+        "Email Sent",
         "Email Delivered",
         "Email Opened",
         "Email Opened",
         "Email Link Clicked",
-        "Email Sent",
     ]
     bounced = client.get("/api/messages/m3", headers=admin).json()
     assert bounced["status"] == "bounced"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from engagehub.analytics import stats
+from engagehub.analytics import service, stats
 from engagehub.analytics.processor import AnalyticsProcessor
 from engagehub.processing import reset, run_until_caught_up
 from engagehub.storage import Database
@@ -131,3 +131,38 @@ def test_campaign_list_totals(db: Database) -> None:
     assert listed["c1"]["totals"]["sent"] == 2
     assert listed["c1"]["totals"]["clicks_total"] == 6
     assert listed["c3"]["totals"]["delivered"] == 1
+
+
+def test_provider_ids_join_the_message_whenever_the_link_arrives(db: Database) -> None:
+    """SendGrid events known only by sg_message_id merge into our message once linked."""
+    sid = source_id(db)
+    with db.session() as conn:
+        feed(
+            conn,
+            sid,
+            [
+                ev("p-d", "Email Delivered", T0 + 60_000, "prov-1"),
+                ev("p-o", "Email Opened", T0 + H, "prov-1"),
+            ],
+        )
+        assert stats.list_campaigns(conn) == []  # no campaign known for prov-1 yet
+        feed(
+            conn,
+            sid,
+            [ev("s", "Email Sent", T0, "m1", "c1", provider_message_id="prov-1")],
+        )
+        rows = conn.all("SELECT message_id, status, first_opened FROM analytics_messages")
+        assert rows == [{"message_id": "m1", "status": "opened", "first_opened": T0 + H}]
+        totals = stats.campaign_stats(conn, "c1")["totals"]
+        assert (totals["sent"], totals["delivered"], totals["opens_unique"]) == (1, 1, 1)
+        feed(conn, sid, [ev("p-c", "Email Link Clicked", T0 + 2 * H, "prov-1", url="https://a")])
+        view = service.message_view(conn, "prov-1")
+    assert view["message_id"] == "m1"
+    assert view["provider_ids"] == ["prov-1"]
+    assert view["status"] == "clicked"
+    assert [e["event"] for e in view["timeline"]] == [
+        "Email Sent",
+        "Email Delivered",
+        "Email Opened",
+        "Email Link Clicked",
+    ]

@@ -36,14 +36,17 @@ message_event = st.tuples(
     st.integers(0, 96),  # half hours after T0
     st.sampled_from(["https://x.test/a", "https://x.test/b"]),
     st.booleans(),  # carries the campaign and variation
+    st.sampled_from(["ours", "provider", "both"]),  # which ids the vendor reports
 )
 order_event = st.tuples(st.integers(0, 2), st.integers(0, 96), st.sampled_from(["SPRING", "X"]))
 
 
 def build(msgs: list[tuple[Any, ...]], orders: list[tuple[Any, ...]]) -> list[IncomingEvent]:
     out = []
-    for i, (m, kind, half, url, tagged) in enumerate(msgs):
+    for i, (m, kind, half, url, tagged, ids) in enumerate(msgs):
         extra: dict[str, Any] = {"url": url} if kind == "Email Link Clicked" else {}
+        if ids == "both":
+            extra["provider_message_id"] = f"prov-{m}"
         if kind.endswith("Bounced"):
             extra["bounce_reason"] = f"reason {half % 3}"
         out.append(
@@ -51,7 +54,7 @@ def build(msgs: list[tuple[Any, ...]], orders: list[tuple[Any, ...]]) -> list[In
                 f"e{i}",
                 kind,
                 T0 + half * H // 2,
-                f"m{m}",
+                f"prov-{m}" if ids == "provider" else f"m{m}",
                 "c1" if tagged else None,
                 user=f"u{m}",
                 variation_id="B" if tagged and m == 1 else None,

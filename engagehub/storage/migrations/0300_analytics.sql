@@ -31,8 +31,8 @@ CREATE TABLE analytics_messages (
     last_seq {{bigint}} NOT NULL,
     updated_at {{bigint}} NOT NULL
 );
-CREATE INDEX analytics_messages_user ON analytics_messages (campaign_id, user_id);
-CREATE INDEX analytics_messages_contact ON analytics_messages (campaign_id, contact);
+CREATE INDEX analytics_messages_user ON analytics_messages (user_id);
+CREATE INDEX analytics_messages_contact ON analytics_messages (contact);
 
 -- Counts per campaign, hour (UTC ms), channel, variation, step, metric and detail (link URL,
 -- bounce reason, goal id); '' where a dimension is unknown.
@@ -83,5 +83,14 @@ CREATE TABLE analytics_goal_events (
     event_time {{bigint}} NOT NULL,
     PRIMARY KEY (goal_id, seq)
 );
-CREATE INDEX analytics_goal_events_user ON analytics_goal_events (campaign_id, user_id);
-CREATE INDEX analytics_goal_events_contact ON analytics_goal_events (campaign_id, contact);
+CREATE INDEX analytics_goal_events_user ON analytics_goal_events (user_id);
+CREATE INDEX analytics_goal_events_contact ON analytics_goal_events (contact);
+CREATE INDEX analytics_goal_events_message ON analytics_goal_events (message_id);
+
+-- A provider's id for a message (SendGrid sg_message_id, Twilio MessageSid) -> our message id,
+-- learnt from events that carry both; events that carry only the provider id join that message.
+CREATE TABLE analytics_message_aliases (
+    alias TEXT PRIMARY KEY,
+    message_id TEXT NOT NULL
+);
+CREATE INDEX analytics_message_aliases_message ON analytics_message_aliases (message_id);
