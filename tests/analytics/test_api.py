@@ -225,3 +225,30 @@ def test_braze_conversion_events_are_imported(
     assert stats["goals"] == [{"id": 0, "vendor": True, "conversions": 1}]
     msg = client.get("/api/messages/disp-9:user-42", headers=admin).json()
     assert msg["converted_at"] == "2026-03-02T10:10:00.000Z"
+
+
+def test_twilio_callbacks_link_by_m_parameter_and_message_sid(
+    client: TestClient, db: Database, admin: dict[str, str]
+) -> None:
+    """Out of order: a callback known only by MessageSid first, then ``?m=`` links it."""
+    from tests.ingest.test_webhooks import TOKEN, _twilio_post
+
+    make_source(db, "tw", "twilio", secret=TOKEN)
+    _, key = make_source(db)
+    base = [("MessageSid", "SM77"), ("AccountSid", "AC1"), ("To", "+14155550100")]
+    r = _twilio_post(client, "/webhooks/twilio/tw/status", [*base, ("MessageStatus", "delivered")])
+    assert r.status_code == 200, r.text
+    sms = track("s1", "SMS Sent", T, "u1", message_id="sms-1", campaign_id="promo")
+    assert client.post("/v1/batch", json={"batch": [sms]}, headers=basic(key)).status_code == 200
+    before = client.get("/api/campaigns/promo/stats", headers=admin).json()["totals"]
+    assert (before["sent"], before["delivered"]) == (1, 0)  # SM77 is not linked yet
+    r = _twilio_post(
+        client, "/webhooks/twilio/tw/status?m=sms-1", [*base, ("MessageStatus", "sent")]
+    )
+    assert r.status_code == 200, r.text
+    msg = client.get("/api/messages/SM77", headers=admin).json()
+    assert msg["message_id"] == "sms-1"
+    assert msg["provider_ids"] == ["SM77"]
+    assert msg["status"] == "delivered"
+    after = client.get("/api/campaigns/promo/stats", headers=admin).json()["totals"]
+    assert (after["sent"], after["delivered"]) == (1, 1)

@@ -28,7 +28,7 @@
           labels: data.series.labels,
           datasets: data.series.datasets.map(function (d, i) {
             return { label: d.label, data: d.values, borderColor: palette[i % palette.length],
-                     backgroundColor: palette[i % palette.length], tension: 0.2 };
+                     backgroundColor: palette[i % palette.length], tension: 0 };
           }),
         },
         options: { animation: false, scales: { y: { beginAtZero: true } } },
