@@ -177,6 +177,7 @@ def run(
         got = _duck_stats(duck, str(parquet), name, since, until)
         theirs.append((time.perf_counter() - t) * 1000)
         mismatches += any(got[k] != ours_answer["totals"][k] for k in _COMPARED)
+    duck.close()
     total_s = append_s + index_s + process_s
     return {
         "events": stored,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import orjson
@@ -15,7 +17,20 @@ from engagehub.cli.common import console, database
 from engagehub.errors import PayloadError
 from engagehub.processing import run_until_caught_up
 from engagehub.processing.log_index import LogIndex
+from engagehub.storage.base import Connection
 from engagehub.timeutil import TimestampError, parse_ts
+
+
+@contextlib.contextmanager
+def _session() -> Iterator[Connection]:
+    """A connection to the migrated database; the database (and its pool) closes after."""
+    db = database()
+    try:
+        with db.session() as conn:
+            yield conn
+    finally:
+        db.close()
+
 
 goals_app = typer.Typer(help="Conversion goals of campaigns.", no_args_is_help=True)
 
@@ -32,8 +47,7 @@ def add(
 ) -> None:
     """Add a goal; goal events already in the log are attributed right away."""
     goal_store.validate(campaign, event, where, within)
-    db = database()
-    with db.session() as conn:
+    with _session() as conn:
         run_until_caught_up(conn, [AnalyticsProcessor()])
         created = service.add_goal(conn, campaign, event, where, within)
     console.print(
@@ -47,8 +61,7 @@ def list_goals(
     campaign: Annotated[str | None, typer.Option("--campaign", help="Only this campaign.")] = None,
 ) -> None:
     """Every goal."""
-    db = database()
-    with db.session() as conn:
+    with _session() as conn:
         goals = goal_store.load(conn)
     table = Table("id", "campaign", "event", "where", "within", title="goals")
     for g in goals:
@@ -66,8 +79,7 @@ def list_goals(
 @goals_app.command("remove")
 def remove(goal_id: Annotated[int, typer.Argument(help="Goal id.")]) -> None:
     """Delete a goal; messages it converted are re-evaluated."""
-    db = database()
-    with db.session() as conn:
+    with _session() as conn:
         service.remove_goal(conn, goal_id)
     console.print(f"goal {goal_id} removed")
 
@@ -91,8 +103,7 @@ def stats_command(
 ) -> None:
     """A campaign's stats as a Rich table: the numbers of GET /api/campaigns/{id}/stats."""
     since, until = _time(from_, "from"), _time(to, "to")
-    db = database()
-    with db.session() as conn:
+    with _session() as conn:
         run_until_caught_up(conn, [LogIndex(), AnalyticsProcessor()])
         data = stats.campaign_stats(conn, campaign, since, until, channel, variation)
     if as_json:

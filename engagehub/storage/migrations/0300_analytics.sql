@@ -30,7 +30,7 @@ CREATE TABLE analytics_messages (
     state TEXT NOT NULL DEFAULT '{}',
     last_seq {{bigint}} NOT NULL,
     updated_at {{bigint}} NOT NULL
-);
+){{without_rowid}};
 CREATE INDEX analytics_messages_user ON analytics_messages (user_id);
 CREATE INDEX analytics_messages_contact ON analytics_messages (contact);
 
@@ -46,7 +46,7 @@ CREATE TABLE analytics_rollups (
     detail TEXT NOT NULL,
     n {{bigint}} NOT NULL,
     PRIMARY KEY (campaign_id, bucket, channel, variation, step, metric, detail)
-);
+){{without_rowid}};
 
 -- All-time totals per campaign (campaign list), kept from the same increments.
 CREATE TABLE analytics_campaigns (
