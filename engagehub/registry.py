@@ -15,6 +15,7 @@ from engagehub.settings import Settings
 
 def routers() -> list[APIRouter]:
     """Every HTTP router, ingest first."""
+    from engagehub.analytics import api as analytics_api
     from engagehub.api import events, sources, system, taxonomy
     from engagehub.consent import api as consent_api
     from engagehub.consent import imports_api
@@ -22,6 +23,7 @@ def routers() -> list[APIRouter]:
     from engagehub.ingest import crossengage, segment, webhooks
     from engagehub.ops import api as ops_api
     from engagehub.profiles import api as profiles_api
+    from engagehub.web import routes as web_routes
 
     return [
         segment.router,
@@ -36,11 +38,14 @@ def routers() -> list[APIRouter]:
         profiles_api.router,
         ops_api.router,
         destinations_api.router,
+        analytics_api.router,
+        web_routes.router,
     ]
 
 
 def processors(settings: Settings) -> list[Processor]:
     """Every log processor, in the order they run after each commit."""
+    from engagehub.analytics.processor import AnalyticsProcessor
     from engagehub.consent.processor import ConsentProcessor
     from engagehub.processing.log_index import LogIndex
     from engagehub.processing.unmapped import UnmappedCounter
@@ -51,6 +56,7 @@ def processors(settings: Settings) -> list[Processor]:
         UnmappedCounter(),
         ConsentProcessor(settings),
         ProfileProcessor(settings.default_region),
+        AnalyticsProcessor(),
     ]
 
 

@@ -54,6 +54,7 @@ def register() -> None:
     """Attach every command group (built-in features register the same way)."""
     from engagehub.cli import (
         admin,
+        analytics,
         bench,
         consent,
         demo,
@@ -83,6 +84,8 @@ def register() -> None:
     from engagehub.cli import destinations, export
 
     for module in (destinations, export):
+        module.register(app)
+    for module in (analytics,):
         module.register(app)
 
 

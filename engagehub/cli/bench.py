@@ -144,6 +144,31 @@ def postgres(
     console.print(table)
 
 
+@bench_app.command("analytics")
+def analytics(
+    events: Annotated[int, typer.Option(help="Events to generate.")] = 10_000_000,
+    campaigns: Annotated[int, typer.Option(help="Campaigns they belong to.")] = 1000,
+    queries: Annotated[int, typer.Option(help="Random stats queries to time.")] = 200,
+    batch: Annotated[int, typer.Option(help="Events appended per transaction.")] = 5000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Ingest with rollups (vs append only), then stats p50/p95 vs DuckDB over Parquet."""
+    from rich.progress import Progress
+
+    from engagehub.bench.analytics import run
+
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("ingesting", total=events)
+        figures = run(events, campaigns, queries, batch, lambda n: bar.advance(task, n))
+    if as_json:
+        print(orjson.dumps(figures).decode())
+        return
+    table = Table("figure", "value", title="engagehub bench analytics (SQLite)")
+    for key, value in figures.items():
+        table.add_row(key, f"{value:,.2f}" if isinstance(value, float) else f"{value:,}")
+    console.print(table)
+
+
 def _figures(title: str, figures: dict[str, object], as_json: bool) -> None:
     if as_json:
         print(orjson.dumps(figures).decode())

@@ -22,7 +22,13 @@ PUBLIC = {
     "/docs",
     "/docs/oauth2-redirect",
     "/redoc",
+    # The dashboard's sign-in page and its static files (scripts, styles, the chart library).
+    "/login",
+    "/static/{name}",
 }
+# Dashboard pages: a browser session cookie (from /login with the admin token), not a bearer
+# token; without one they send the browser to /login (see test_dashboard_pages_need_a_session).
+DASHBOARD_MODULE = "engagehub.web.routes"
 # Ingest routes: authenticated by write keys, vendor signatures or bearer secrets instead.
 INGEST_PREFIXES = ("/v1/", "/crossengage/", "/webhooks/")
 
@@ -32,9 +38,14 @@ def concrete(path: str) -> str:
     return re.sub(r"\{[^}]+\}", "x1", path)
 
 
-def routes(app: Any) -> Iterator[tuple[str, str]]:
-    """(method, path template) of every HTTP route."""
+def routes(app: Any, dashboard: bool | None = None) -> Iterator[tuple[str, str]]:
+    """(method, path template) of every HTTP route; ``dashboard`` keeps only (or drops) the
+    dashboard's pages."""
     for route in flat_routes(app):
+        endpoint = getattr(route.dependant, "call", None)
+        is_page = getattr(endpoint, "__module__", "") == DASHBOARD_MODULE
+        if dashboard is not None and is_page != dashboard:
+            continue
         for method in sorted(route.methods):
             if method != "HEAD":
                 yield method, route.path
@@ -42,4 +53,13 @@ def routes(app: Any) -> Iterator[tuple[str, str]]:
 
 def management_routes(app: Any) -> list[tuple[str, str]]:
     """Every route that must demand the admin token."""
-    return [(m, p) for m, p in routes(app) if p not in PUBLIC and not p.startswith(INGEST_PREFIXES)]
+    return [
+        (m, p)
+        for m, p in routes(app, dashboard=False)
+        if p not in PUBLIC and not p.startswith(INGEST_PREFIXES)
+    ]
+
+
+def dashboard_pages(app: Any) -> list[tuple[str, str]]:
+    """Every dashboard route that must demand a signed-in session."""
+    return [(m, p) for m, p in routes(app, dashboard=True) if p not in PUBLIC]

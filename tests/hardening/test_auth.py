@@ -13,7 +13,13 @@ from fastapi.testclient import TestClient
 import engagehub
 from engagehub.storage import Database
 from tests.conftest import ADMIN_TOKEN, assert_error, make_source
-from tests.hardening.routes import INGEST_PREFIXES, concrete, management_routes, routes
+from tests.hardening.routes import (
+    INGEST_PREFIXES,
+    concrete,
+    dashboard_pages,
+    management_routes,
+    routes,
+)
 
 
 def test_every_management_route_requires_the_admin_token(client: TestClient, db: Database) -> None:
@@ -32,6 +38,26 @@ def test_every_management_route_requires_the_admin_token(client: TestClient, db:
         for headers in wrong:
             response = client.request(method, concrete(path), headers=headers)
             assert_error(response, 401, "unauthorized")
+
+
+def test_dashboard_pages_need_a_session(client: TestClient) -> None:
+    """Without a valid session cookie every page sends the browser to /login, and JSON or form
+    endpoints refuse; a bearer token is no session."""
+    pages = dashboard_pages(client.app)
+    assert len(pages) >= 8, pages
+    for method, path in pages:
+        for headers in (
+            {},
+            {"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            {"Cookie": "engagehub_session=forged", "Origin": "http://testserver"},
+        ):
+            response = client.request(
+                method, concrete(path), headers=headers, follow_redirects=False
+            )
+            if response.status_code == 303:
+                assert response.headers["location"] == "/login", (method, path)
+            else:
+                assert response.status_code in (401, 403), (method, path, response.text)
 
 
 def test_the_admin_token_opens_management_routes(client: TestClient, admin: dict[str, str]) -> None:

@@ -24,7 +24,9 @@ def test_every_get_route_answers_with_security_headers(client: TestClient) -> No
             h = response.headers
             assert h["x-content-type-options"] == "nosniff", path
             assert h["x-frame-options"] == "DENY", path
-            assert h["referrer-policy"] == "no-referrer", path
+            # same-origin (dashboard pages: the browser's Origin/Referer backs the CSRF check)
+            # leaks no more to other sites than no-referrer does.
+            assert h["referrer-policy"] in ("no-referrer", "same-origin"), path
             assert "frame-ancestors 'none'" in h["content-security-policy"], path
             assert "cache-control" in h, path
             checked += 1

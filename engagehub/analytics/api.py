@@ -1,0 +1,157 @@
+"""Analytics API: message lifecycles, campaigns, campaign stats, conversion goals (admin token)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from engagehub.analytics import goals as goal_store
+from engagehub.analytics import service, stats
+from engagehub.analytics.processor import AnalyticsProcessor
+from engagehub.api.auth import require_admin
+from engagehub.errors import PayloadError
+from engagehub.http import JSONResponse, error_responses
+from engagehub.hub import Hub
+from engagehub.ingest.body import read_body
+from engagehub.storage import events as log
+from engagehub.storage.base import Connection
+from engagehub.timeutil import TimestampError, parse_ts
+
+router = APIRouter(prefix="/api", tags=["analytics"], dependencies=[Depends(require_admin)])
+_CATCH_UP_S = 5.0
+
+
+async def settled(hub: Hub) -> dict[str, int]:
+    """Wait (briefly) until analytics applied every event committed before this request."""
+    head = await hub.read(log.head)
+    if hub.settings.run_processors and hub.runner.processors:
+        try:
+            await hub.runner.wait_for(head, [AnalyticsProcessor.name], timeout=_CATCH_UP_S)
+        except TimeoutError:
+            pass
+    cursor = await hub.read(
+        lambda c: int(
+            c.scalar("SELECT seq FROM processor_offsets WHERE name = ?", (AnalyticsProcessor.name,))
+            or 0
+        )
+    )
+    return {"log_head": head, "applied_upto": cursor}
+
+
+def _time(value: str | None, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return parse_ts(value)
+    except TimestampError:
+        raise PayloadError(f"{name} is not a timestamp", field=name, value=value) from None
+
+
+@router.get(
+    "/messages/{message_id}",
+    summary="A message's lifecycle (first time of each milestone, final status) and timeline",
+    responses=error_responses(401, 404),
+)
+async def get_message(request: Request, message_id: str) -> JSONResponse:
+    """Linked across vendors by message id."""
+    hub: Hub = request.app.state.hub
+    await settled(hub)
+    return JSONResponse(await hub.read(lambda c: service.message_view(c, message_id)))
+
+
+@router.get("/campaigns", summary="Campaigns with all-time totals", responses=error_responses(401))
+async def get_campaigns(
+    request: Request, limit: Annotated[int, Query(ge=1, le=10000)] = 1000
+) -> JSONResponse:
+    """Most recently active first."""
+    hub: Hub = request.app.state.hub
+    progress = await settled(hub)
+    data = await hub.read(lambda c: stats.list_campaigns(c, limit))
+    return JSONResponse({"campaigns": data, **progress})
+
+
+@router.get(
+    "/campaigns/{campaign_id}/stats",
+    summary="Campaign stats from rollups: totals, rates, breakdowns, series, links, bounces",
+    responses=error_responses(400, 401, 404),
+)
+async def get_campaign_stats(
+    request: Request,
+    campaign_id: str,
+    from_: Annotated[str | None, Query(alias="from", description="ISO 8601 or epoch")] = None,
+    to: Annotated[str | None, Query(description="ISO 8601 or epoch (exclusive)")] = None,
+    channel: str | None = None,
+    variation: str | None = None,
+    interval: Annotated[str, Query(description="hour, day or auto")] = "auto",
+) -> JSONResponse:
+    """Counts fall in the range by the time of their milestone (UTC hours)."""
+    hub: Hub = request.app.state.hub
+    since, until = _time(from_, "from"), _time(to, "to")
+    progress = await settled(hub)
+
+    def run(conn: Connection) -> dict[str, Any]:
+        return stats.campaign_stats(conn, campaign_id, since, until, channel, variation, interval)
+
+    return JSONResponse({**await hub.read(run), **progress})
+
+
+class GoalIn(BaseModel):
+    """Body of ``POST /api/goals``."""
+
+    model_config = ConfigDict(extra="forbid")
+    campaign: str
+    event: str
+    where: str | None = None
+    within: str = "72h"
+
+
+@router.get("/goals", summary="Conversion goals", responses=error_responses(401))
+async def list_goals(request: Request, campaign: str | None = None) -> JSONResponse:
+    """Every goal, or a campaign's."""
+    hub: Hub = request.app.state.hub
+    goals = await hub.read(goal_store.load)
+    return JSONResponse(
+        {"goals": [g.public() for g in goals if campaign is None or g.campaign_id == campaign]}
+    )
+
+
+@router.post(
+    "/goals",
+    status_code=201,
+    summary="Add a conversion goal (goal events already in the log are attributed)",
+    responses=error_responses(400, 401, 413),
+)
+async def add_goal(request: Request) -> JSONResponse:
+    """``{"campaign", "event", "where", "within"}``; ``where`` errors name the bad token."""
+    hub: Hub = request.app.state.hub
+    raw = await read_body(request, hub.settings.max_api_body_bytes)
+    try:
+        body = GoalIn.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "body"
+        raise PayloadError(
+            f"invalid {field}: {first['msg']}", field=field, value=first.get("input")
+        ) from None
+    goal_store.validate(body.campaign, body.event, body.where, body.within)
+    await settled(hub)  # the backfill count then covers everything sent before this request
+    created = await hub.writer.submit(
+        lambda conn: service.add_goal(conn, body.campaign, body.event, body.where, body.within)
+    )
+    return JSONResponse(created, status_code=201)
+
+
+@router.delete(
+    "/goals/{goal_id}",
+    status_code=204,
+    summary="Delete a goal; its conversions are re-evaluated",
+    responses=error_responses(401, 404),
+)
+async def delete_goal(request: Request, goal_id: int) -> Response:
+    """Messages converted by it may still convert by another goal."""
+    hub: Hub = request.app.state.hub
+    await hub.writer.submit(lambda conn: service.remove_goal(conn, goal_id))
+    return Response(status_code=204)

@@ -1,0 +1,124 @@
+"""Operations shared by the API, the CLI and the dashboard: goals, message lookups."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from engagehub.analytics import goals as goal_store
+from engagehub.analytics.lifecycle import MILESTONES, Key, contributions
+from engagehub.analytics.processor import (
+    AnalyticsProcessor,
+    load_messages,
+    recipients_of,
+    settle,
+)
+from engagehub.errors import NotFound
+from engagehub.processing import get_offset
+from engagehub.storage import events as log
+from engagehub.storage.base import Connection
+from engagehub.timeutil import format_ts
+
+
+def add_goal(
+    conn: Connection, campaign_id: str, event: str, where: str | None, within: str
+) -> dict[str, Any]:
+    """Create a goal and attribute the goal events already in the log (late goals count too).
+
+    Runs under the analytics cursor lock: events up to the cursor are scanned here, later
+    ones by the processor, so none is missed or counted twice.
+    """
+    within_ms = goal_store.validate(campaign_id, event, where, within)
+    with conn.transaction():
+        cursor = get_offset(conn, AnalyticsProcessor.name, lock=True)
+        goal_id = goal_store.insert(conn, campaign_id, event, where, within_ms)
+        goal = goal_store.get(conn, goal_id)
+        matcher = goal_store.Matcher([goal])
+        rows: list[tuple[Any, ...]] = []
+        for r in conn.execute(
+            f"SELECT {log.COLUMNS} FROM events WHERE seq <= ? AND type = 'track' "
+            "AND (event = ? OR vendor_event = ?) ORDER BY seq",
+            (cursor, event, event),
+        ).fetchall():
+            rows.extend(x for x in matcher.rows(log.from_row(r)) if x[0] == goal_id)
+        goal_store.store_rows(conn, rows)
+        _resettle(conn, load_messages(conn, recipients_of(conn, rows, {})))
+    return goal.public() | {"backfilled_events": len(rows)}
+
+
+def remove_goal(conn: Connection, goal_id: int) -> None:
+    """Delete a goal; messages it converted are re-evaluated against the remaining goals."""
+    with conn.transaction():
+        get_offset(conn, AnalyticsProcessor.name, lock=True)
+        goal_store.get(conn, goal_id)
+        ids = [
+            str(r[0])
+            for r in conn.execute(
+                "SELECT message_id FROM analytics_messages WHERE goal_id = ?", (goal_id,)
+            ).fetchall()
+        ]
+        conn.execute("DELETE FROM analytics_goal_events WHERE goal_id = ?", (goal_id,))
+        conn.execute("DELETE FROM analytics_goals WHERE id = ?", (goal_id,))
+        _resettle(conn, load_messages(conn, ids))
+
+
+def _resettle(conn: Connection, msgs: dict[str, dict[str, Any]]) -> None:
+    before: dict[str, Counter[Key]] = {mid: contributions(m) for mid, m in msgs.items()}
+    settle(conn, msgs, before, goal_store.Matcher(goal_store.load(conn)))
+
+
+def message_view(conn: Connection, message_id: str, limit: int = 500) -> dict[str, Any]:
+    """A message's lifecycle (first time of each milestone, final status) and its timeline."""
+    from engagehub.api.events import event_json, source_names
+
+    target = conn.scalar(
+        "SELECT message_id FROM analytics_message_aliases WHERE alias = ?", (message_id,)
+    )
+    message_id = str(target or message_id)
+    found = load_messages(conn, [message_id]).get(message_id)
+    ids = [message_id] + [
+        str(a)
+        for (a,) in conn.execute(
+            "SELECT alias FROM analytics_message_aliases WHERE message_id = ? ORDER BY alias",
+            (message_id,),
+        ).fetchall()
+    ]
+    by_seq = {
+        ev.seq: ev
+        for mid in ids
+        for ev in log.query(conn, log.EventQuery(message_id=mid, ascending=True, limit=limit))[0]
+    }
+    # The timeline is in event time (vendors report late and out of order), then log order.
+    events = sorted(by_seq.values(), key=lambda ev: (ev.event_time, ev.seq))[:limit]
+    if found is None and not events:
+        raise NotFound(f"no message {message_id!r}", message_id=message_id)
+    names = source_names(conn)
+    timeline = [event_json(ev, names) for ev in events]
+    if found is None:
+        return {"message_id": message_id, "status": None, "milestones": {}, "timeline": timeline}
+    state = found["state"]
+    reason = state.get("reason")
+    return {
+        "message_id": message_id,
+        "provider_ids": ids[1:],
+        "campaign_id": found["campaign_id"],
+        "campaign_name": found["campaign_name"],
+        "channel": found["channel"],
+        "variation": found["variation"],
+        "step": found["step"],
+        "user_id": found["user_id"],
+        "contact": found["contact"],
+        "status": found["status"],
+        "milestones": {m: format_ts(found[f"first_{m}"]) for m in MILESTONES},
+        "opens_total": sum(state.get("opens_total", {}).values()),
+        "machine_opens_total": sum(state.get("machine_opens_total", {}).values()),
+        "clicks_total": sum(state.get("clicks_total", {}).values()),
+        "links": [
+            {"url": url, "first_clicked": format_ts(t)}
+            for url, t in sorted(state.get("links", {}).items(), key=lambda kv: (kv[1], kv[0]))
+        ],
+        "bounce_reason": reason[1] if reason else None,
+        "converted_at": format_ts(found["converted_at"]),
+        "goal_id": found["goal_id"],
+        "timeline": timeline,
+    }

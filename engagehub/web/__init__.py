@@ -1,0 +1,5 @@
+"""The web dashboard: server-rendered pages over the analytics, profiles and consent stores.
+
+Chart.js 4.6.1 (MIT License, https://www.chartjs.org) is vendored as ``static/chart.umd.js``,
+taken unchanged from the npm package ``chart.js@4.6.1`` (``dist/chart.umd.js``).
+"""

@@ -1,0 +1,332 @@
+"""Dashboard pages at ``/``: login, campaigns, campaign stats, message, profile, live events.
+
+Pages are rendered on the server from the same functions the API answers with, so the numbers
+on a page are the API's. Every response carries a strict Content-Security-Policy (scripts only
+from ``/static``); every form carries a CSRF token; state changes are POST only.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import orjson
+from fastapi import APIRouter, Request
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from engagehub.analytics import service, stats
+from engagehub.analytics.api import settled
+from engagehub.api.auth import token_hash
+from engagehub.api.events import event_json, source_names
+from engagehub.errors import EngagehubError, PayloadError
+from engagehub.http import JSONResponse
+from engagehub.hub import Hub
+from engagehub.profiles import store as profile_store
+from engagehub.storage import events as log
+from engagehub.storage.base import Connection
+from engagehub.timeutil import TimestampError, parse_ts
+from engagehub.web import session
+
+router = APIRouter(include_in_schema=False)
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+_STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".txt": "text/plain"}
+_STATIC = {
+    f.name: f.read_bytes()
+    for f in resources.files("engagehub.web").joinpath("static").iterdir()
+    if f.is_file() and f.name[f.name.rfind(".") :] in _STATIC_TYPES
+}
+_env = Environment(
+    loader=PackageLoader("engagehub.web", "templates"), autoescape=select_autoescape(["html"])
+)
+_env.filters["pct"] = lambda v: f"{float(v) * 100:.1f}%"
+_FUNNEL = [
+    ("sent", "Sent"),
+    ("delivered", "Delivered"),
+    ("opens_unique", "Unique opens"),
+    ("clicks_unique", "Unique clicks"),
+    ("conversions", "Conversions"),
+]
+
+
+def render(name: str, http_status: int = 200, **ctx: Any) -> HTMLResponse:
+    """A page with the security headers."""
+    html = _env.get_template(name).render(**ctx)
+    return HTMLResponse(html, status_code=http_status, headers=_HEADERS)
+
+
+def redirect(url: str) -> RedirectResponse:
+    """303 See Other (POST -> GET), with the security headers."""
+    return RedirectResponse(url, status_code=303, headers=_HEADERS)
+
+
+async def _secret(request: Request) -> str:
+    state = request.app.state
+    secret: str | None = getattr(state, "dashboard_secret", None)
+    if secret is None:
+        hub: Hub = state.hub
+        secret = await hub.writer.submit(session.server_secret)
+        state.dashboard_secret = secret
+    return secret
+
+
+async def current(request: Request) -> dict[str, Any] | None:
+    """The signed-in session, if any."""
+    hub: Hub = request.app.state.hub
+    return session.read(
+        request.cookies.get(session.SESSION), await _secret(request), hub.admin_token_hash
+    )
+
+
+Page = Callable[[Request, Hub, dict[str, Any]], Awaitable[Response]]
+
+
+async def guarded(request: Request, page: Page) -> Response:
+    """Run a page for a signed-in user; errors become an HTML page with their status."""
+    sess = await current(request)
+    if sess is None:
+        return redirect("/login")
+    try:
+        return await page(request, request.app.state.hub, sess)
+    except EngagehubError as exc:
+        return render(
+            "error.html",
+            exc.http_status,
+            csrf=sess["csrf"],
+            status=exc.http_status,
+            title="Not found" if exc.http_status == 404 else "Cannot show this",
+            message=exc.message,
+        )
+
+
+async def form_of(request: Request, sess: dict[str, Any] | None) -> dict[str, str]:
+    """The posted form, after its CSRF token was checked."""
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    expected = sess["csrf"] if sess else request.cookies.get(session.LOGIN_CSRF)
+    if not session.same_token(form.get("csrf"), expected):
+        raise PayloadError("invalid or missing CSRF token", field="csrf")
+    return form
+
+
+@router.get("/static/{name}")
+async def static(name: str) -> Response:
+    """Vendored Chart.js, the dashboard script and stylesheet."""
+    body = _STATIC.get(name)
+    if body is None:
+        return Response(b"not found", status_code=404, media_type="text/plain")
+    media = _STATIC_TYPES[name[name.rfind(".") :]]
+    return Response(
+        body,
+        media_type=media,
+        headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@router.get("/login")
+async def login_page(request: Request, error: str | None = None) -> Response:
+    """The login form (double-submit CSRF cookie)."""
+    token = secrets.token_urlsafe(24)
+    response = render("login.html", login_csrf=token, csrf=None, error=error)
+    session.set_cookie(response, request, session.LOGIN_CSRF, token, 3600)
+    return response
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    """Check the admin token; on success set the signed session cookie."""
+    hub: Hub = request.app.state.hub
+    try:
+        form = await form_of(request, None)
+    except PayloadError:
+        return await login_page(request, "Your login form expired; please try again.")
+    given = token_hash(form.get("token", ""))
+    if not hmac.compare_digest(given, hub.admin_token_hash):
+        return await login_page(request, "That admin token is not valid.")
+    value, _ = session.issue(await _secret(request), hub.admin_token_hash)
+    response = redirect("/")
+    session.set_cookie(response, request, session.SESSION, value, session.MAX_AGE_S)
+    response.delete_cookie(session.LOGIN_CSRF, path="/")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    """End the session (CSRF-checked)."""
+    sess = await current(request)
+    if sess is not None:
+        try:
+            await form_of(request, sess)
+        except PayloadError:
+            return redirect("/")
+    response = redirect("/login")
+    response.delete_cookie(session.SESSION, path="/")
+    return response
+
+
+@router.get("/")
+async def campaigns_page(request: Request) -> Response:
+    """Every campaign with its all-time totals."""
+
+    async def page(request: Request, hub: Hub, sess: dict[str, Any]) -> Response:
+        await settled(hub)
+        data = await hub.read(stats.list_campaigns)
+        return render("campaigns.html", csrf=sess["csrf"], campaigns=data)
+
+    return await guarded(request, page)
+
+
+def _time(value: str | None, name: str) -> int | None:
+    if not value:
+        return None
+    try:
+        return parse_ts(value)
+    except TimestampError:
+        raise PayloadError(
+            f"{name} is not a timestamp: {value!r}", field=name, value=value
+        ) from None
+
+
+def chart_json(s: dict[str, Any]) -> Markup:
+    """Chart data as JSON safe inside a ``<script type="application/json">`` block."""
+    points = s["series"]["points"]
+    data = {
+        "funnel": {
+            "labels": [label for _, label in _FUNNEL],
+            "values": [s["totals"][key] for key, _ in _FUNNEL],
+        },
+        "series": {
+            "labels": [p["t"] for p in points],
+            "datasets": [
+                {"label": label, "values": [p[key] for p in points]} for key, label in _FUNNEL
+            ],
+        },
+    }
+    text = orjson.dumps(data).decode().replace("<", "\\u003c").replace(">", "\\u003e")
+    return Markup(text.replace("&", "\\u0026"))  # noqa: S704 - JSON with <, >, & escaped
+
+
+@router.get("/campaigns/{campaign_id}")
+async def campaign_page(request: Request, campaign_id: str) -> Response:
+    """Totals, rates, funnel and series charts, links, bounces, conversions, breakdown."""
+
+    async def page(request: Request, hub: Hub, sess: dict[str, Any]) -> Response:
+        q = {k: request.query_params.get(k) or None for k in ("from", "to", "channel", "variation")}
+        since, until = _time(q["from"], "from"), _time(q["to"], "to")
+        await settled(hub)
+
+        def run(conn: Connection) -> dict[str, Any]:
+            return stats.campaign_stats(
+                conn, campaign_id, since, until, q["channel"], q["variation"]
+            )
+
+        s = await hub.read(run)
+        return render("campaign.html", csrf=sess["csrf"], s=s, q=q, chart_json=chart_json(s))
+
+    return await guarded(request, page)
+
+
+@router.post("/campaigns/{campaign_id}/filter")
+async def campaign_filter(request: Request, campaign_id: str) -> Response:
+    """The filter form: redirect to the campaign page with the filters in its query."""
+
+    async def page(request: Request, hub: Hub, sess: dict[str, Any]) -> Response:
+        form = await form_of(request, sess)
+        query = {k: form[k] for k in ("from", "to", "channel", "variation") if form.get(k)}
+        suffix = f"?{urlencode(query)}" if query else ""
+        return redirect(f"/campaigns/{quote(campaign_id, safe='')}{suffix}")
+
+    return await guarded(request, page)
+
+
+@router.post("/lookup")
+async def lookup(request: Request) -> Response:
+    """The search form: a message id or a profile identifier."""
+
+    async def page(request: Request, hub: Hub, sess: dict[str, Any]) -> Response:
+        form = await form_of(request, sess)
+        kind = "profiles" if form.get("kind") == "profile" else "messages"
+        return redirect(f"/{kind}/{quote(form.get('q', '').strip(), safe='')}")
+
+    return await guarded(request, page)
+
+
+@router.get("/messages/{message_id:path}")
+async def message_page(request: Request, message_id: str) -> Response:
+    """A message's lifecycle and timeline."""
+
+    async def page(request: Request, hub: Hub, sess: dict[str, Any]) -> Response:
+        await settled(hub)
+        m = await hub.read(lambda c: service.message_view(c, message_id))
+        return render("message.html", csrf=sess["csrf"], m=m)
+
+    return await guarded(request, page)
+
+
+@router.get("/profiles/{identifier:path}")
+async def profile_page(request: Request, identifier: str) -> Response:
+    """Identities, traits, subscription states and history, latest events."""
+
+    async def page(request: Request, hub: Hub, sess: dict[str, Any]) -> Response:
+        region = hub.settings.default_region
+        p = await hub.read(
+            lambda c: profile_store.view(c, profile_store.find(c, identifier, region))
+        )
+        return render("profile.html", csrf=sess["csrf"], p=p)
+
+    return await guarded(request, page)
+
+
+def _latest(conn: Connection, after: int | None, limit: int = 50) -> list[dict[str, Any]]:
+    q = (
+        log.EventQuery(limit=limit, after_seq=after)
+        if after is not None
+        else log.EventQuery(limit=limit)
+    )
+    events, _ = log.query(conn, q)
+    names = source_names(conn)
+    out = [event_json(e, names) for e in events]
+    for e in out:
+        e.pop("raw", None)
+    return out
+
+
+@router.get("/live")
+async def live_page(request: Request) -> Response:
+    """The latest events; the page script polls ``/live/events`` for new ones."""
+
+    async def page(request: Request, hub: Hub, sess: dict[str, Any]) -> Response:
+        events = await hub.read(lambda c: _latest(c, None))
+        head = max((e["seq"] for e in events), default=0)
+        return render("live.html", csrf=sess["csrf"], events=events, head=head)
+
+    return await guarded(request, page)
+
+
+@router.get("/live/events")
+async def live_events(request: Request, after: int = 0) -> Response:
+    """Events after a log position, oldest first (session cookie, not the API token)."""
+    if await current(request) is None:
+        return JSONResponse(
+            {"error": {"code": "unauthorized", "message": "log in first", "details": {}}},
+            status_code=401,
+        )
+    hub: Hub = request.app.state.hub
+    events = await hub.read(lambda c: _latest(c, after, 200))
+    return JSONResponse({"events": events}, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,73 @@
+// engagehub dashboard: draws the campaign charts and follows the live event stream.
+// No inline scripts (the Content-Security-Policy forbids them): data comes from a JSON block.
+(function () {
+  "use strict";
+  window.engagehubCharts = {};
+
+  function drawCharts() {
+    var block = document.getElementById("chart-data");
+    if (!block || typeof Chart === "undefined") return;
+    var data = JSON.parse(block.textContent);
+    var palette = ["#1f5fa8", "#2e7d32", "#b35c00", "#6a1b9a", "#c62828", "#00695c"];
+    var funnel = document.getElementById("funnel");
+    if (funnel) {
+      window.engagehubCharts.funnel = new Chart(funnel, {
+        type: "bar",
+        data: {
+          labels: data.funnel.labels,
+          datasets: [{ label: "Messages", data: data.funnel.values, backgroundColor: palette }],
+        },
+        options: { animation: false, indexAxis: "y", plugins: { legend: { display: false } } },
+      });
+    }
+    var series = document.getElementById("series");
+    if (series) {
+      window.engagehubCharts.series = new Chart(series, {
+        type: "line",
+        data: {
+          labels: data.series.labels,
+          datasets: data.series.datasets.map(function (d, i) {
+            return { label: d.label, data: d.values, borderColor: palette[i % palette.length],
+                     backgroundColor: palette[i % palette.length], tension: 0 };
+          }),
+        },
+        options: { animation: false, scales: { y: { beginAtZero: true } } },
+      });
+    }
+  }
+
+  function cell(text) {
+    var td = document.createElement("td");
+    td.textContent = text == null ? "" : String(text);
+    return td;
+  }
+
+  function followLive() {
+    var table = document.getElementById("live");
+    if (!table) return;
+    var rows = document.getElementById("live-rows");
+    var after = table.getAttribute("data-after") || "0";
+    function poll() {
+      fetch("/live/events?after=" + encodeURIComponent(after), { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : { events: [] }; })
+        .then(function (body) {
+          body.events.forEach(function (e) {
+            var tr = document.createElement("tr");
+            [e.seq, e.timestamp, e.event || e.vendor_event || e.type, e.channel, e.message_id,
+             e.campaign_id].forEach(function (v) { tr.appendChild(cell(v)); });
+            rows.insertBefore(tr, rows.firstChild);
+            after = String(e.seq);
+          });
+          table.setAttribute("data-after", after);
+        })
+        .catch(function () {})
+        .then(function () { window.setTimeout(poll, 2000); });
+    }
+    poll();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    drawCharts();
+    followLive();
+  });
+})();
