@@ -19,6 +19,8 @@ def routers() -> list[APIRouter]:
     from engagehub.consent import api as consent_api
     from engagehub.consent import imports_api
     from engagehub.ingest import crossengage, segment, webhooks
+    from engagehub.messaging import api as messaging_api
+    from engagehub.messaging import pages as messaging_pages
     from engagehub.profiles import api as profiles_api
 
     return [
@@ -32,12 +34,15 @@ def routers() -> list[APIRouter]:
         consent_api.router,
         imports_api.router,
         profiles_api.router,
+        messaging_api.router,
+        messaging_pages.router,
     ]
 
 
 def processors(settings: Settings) -> list[Processor]:
     """Every log processor, in the order they run after each commit."""
     from engagehub.consent.processor import ConsentProcessor
+    from engagehub.messaging.journeys import JourneyProcessor
     from engagehub.processing.log_index import LogIndex
     from engagehub.processing.unmapped import UnmappedCounter
     from engagehub.profiles.processor import ProfileProcessor
@@ -47,9 +52,12 @@ def processors(settings: Settings) -> list[Processor]:
         UnmappedCounter(),
         ConsentProcessor(settings),
         ProfileProcessor(settings.default_region),
+        JourneyProcessor(),
     ]
 
 
 def services(settings: Settings) -> list[Service]:
     """Every background service (outbox delivery, broadcasts, journey timers...)."""
-    return []
+    from engagehub.messaging.service import MessagingService
+
+    return [MessagingService(settings)]

@@ -59,12 +59,24 @@ def register() -> None:
         events,
         import_braze,
         imports,
+        messaging,
         profiles,
         serve,
         sources,
     )
 
-    for module in (serve, sources, events, imports, import_braze, consent, profiles, admin, bench):
+    for module in (
+        serve,
+        sources,
+        events,
+        imports,
+        import_braze,
+        consent,
+        profiles,
+        admin,
+        bench,
+        messaging,
+    ):
         module.register(app)
 
 
