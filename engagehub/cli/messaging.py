@@ -17,7 +17,7 @@ from engagehub.cli.common import console, database, settings
 from engagehub.consent.model import contact_for
 from engagehub.errors import PayloadError
 from engagehub.messaging import audiences, broadcasts, journeys, sender, templates
-from engagehub.messaging.delivery import run_batch, send_now
+from engagehub.messaging.delivery import Sender, send_now
 from engagehub.processing import run_until_caught_up
 from engagehub.profiles import store as profiles
 
@@ -255,6 +255,7 @@ def broadcasts_run(name: str) -> None:
     with db.session() as conn:
         info = broadcasts.status(conn, name)
     bucket = Bucket(float(info["rate_per_second"]))
+    out = Sender(current)
     with progress_bar() as bar:
         task = bar.add_task(name, total=info["recipients"])
         while True:
@@ -265,12 +266,13 @@ def broadcasts_run(name: str) -> None:
             if info["state"] != "running":
                 break
             allowed = bucket.take(current.send_batch)
-            sent = run_batch(db, current, allowed, broadcast=info["id"]) if allowed else []
+            sent = out.run_batch(db, allowed, broadcast=info["id"]) if allowed else []
             if allowed and len(sent) < allowed:
                 with db.reader() as conn:
                     broadcasts.finish_done(conn, info["id"])
             if not sent:
                 time.sleep(0.05)
+    out.close()
     with db.session() as conn:
         run_until_caught_up(conn, registry.processors(current))
     _print(info)

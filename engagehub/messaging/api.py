@@ -163,7 +163,10 @@ async def post_send(request: Request) -> JSONResponse:
 
     def queue(conn: Connection) -> str:
         tpl = templates.load(conn, s.template)
-        to = contact_for(tpl.channel, s.to, hub.settings.default_region)
+        try:
+            to = contact_for(tpl.channel, s.to, hub.settings.default_region)
+        except PayloadError as exc:
+            raise PayloadError(exc.message, field="to", value=s.to) from None
         context = {"event": s.event, "data": s.data, "test": s.test}
         with conn.transaction():
             return sender.enqueue(

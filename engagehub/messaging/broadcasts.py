@@ -24,6 +24,7 @@ from engagehub.storage.base import Connection
 from engagehub.timeutil import format_ts, now_ms
 
 NS = uuid.UUID("9b0f4c1e-5d57-4c55-9a41-2f6c8e1d7a30")
+_CHUNK = 5000
 
 
 class BroadcastIn(BaseModel):
@@ -64,6 +65,27 @@ def _row(conn: Connection, name: str) -> dict[str, Any]:
     return row
 
 
+def _entered(
+    bid: str, broadcast: str, aud: audiences.AudienceIn, contact: str, now: int
+) -> IncomingEvent:
+    """The "Audience Entered" event of one recipient (deduplicated per broadcast)."""
+    return IncomingEvent(
+        dedup_key=f"aud:{bid}:{contact}",
+        event_time=now,
+        raw=orjson.dumps({"audience": aud.name, "broadcast": broadcast}).decode(),
+        vendor_event="Audience Entered",
+        event="Audience Entered",
+        channel="audience",
+        contact=contact,
+        campaign_id=bid,
+        properties={
+            "audience_key": aud.name,
+            "broadcast_id": bid,
+            "email" if aud.channel == "email" else "phone": contact,
+        },
+    )
+
+
 def start(conn: Connection, name: str) -> dict[str, Any]:
     """Snapshot the audience into recipient rows and start sending."""
     row = _row(conn, name)
@@ -76,52 +98,36 @@ def start(conn: Connection, name: str) -> dict[str, Any]:
     contacts = audiences.members(conn, aud)
     now = now_ms()
     bid = row["id"]
-    rows = [
-        (
-            str(uuid.uuid5(uuid.UUID(bid), c)),
-            tpl.name,
-            tpl.channel,
-            c,
-            bid,
-            now,
-            now,
-            now,
-        )
-        for c in contacts
-    ]
-    entered = [
-        IncomingEvent(
-            dedup_key=f"aud:{bid}:{c}",
-            event_time=now,
-            raw=orjson.dumps({"audience": aud.name, "broadcast": row["name"]}).decode(),
-            vendor_event="Audience Entered",
-            event="Audience Entered",
-            channel="audience",
-            contact=c,
-            campaign_id=bid,
-            properties={
-                "audience_key": aud.name,
-                "broadcast_id": bid,
-                "email" if aud.channel == "email" else "phone": c,
-            },
-        )
-        for c in contacts
-    ]
     with conn.transaction():
         state = conn.scalar("SELECT state FROM broadcasts WHERE id = ?", (bid,))
         if state != "draft":
             raise ConflictError(f"broadcast {name!r} already started", state=state)
-        if rows:
+        builtin = builtin_source_id(conn)
+        for start_at in range(0, len(contacts), _CHUNK):
+            part = contacts[start_at : start_at + _CHUNK]
             conn.executemany(
                 "INSERT INTO message_sends (id, template, channel, contact, broadcast_id, state, "
                 "next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, "
                 "?, ?) ON CONFLICT DO NOTHING",
-                rows,
+                [
+                    (
+                        str(uuid.uuid5(uuid.UUID(bid), c)),
+                        tpl.name,
+                        tpl.channel,
+                        c,
+                        bid,
+                        now,
+                        now,
+                        now,
+                    )
+                    for c in part
+                ],
             )
-            log.append(conn, [log.Batch(builtin_source_id(conn), now, entered)])
+            entered = [_entered(bid, row["name"], aud, c, now) for c in part]
+            log.append(conn, [log.Batch(builtin, now, entered)])
         conn.execute(
             "UPDATE broadcasts SET state = ?, recipients = ?, started_at = ? WHERE id = ?",
-            ("running" if rows else "done", len(rows), now, bid),
+            ("running" if contacts else "done", len(contacts), now, bid),
         )
     return status(conn, name)
 

@@ -6,16 +6,24 @@ import asyncio
 from collections import defaultdict
 
 from engagehub.errors import ConfigError
-from engagehub.messaging import sender
-from engagehub.messaging.providers import Outgoing, for_channel
+from engagehub.messaging import outcomes, sender
+from engagehub.messaging.providers import Outgoing, Provider, for_channel
 from engagehub.messaging.sender import Job
 from engagehub.settings import Settings
 from engagehub.storage import Database
 from engagehub.timeutil import now_ms
 
 
-async def deliver(db: Database, settings: Settings, jobs: list[Job]) -> None:
-    """Send claimed jobs and record every outcome (sent, dropped, failed, retry later)."""
+async def deliver(
+    db: Database,
+    settings: Settings,
+    jobs: list[Job],
+    pool: dict[str, Provider] | None = None,
+    blocking: bool = False,
+) -> None:
+    """Send claimed jobs and record every outcome (sent, dropped, failed, retry later).
+
+    With ``pool``, providers (and their connections) stay open for the next batch."""
     if not jobs:
         return
 
@@ -35,23 +43,29 @@ async def deliver(db: Database, settings: Settings, jobs: list[Job]) -> None:
             by_channel[job.channel].append((job, msg))
     providers: dict[str, str] = {}
     for channel, items in by_channel.items():
-        try:
-            provider = for_channel(channel, settings)
-        except ConfigError as exc:
-            for job, _ in items:
-                job.outcome, job.error, job.retry = "failed", exc.message, True
-            continue
+        provider = pool.get(channel) if pool is not None else None
+        if provider is None:
+            try:
+                provider = for_channel(channel, settings)
+            except ConfigError as exc:
+                for job, _ in items:
+                    job.outcome, job.error, job.retry = "failed", exc.message, True
+                continue
+            await provider.open()
+            if pool is not None:
+                pool[channel] = provider
         providers[channel] = provider.name
-        await provider.open()
         try:
             await sender.hand_over(
                 provider,
                 items,
                 lambda done: _handed(db, done, settings.send_lease_seconds),
                 settings.smtp_connections,
+                blocking,
             )
         finally:
-            await provider.close()
+            if pool is None:
+                await provider.close()
 
     def finish() -> None:
         groups: dict[str, list[Job]] = defaultdict(list)
@@ -59,7 +73,7 @@ async def deliver(db: Database, settings: Settings, jobs: list[Job]) -> None:
             groups[providers.get(job.channel, "")].append(job)
         with db.reader() as conn:
             for name, part in groups.items():
-                sender.record(conn, part, name or "none", settings.send_max_attempts)
+                outcomes.record(conn, part, name or "none", settings.send_max_attempts)
 
     await asyncio.to_thread(finish)
 
@@ -70,17 +84,48 @@ def _handed(db: Database, jobs: list[Job], lease_seconds: float) -> None:
         sender.mark(conn, jobs, "handed", lease=now_ms() + int(lease_seconds * 1000))
 
 
+class Sender:
+    """Claims and delivers batches from synchronous code (service threads, the CLI), keeping one
+    event loop and open provider connections while busy; ``close`` releases them."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pool: dict[str, Provider] = {}
+
+    def run_batch(self, db: Database, limit: int, broadcast: str | None = None) -> list[Job]:
+        """Claim up to ``limit`` due messages (of one broadcast, or of none) and deliver them."""
+        lease = int(self.settings.send_lease_seconds * 1000)
+        with db.reader() as conn:
+            jobs = sender.claim(conn, limit, broadcast=broadcast, lease_ms=lease)
+        if jobs:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+            self._loop.run_until_complete(
+                deliver(db, self.settings, jobs, self._pool, blocking=True)
+            )
+        return jobs
+
+    def close(self) -> None:
+        """Close provider connections and the loop (when idle)."""
+        if self._loop is None:
+            return
+        for provider in self._pool.values():
+            self._loop.run_until_complete(provider.close())
+        self._pool.clear()
+        self._loop.close()
+        self._loop = None
+
+
 def run_batch(
     db: Database, settings: Settings, limit: int, broadcast: str | None = None
 ) -> list[Job]:
-    """Claim up to ``limit`` due messages and deliver them (from a worker thread or the CLI)."""
-    with db.reader() as conn:
-        jobs = sender.claim(
-            conn, limit, broadcast=broadcast, lease_ms=int(settings.send_lease_seconds * 1000)
-        )
-    if jobs:
-        asyncio.run(deliver(db, settings, jobs))
-    return jobs
+    """One batch with a fresh loop and connections (tests, one-off calls)."""
+    once = Sender(settings)
+    try:
+        return once.run_batch(db, limit, broadcast)
+    finally:
+        once.close()
 
 
 async def send_now(db: Database, settings: Settings, message_id: str) -> Job | None:

@@ -17,9 +17,11 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from engagehub.consent.store import builtin_source_id
 from engagehub.errors import ConflictError, NotFound, PayloadError
 from engagehub.messaging import sender, templates
-from engagehub.model import StoredEvent
+from engagehub.model import IncomingEvent, StoredEvent
+from engagehub.storage import events as log
 from engagehub.storage.base import Connection
 from engagehub.timeutil import format_ts, now_ms
 
@@ -142,6 +144,27 @@ def _contact(ev: StoredEvent, channel: str) -> str | None:
     return key
 
 
+def _journey_event(name: str, j: JourneyIn, contact: str, ev: StoredEvent) -> IncomingEvent:
+    """A journey lifecycle event about ``contact``, caused by log event ``ev``."""
+    props = {
+        "journey_id": j.name,
+        "journey_name": j.name,
+        "email" if j.channel == "email" else "phone": contact,
+        "derived_from": ev.event_id,
+    }
+    return IncomingEvent(
+        dedup_key=f"journey:{j.name}:{contact}:{name}",
+        event_time=ev.event_time,
+        raw=orjson.dumps({"journey": j.name, "event": name, "cause": ev.event_id}).decode(),
+        vendor_event=name,
+        event=name,
+        channel="journey",
+        contact=contact,
+        campaign_id=j.name,
+        properties=props,
+    )
+
+
 class JourneyProcessor:
     """Enters people on trigger events and exits them on goal events (idempotent)."""
 
@@ -150,10 +173,12 @@ class JourneyProcessor:
     payload = True
 
     def apply(self, conn: Connection, events: Sequence[StoredEvent]) -> None:
-        """Trigger -> insert a run (once per person); goal -> mark converted."""
+        """Trigger -> insert a run (once per person); goal -> mark converted. Each effect also
+        appends "Journey Entered"/"Journey Converted" (deduplicated, so replays add nothing)."""
         journeys = all_journeys(conn)
         if not journeys:
             return
+        derived: list[IncomingEvent] = []
         for ev in events:
             for j in journeys:
                 contact = _contact(ev, j.channel)
@@ -161,13 +186,15 @@ class JourneyProcessor:
                     continue
                 name = ev.event or ev.vendor_event
                 if j.goal and name == j.goal:
-                    conn.execute(
+                    converted = conn.execute(
                         "UPDATE journey_runs SET state = 'converted', exit_reason = 'goal', "
                         "updated_at = ? WHERE journey = ? AND contact = ? AND state = 'active'",
                         (now_ms(), j.name, contact),
-                    )
+                    ).rowcount
+                    if converted:
+                        derived.append(_journey_event("Journey Converted", j, contact, ev))
                 if self._triggers(j, ev, name):
-                    conn.execute(
+                    entered = conn.execute(
                         "INSERT INTO journey_runs (journey, contact, step, state, due_at, "
                         "context, entered_at, updated_at) VALUES (?, ?, 0, 'active', ?, ?, ?, ?) "
                         "ON CONFLICT (journey, contact) DO NOTHING",
@@ -179,7 +206,11 @@ class JourneyProcessor:
                             ev.event_time,
                             now_ms(),
                         ),
-                    )
+                    ).rowcount
+                    if entered:
+                        derived.append(_journey_event("Journey Entered", j, contact, ev))
+        if derived:
+            log.append(conn, [log.Batch(builtin_source_id(conn), now_ms(), derived)])
 
     @staticmethod
     def _triggers(j: JourneyIn, ev: StoredEvent, name: str | None) -> bool:

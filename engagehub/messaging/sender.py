@@ -26,14 +26,12 @@ from engagehub.errors import PayloadError
 from engagehub.messaging import links
 from engagehub.messaging.providers import Accepted, Outgoing, Provider, ProviderError
 from engagehub.messaging.templates import Rendered, TemplateIn, load, render
-from engagehub.model import IncomingEvent
 from engagehub.settings import Settings
-from engagehub.storage import events as log
 from engagehub.storage.base import Connection
 from engagehub.timeutil import now_ms
 
 OPEN_STATES = ("pending", "sending", "handed")
-_COLUMNS = "id, template, channel, contact, broadcast_id, journey, transactional, context, attempts"
+COLUMNS = "id, template, channel, contact, broadcast_id, journey, transactional, context, attempts"
 
 
 @dataclass(slots=True)
@@ -94,7 +92,7 @@ def enqueue(
     return mid
 
 
-def _job(row: dict[str, Any]) -> Job:
+def job_of(row: dict[str, Any]) -> Job:
     return Job(
         id=row["id"],
         template=row["template"],
@@ -146,7 +144,7 @@ def claim(
         params.append(broadcast)
     else:
         scope = "broadcast_id IS NULL"
-    sql = f"SELECT {_COLUMNS} FROM message_sends WHERE {due} AND {scope} LIMIT ?"
+    sql = f"SELECT {COLUMNS} FROM message_sends WHERE {due} AND {scope} LIMIT ?"
     params.append(limit)
     if conn.dialect == "postgresql":
         sql += " FOR UPDATE SKIP LOCKED"
@@ -154,7 +152,7 @@ def claim(
     if not conn.scalar(probe, params[:-1]):
         return []
     with conn.transaction():
-        jobs = [_job(r) for r in conn.all(sql, params)]
+        jobs = [job_of(r) for r in conn.all(sql, params)]
         if jobs:
             mark(conn, jobs, "sending", lease=now + lease_ms, attempt=True)
     return jobs
@@ -173,27 +171,6 @@ def mark(
             f"WHERE id IN ({', '.join('?' * len(part))})",
             [state, lease, now, *part],
         )
-
-
-def settle_stale_handed(conn: Connection) -> int:
-    """``handed`` rows whose process died before the reply: sent (never resent)."""
-    now = now_ms()
-    if not conn.scalar(
-        "SELECT 1 FROM message_sends WHERE state = 'handed' AND lease_until < ? LIMIT 1", (now,)
-    ):
-        return 0
-    with conn.transaction():
-        rows = conn.all(
-            f"SELECT {_COLUMNS} FROM message_sends WHERE state = 'handed' AND lease_until < ?",
-            (now,),
-        )
-        jobs = [_job(r) for r in rows]
-        for job in jobs:
-            job.outcome = "sent"
-            job.accepted = Accepted(None, "unconfirmed")
-        if jobs:
-            record(conn, jobs, "unknown")
-    return len(jobs)
 
 
 # --- rendering and delivery -----------------------------------------------------------------
@@ -287,15 +264,24 @@ def compose(job: Job, prep: Prepared) -> Outgoing | None:
 
 
 async def hand_over(
-    provider: Provider, items: list[tuple[Job, Outgoing]], commit_handed: Any, concurrency: int
+    provider: Provider,
+    items: list[tuple[Job, Outgoing]],
+    commit_handed: Any,
+    concurrency: int,
+    blocking: bool = False,
 ) -> None:
     """Send in waves of ``concurrency``: prepare each, commit the point of no return when the
-    provider needs it (one commit per wave), then finish them together."""
+    provider needs it (one commit per wave), release all at once, then read the replies.
+
+    ``blocking`` commits on the loop's own thread (a dedicated sending loop), so nothing runs
+    between the commit and the release; otherwise the commit runs on a worker thread."""
     for start in range(0, len(items), concurrency):
-        await _wave(provider, items[start : start + concurrency], commit_handed)
+        await _wave(provider, items[start : start + concurrency], commit_handed, blocking)
 
 
-async def _wave(provider: Provider, items: list[tuple[Job, Outgoing]], commit_handed: Any) -> None:
+async def _wave(
+    provider: Provider, items: list[tuple[Job, Outgoing]], commit_handed: Any, blocking: bool
+) -> None:
     async def prep(job: Job, msg: Outgoing) -> tuple[Job, Any] | None:
         try:
             return job, await provider.prepare(msg)
@@ -305,12 +291,18 @@ async def _wave(provider: Provider, items: list[tuple[Job, Outgoing]], commit_ha
 
     ready = [p for p in await asyncio.gather(*(prep(j, m) for j, m in items)) if p]
     if not provider.repeatable_finish and ready:
+        done = [j for j, _ in ready]
         try:
-            await asyncio.to_thread(commit_handed, [j for j, _ in ready])
+            if blocking:
+                commit_handed(done)
+            else:
+                await asyncio.to_thread(commit_handed, done)
         except BaseException:
             for _, handle in ready:
                 await provider.abandon(handle)
             raise
+        for _, handle in ready:
+            provider.release(handle)
 
     async def fin(job: Job, handle: Any) -> None:
         try:
@@ -326,82 +318,3 @@ def _failed(job: Job, exc: ProviderError) -> None:
     job.error = exc.message
     job.outcome = "failed"
     job.retry = not exc.terminal
-
-
-# --- results ---------------------------------------------------------------------------------
-
-
-def record(conn: Connection, jobs: Sequence[Job], provider: str, max_attempts: int = 5) -> None:
-    """Write outcomes and their canonical events in one transaction."""
-    now = now_ms()
-    events: list[IncomingEvent] = []
-    with conn.transaction():
-        for job in jobs:
-            if job.outcome == "failed" and job.retry and job.attempts + 1 < max_attempts:
-                delay = min(300_000, 1000 * 2 ** (job.attempts + 1))
-                conn.execute(
-                    "UPDATE message_sends SET state = 'pending', next_attempt_at = ?, "
-                    "lease_until = 0, error = ?, updated_at = ? WHERE id = ?",
-                    (now + delay, job.error, now, job.id),
-                )
-                continue
-            state = job.outcome or "failed"
-            pid = job.accepted.provider_message_id if job.accepted else None
-            conn.execute(
-                "UPDATE message_sends SET state = ?, provider = ?, provider_message_id = ?, "
-                "error = ?, lease_until = 0, updated_at = ? WHERE id = ?",
-                (state, provider, pid, job.error, now, job.id),
-            )
-            events.extend(events_for(job, provider, now))
-        if events:
-            log.append(conn, [log.Batch(consent.builtin_source_id(conn), now, events)])
-
-
-_EVENTS = {
-    ("email", "sent"): ("Email Sent", "Email Processed"),
-    ("sms", "sent"): ("SMS Queued",),
-    ("email", "dropped"): ("Email Dropped",),
-    ("sms", "dropped"): ("SMS Dropped",),
-    ("email", "failed"): ("Email Dropped",),
-    ("sms", "failed"): ("SMS Failed",),
-}
-
-
-def events_for(job: Job, provider: str, now: int) -> list[IncomingEvent]:
-    """Canonical events of one outcome, keyed on the message id (exactly once in the log)."""
-    names = _EVENTS.get((job.channel, job.outcome), ())
-    props: dict[str, Any] = {
-        "message_id": job.id,
-        "template": job.template,
-        "provider": provider,
-        "email" if job.channel == "email" else "phone": job.contact,
-    }
-    if job.broadcast_id:
-        props["broadcast_id"] = job.broadcast_id
-    if job.journey:
-        props["journey"] = job.journey
-    if job.transactional:
-        props["transactional"] = True
-    if job.accepted and job.accepted.provider_message_id:
-        props["provider_message_id"] = job.accepted.provider_message_id
-    if job.outcome == "dropped":
-        props["drop_reason"] = (job.error or "").split(":", 1)[0]
-        props["drop_detail"] = job.error
-    elif job.outcome == "failed":
-        props["drop_reason" if job.channel == "email" else "error"] = job.error
-    return [
-        IncomingEvent(
-            dedup_key=f"msg:{job.id}:{name}",
-            event_time=now,
-            raw=orjson.dumps({"message": props, "event": name}).decode(),
-            type="track",
-            vendor_event=name,
-            event=name,
-            channel=job.channel,
-            contact=job.contact,
-            message_id=job.id,
-            campaign_id=job.broadcast_id or job.journey,
-            properties=props,
-        )
-        for name in names
-    ]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import time
 
-from engagehub.messaging import broadcasts, journeys, sender
-from engagehub.messaging.delivery import run_batch
+from engagehub.messaging import broadcasts, journeys, outcomes
+from engagehub.messaging.delivery import Sender
 from engagehub.settings import Settings
 from engagehub.storage import Database
 
@@ -39,26 +39,33 @@ class MessagingService:
         self.settings = settings
         self.buckets: dict[str, Bucket] = {}
         self._last_settle = 0.0
+        self.sender = Sender(settings)
 
     def run_once(self, db: Database) -> bool:
-        """True when there may be more to send right away."""
+        """True when there may be more to send right away; connections close when idle."""
+        more = self._work(db)
+        if not more:
+            self.sender.close()
+        return more
+
+    def _work(self, db: Database) -> bool:
         now = time.monotonic()
         with db.reader() as conn:
             if now - self._last_settle > 5:
-                sender.settle_stale_handed(conn)
+                outcomes.settle_stale_handed(conn)
                 self._last_settle = now
             moved = journeys.tick(conn)
             running = broadcasts.running(conn)
         more = moved > 0
         batch = self.settings.send_batch
-        more |= len(run_batch(db, self.settings, batch)) == batch
+        more |= len(self.sender.run_batch(db, batch)) == batch
         for bid, rate in running:
             bucket = self.buckets.get(bid)
             if bucket is None or bucket.rate != rate:
                 bucket = self.buckets[bid] = Bucket(rate)
             allowed = bucket.take(batch)
             if allowed:
-                sent = run_batch(db, self.settings, allowed, broadcast=bid)
+                sent = self.sender.run_batch(db, allowed, broadcast=bid)
                 bucket.tokens += allowed - len(sent)
                 if len(sent) == allowed:
                     more = True

@@ -8,6 +8,7 @@ import email
 import email.policy
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -156,6 +157,9 @@ def twilio_api() -> Iterator[FakeApi]:
                     400, {"code": 21211, "message": f"Invalid 'To' {form.get('To')}", "status": 400}
                 )
             status = api.status_for.get(form["To"], 201)
+            if status == 0:  # hang past the client's timeout, then fail the connection
+                time.sleep(1.5)
+                return None
             if status != 201:
                 return self.reply(status, {"code": 20500, "message": "error", "status": status})
             token = self.headers.get("I-Twilio-Idempotency-Token", "")

@@ -106,3 +106,11 @@ def test_journey_sends_waits_and_exits_on_goal(
     assert found["ada@example.com"]["exit_reason"] == "goal"
     body = client.get("/api/journeys", headers=admin).json()["journeys"][0]
     assert body["runs"] == {"completed": 1, "converted": 1}
+    lifecycle = client.get(
+        "/api/events", params={"channel": "journey", "order": "asc"}, headers=admin
+    ).json()["events"]
+    assert sorted((e["event"], e["contact"]) for e in lifecycle) == [
+        ("Journey Converted", "ada@example.com"),
+        ("Journey Entered", "ada@example.com"),
+        ("Journey Entered", "bo@example.com"),
+    ]

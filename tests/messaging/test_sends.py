@@ -100,7 +100,7 @@ def test_not_subscribed_is_dropped_transactional_is_sent(
         400,
         "invalid_payload",
     )
-    assert details["value"] == "not-an-address"
+    assert details == {"field": "to", "value": "not-an-address"}
     assert_error(
         client.post("/api/sends", json={"template": "nope", "to": "a@b.co"}, headers=admin),
         404,
@@ -166,6 +166,7 @@ def provider_client(
         twilio_from="+15005550006",
         twilio_base_url=twilio_api.url,
         twilio_status_source="tw",
+        provider_timeout_seconds=0.5,
         public_base_url="https://hub.test",
         run_services=False,
     )
@@ -271,6 +272,15 @@ def test_twilio_request_shape_status_webhook_attaches_and_retry_is_idempotent(
     tokens = [q["headers"]["I-Twilio-Idempotency-Token"] for q in twilio_api.requests]
     assert tokens.count(mid) == 2
     assert len(twilio_api.seen_tokens) == 2
+
+    # a provider timeout is transient: retried later, the error says what happened
+    subscribe(client, admin, "+14155550102", kind="SMS")
+    twilio_api.status_for["+14155550102"] = 0
+    r = client.post(
+        "/api/sends", json={"template": "sms-promo", "to": "+14155550102"}, headers=admin
+    )
+    assert r.status_code == 202, r.text
+    assert "ReadTimeout" in r.json()["error"]
 
     details = assert_error(
         client.post("/api/sends", json={"template": "sms-promo", "to": "12"}, headers=admin),

@@ -72,8 +72,12 @@ class Provider(Protocol):
     async def prepare(self, msg: Outgoing) -> Any:
         """Reversible work; the returned handle goes to ``finish`` or ``abandon``."""
 
+    def release(self, handle: Any) -> None:
+        """Start the irreversible step synchronously, right after the commit (no await between:
+        the window in which a crash loses a committed message is as short as it can be)."""
+
     async def finish(self, handle: Any) -> Accepted:
-        """Hand the message over; raises ProviderError."""
+        """Hand the message over (or complete what ``release`` started); raises ProviderError."""
 
     async def abandon(self, handle: Any) -> None:
         """Give up a prepared message (its connection is reset)."""

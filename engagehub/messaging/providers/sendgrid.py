@@ -89,5 +89,8 @@ class SendGrid:
             )
         return Accepted(response.headers.get("x-message-id"), "processed")
 
+    def release(self, handle: Outgoing) -> None:
+        """Nothing to start early: the request is repeatable."""
+
     async def abandon(self, handle: Outgoing) -> None:
         """Nothing was sent."""

@@ -9,10 +9,10 @@ Reply codes: 5xx is permanent, 4xx and lost connections are transient.
 from __future__ import annotations
 
 import asyncio
+import quopri
 import re
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
+from email.header import Header
 from email.utils import formatdate
 
 import aiosmtplib
@@ -22,27 +22,55 @@ from engagehub.settings import Settings
 
 NAME = "smtp"
 _PERIOD = re.compile(rb"(?m)^\.")
+CRLF = "\r\n"
+
+
+def _header(name: str, value: str) -> bytes:
+    """One header line; newlines are removed (no header injection), non-ASCII is RFC 2047."""
+    value = " ".join(value.splitlines())
+    if value.isascii():
+        return f"{name}: {value}\r\n".encode()
+    return f"{name}: {Header(value, 'utf-8', header_name=name).encode(linesep=CRLF)}\r\n".encode()
+
+
+def _part(subtype: str, text: str) -> bytes:
+    """A text part: 7bit when plain ASCII with short lines, else quoted-printable UTF-8."""
+    lines = text.splitlines()
+    if text.isascii() and all(len(line) <= 998 for line in lines):
+        cte, body = "7bit", CRLF.join(lines).encode()
+    else:
+        cte = "quoted-printable"
+        body = quopri.encodestring(text.encode()).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    head = f"Content-Type: text/{subtype}; charset=utf-8\r\nContent-Transfer-Encoding: {cte}\r\n"
+    return head.encode() + b"\r\n" + body + b"\r\n"
 
 
 def build(msg: Outgoing, sender: str) -> bytes:
-    """The RFC 5322 message: multipart text/HTML, our Message-ID, extra headers."""
-    mail = EmailMessage(policy=SMTP_POLICY)
-    mail["From"] = sender
-    mail["To"] = msg.to
-    mail["Subject"] = msg.rendered.subject or ""
-    mail["Date"] = formatdate(usegmt=True)
-    mail["Message-ID"] = f"<{msg.message_id}@engagehub>"
-    mail["X-Engagehub-Message-Id"] = msg.message_id
-    for key, value in msg.headers.items():
-        mail[key] = value
+    """The RFC 5322 message: text and/or HTML (multipart/alternative), our Message-ID, extra
+    headers. Composed directly: ``email.message`` spent ~3 ms per message in header folding."""
+    head = [
+        _header("From", sender),
+        _header("To", msg.to),
+        _header("Subject", msg.rendered.subject or ""),
+        _header("Date", formatdate(usegmt=True)),
+        _header("Message-ID", f"<{msg.message_id}@engagehub>"),
+        _header("X-Engagehub-Message-Id", msg.message_id),
+        b"MIME-Version: 1.0\r\n",
+    ]
+    head += [_header(k, v) for k, v in msg.headers.items()]
     text, html = msg.rendered.text, msg.rendered.html
-    if text is not None:
-        mail.set_content(text)
-        if html is not None:
-            mail.add_alternative(html, subtype="html")
+    if text is not None and html is not None:
+        boundary = f"=_eh_{msg.message_id.replace('-', '')}"
+        head.append(f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode())
+        sep = f"--{boundary}\r\n".encode()
+        body = (
+            sep + _part("plain", text) + sep + _part("html", html) + f"--{boundary}--\r\n".encode()
+        )
     else:
-        mail.set_content(html or "", subtype="html")
-    return mail.as_bytes()
+        body = _part(
+            "plain" if text is not None else "html", text if text is not None else html or ""
+        )
+    return b"".join(head) + body
 
 
 def _error(exc: Exception) -> ProviderError:
@@ -56,6 +84,8 @@ def _error(exc: Exception) -> ProviderError:
 class _Handle:
     client: aiosmtplib.SMTP
     message_id: str
+    released: bool = False
+    error: Exception | None = None
 
 
 class Smtp:
@@ -131,10 +161,31 @@ class Smtp:
             raise _error(exc) from None
         return _Handle(client, msg.message_id)
 
-    async def finish(self, handle: _Handle) -> Accepted:
-        """The final "." of DATA: the server now has the message."""
+    def release(self, handle: _Handle) -> None:
+        """Write the final "." of DATA now, synchronously (the reply is read in ``finish``)."""
+        protocol = handle.client.protocol
         try:
-            reply = await handle.client.execute_command(b".")
+            if protocol is None:
+                raise aiosmtplib.SMTPServerDisconnected("connection lost before the final dot")
+            # Mark a reply as expected before writing, as execute_command does, so the reply
+            # cannot arrive before read_response() waits for it and be dropped.
+            protocol._response_pending = True
+            protocol.write(b".\r\n")
+            handle.released = True
+        except Exception as exc:
+            handle.error = exc
+
+    async def finish(self, handle: _Handle) -> Accepted:
+        """The final "." of DATA (written by ``release``): the server now has the message."""
+        try:
+            if handle.error is not None:
+                raise handle.error
+            if handle.released:
+                assert handle.client.protocol is not None
+                timeout = self.settings.provider_timeout_seconds
+                reply = await handle.client.protocol.read_response(timeout=timeout)
+            else:
+                reply = await handle.client.execute_command(b".")
         except Exception as exc:
             handle.client.close()
             self._give_back(handle.client)

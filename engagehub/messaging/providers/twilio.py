@@ -88,5 +88,8 @@ class Twilio:
             )
         return Accepted(body.get("sid"), str(body.get("status") or "queued"), body)
 
+    def release(self, handle: Outgoing) -> None:
+        """Nothing to start early: the request is repeatable."""
+
     async def abandon(self, handle: Outgoing) -> None:
         """Nothing was sent."""
