@@ -65,6 +65,13 @@ def test_broadcast_to_an_audience(
     assert got["sample"] == ["ada@example.com", "bo@example.com"]
     assert_error(client.post("/api/audiences", json=audience, headers=admin), 409, "conflict")
 
+    follow_up = {
+        "name": "after-spring",
+        "channel": "email",
+        "trigger": {"audience": "pro-no-order"},
+        "steps": [{"wait": "3d"}, {"send": "promo"}],
+    }
+    assert client.post("/api/journeys", json=follow_up, headers=admin).status_code == 201
     body = {
         "name": "spring",
         "template": "promo",
@@ -82,6 +89,15 @@ def test_broadcast_to_an_audience(
     assert sorted(e["contact"] for e in entered.json()["events"]) == [
         "ada@example.com",
         "bo@example.com",
+    ]
+    for _ in range(200):  # the journeys processor enters both on "Audience Entered"
+        people = client.get("/api/journeys/after-spring", headers=admin).json()["people"]
+        if len(people) == 2:
+            break
+        time.sleep(0.01)
+    assert [(p["contact"], p["state"]) for p in people] == [
+        ("ada@example.com", "active"),
+        ("bo@example.com", "active"),
     ]
 
     subscribe(client, admin, "bo@example.com", status="UNSUBSCRIBED")  # after start
