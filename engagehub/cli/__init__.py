@@ -65,19 +65,9 @@ def register() -> None:
         sources,
     )
 
-    for module in (
-        serve,
-        sources,
-        events,
-        imports,
-        import_braze,
-        consent,
-        profiles,
-        admin,
-        bench,
-        messaging,
-    ):
+    for module in (serve, sources, events, imports, import_braze, consent, profiles, admin, bench):
         module.register(app)
+    messaging.register(app)
 
 
 def main() -> None:

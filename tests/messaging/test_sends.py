@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 from twilio.request_validator import RequestValidator
@@ -13,6 +15,7 @@ from engagehub.app import create_app
 from engagehub.settings import Settings
 from tests.conftest import ADMIN_TOKEN, assert_error, make_source
 from tests.messaging.conftest import FakeApi, Sink, identify, subscribe
+from tests.vendors.signing import SendGridSigner
 
 PROMO = {
     "name": "promo",
@@ -108,6 +111,24 @@ def test_not_subscribed_is_dropped_transactional_is_sent(
     )
 
 
+def test_unknown_merge_tag_fails_the_send_naming_it(
+    client: TestClient, admin: dict[str, str], smtp_sink: Sink
+) -> None:
+    strict = {**PROMO, "name": "strict", "subject": "For {{ profile.plan }}"}
+    assert client.post("/api/templates", json=strict, headers=admin).status_code == 201
+    subscribe(client, admin, "ada@example.com")
+    r = client.post(
+        "/api/sends", json={"template": "strict", "to": "ada@example.com"}, headers=admin
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "failed"
+    assert "profile.plan" in r.json()["error"]
+    [ev] = events(client, admin, message_id=r.json()["message_id"])
+    assert ev["event"] == "Email Dropped"
+    assert ev["properties"]["drop_reason"].startswith("template_error")
+    assert smtp_sink.messages == []
+
+
 def test_group_opt_out_is_dropped(
     client: TestClient, admin: dict[str, str], smtp_sink: Sink
 ) -> None:
@@ -193,6 +214,28 @@ def test_sendgrid_request_shape_and_errors(
     assert body["from"] == {"email": "engagehub@localhost"}
     assert [c["type"] for c in body["content"]] == ["text/plain", "text/html"]
     assert body["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+    # SendGrid's Event Webhook echoes the custom arg: its events land on our message
+    signer = SendGridSigner()
+    make_source(client.app.state.hub.db, "sg", "sendgrid", secret=signer.public)  # type: ignore[attr-defined]
+    delivered = [
+        {
+            "email": "ada@example.com",
+            "event": "delivered",
+            "timestamp": int(time.time()),
+            "sg_event_id": "ev-1",
+            "sg_message_id": f"{r.json()['provider_message_id']}.filter0001",
+            "engagehub_message_id": mid,
+        }
+    ]
+    raw = orjson.dumps(delivered)
+    hook = client.post("/webhooks/sendgrid/sg", content=raw, headers=signer.headers(raw))
+    assert hook.status_code == 200, hook.text
+    assert [e["event"] for e in events(client, admin, message_id=mid)] == [
+        "Email Sent",
+        "Email Processed",
+        "Email Delivered",
+    ]
 
     subscribe(client, admin, "bad@example.com")
     subscribe(client, admin, "flaky@example.com")
