@@ -78,10 +78,21 @@ async def deliver(
     await asyncio.to_thread(finish)
 
 
-def _handed(db: Database, jobs: list[Job], lease_seconds: float) -> None:
-    """The commit before the irreversible step: these are never sent again."""
+def _handed(db: Database, jobs: list[Job], lease_seconds: float) -> set[str]:
+    """The commit before the irreversible step: these are never sent again. Only rows this
+    claim still owns are marked (and returned)."""
+    now = now_ms()
+    kept = set()
     with db.reader() as conn, conn.transaction():
-        sender.mark(conn, jobs, "handed", lease=now_ms() + int(lease_seconds * 1000))
+        for job in jobs:
+            changed = conn.execute(
+                "UPDATE message_sends SET state = 'handed', lease_until = ?, updated_at = ? "
+                "WHERE id = ? AND state = 'sending' AND attempts = ?",
+                (now + int(lease_seconds * 1000), now, job.id, job.claim),
+            ).rowcount
+            if changed:
+                kept.add(job.id)
+    return kept
 
 
 class Sender:

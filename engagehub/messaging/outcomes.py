@@ -34,6 +34,7 @@ def settle_stale_handed(conn: Connection) -> int:
         )
         jobs = [job_of(r) for r in rows]
         for job in jobs:
+            job.claim = job.attempts
             job.outcome = "sent"
             job.accepted = Accepted(None, "unconfirmed")
         if jobs:
@@ -47,12 +48,14 @@ def record(conn: Connection, jobs: Sequence[Job], provider: str, max_attempts: i
     events: list[IncomingEvent] = []
     with conn.transaction():
         for job in jobs:
-            if job.outcome == "failed" and job.retry and job.attempts + 1 < max_attempts:
-                delay = min(300_000, 1000 * 2 ** (job.attempts + 1))
+            if job.outcome == "superseded":
+                continue
+            if job.outcome == "failed" and job.retry and job.claim < max_attempts:
+                delay = min(300_000, 1000 * 2**job.claim)
                 conn.execute(
                     "UPDATE message_sends SET state = 'pending', next_attempt_at = ?, "
-                    "lease_until = 0, error = ?, updated_at = ? WHERE id = ?",
-                    (now + delay, job.error, now, job.id),
+                    "lease_until = 0, error = ?, updated_at = ? WHERE id = ? AND attempts = ?",
+                    (now + delay, job.error, now, job.id, job.claim),
                 )
                 continue
             state = job.outcome or "failed"

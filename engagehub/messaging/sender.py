@@ -52,6 +52,9 @@ class Job:
     error: str | None = None
     accepted: Accepted | None = None
     retry: bool = False
+    claim: int = 0
+    """The row's ``attempts`` while this process owns it: every later write checks it, so a
+    claim that outlived its lease (and was taken over) can neither send nor record."""
 
 
 def new_id() -> str:
@@ -153,6 +156,8 @@ def claim(
         return []
     with conn.transaction():
         jobs = [job_of(r) for r in conn.all(sql, params)]
+        for job in jobs:
+            job.claim = job.attempts + 1
         if jobs:
             mark(conn, jobs, "sending", lease=now + lease_ms, attempt=True)
     return jobs
@@ -294,15 +299,20 @@ async def _wave(
         done = [j for j, _ in ready]
         try:
             if blocking:
-                commit_handed(done)
+                kept: set[str] = commit_handed(done)
             else:
-                await asyncio.to_thread(commit_handed, done)
+                kept = await asyncio.to_thread(commit_handed, done)
         except BaseException:
             for _, handle in ready:
                 await provider.abandon(handle)
             raise
-        for _, handle in ready:
-            provider.release(handle)
+        for job, handle in ready:
+            if job.id in kept:
+                provider.release(handle)
+        for job, handle in [(j, h) for j, h in ready if j.id not in kept]:
+            job.outcome = "superseded"  # another process took the row over: it sends it
+            await provider.abandon(handle)
+        ready = [(j, h) for j, h in ready if j.id in kept]
 
     async def fin(job: Job, handle: Any) -> None:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,6 +13,8 @@ from fastapi.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
 from engagehub.app import create_app
+from engagehub.messaging import sender
+from engagehub.messaging.delivery import deliver
 from engagehub.settings import Settings
 from tests.conftest import ADMIN_TOKEN, assert_error, make_source
 from tests.messaging.conftest import FakeApi, Sink, identify, subscribe
@@ -331,3 +334,23 @@ def test_twilio_request_shape_status_webhook_attaches_and_retry_is_idempotent(
         "invalid_payload",
     )
     assert details["value"] == "12"
+
+
+def test_a_claim_taken_over_after_its_lease_never_sends(
+    client: TestClient, admin: dict[str, str], smtp_sink: Sink
+) -> None:
+    hub = client.app.state.hub  # type: ignore[attr-defined]
+    assert client.post("/api/templates", json=PROMO, headers=admin).status_code == 201
+    subscribe(client, admin, "ada@example.com")
+    with hub.db.reader() as conn:
+        with conn.transaction():
+            mid = sender.enqueue(conn, "promo", "email", "ada@example.com")
+        [job] = sender.claim(conn, 10, ids=[mid])
+        # this claim stalled past its lease and another process claimed the row again
+        conn.execute("UPDATE message_sends SET attempts = attempts + 1 WHERE id = ?", (mid,))
+    asyncio.run(deliver(hub.db, hub.settings, [job]))
+    assert smtp_sink.messages == []
+    with hub.db.reader() as conn:
+        row = conn.one("SELECT state, attempts FROM message_sends WHERE id = ?", (mid,))
+    assert row == {"state": "sending", "attempts": 2}
+    assert events(client, admin, message_id=mid) == []
