@@ -84,7 +84,7 @@ def events_for(job: Job, provider: str, now: int) -> list[IncomingEvent]:
     """Canonical events of one outcome, keyed on the message id (exactly once in the log)."""
     names = _EVENTS.get((job.channel, job.outcome), ())
     if job.accepted is not None and job.accepted.status == "unconfirmed":
-        names = names[:1]  # handed over, reply never read: sent, not known to be processed
+        names = names[:1]  # handed over, no reply: sent, not known to be processed
     props: dict[str, Any] = {
         "message_id": job.id,
         "template": job.template,
@@ -99,6 +99,8 @@ def events_for(job: Job, provider: str, now: int) -> list[IncomingEvent]:
         props["transactional"] = True
     if job.accepted and job.accepted.provider_message_id:
         props["provider_message_id"] = job.accepted.provider_message_id
+    if job.accepted and job.accepted.status == "unconfirmed":
+        props["unconfirmed"] = True
     if job.outcome == "dropped":
         props["drop_reason"] = (job.error or "").split(":", 1)[0]
         props["drop_detail"] = job.error

@@ -3,6 +3,7 @@ on real sockets that check the request shape and answer with the real response s
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import email
 import email.policy
@@ -57,6 +58,8 @@ class Sink:
         msg = email.message_from_bytes(content, policy=email.policy.default)
         with self.lock:
             self.messages.append((list(envelope.rcpt_tos), msg))  # type: ignore[arg-type]
+        if any(r.startswith("slow") for r in envelope.rcpt_tos):
+            await asyncio.sleep(1.0)  # stored, but the reply comes after the client gave up
         return "250 2.0.0 queued"
 
 

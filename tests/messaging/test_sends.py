@@ -14,7 +14,7 @@ from twilio.request_validator import RequestValidator
 
 from engagehub.app import create_app
 from engagehub.messaging import sender
-from engagehub.messaging.delivery import deliver
+from engagehub.messaging.delivery import deliver, run_batch
 from engagehub.settings import Settings
 from tests.conftest import ADMIN_TOKEN, assert_error, make_source
 from tests.messaging.conftest import FakeApi, Sink, identify, subscribe
@@ -308,8 +308,6 @@ def test_twilio_request_shape_status_webhook_attaches_and_retry_is_idempotent(
     assert "Twilio 500" in r.json()["error"]
     mid = r.json()["message_id"]
     del twilio_api.status_for["+14155550101"]
-    from engagehub.messaging.delivery import run_batch
-
     with hub.db.reader() as conn:
         conn.execute("UPDATE message_sends SET next_attempt_at = 0 WHERE id = ?", (mid,))
     run_batch(hub.db, hub.settings, 10)
@@ -334,6 +332,27 @@ def test_twilio_request_shape_status_webhook_attaches_and_retry_is_idempotent(
         "invalid_payload",
     )
     assert details["value"] == "12"
+
+
+def test_no_reply_after_the_final_dot_is_never_resent(
+    client: TestClient, admin: dict[str, str], smtp_sink: Sink
+) -> None:
+    hub = client.app.state.hub  # type: ignore[attr-defined]
+    hub.settings.provider_timeout_seconds = 0.3
+    assert client.post("/api/templates", json=PROMO, headers=admin).status_code == 201
+    subscribe(client, admin, "slow@example.com")
+    r = client.post(
+        "/api/sends", json={"template": "promo", "to": "slow@example.com"}, headers=admin
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["state"], r.json()["provider_message_id"]) == ("sent", None)
+    [ev] = events(client, admin, message_id=r.json()["message_id"])
+    assert ev["event"] == "Email Sent"
+    assert ev["properties"]["unconfirmed"] is True
+    with hub.db.reader() as conn:
+        conn.execute("UPDATE message_sends SET next_attempt_at = 0, lease_until = 0")
+    run_batch(hub.db, hub.settings, 10)
+    assert len(smtp_sink.to("slow@example.com")) == 1
 
 
 def test_a_claim_taken_over_after_its_lease_never_sends(

@@ -176,20 +176,25 @@ class Smtp:
             handle.error = exc
 
     async def finish(self, handle: _Handle) -> Accepted:
-        """The final "." of DATA (written by ``release``): the server now has the message."""
+        """Read the reply to the final "." (written by ``release``).
+
+        No "." written: a transient error, safe to retry. Written but no reply (timeout, lost
+        connection): the server may have the message, so it is never sent again; it counts as
+        sent, ``unconfirmed``. A 4xx/5xx reply is a refusal (retried / terminal)."""
+        if not handle.released and handle.error is None:
+            self.release(handle)
+        if handle.error is not None:
+            handle.client.close()
+            self._give_back(handle.client)
+            raise _error(handle.error)
         try:
-            if handle.error is not None:
-                raise handle.error
-            if handle.released:
-                assert handle.client.protocol is not None
-                timeout = self.settings.provider_timeout_seconds
-                reply = await handle.client.protocol.read_response(timeout=timeout)
-            else:
-                reply = await handle.client.execute_command(b".")
+            assert handle.client.protocol is not None
+            timeout = self.settings.provider_timeout_seconds
+            reply = await handle.client.protocol.read_response(timeout=timeout)
         except Exception as exc:
             handle.client.close()
             self._give_back(handle.client)
-            raise _error(exc) from None
+            return Accepted(None, "unconfirmed", {"error": f"{type(exc).__name__}: {exc}"})
         if reply.code != 250:
             await self._reset(handle.client)
             raise _error(aiosmtplib.SMTPDataError(reply.code, reply.message))
