@@ -12,6 +12,7 @@ import contextvars
 import html as html_lib
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 import orjson
@@ -43,6 +44,12 @@ class _Recording(Undefined):  # type: ignore[misc,unused-ignore]
 
 
 _ENV = Environment(undefined=_Recording, autoescape=False)
+
+
+@lru_cache(maxsize=512)
+def _parsed(source: str) -> Any:
+    """Parse once per distinct source (a broadcast renders one template many times)."""
+    return _ENV.from_string(source)
 
 
 class TemplateIn(BaseModel):
@@ -123,7 +130,7 @@ def render(
     try:
         for part, source in tpl.parts().items():
             try:
-                text = _ENV.from_string(source).render(**context)
+                text = _parsed(source).render(**context)
             except LiquidError as exc:
                 raise PayloadError(f"cannot render {part}: {exc}", field=part) from None
             setattr(out, part, text)
