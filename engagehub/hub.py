@@ -7,6 +7,7 @@ import gc
 import sys
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TypeVar
 
 from starlette.concurrency import run_in_threadpool
@@ -82,6 +83,11 @@ class Hub:
         if self.settings.run_processors:
             await self.runner.start()
         if self.settings.run_services:
+            loop = asyncio.get_running_loop()
+            for service in self.services.services:
+                # Services that append to the log outside the writer wake the processors.
+                if hasattr(service, "on_append"):
+                    service.on_append = partial(loop.call_soon_threadsafe, self.runner.notify, 0)
             await self.services.start()
         self.started = True
 

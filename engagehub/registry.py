@@ -21,6 +21,8 @@ def routers() -> list[APIRouter]:
     from engagehub.consent import imports_api
     from engagehub.destinations import api as destinations_api
     from engagehub.ingest import crossengage, segment, webhooks
+    from engagehub.messaging import api as messaging_api
+    from engagehub.messaging import pages as messaging_pages
     from engagehub.ops import api as ops_api
     from engagehub.profiles import api as profiles_api
     from engagehub.web import routes as web_routes
@@ -36,6 +38,8 @@ def routers() -> list[APIRouter]:
         consent_api.router,
         imports_api.router,
         profiles_api.router,
+        messaging_api.router,
+        messaging_pages.router,
         ops_api.router,
         destinations_api.router,
         analytics_api.router,
@@ -47,6 +51,7 @@ def processors(settings: Settings) -> list[Processor]:
     """Every log processor, in the order they run after each commit."""
     from engagehub.analytics.processor import AnalyticsProcessor
     from engagehub.consent.processor import ConsentProcessor
+    from engagehub.messaging.journeys import JourneyProcessor
     from engagehub.processing.log_index import LogIndex
     from engagehub.processing.unmapped import UnmappedCounter
     from engagehub.profiles.processor import ProfileProcessor
@@ -57,12 +62,14 @@ def processors(settings: Settings) -> list[Processor]:
         ConsentProcessor(settings),
         ProfileProcessor(settings.default_region),
         AnalyticsProcessor(),
+        JourneyProcessor(),
     ]
 
 
 def services(settings: Settings) -> list[Service]:
     """Every background service (outbox delivery, broadcasts, journey timers...)."""
     from engagehub.destinations.service import DeliveryService
+    from engagehub.messaging.service import MessagingService
     from engagehub.scaleout.maintenance import PartitionMaintenance
 
-    return [PartitionMaintenance(settings), DeliveryService(settings)]
+    return [PartitionMaintenance(settings), DeliveryService(settings), MessagingService(settings)]

@@ -121,6 +121,67 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(default=10000, gt=0)
     """Requests a credential may make at once before the per-second rate applies (bucket size)."""
 
+    # --- messaging (issue 8) -------------------------------------------------------------
+    secret_key: SecretStr | None = None
+    """Key that signs unsubscribe/preference links; a random one is kept in the DB if unset."""
+
+    email_provider: Literal["smtp", "sendgrid"] = "smtp"
+    """Which provider sends email: an SMTP server or SendGrid's Mail Send v3 API."""
+
+    email_from: str = "engagehub@localhost"
+    """Sender address of emails (From header and envelope sender)."""
+
+    smtp_host: str = "127.0.0.1"
+    """SMTP server host."""
+
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    """SMTP server port."""
+
+    smtp_username: str | None = None
+    """SMTP login user name (no login when unset)."""
+
+    smtp_password: SecretStr | None = None
+    """SMTP login password."""
+
+    smtp_starttls: bool = False
+    """Upgrade SMTP connections with STARTTLS."""
+
+    smtp_connections: int = Field(default=16, ge=1, le=256)
+    """Parallel SMTP connections a sender opens."""
+
+    sendgrid_api_key: SecretStr | None = None
+    """SendGrid API key (Mail Send permission)."""
+
+    sendgrid_base_url: str = "https://api.sendgrid.com"
+    """SendGrid API base URL."""
+
+    twilio_account_sid: str | None = None
+    """Twilio account SID (SMS sending)."""
+
+    twilio_auth_token: SecretStr | None = None
+    """Twilio auth token."""
+
+    twilio_from: str | None = None
+    """Twilio sender: a phone number (E.164) or a Messaging Service SID (MG...)."""
+
+    twilio_base_url: str = "https://api.twilio.com"
+    """Twilio API base URL."""
+
+    twilio_status_source: str | None = None
+    """Name of the twilio source whose status webhook gets the StatusCallback URL."""
+
+    provider_timeout_seconds: float = Field(default=30.0, gt=0)
+    """Timeout of one provider call; a timeout is retried (with the same idempotency key)."""
+
+    send_max_attempts: int = Field(default=5, ge=1)
+    """Attempts of one message before it is marked failed (transient errors only)."""
+
+    send_batch: int = Field(default=200, ge=1)
+    """Messages the sending service claims per transaction."""
+
+    send_lease_seconds: float = Field(default=60.0, gt=0)
+    """How long a claimed message stays reserved; after a crash it is resumed after this."""
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

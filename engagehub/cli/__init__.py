@@ -61,6 +61,7 @@ def register() -> None:
         events,
         import_braze,
         imports,
+        messaging,
         profiles,
         serve,
         sources,
@@ -87,6 +88,7 @@ def register() -> None:
         module.register(app)
     for module in (analytics,):
         module.register(app)
+    messaging.register(app)
 
 
 def main() -> None:

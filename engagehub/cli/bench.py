@@ -205,3 +205,34 @@ def deliver(
 def register(app: typer.Typer) -> None:
     """Attach ``bench``."""
     app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("broadcast")
+def broadcast(
+    recipients: Annotated[int, typer.Option(help="Subscribed recipients.")] = 100_000,
+    baseline: Annotated[
+        int | None, typer.Option(help="Raw aiosmtplib sends for the baseline (default: same).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """A broadcast through a local aiosmtpd: msg/s and peak RSS vs raw aiosmtplib sends."""
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from engagehub.bench.broadcast import run
+
+    with Progress(
+        TextColumn("[bold]broadcast"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        console=console,
+        disable=as_json,
+    ) as bar:
+        task = bar.add_task("broadcast", total=recipients)
+        figures = run(recipients, baseline or recipients, lambda n: bar.update(task, completed=n))
+    if as_json:
+        print(orjson.dumps(figures).decode())
+        return
+    table = Table("figure", "value", title="engagehub bench broadcast")
+    for key, value in figures.items():
+        table.add_row(key, f"{value:,}" if isinstance(value, int | float) else str(value))
+    console.print(table)

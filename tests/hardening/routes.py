@@ -25,6 +25,9 @@ PUBLIC = {
     # The dashboard's sign-in page and its static files (scripts, styles, the chart library).
     "/login",
     "/static/{name}",
+    # A recipient's own unsubscribe and preference pages: the signed token is the credential.
+    "/unsubscribe/{token}",
+    "/preferences/{token}",
 }
 # Dashboard pages: a browser session cookie (from /login with the admin token), not a bearer
 # token; without one they send the browser to /login (see test_dashboard_pages_need_a_session).

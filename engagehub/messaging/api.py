@@ -1,0 +1,283 @@
+"""Messaging admin API: templates, previews, sends, audiences, broadcasts, journeys.
+
+POST/GET       /api/templates            GET/DELETE /api/templates/{name}
+POST           /api/templates/{name}/preview
+POST           /api/sends                GET /api/sends/{id}
+POST/GET       /api/audiences            GET /api/audiences/{name}
+POST/GET       /api/broadcasts           GET /api/broadcasts/{name}
+POST           /api/broadcasts/{name}/start|pause|resume
+POST/GET       /api/journeys             GET /api/journeys/{name}
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field, ValidationError
+
+from engagehub.api.auth import require_admin
+from engagehub.consent.model import contact_for
+from engagehub.errors import NotFound, PayloadError
+from engagehub.http import JSONResponse, error_responses
+from engagehub.hub import Hub
+from engagehub.ingest.body import read_body
+from engagehub.messaging import audiences, broadcasts, journeys, links, sender, templates
+from engagehub.messaging.delivery import send_now
+from engagehub.profiles import store as profiles
+from engagehub.storage.base import Connection
+from engagehub.timeutil import format_ts
+
+router = APIRouter(prefix="/api", tags=["messaging"], dependencies=[Depends(require_admin)])
+M = TypeVar("M", bound=BaseModel)
+_E = error_responses(400, 401, 404, 409)
+
+
+async def body_as(request: Request, model: type[M]) -> M:
+    """Validate a JSON body; the error names the first bad field and its value."""
+    hub: Hub = request.app.state.hub
+    raw = await read_body(request, hub.settings.max_api_body_bytes)
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "body"
+        raise PayloadError(
+            f"invalid {field}: {first['msg']}",
+            field=field,
+            value=first.get("input") if first["loc"] else None,
+            errors=exc.errors(include_url=False),
+        ) from None
+
+
+@router.post("/templates", summary="Create or replace a template", responses=_E)
+async def put_template(request: Request) -> JSONResponse:
+    """Validates the Liquid of every part before storing."""
+    tpl = await body_as(request, templates.TemplateIn)
+    hub: Hub = request.app.state.hub
+    return JSONResponse(await hub.read(lambda c: templates.save(c, tpl)), status_code=201)
+
+
+@router.get("/templates", summary="List templates")
+async def get_templates(request: Request) -> JSONResponse:
+    """Every template."""
+    hub: Hub = request.app.state.hub
+    return JSONResponse({"templates": await hub.read(templates.list_all)})
+
+
+@router.get("/templates/{name}", summary="One template", responses=_E)
+async def get_template(name: str, request: Request) -> JSONResponse:
+    """A stored template."""
+    hub: Hub = request.app.state.hub
+    return JSONResponse(await hub.read(lambda c: templates.describe(c, name)))
+
+
+@router.delete("/templates/{name}", summary="Delete a template", responses=_E)
+async def delete_template(name: str, request: Request) -> JSONResponse:
+    """Remove a template."""
+    hub: Hub = request.app.state.hub
+    await hub.read(lambda c: templates.delete(c, name))
+    return JSONResponse({"deleted": name})
+
+
+class PreviewIn(BaseModel):
+    """Preview data: a profile (any identifier) and/or explicit traits, event properties."""
+
+    profile: str | None = None
+    traits: dict[str, Any] = Field(default_factory=dict)
+    event: dict[str, Any] = Field(default_factory=dict)
+    strict: bool = True
+
+
+def preview(conn: Connection, hub: Hub, name: str, p: PreviewIn) -> dict[str, Any]:
+    """Render a template as a recipient would see it (SMS adds encoding and segments)."""
+    tpl = templates.load(conn, name)
+    traits: dict[str, Any] = {}
+    address = "preview@example.com" if tpl.channel == "email" else "+15555550100"
+    if p.profile:
+        view = profiles.view(conn, profiles.find(conn, p.profile, hub.settings.default_region))
+        traits = dict(view.get("traits") or {})
+    traits.update(p.traits)
+    key = links.secret_key(conn, hub.settings)
+    base = hub.settings.public_base_url or f"http://{hub.settings.host}:{hub.settings.port}"
+    unsub, prefs = links.urls(
+        base, links.sign(key, links.Recipient(tpl.channel, address, tpl.subscription_group))
+    )
+    context = {
+        "profile": traits,
+        "traits": traits,
+        "event": p.event,
+        "data": {},
+        "contact": {"channel": tpl.channel, "address": address},
+        "unsubscribe_url": unsub,
+        "preferences_url": prefs,
+        "message_id": "preview",
+    }
+    return templates.render(tpl, context, strict=p.strict).as_dict()
+
+
+@router.post("/templates/{name}/preview", summary="Render a template", responses=_E)
+async def preview_template(name: str, request: Request) -> JSONResponse:
+    """Strict by default: unknown merge tags are a 400 naming each."""
+    p = await body_as(request, PreviewIn)
+    hub: Hub = request.app.state.hub
+    return JSONResponse(await hub.read(lambda c: preview(c, hub, name, p)))
+
+
+class SendIn(BaseModel):
+    """One message to one address."""
+
+    template: str
+    to: str = Field(min_length=1, max_length=320)
+    transactional: bool = False
+    """Send without a marketing subscription (receipts, password resets)."""
+    test: bool = False
+    """A test send: subject marked [TEST], missing merge tags allowed, no consent check."""
+    event: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+def send_json(conn: Connection, mid: str) -> dict[str, Any]:
+    """One send row, JSON-ready."""
+    row = conn.one("SELECT * FROM message_sends WHERE id = ?", (mid,))
+    if row is None:
+        raise NotFound(f"no message {mid!r}", message_id=mid)
+    keys = ("template", "channel", "contact", "broadcast_id", "journey", "state", "attempts")
+    out = {"message_id": row["id"], **{k: row[k] for k in keys}}
+    out.update(
+        transactional=bool(row["transactional"]),
+        provider=row["provider"],
+        provider_message_id=row["provider_message_id"],
+        error=row["error"],
+        created_at=format_ts(row["created_at"]),
+        updated_at=format_ts(row["updated_at"]),
+    )
+    return out
+
+
+@router.post("/sends", summary="Send one message now", responses=error_responses(400, 401, 404))
+async def post_send(request: Request) -> JSONResponse:
+    """Stored before sending; 200 with the outcome (sent, dropped, failed, pending retry)."""
+    s = await body_as(request, SendIn)
+    hub: Hub = request.app.state.hub
+
+    def queue(conn: Connection) -> str:
+        tpl = templates.load(conn, s.template)
+        try:
+            to = contact_for(tpl.channel, s.to, hub.settings.default_region)
+        except PayloadError as exc:
+            raise PayloadError(exc.message, field="to", value=s.to) from None
+        context = {"event": s.event, "data": s.data, "test": s.test}
+        with conn.transaction():
+            return sender.enqueue(
+                conn, tpl.name, tpl.channel, to, context, transactional=s.transactional or s.test
+            )
+
+    mid = await hub.read(queue)
+    await send_now(hub.db, hub.settings, mid)
+    hub.runner.notify(0)
+    result = await hub.read(lambda c: send_json(c, mid))
+    return JSONResponse(result, status_code=200 if result["state"] != "pending" else 202)
+
+
+@router.get("/sends/{message_id}", summary="One message and its state", responses=_E)
+async def get_send(message_id: str, request: Request) -> JSONResponse:
+    """State, provider id and error of one message."""
+    hub: Hub = request.app.state.hub
+    return JSONResponse(await hub.read(lambda c: send_json(c, message_id)))
+
+
+@router.post("/audiences", summary="Save an audience", responses=_E)
+async def post_audience(request: Request) -> JSONResponse:
+    """A saved filter over subscription state, traits and past events."""
+    aud = await body_as(request, audiences.AudienceIn)
+    hub: Hub = request.app.state.hub
+    return JSONResponse(await hub.read(lambda c: audiences.save(c, aud)), status_code=201)
+
+
+@router.get("/audiences", summary="List audiences")
+async def get_audiences(request: Request) -> JSONResponse:
+    """Every audience."""
+    hub: Hub = request.app.state.hub
+    return JSONResponse({"audiences": await hub.read(audiences.list_all)})
+
+
+@router.get("/audiences/{name}", summary="An audience and its current size", responses=_E)
+async def get_audience(name: str, request: Request) -> JSONResponse:
+    """The definition, member count and the first members."""
+
+    def get(conn: Connection) -> dict[str, Any]:
+        aud = audiences.load(conn, name)
+        members = audiences.members(conn, aud)
+        return {**aud.model_dump(), "size": len(members), "sample": members[:20]}
+
+    hub: Hub = request.app.state.hub
+    return JSONResponse(await hub.read(get))
+
+
+@router.post("/broadcasts", summary="Create a broadcast (draft)", responses=_E)
+async def post_broadcast(request: Request) -> JSONResponse:
+    """Template x audience at a rate; start it with /start."""
+    b = await body_as(request, broadcasts.BroadcastIn)
+    hub: Hub = request.app.state.hub
+    return JSONResponse(await hub.read(lambda c: broadcasts.create(c, b)), status_code=201)
+
+
+@router.get("/broadcasts", summary="List broadcasts")
+async def get_broadcasts(request: Request) -> JSONResponse:
+    """Every broadcast with its progress."""
+    hub: Hub = request.app.state.hub
+    return JSONResponse({"broadcasts": await hub.read(broadcasts.list_all)})
+
+
+@router.get("/broadcasts/{name}", summary="Broadcast status", responses=_E)
+async def get_broadcast(name: str, request: Request) -> JSONResponse:
+    """State, counts per recipient state, progress."""
+    hub: Hub = request.app.state.hub
+    return JSONResponse(await hub.read(lambda c: broadcasts.status(c, name)))
+
+
+@router.post("/broadcasts/{name}/{action}", summary="Start, pause or resume", responses=_E)
+async def act_broadcast(name: str, action: str, request: Request) -> JSONResponse:
+    """``start`` snapshots the audience; ``pause``/``resume`` stop and restart claiming."""
+    hub: Hub = request.app.state.hub
+    if action == "start":
+        result = await hub.read(lambda c: broadcasts.start(c, name))
+    elif action in ("pause", "resume"):
+        target = "paused" if action == "pause" else "running"
+        result = await hub.read(lambda c: broadcasts.set_state(c, name, target))
+    else:
+        raise NotFound(f"unknown action {action!r}; use start, pause or resume", action=action)
+    hub.services.wake("messaging")
+    hub.runner.notify(0)  # "Audience Entered" events were appended outside the writer
+    return JSONResponse(result)
+
+
+@router.post("/journeys", summary="Create a journey", responses=_E)
+async def post_journey(request: Request) -> JSONResponse:
+    """Trigger -> wait -> send steps, exit on the goal event."""
+    j = await body_as(request, journeys.JourneyIn)
+    hub: Hub = request.app.state.hub
+    return JSONResponse(await hub.read(lambda c: journeys.save(c, j)), status_code=201)
+
+
+@router.get("/journeys", summary="List journeys")
+async def get_journeys(request: Request) -> JSONResponse:
+    """Every journey with run counts."""
+    hub: Hub = request.app.state.hub
+
+    def get(conn: Connection) -> list[dict[str, Any]]:
+        return [journeys.describe(conn, j.name) for j in journeys.all_journeys(conn)]
+
+    return JSONResponse({"journeys": await hub.read(get)})
+
+
+@router.get("/journeys/{name}", summary="One journey and its runs", responses=_E)
+async def get_journey(name: str, request: Request) -> JSONResponse:
+    """Definition, counts and each person's position."""
+    hub: Hub = request.app.state.hub
+
+    def get(conn: Connection) -> dict[str, Any]:
+        return {**journeys.describe(conn, name), "people": journeys.runs(conn, name)}
+
+    return JSONResponse(await hub.read(get))

@@ -1,0 +1,117 @@
+"""Audiences: saved filters over subscription state, profile traits and past events."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, Field
+
+from engagehub.errors import ConflictError, NotFound
+from engagehub.messaging.sender import traits_for
+from engagehub.messaging.templates import NAME_PATTERN
+from engagehub.storage.base import Connection
+from engagehub.timeutil import now_ms
+
+
+class Performed(BaseModel):
+    """People who did (or did not) perform an event, optionally within the last N days."""
+
+    event: str = Field(min_length=1, max_length=200)
+    within_days: float | None = Field(default=None, gt=0)
+
+
+class AudienceIn(BaseModel):
+    """An audience definition."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    channel: Literal["email", "sms"]
+    subscribed_only: bool = True
+    """Only contact points whose channel is ``subscribed`` (sends re-check it anyway)."""
+    traits: dict[str, Any] = Field(default_factory=dict)
+    """Trait equality; a list value means any of these values."""
+    performed: Performed | None = None
+    not_performed: Performed | None = None
+
+
+def save(conn: Connection, aud: AudienceIn) -> dict[str, Any]:
+    """Create an audience (names are unique)."""
+    with conn.transaction():
+        if conn.scalar("SELECT 1 FROM audiences WHERE name = ?", (aud.name,)):
+            raise ConflictError(f"an audience named {aud.name!r} exists", audience=aud.name)
+        conn.execute(
+            "INSERT INTO audiences (name, definition, created_at) VALUES (?, ?, ?)",
+            (aud.name, aud.model_dump_json(), now_ms()),
+        )
+    return aud.model_dump()
+
+
+def load(conn: Connection, name: str) -> AudienceIn:
+    """A saved audience; 404 naming it."""
+    found = conn.scalar("SELECT definition FROM audiences WHERE name = ?", (name,))
+    if found is None:
+        raise NotFound(f"no audience named {name!r}", audience=name)
+    return AudienceIn.model_validate_json(found)
+
+
+def list_all(conn: Connection) -> list[dict[str, Any]]:
+    """Every audience."""
+    rows = conn.all("SELECT definition FROM audiences ORDER BY name")
+    return [orjson.loads(r["definition"]) for r in rows]
+
+
+def _performers(conn: Connection, p: Performed) -> set[str]:
+    """Contact points that performed the event (directly, or through their profile)."""
+    params: list[Any] = [p.event, p.event]
+    where = "(event = ? OR (event IS NULL AND vendor_event = ?))"
+    if p.within_days is not None:
+        where += " AND event_time >= ?"
+        params.append(now_ms() - int(p.within_days * 86_400_000))
+    rows = conn.all(f"SELECT DISTINCT contact, user_id FROM events WHERE {where}", params)
+    found = {r["contact"] for r in rows if r["contact"]}
+    users = sorted({r["user_id"] for r in rows if r["user_id"]})
+    for start in range(0, len(users), 500):
+        part = users[start : start + 500]
+        linked = conn.all(
+            "SELECT b.value AS contact FROM profile_identities a JOIN profile_identities b "
+            "ON a.profile_id = b.profile_id WHERE a.kind = 'user_id' AND b.kind IN "
+            f"('email', 'phone') AND a.value IN ({', '.join('?' * len(part))})",
+            part,
+        )
+        found.update(r["contact"] for r in linked)
+    return found
+
+
+def _matches(traits: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    for key, value in wanted.items():
+        have = traits.get(key)
+        if isinstance(value, list):
+            if have not in value:
+                return False
+        elif have != value:
+            return False
+    return True
+
+
+def members(conn: Connection, aud: AudienceIn) -> list[str]:
+    """Contact points in the audience now, sorted."""
+    if aud.subscribed_only:
+        rows = conn.all(
+            "SELECT contact FROM subscription_states WHERE channel = ? AND group_name = '' "
+            "AND status = 'subscribed'",
+            (aud.channel,),
+        )
+    else:
+        kind = "email" if aud.channel == "email" else "phone"
+        rows = conn.all("SELECT value AS contact FROM profile_identities WHERE kind = ?", (kind,))
+    contacts = sorted({r["contact"] for r in rows})
+    if aud.traits:
+        traits = traits_for(conn, contacts)
+        contacts = [c for c in contacts if _matches(traits.get(c, {}), aud.traits)]
+    if aud.performed is not None:
+        did = _performers(conn, aud.performed)
+        contacts = [c for c in contacts if c in did]
+    if aud.not_performed is not None:
+        did = _performers(conn, aud.not_performed)
+        contacts = [c for c in contacts if c not in did]
+    return contacts

@@ -1,0 +1,206 @@
+"""Broadcasts: one template to an audience, rate limited, pausable, exactly once per recipient.
+
+Starting a broadcast writes one ``message_sends`` row per recipient (``UNIQUE(broadcast_id,
+contact)``, id ``uuid5(broadcast, contact)``) and the "Audience Entered" events in the same
+transaction; the messaging service then sends them at the broadcast's rate. Pausing stops
+claiming; rows in flight finish. A killed process leaves its rows leased and they are resumed
+(or, past the SMTP point of no return, settled) after the lease, never sent twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, Field
+
+from engagehub.consent.store import builtin_source_id
+from engagehub.errors import ConflictError, NotFound, PayloadError
+from engagehub.messaging import audiences, templates
+from engagehub.model import IncomingEvent
+from engagehub.storage import events as log
+from engagehub.storage.base import Connection
+from engagehub.timeutil import format_ts, now_ms
+
+NS = uuid.UUID("9b0f4c1e-5d57-4c55-9a41-2f6c8e1d7a30")
+_CHUNK = 5000
+
+
+class BroadcastIn(BaseModel):
+    """A broadcast to create."""
+
+    name: str = Field(pattern=templates.NAME_PATTERN)
+    template: str
+    audience: str
+    rate_per_second: float = Field(default=100.0, gt=0, le=100_000)
+
+
+def create(conn: Connection, b: BroadcastIn) -> dict[str, Any]:
+    """A draft broadcast (template and audience must exist and share a channel)."""
+    tpl = templates.load(conn, b.template)
+    aud = audiences.load(conn, b.audience)
+    if tpl.channel != aud.channel:
+        raise PayloadError(
+            f"template {tpl.name!r} is {tpl.channel} but audience {aud.name!r} is {aud.channel}",
+            template=tpl.channel,
+            audience=aud.channel,
+        )
+    with conn.transaction():
+        if conn.scalar("SELECT 1 FROM broadcasts WHERE name = ?", (b.name,)):
+            raise ConflictError(f"a broadcast named {b.name!r} exists", broadcast=b.name)
+        bid = str(uuid.uuid5(NS, b.name))
+        conn.execute(
+            "INSERT INTO broadcasts (id, name, template, audience, state, rate_per_second, "
+            "created_at) VALUES (?, ?, ?, ?, 'draft', ?, ?)",
+            (bid, b.name, b.template, b.audience, b.rate_per_second, now_ms()),
+        )
+    return status(conn, b.name)
+
+
+def _row(conn: Connection, name: str) -> dict[str, Any]:
+    row = conn.one("SELECT * FROM broadcasts WHERE name = ? OR id = ?", (name, name))
+    if row is None:
+        raise NotFound(f"no broadcast named {name!r}", broadcast=name)
+    return row
+
+
+def _entered(
+    bid: str, broadcast: str, aud: audiences.AudienceIn, contact: str, now: int
+) -> IncomingEvent:
+    """The "Audience Entered" event of one recipient (deduplicated per broadcast)."""
+    return IncomingEvent(
+        dedup_key=f"aud:{bid}:{contact}",
+        event_time=now,
+        raw=orjson.dumps({"audience": aud.name, "broadcast": broadcast}).decode(),
+        vendor_event="Audience Entered",
+        event="Audience Entered",
+        channel="audience",
+        contact=contact,
+        campaign_id=bid,
+        properties={
+            "audience_key": aud.name,
+            "broadcast_id": bid,
+            "email" if aud.channel == "email" else "phone": contact,
+        },
+    )
+
+
+def start(conn: Connection, name: str) -> dict[str, Any]:
+    """Snapshot the audience into recipient rows and start sending."""
+    row = _row(conn, name)
+    if row["state"] != "draft":
+        raise ConflictError(
+            f"broadcast {name!r} is {row['state']}; only a draft can start", state=row["state"]
+        )
+    tpl = templates.load(conn, row["template"])
+    aud = audiences.load(conn, row["audience"])
+    contacts = audiences.members(conn, aud)
+    now = now_ms()
+    bid = row["id"]
+    with conn.transaction():
+        state = conn.scalar("SELECT state FROM broadcasts WHERE id = ?", (bid,))
+        if state != "draft":
+            raise ConflictError(f"broadcast {name!r} already started", state=state)
+        builtin = builtin_source_id(conn)
+        for start_at in range(0, len(contacts), _CHUNK):
+            part = contacts[start_at : start_at + _CHUNK]
+            conn.executemany(
+                "INSERT INTO message_sends (id, template, channel, contact, broadcast_id, state, "
+                "next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, "
+                "?, ?) ON CONFLICT DO NOTHING",
+                [
+                    (
+                        str(uuid.uuid5(uuid.UUID(bid), c)),
+                        tpl.name,
+                        tpl.channel,
+                        c,
+                        bid,
+                        now,
+                        now,
+                        now,
+                    )
+                    for c in part
+                ],
+            )
+            entered = [_entered(bid, row["name"], aud, c, now) for c in part]
+            log.append(conn, [log.Batch(builtin, now, entered)])
+        conn.execute(
+            "UPDATE broadcasts SET state = ?, recipients = ?, started_at = ? WHERE id = ?",
+            ("running" if contacts else "done", len(contacts), now, bid),
+        )
+    return status(conn, name)
+
+
+def set_state(conn: Connection, name: str, target: str) -> dict[str, Any]:
+    """Pause a running broadcast or resume a paused one."""
+    row = _row(conn, name)
+    wanted_from = {"paused": "running", "running": "paused"}[target]
+    with conn.transaction():
+        changed = conn.execute(
+            "UPDATE broadcasts SET state = ? WHERE id = ? AND state = ?",
+            (target, row["id"], wanted_from),
+        ).rowcount
+    if not changed:
+        raise ConflictError(
+            f"broadcast {name!r} is {row['state']}; cannot make it {target}", state=row["state"]
+        )
+    return status(conn, name)
+
+
+def running(conn: Connection) -> list[tuple[str, float]]:
+    """(id, rate) of running broadcasts."""
+    rows = conn.all("SELECT id, rate_per_second FROM broadcasts WHERE state = 'running'")
+    return [(r["id"], float(r["rate_per_second"])) for r in rows]
+
+
+def finish_done(conn: Connection, bid: str) -> bool:
+    """Mark a running broadcast done when no recipient is left open."""
+    with conn.transaction():
+        left = conn.scalar(
+            "SELECT 1 FROM message_sends WHERE broadcast_id = ? AND state IN "
+            "('pending', 'sending', 'handed') LIMIT 1",
+            (bid,),
+        )
+        if left:
+            return False
+        conn.execute(
+            "UPDATE broadcasts SET state = 'done', finished_at = ? WHERE id = ? "
+            "AND state = 'running'",
+            (now_ms(), bid),
+        )
+    return True
+
+
+def status(conn: Connection, name: str) -> dict[str, Any]:
+    """State, counts per recipient state, and progress."""
+    row = _row(conn, name)
+    counts = {
+        r["state"]: int(r["n"])
+        for r in conn.all(
+            "SELECT state, COUNT(*) AS n FROM message_sends WHERE broadcast_id = ? GROUP BY state",
+            (row["id"],),
+        )
+    }
+    total = int(row["recipients"])
+    finished = sum(counts.get(s, 0) for s in ("sent", "dropped", "failed"))
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "template": row["template"],
+        "audience": row["audience"],
+        "state": row["state"],
+        "rate_per_second": row["rate_per_second"],
+        "recipients": total,
+        "counts": counts,
+        "progress": round(finished / total, 4) if total else 1.0,
+        "created_at": format_ts(row["created_at"]),
+        "started_at": format_ts(row["started_at"]),
+        "finished_at": format_ts(row["finished_at"]),
+    }
+
+
+def list_all(conn: Connection) -> list[dict[str, Any]]:
+    """Every broadcast, newest first."""
+    rows = conn.all("SELECT name FROM broadcasts ORDER BY created_at DESC, name")
+    return [status(conn, r["name"]) for r in rows]

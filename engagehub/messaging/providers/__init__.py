@@ -1,0 +1,109 @@
+"""Sending providers: one module per provider, one two-step shape.
+
+``prepare`` does everything that can still be abandoned without a message leaving (SMTP: the
+envelope and the DATA body up to, not including, the final "."); ``finish`` is the step after
+which the provider has the message (the "." of DATA, or the HTTP request, sent with an
+idempotency key so a retried request cannot create a second message). The sender commits the
+send as ``handed`` between the two when ``finish`` is not repeatable (SMTP), so a crash before
+that commit is safely retried and a crash after it never sends twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from engagehub.errors import ConfigError
+from engagehub.messaging.templates import Rendered
+from engagehub.settings import Settings
+
+
+@dataclass(slots=True)
+class Outgoing:
+    """One rendered message for one recipient, with our message id."""
+
+    message_id: str
+    channel: str
+    to: str
+    rendered: Rendered
+    headers: dict[str, str] = field(default_factory=dict)
+    """Extra email headers (List-Unsubscribe, List-Unsubscribe-Post)."""
+
+
+@dataclass(slots=True)
+class Accepted:
+    """The provider took the message: its own id and status."""
+
+    provider_message_id: str | None
+    status: str
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+class ProviderError(Exception):
+    """A provider refused or failed; ``terminal`` says whether retrying can help."""
+
+    def __init__(self, message: str, terminal: bool, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.terminal = terminal
+        self.status = status
+
+
+def http_terminal(status: int) -> bool:
+    """4xx is final except 408 (timeout) and 429 (rate limit); 5xx is retried."""
+    return 400 <= status < 500 and status not in (408, 429)
+
+
+class Provider(Protocol):
+    """The interface every provider module implements."""
+
+    name: str
+    channel: str
+    repeatable_finish: bool
+    """True when ``finish`` may be repeated without a second message (idempotency key)."""
+
+    async def open(self) -> None:
+        """Connect (pools are opened once per batch of sends)."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+    async def prepare(self, msg: Outgoing) -> Any:
+        """Reversible work; the returned handle goes to ``finish`` or ``abandon``."""
+
+    def release(self, handle: Any) -> None:
+        """Start the irreversible step synchronously, right after the commit (no await between:
+        the window in which a crash loses a committed message is as short as it can be)."""
+
+    async def finish(self, handle: Any) -> Accepted:
+        """Hand the message over (or complete what ``release`` started); raises ProviderError."""
+
+    async def abandon(self, handle: Any) -> None:
+        """Give up a prepared message (its connection is reset)."""
+
+
+def for_channel(channel: str, settings: Settings) -> Provider:
+    """The configured provider for ``channel``; ConfigError naming the missing variable."""
+    if channel == "email":
+        if settings.email_provider == "sendgrid":
+            from engagehub.messaging.providers.sendgrid import SendGrid
+
+            if settings.sendgrid_api_key is None:
+                raise ConfigError("set ENGAGEHUB_SENDGRID_API_KEY to send email with SendGrid")
+            return SendGrid(settings)
+        from engagehub.messaging.providers.smtp import Smtp
+
+        return Smtp(settings)
+    if channel == "sms":
+        from engagehub.messaging.providers.twilio import Twilio
+
+        for var, value in (
+            ("ENGAGEHUB_TWILIO_ACCOUNT_SID", settings.twilio_account_sid),
+            ("ENGAGEHUB_TWILIO_AUTH_TOKEN", settings.twilio_auth_token),
+            ("ENGAGEHUB_TWILIO_FROM", settings.twilio_from),
+        ):
+            if not value:
+                raise ConfigError(f"set {var} to send SMS with Twilio", variable=var)
+        return Twilio(settings)
+    raise ConfigError(f"no provider for channel {channel!r}", channel=channel)

@@ -1,0 +1,85 @@
+"""The messaging background service: sends queued messages, broadcasts at their rate, and
+journey timers. Runs inside ``serve`` (and any worker); state is all in the database."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from engagehub.messaging import broadcasts, journeys, outcomes
+from engagehub.messaging.delivery import Sender
+from engagehub.settings import Settings
+from engagehub.storage import Database
+
+
+class Bucket:
+    """Token bucket for one broadcast's rate (per process)."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.tokens = min(rate, 1.0)
+        self.at = time.monotonic()
+
+    def take(self, most: int) -> int:
+        """Whole tokens available now, up to ``most``."""
+        now = time.monotonic()
+        self.tokens = min(max(self.rate, 1.0), self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        n = min(most, int(self.tokens))
+        self.tokens -= n
+        return n
+
+
+class MessagingService:
+    """One unit of work: settle stale handed rows, advance journeys, send a batch."""
+
+    name = "messaging"
+    interval = 0.2
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.buckets: dict[str, Bucket] = {}
+        self._appended = False
+        self._last_settle = 0.0
+        self.sender = Sender(settings)
+        self.on_append: Callable[[], object] | None = None
+        """Set by the hub: wakes the log processors after this service appended events."""
+
+    def run_once(self, db: Database) -> bool:
+        """True when there may be more to send right away; connections close when idle."""
+        self._appended = False
+        more = self._work(db)
+        if self._appended and self.on_append is not None:
+            self.on_append()
+        if not more:
+            self.sender.close()
+        return more
+
+    def _work(self, db: Database) -> bool:
+        now = time.monotonic()
+        with db.reader() as conn:
+            if now - self._last_settle > 5:
+                self._appended |= outcomes.settle_stale_handed(conn) > 0
+                self._last_settle = now
+            moved = journeys.tick(conn)
+            running = broadcasts.running(conn)
+        more = moved > 0
+        batch = self.settings.send_batch
+        alone = self.sender.run_batch(db, batch)
+        self._appended |= bool(alone)
+        more |= len(alone) == batch
+        for bid, rate in running:
+            bucket = self.buckets.get(bid)
+            if bucket is None or bucket.rate != rate:
+                bucket = self.buckets[bid] = Bucket(rate)
+            allowed = bucket.take(batch)
+            if allowed:
+                sent = self.sender.run_batch(db, allowed, broadcast=bid)
+                self._appended |= bool(sent)
+                bucket.tokens += allowed - len(sent)
+                if len(sent) == allowed:
+                    more = True
+                    continue
+                with db.reader() as conn:
+                    broadcasts.finish_done(conn, bid)
+        return more
