@@ -94,12 +94,19 @@ def step(conn: Connection, processor: Processor, window: int, wait: bool = True)
 def run_until_caught_up(
     conn: Connection, processors: Sequence[Processor], window: int = 2000
 ) -> None:
-    """Run every processor until it reaches the log head (CLI commands, tests)."""
-    for processor in processors:
-        while True:
-            cursor, head = step(conn, processor, window)
-            if cursor >= head:
-                break
+    """Run every processor until all reach the log head (CLI commands, tests).
+
+    Processors move in lockstep, one window each per round and one commit per round (their
+    steps are savepoints of it), so a bulk catch-up pays one commit per window, not one per
+    processor, and reads each window while it is in the page cache. Rounds repeat until no
+    processor is behind, including the events a processor appended (consent's companions).
+    """
+    while True:
+        with conn.transaction():
+            cursors = [step(conn, processor, window)[0] for processor in processors]
+            head = log.head(conn)
+        if all(cursor >= head for cursor in cursors):
+            return
 
 
 def reset(conn: Connection, processor: Processor) -> None:
