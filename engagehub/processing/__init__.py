@@ -6,8 +6,8 @@ in the same transaction, so a crash replays a batch and updates must be idempote
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from engagehub.model import StoredEvent
 from engagehub.storage import events as log
@@ -59,7 +59,17 @@ def set_offset(conn: Connection, name: str, seq: int) -> None:
 PROCESSOR_LOCK_CLASS = 0x70726F63  # "proc"
 
 
-def step(conn: Connection, processor: Processor, window: int, wait: bool = True) -> tuple[int, int]:
+Reader = Callable[..., list[StoredEvent]]
+"""``log.read_range``'s signature: (conn, after, upto, where, payload=...)."""
+
+
+def step(
+    conn: Connection,
+    processor: Processor,
+    window: int,
+    wait: bool = True,
+    read: Reader = log.read_range,
+) -> tuple[int, int]:
     """Apply at most ``window`` log positions; returns (new cursor, log head).
 
     On PostgreSQL one process at a time advances a cursor (an advisory lock per processor, then
@@ -82,13 +92,45 @@ def step(conn: Connection, processor: Processor, window: int, wait: bool = True)
         upto = min(head, cursor + window)
         if upto <= cursor:
             return cursor, head
-        events = log.read_range(
+        events = read(
             conn, cursor, upto, processor.where, payload=getattr(processor, "payload", True)
         )
         if events:
             processor.apply(conn, events)
         set_offset(conn, processor.name, upto)
     return upto, head
+
+
+class SharedWindow:
+    """Reads a window of the log once for every processor stepping through it in lockstep.
+
+    Turning rows into events costs more than the SQL, and a bulk catch-up had each processor
+    read the same positions again. The full rows are read once per ``(after, upto)``; a
+    processor's ``where`` is applied by asking the database for the matching positions only.
+    Processors get the same event objects and must not modify them (none does).
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple[int, int] | None = None
+        self._events: list[StoredEvent] = []
+
+    def read(
+        self, conn: Connection, after: int, upto: int, where: str | None, **_: Any
+    ) -> list[StoredEvent]:
+        """Events with ``after < seq <= upto`` matching ``where``, in log order."""
+        if self._key != (after, upto):
+            self._key, self._events = None, []  # release the old window before reading
+            self._events = log.read_range(conn, after, upto)
+            self._key = (after, upto)
+        if where is None:
+            return list(self._events)
+        wanted = {
+            int(seq)
+            for (seq,) in conn.execute(
+                f"SELECT seq FROM events WHERE seq > ? AND seq <= ? AND ({where})", (after, upto)
+            ).fetchall()
+        }
+        return [ev for ev in self._events if ev.seq in wanted]
 
 
 def run_until_caught_up(
@@ -98,12 +140,13 @@ def run_until_caught_up(
 
     Processors move in lockstep, one window each per round and one commit per round (their
     steps are savepoints of it), so a bulk catch-up pays one commit per window, not one per
-    processor, and reads each window while it is in the page cache. Rounds repeat until no
-    processor is behind, including the events a processor appended (consent's companions).
+    processor, and reads each window once (``SharedWindow``). Rounds repeat until no processor
+    is behind, including the events a processor appended (consent's companions).
     """
+    read = SharedWindow().read if len(processors) > 1 else log.read_range
     while True:
         with conn.transaction():
-            cursors = [step(conn, processor, window)[0] for processor in processors]
+            cursors = [step(conn, p, window, read=read)[0] for p in processors]
             head = log.head(conn)
         if all(cursor >= head for cursor in cursors):
             return
