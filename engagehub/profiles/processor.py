@@ -260,7 +260,7 @@ class ProfileProcessor:
                     p["last_seen"],
                     now,
                 )
-                for p in profiles.values()
+                for _, p in sorted(profiles.items())  # key order: B-tree pages written once
                 if p["dirty"]
             ],
         )
@@ -268,7 +268,7 @@ class ProfileProcessor:
             "INSERT INTO profile_identities (kind, value, profile_id, first_seen) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (kind, value) DO UPDATE SET "
             "profile_id = excluded.profile_id",
-            [(k, v, pid, now) for (k, v), pid in changed.items()],
+            [(k, v, pid, now) for (k, v), pid in sorted(changed.items())],
         )
         conn.executemany(
             "INSERT INTO profile_conflicts (seq, profile_id, other_profile_id, reason) "
