@@ -54,7 +54,7 @@ def identities_of(ev: StoredEvent, region: str) -> list[Identity]:
     custom = props.get("identifiers")
     if isinstance(custom, dict):
         found.extend((str(k), str(v)) for k, v in custom.items() if v not in (None, ""))
-    return list(dict.fromkeys(found))
+    return found if len(found) < 2 else list(dict.fromkeys(found))
 
 
 def profile_id_for(identity: Identity) -> str:
