@@ -138,17 +138,16 @@ def run_until_caught_up(
 ) -> None:
     """Run every processor until all reach the log head (CLI commands, tests).
 
-    Processors move in lockstep, one window each per round and one commit per round (their
-    steps are savepoints of it), so a bulk catch-up pays one commit per window, not one per
-    processor, and reads each window once (``SharedWindow``). Rounds repeat until no processor
-    is behind, including the events a processor appended (consent's companions).
+    Processors move in lockstep, one window each per round, so each window is read from the
+    log once for all of them (``SharedWindow``). Each step still commits on its own: a bulk
+    catch-up never holds the write lock (or, on PostgreSQL, the append lock consent's companions
+    take) longer than one processor's window. Rounds repeat until no processor is behind,
+    including the events a processor appended (consent's companions).
     """
     read = SharedWindow().read if len(processors) > 1 else log.read_range
     while True:
-        with conn.transaction():
-            cursors = [step(conn, p, window, read=read)[0] for p in processors]
-            head = log.head(conn)
-        if all(cursor >= head for cursor in cursors):
+        cursors = [step(conn, p, window, read=read)[0] for p in processors]
+        if all(cursor >= log.head(conn) for cursor in cursors):
             return
 
 

@@ -79,7 +79,7 @@ def test_lockstep_catch_up_equals_each_processor_alone(
         assert lockstep["states"]
         assert lockstep["profiles"]
         assert lockstep["history"]
-        # Rebuild each processor alone, the pre-lockstep way: own reads, one commit per step.
+        # Rebuild each processor alone, the pre-lockstep way: its own reads, whole log at once.
         for processor in processors:
             reset(conn, processor)
         for processor in processors:
