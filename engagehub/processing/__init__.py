@@ -28,7 +28,10 @@ class Processor(Protocol):
     """Whether ``apply`` needs ``properties`` and ``raw`` (False reads lighter rows)."""
 
     def apply(self, conn: Connection, events: Sequence[StoredEvent]) -> None:
-        """Update derived tables for these events (idempotently); runs inside the transaction."""
+        """Update derived tables for these events (idempotently); runs inside the transaction.
+
+        The events are shared with the other processors of a catch-up: treat them as read-only.
+        """
 
     def reset(self, conn: Connection) -> None:
         """Delete this processor's derived state so ``engagehub reprocess`` can rebuild it."""
