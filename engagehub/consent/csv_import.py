@@ -116,6 +116,7 @@ class CsvImport:
         self.allow = allow_resubscribe
         self.header: list[str] = []
         self.seen = SeenStatuses()
+        self._columns: list[tuple[int, str, str, str]] = []
 
     def read(self, binary: IO[bytes]) -> Iterator[tuple[int, list[str]]]:
         """(row number, cells) from a UTF-8 CSV (BOM, CRLF and quoted newlines handled)."""
@@ -126,6 +127,7 @@ class CsvImport:
             if header is None:
                 raise PayloadError("the file is empty; the first row must be the header")
             self.header = self._check_header(header)
+            self._columns = [_column_plan(name) for name in self.header]
             for number, cells in enumerate(reader, start=2):  # spreadsheet row numbers
                 if cells:
                     yield number, cells
@@ -173,29 +175,22 @@ class CsvImport:
         ids: dict[str, str] = {}
         traits: dict[str, Any] = {}
         statuses: list[tuple[str, str, str, str]] = []  # channel, group, value, column
-        for name, raw in zip(self.header, cells, strict=True):
-            value = unneutralize(raw.strip())
-            if name in REPORT_COLUMNS:
+        for (kind, name, channel, group), raw in zip(self._columns, cells, strict=True):
+            value = raw.strip()
+            if not value or kind == _SKIP:
                 continue
-            if name in ("email", "phone"):
-                if value:
-                    try:
-                        ids[name] = contact_for(
-                            "email" if name == "email" else "sms", value, self.region
-                        )
-                    except PayloadError as exc:
-                        fail(name, value, exc.message)
-            elif name in IDENTIFIERS or name.startswith("id:"):
-                if value:
-                    ids[name] = value
-            elif name in STATUS_COLUMNS:
-                if value:
-                    statuses.append((STATUS_COLUMNS[name], "", value, name))
-            elif name.startswith(tuple(GROUP_PREFIXES)):
-                prefix = name.split(":", 1)[0] + ":"
-                if value:
-                    statuses.append((GROUP_PREFIXES[prefix], name.split(":", 1)[1], value, name))
-            elif value:
+            if value[0] == "'":
+                value = unneutralize(value)
+            if kind == _CONTACT:
+                try:
+                    ids[name] = contact_for(channel, value, self.region)
+                except PayloadError as exc:
+                    fail(name, value, exc.message)
+            elif kind == _ID:
+                ids[name] = value
+            elif kind == _STATUS:
+                statuses.append((channel, group, value, name))
+            else:
                 traits[name] = value
         if not ids:
             fail("", "", "no identifier: fill user_id, anonymous_id, email, phone or id:<kind>")
@@ -290,6 +285,25 @@ class CsvImport:
         if row.identify is not None:
             out.append(row.identify)
         return out
+
+
+_SKIP, _CONTACT, _ID, _STATUS, _TRAIT = range(5)
+
+
+def _column_plan(name: str) -> tuple[int, str, str, str]:
+    """What a header column is, decided once per file: (kind, name, channel, group)."""
+    if name in REPORT_COLUMNS:
+        return _SKIP, name, "", ""
+    if name in ("email", "phone"):
+        return _CONTACT, name, "email" if name == "email" else "sms", ""
+    if name in IDENTIFIERS or name.startswith("id:"):
+        return _ID, name, "", ""
+    if name in STATUS_COLUMNS:
+        return _STATUS, name, STATUS_COLUMNS[name], ""
+    if name.startswith(tuple(GROUP_PREFIXES)):
+        prefix, group = name.split(":", 1)
+        return _STATUS, name, GROUP_PREFIXES[prefix + ":"], group
+    return _TRAIT, name, "", ""
 
 
 def _column(c: Change) -> str:

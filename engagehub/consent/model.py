@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engagehub.consent.phones import fast_e164
 from engagehub.contacts import ContactError, normalize_email, normalize_phone
 from engagehub.errors import PayloadError
 
@@ -50,7 +51,7 @@ def contact_for(channel: str, key: object, region: str) -> str:
         if channel == "email":
             return normalize_email(text)
         if channel in ("sms", "whatsapp"):
-            return normalize_phone(text, region)
+            return fast_e164(text) or normalize_phone(text, region)
     except ContactError as exc:
         raise PayloadError(str(exc), field="key", value=text) from None
     return text

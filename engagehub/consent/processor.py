@@ -128,7 +128,7 @@ class ConsentProcessor:
             "event_time = excluded.event_time, seq = excluded.seq, source = excluded.source, "
             "reason = excluded.reason, own_action = excluded.own_action, "
             "updated_at = excluded.updated_at",
-            list(states.values()),
+            [states[k] for k in sorted(states)],  # key order: B-tree pages written once
         )
         conn.executemany(
             "INSERT INTO subscription_history (contact, channel, group_name, status, "

@@ -6,8 +6,8 @@ in the same transaction, so a crash replays a batch and updates must be idempote
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from engagehub.model import StoredEvent
 from engagehub.storage import events as log
@@ -28,7 +28,10 @@ class Processor(Protocol):
     """Whether ``apply`` needs ``properties`` and ``raw`` (False reads lighter rows)."""
 
     def apply(self, conn: Connection, events: Sequence[StoredEvent]) -> None:
-        """Update derived tables for these events (idempotently); runs inside the transaction."""
+        """Update derived tables for these events (idempotently); runs inside the transaction.
+
+        The events are shared with the other processors of a catch-up: treat them as read-only.
+        """
 
     def reset(self, conn: Connection) -> None:
         """Delete this processor's derived state so ``engagehub reprocess`` can rebuild it."""
@@ -59,7 +62,17 @@ def set_offset(conn: Connection, name: str, seq: int) -> None:
 PROCESSOR_LOCK_CLASS = 0x70726F63  # "proc"
 
 
-def step(conn: Connection, processor: Processor, window: int, wait: bool = True) -> tuple[int, int]:
+Reader = Callable[..., list[StoredEvent]]
+"""``log.read_range``'s signature: (conn, after, upto, where, payload=...)."""
+
+
+def step(
+    conn: Connection,
+    processor: Processor,
+    window: int,
+    wait: bool = True,
+    read: Reader = log.read_range,
+) -> tuple[int, int]:
     """Apply at most ``window`` log positions; returns (new cursor, log head).
 
     On PostgreSQL one process at a time advances a cursor (an advisory lock per processor, then
@@ -82,7 +95,7 @@ def step(conn: Connection, processor: Processor, window: int, wait: bool = True)
         upto = min(head, cursor + window)
         if upto <= cursor:
             return cursor, head
-        events = log.read_range(
+        events = read(
             conn, cursor, upto, processor.where, payload=getattr(processor, "payload", True)
         )
         if events:
@@ -91,15 +104,54 @@ def step(conn: Connection, processor: Processor, window: int, wait: bool = True)
     return upto, head
 
 
+class SharedWindow:
+    """Reads a window of the log once for every processor stepping through it in lockstep.
+
+    Turning rows into events costs more than the SQL, and a bulk catch-up had each processor
+    read the same positions again. The full rows are read once per ``(after, upto)``; a
+    processor's ``where`` is applied by asking the database for the matching positions only.
+    Processors get the same event objects and must not modify them (none does).
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple[int, int] | None = None
+        self._events: list[StoredEvent] = []
+
+    def read(
+        self, conn: Connection, after: int, upto: int, where: str | None, **_: Any
+    ) -> list[StoredEvent]:
+        """Events with ``after < seq <= upto`` matching ``where``, in log order."""
+        if self._key != (after, upto):
+            self._key, self._events = None, []  # release the old window before reading
+            self._events = log.read_range(conn, after, upto)
+            self._key = (after, upto)
+        if where is None:
+            return list(self._events)
+        wanted = {
+            int(seq)
+            for (seq,) in conn.execute(
+                f"SELECT seq FROM events WHERE seq > ? AND seq <= ? AND ({where})", (after, upto)
+            ).fetchall()
+        }
+        return [ev for ev in self._events if ev.seq in wanted]
+
+
 def run_until_caught_up(
     conn: Connection, processors: Sequence[Processor], window: int = 2000
 ) -> None:
-    """Run every processor until it reaches the log head (CLI commands, tests)."""
-    for processor in processors:
-        while True:
-            cursor, head = step(conn, processor, window)
-            if cursor >= head:
-                break
+    """Run every processor until all reach the log head (CLI commands, tests).
+
+    Processors move in lockstep, one window each per round, so each window is read from the
+    log once for all of them (``SharedWindow``). Each step still commits on its own: a bulk
+    catch-up never holds the write lock (or, on PostgreSQL, the append lock consent's companions
+    take) longer than one processor's window. Rounds repeat until no processor is behind,
+    including the events a processor appended (consent's companions).
+    """
+    read = SharedWindow().read if len(processors) > 1 else log.read_range
+    while True:
+        cursors = [step(conn, p, window, read=read)[0] for p in processors]
+        if all(cursor >= log.head(conn) for cursor in cursors):
+            return
 
 
 def reset(conn: Connection, processor: Processor) -> None:

@@ -38,11 +38,15 @@ class LogIndex:
     def apply(self, conn: Connection, events: Sequence[StoredEvent]) -> None:
         """Index every non-empty key of these events (re-applying is harmless)."""
         rows: set[tuple[int, int]] = set()
+        hashes: dict[tuple[str, str], int] = {}  # a person's keys repeat across their events
         for ev in events:
             for column, kind in KEYED_COLUMNS.items():
                 value = getattr(ev, column)
                 if value:
-                    rows.add((key_hash(kind, value), ev.seq))
+                    k = hashes.get((kind, value))
+                    if k is None:
+                        k = hashes[(kind, value)] = key_hash(kind, value)
+                    rows.add((k, ev.seq))
         conn.executemany(
             "INSERT INTO event_index (k, seq) VALUES (?, ?) ON CONFLICT (k, seq) DO NOTHING",
             sorted(rows),

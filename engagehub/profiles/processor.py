@@ -54,7 +54,7 @@ def identities_of(ev: StoredEvent, region: str) -> list[Identity]:
     custom = props.get("identifiers")
     if isinstance(custom, dict):
         found.extend((str(k), str(v)) for k, v in custom.items() if v not in (None, ""))
-    return list(dict.fromkeys(found))
+    return found if len(found) < 2 else list(dict.fromkeys(found))
 
 
 def profile_id_for(identity: Identity) -> str:
@@ -98,21 +98,28 @@ class ProfileProcessor:
                     conflicts.append((ev.seq, target, other, "different user_id"))
                     continue
                 self._merge(profiles, members, owner, changed_ids, target, other)
-            own_users = {v for k, v in members[target] if k == "user_id"}
+            own_users: set[str] | None = None  # built only when a new identity needs it
             for identity in ids:
                 if identity in owner:
                     continue
+                if own_users is None:
+                    own_users = {v for k, v in members[target] if k == "user_id"}
                 if identity[0] == "user_id" and own_users and identity[1] not in own_users:
                     conflicts.append((ev.seq, target, identity[1], "second user_id"))
                     continue
                 owner[identity] = changed_ids[identity] = target
                 members[target].add(identity)
+            # A profile row is rewritten only when it changes: a bulk import's many events per
+            # person (changes, companions) at one time would otherwise rewrite it each window.
             profile = profiles[target]
-            profile["first_seen"] = min(profile["first_seen"], ev.event_time)
-            profile["last_seen"] = max(profile["last_seen"], ev.event_time)
-            profile["dirty"] = True
-            if ev.type == "identify":
-                self._traits(profile, ev)
+            if ev.event_time < profile["first_seen"]:
+                profile["first_seen"] = ev.event_time
+                profile["dirty"] = True
+            if ev.event_time > profile["last_seen"]:
+                profile["last_seen"] = ev.event_time
+                profile["dirty"] = True
+            if ev.type == "identify" and self._traits(profile, ev):
+                profile["dirty"] = True
         self._write(conn, profiles, changed_ids, conflicts, events)
 
     @staticmethod
@@ -150,13 +157,21 @@ class ProfileProcessor:
         loser["dirty"] = winner["dirty"] = True
 
     @staticmethod
-    def _traits(profile: dict[str, Any], ev: StoredEvent) -> None:
+    def _traits(profile: dict[str, Any], ev: StoredEvent) -> bool:
+        """Apply an identify call's traits (newest event time wins); whether any changed."""
+        traits, times = profile["traits"], profile["trait_times"]
+        changed = False
         for key, value in ev.properties.items():
             if key == "identifiers":
                 continue
-            if ev.event_time >= profile["trait_times"].get(key, -1):
-                profile["traits"][key] = value
-                profile["trait_times"][key] = ev.event_time
+            when = times.get(key, -1)
+            if ev.event_time >= when and (
+                when != ev.event_time or key not in traits or traits[key] != value
+            ):
+                traits[key] = value
+                times[key] = ev.event_time
+                changed = True
+        return changed
 
     @staticmethod
     def _new(pid: str, when: int) -> dict[str, Any]:
@@ -245,7 +260,7 @@ class ProfileProcessor:
                     p["last_seen"],
                     now,
                 )
-                for p in profiles.values()
+                for _, p in sorted(profiles.items())  # key order: B-tree pages written once
                 if p["dirty"]
             ],
         )
@@ -253,7 +268,7 @@ class ProfileProcessor:
             "INSERT INTO profile_identities (kind, value, profile_id, first_seen) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (kind, value) DO UPDATE SET "
             "profile_id = excluded.profile_id",
-            [(k, v, pid, now) for (k, v), pid in changed.items()],
+            [(k, v, pid, now) for (k, v), pid in sorted(changed.items())],
         )
         conn.executemany(
             "INSERT INTO profile_conflicts (seq, profile_id, other_profile_id, reason) "

@@ -208,27 +208,16 @@ def head(conn: Connection) -> int:
 
 
 def from_row(row: Sequence[Any]) -> StoredEvent:
-    """A log row (in ``COLUMNS`` order) as a StoredEvent."""
+    """A log row (in ``COLUMNS`` order, the field order of StoredEvent) as a StoredEvent."""
     props = row[15]
+    if isinstance(props, str | bytes):
+        props = orjson.loads(props)
+    # Positional arguments: processors turn millions of rows into events.
+    r = row
     return StoredEvent(
-        seq=row[0],
-        event_id=row[1],
-        source_id=row[2],
-        dedup_key=row[3],
-        type=row[4],
-        vendor_event=row[5],
-        event=row[6],
-        channel=row[7],
-        user_id=row[8],
-        anonymous_id=row[9],
-        contact=row[10],
-        message_id=row[11],
-        campaign_id=row[12],
-        event_time=row[13],
-        received_at=row[14],
-        properties=orjson.loads(props) if isinstance(props, str | bytes) else props,
-        raw=row[16],
-    )
+        r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13],
+        r[14], props, r[16]
+    )  # fmt: skip
 
 
 LIGHT_COLUMNS = COLUMNS.replace("properties, raw", "'{}', ''")
