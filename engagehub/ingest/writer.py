@@ -39,6 +39,7 @@ class LogWriter:
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._reconnect = asyncio.Lock()
         self.commits = 0
         self.appended = 0
 
@@ -66,16 +67,27 @@ class LogWriter:
         """
         assert self._task is not None, "writer not started"
         loop = asyncio.get_running_loop()
-        if self._conn is None:
-            self._conn = await loop.run_in_executor(self._executor, self._db.connect)
-        conn = self._conn
+        async with self._reconnect:  # two callers must not both open (and one leak) a connection
+            if self._conn is None:
+                self._conn = await loop.run_in_executor(self._executor, self._db.connect)
+            conn = self._conn
         try:
             return await loop.run_in_executor(self._executor, fn, conn)
-        except Exception:
-            if self._conn is conn:
-                self._conn = None
-                await loop.run_in_executor(self._executor, _close_quietly, conn)
+        except EngagehubError as exc:
+            if exc.http_status < 500:  # the caller's own refusal (not found, conflict...)
+                raise
+            await self._drop(conn)
             raise
+        except Exception:
+            await self._drop(conn)
+            raise
+
+    async def _drop(self, conn: Connection) -> None:
+        """Forget a connection that failed; the next call opens a new one."""
+        if self._conn is conn:
+            self._conn = None
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._executor, _close_quietly, conn)
 
     async def _run(self) -> None:
         while True:

@@ -1,5 +1,9 @@
 """The scale-out proof: two API processes and two workers on one PostgreSQL, with kill -9.
 
+A signed webhook destination on a local receiver is set up before the load; the workers deliver
+to it, and every canonical event stored must reach it at least once, the killed worker's
+in-flight batches included.
+
 The same batches (with duplicates inside and across batches) go to both API processes at once;
 one API process and one worker are killed with SIGKILL mid-run; senders retry a failed request on
 the surviving server, as a vendor would. Afterwards every acknowledged event is stored exactly
@@ -11,7 +15,8 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
@@ -23,6 +28,7 @@ from engagehub.processing.log_index import KEYED_COLUMNS, key_hash
 from engagehub.settings import Settings
 from engagehub.storage import Database, migrate, open_database
 from tests.conftest import ADMIN_TOKEN, make_source
+from tests.destinations.receiver import Receiver, receiver
 from tests.live import LiveServer, live_server
 from tests.scaleout.procs import wait_caught_up, worker_process
 
@@ -42,15 +48,30 @@ class ProofRun:
     failures: int = 0
 
 
-# Destinations (issue 7) plug in here: each check gets the finished run after the log checks
-# passed. The integrator adds one that configures a webhook destination on a local receiver
-# before the load starts (see `destination_setup`) and asserts here that the receiver got every
-# stored event at least once.
-DESTINATION_CHECKS: list[Callable[[ProofRun], None]] = []
+def destination_setup(run: ProofRun, hook: Receiver) -> None:
+    """Create a webhook destination through the API before any event is sent."""
+    body = {"name": "proof-hook", "kind": "webhook", "url": hook.url, "secret": "s3cret"}
+    r = httpx.post(
+        f"{run.servers[0].url}/api/destinations",
+        json={**body, "batch": 50},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        timeout=10,
+    )
+    assert r.status_code == 201, r.text
 
 
-def destination_setup(run: ProofRun) -> None:
-    """Hook: create destinations through the API before any event is sent (none yet)."""
+def wait_delivered(run: ProofRun, hook: Receiver, timeout: float = 90) -> set[str]:
+    """Every canonical event in the log reached the receiver (at least once)."""
+    with run.db.session() as conn:
+        wanted = {
+            r["event_id"] for r in conn.all("SELECT event_id FROM events WHERE event IS NOT NULL")
+        }
+    deadline = time.monotonic() + timeout
+    while True:
+        got = {e["id"] for body in hook.bodies() for e in body["events"]}
+        if wanted <= got or time.monotonic() > deadline:
+            return wanted - got
+        time.sleep(0.2)
 
 
 def _batches() -> list[list[dict[str, object]]]:
@@ -106,8 +127,14 @@ def test_two_apis_two_workers_kill_9(pg_schema_url: str, pg_db: Database) -> Non
         "ENGAGEHUB_RUN_PROCESSORS": "false",
         "ENGAGEHUB_RUN_SERVICES": "false",
         "ENGAGEHUB_POSTGRES_POOL_SIZE": "2",
+        "ENGAGEHUB_ALLOW_PRIVATE_DESTINATIONS": "true",  # the receiver is on loopback
     }
-    worker_env = {"ENGAGEHUB_DATABASE_URL": pg_schema_url, "ENGAGEHUB_PROCESSOR_BATCH": "7"}
+    worker_env = {
+        "ENGAGEHUB_DATABASE_URL": pg_schema_url,
+        "ENGAGEHUB_PROCESSOR_BATCH": "7",
+        "ENGAGEHUB_ALLOW_PRIVATE_DESTINATIONS": "true",
+        "ENGAGEHUB_DESTINATION_BACKOFF_SECONDS": "0.2",
+    }
     batches = _batches()
     lock = threading.Lock()
     killed = threading.Event()
@@ -115,7 +142,8 @@ def test_two_apis_two_workers_kill_9(pg_schema_url: str, pg_db: Database) -> Non
         servers = [stack.enter_context(live_server(api_env)) for _ in range(2)]
         workers = [stack.enter_context(worker_process(worker_env)) for _ in range(2)]
         run = ProofRun(pg_db, servers)
-        destination_setup(run)
+        hook = stack.enter_context(receiver())
+        destination_setup(run, hook)
 
         def send(first: int, order: list[int]) -> None:
             target = first
@@ -160,6 +188,8 @@ def test_two_apis_two_workers_kill_9(pg_schema_url: str, pg_db: Database) -> Non
         names = [p.name for p in registry.processors(Settings())]
         wait_caught_up(pg_db, names)
         assert workers[1].poll() is None, "the surviving worker must still be running"
+        missing = wait_delivered(run, hook)
+        assert not missing, f"{len(missing)} stored events never reached the destination"
 
     with pg_db.session() as conn:
         stored = conn.all("SELECT seq, dedup_key, vendor_event, user_id, campaign_id FROM events")
@@ -191,6 +221,3 @@ def test_two_apis_two_workers_kill_9(pg_schema_url: str, pg_db: Database) -> Non
     }
     assert want_index <= index
     assert profiles == len({r["user_id"] for r in stored})
-
-    for check in DESTINATION_CHECKS:
-        check(run)
