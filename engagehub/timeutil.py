@@ -74,3 +74,17 @@ def format_ts(ms: int | None) -> str | None:
         return None
     dt = _EPOCH + timedelta(milliseconds=ms)  # exact: no float, any year 1-9999
     return f"{dt.year:04d}-" + dt.strftime("%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def parse_param(value: str | None, name: str) -> int | None:
+    """A ``from``/``to``/``since`` parameter of an API, page or command: blank means unset."""
+    from engagehub.errors import PayloadError
+
+    if not value:
+        return None
+    try:
+        return parse_ts(value)
+    except TimestampError:
+        raise PayloadError(
+            f"{name} is not a timestamp: {value!r}", field=name, value=value
+        ) from None

@@ -6,19 +6,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from engagehub.analytics import goals as goal_store
 from engagehub.analytics import service, stats
 from engagehub.analytics.processor import AnalyticsProcessor
 from engagehub.api.auth import require_admin
-from engagehub.errors import PayloadError
 from engagehub.http import JSONResponse, error_responses
 from engagehub.hub import Hub
-from engagehub.ingest.body import read_body
+from engagehub.ingest.body import body_as
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
-from engagehub.timeutil import TimestampError, parse_ts
+from engagehub.timeutil import parse_param
 
 router = APIRouter(prefix="/api", tags=["analytics"], dependencies=[Depends(require_admin)])
 _CATCH_UP_S = 5.0
@@ -39,15 +38,6 @@ async def settled(hub: Hub) -> dict[str, int]:
         )
     )
     return {"log_head": head, "applied_upto": cursor}
-
-
-def _time(value: str | None, name: str) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        return parse_ts(value)
-    except TimestampError:
-        raise PayloadError(f"{name} is not a timestamp", field=name, value=value) from None
 
 
 @router.get(
@@ -89,7 +79,7 @@ async def get_campaign_stats(
 ) -> JSONResponse:
     """Counts fall in the range by the time of their milestone (UTC hours)."""
     hub: Hub = request.app.state.hub
-    since, until = _time(from_, "from"), _time(to, "to")
+    since, until = parse_param(from_, "from"), parse_param(to, "to")
     progress = await settled(hub)
 
     def run(conn: Connection) -> dict[str, Any]:
@@ -127,15 +117,7 @@ async def list_goals(request: Request, campaign: str | None = None) -> JSONRespo
 async def add_goal(request: Request) -> JSONResponse:
     """``{"campaign", "event", "where", "within"}``; ``where`` errors name the bad token."""
     hub: Hub = request.app.state.hub
-    raw = await read_body(request, hub.settings.max_api_body_bytes)
-    try:
-        body = GoalIn.model_validate_json(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "body"
-        raise PayloadError(
-            f"invalid {field}: {first['msg']}", field=field, value=first.get("input")
-        ) from None
+    body = await body_as(request, GoalIn)
     goal_store.validate(body.campaign, body.event, body.where, body.within)
     await settled(hub)  # the backfill count then covers everything sent before this request
     created = await hub.writer.submit(

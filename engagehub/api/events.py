@@ -8,14 +8,13 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 
 from engagehub.api.auth import require_admin
-from engagehub.errors import PayloadError
 from engagehub.http import JSONResponse, error_responses
 from engagehub.hub import Hub
 from engagehub.model import StoredEvent
 from engagehub.storage import events as log
 from engagehub.storage import sources as source_store
 from engagehub.storage.base import Connection
-from engagehub.timeutil import TimestampError, format_ts, parse_ts
+from engagehub.timeutil import format_ts, parse_param
 
 router = APIRouter(prefix="/api", tags=["events"], dependencies=[Depends(require_admin)])
 
@@ -51,15 +50,6 @@ def source_names(conn: Connection) -> dict[int, str]:
     return {s.id: s.name for s in source_store.list_all(conn)}
 
 
-def _time(value: str | None, name: str) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        return parse_ts(value)
-    except TimestampError:
-        raise PayloadError(f"{name} is not a timestamp", field=name, value=value) from None
-
-
 @router.get(
     "/events",
     summary="Events of the log, filtered; newest first unless order=asc",
@@ -88,8 +78,8 @@ async def list_events(
         channel=channel,
         campaign_id=campaign_id,
         message_id=message_id,
-        since=_time(since, "since"),
-        until=_time(until, "until"),
+        since=parse_param(since, "since"),
+        until=parse_param(until, "until"),
         unmapped=unmapped,
         limit=limit,
         cursor=cursor,

@@ -14,11 +14,10 @@ from engagehub.analytics import goals as goal_store
 from engagehub.analytics import service, stats
 from engagehub.analytics.processor import AnalyticsProcessor
 from engagehub.cli.common import console, database
-from engagehub.errors import PayloadError
 from engagehub.processing import run_until_caught_up
 from engagehub.processing.log_index import LogIndex
 from engagehub.storage.base import Connection
-from engagehub.timeutil import TimestampError, parse_ts
+from engagehub.timeutil import parse_param
 
 
 @contextlib.contextmanager
@@ -84,15 +83,6 @@ def remove(goal_id: Annotated[int, typer.Argument(help="Goal id.")]) -> None:
     console.print(f"goal {goal_id} removed")
 
 
-def _time(value: str | None, name: str) -> int | None:
-    if not value:
-        return None
-    try:
-        return parse_ts(value)
-    except TimestampError:
-        raise PayloadError(f"{name} is not a timestamp", field=name, value=value) from None
-
-
 def stats_command(
     campaign: Annotated[str, typer.Argument(help="Campaign (or journey) id.")],
     from_: Annotated[str | None, typer.Option("--from", help="ISO 8601 or epoch.")] = None,
@@ -102,7 +92,7 @@ def stats_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
 ) -> None:
     """A campaign's stats as a Rich table: the numbers of GET /api/campaigns/{id}/stats."""
-    since, until = _time(from_, "from"), _time(to, "to")
+    since, until = parse_param(from_, "from"), parse_param(to, "to")
     with _session() as conn:
         run_until_caught_up(conn, [LogIndex(), AnalyticsProcessor()])
         data = stats.campaign_stats(conn, campaign, since, until, channel, variation)

@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from engagehub.api.auth import require_admin
 from engagehub.consent import store
@@ -16,7 +16,7 @@ from engagehub.consent.processor import PROTECTED
 from engagehub.errors import EngagehubError, PayloadError
 from engagehub.http import JSONResponse, error_responses
 from engagehub.hub import Hub
-from engagehub.ingest.body import read_body
+from engagehub.ingest.body import body_as
 from engagehub.model import IncomingEvent
 from engagehub.storage.base import Connection
 from engagehub.timeutil import now_ms
@@ -94,15 +94,7 @@ def refused(conn: Connection, changes: list[Change]) -> Change | None:
 async def replace_subscriptions(request: Request) -> JSONResponse:
     """Each valid item becomes consent events; the answer reflects their applied effect."""
     hub: Hub = request.app.state.hub
-    raw = await read_body(request, hub.settings.max_api_body_bytes)
-    try:
-        body = ReplaceBody.model_validate_json(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise PayloadError(
-            f"invalid {field}: {first['msg']}", field=field, errors=exc.errors(include_url=False)
-        ) from None
+    body = await body_as(request, ReplaceBody)
     region = hub.settings.default_region
     plans: list[tuple[int, SubscriptionIn, list[Change]]] = []
     failures: list[dict[str, Any]] = []

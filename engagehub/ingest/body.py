@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import zlib
+from typing import TypeVar
 
+from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
-from engagehub.errors import PayloadTooLarge, UnsupportedMediaType
+from engagehub.errors import PayloadError, PayloadTooLarge, UnsupportedMediaType
+
+M = TypeVar("M", bound=BaseModel)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -49,3 +53,19 @@ def _inflate(body: bytes, encoding: str, limit: int) -> bytes:
     if len(out) > limit or inflater.unconsumed_tail:
         raise PayloadTooLarge(f"decompressed body is over the {limit} byte limit", limit=limit)
     return out
+
+
+async def body_as(request: Request, model: type[M]) -> M:
+    """A management API body as ``model``; the error names the first bad field and its value."""
+    raw = await read_body(request, request.app.state.hub.settings.max_api_body_bytes)
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "body"
+        raise PayloadError(
+            f"invalid {field}: {first['msg']}",
+            field=field,
+            value=first.get("input") if first["loc"] else None,
+            errors=exc.errors(include_url=False),
+        ) from None

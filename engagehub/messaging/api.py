@@ -11,17 +11,17 @@ POST/GET       /api/journeys             GET /api/journeys/{name}
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from engagehub.api.auth import require_admin
 from engagehub.consent.model import contact_for
 from engagehub.errors import NotFound, PayloadError
 from engagehub.http import JSONResponse, error_responses
 from engagehub.hub import Hub
-from engagehub.ingest.body import read_body
+from engagehub.ingest.body import body_as
 from engagehub.messaging import audiences, broadcasts, journeys, links, sender, templates
 from engagehub.messaging.delivery import send_now
 from engagehub.profiles import store as profiles
@@ -29,25 +29,7 @@ from engagehub.storage.base import Connection
 from engagehub.timeutil import format_ts
 
 router = APIRouter(prefix="/api", tags=["messaging"], dependencies=[Depends(require_admin)])
-M = TypeVar("M", bound=BaseModel)
 _E = error_responses(400, 401, 404, 409)
-
-
-async def body_as(request: Request, model: type[M]) -> M:
-    """Validate a JSON body; the error names the first bad field and its value."""
-    hub: Hub = request.app.state.hub
-    raw = await read_body(request, hub.settings.max_api_body_bytes)
-    try:
-        return model.model_validate_json(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "body"
-        raise PayloadError(
-            f"invalid {field}: {first['msg']}",
-            field=field,
-            value=first.get("input") if first["loc"] else None,
-            errors=exc.errors(include_url=False),
-        ) from None
 
 
 @router.post("/templates", summary="Create or replace a template", responses=_E)

@@ -30,7 +30,7 @@ from engagehub.hub import Hub
 from engagehub.profiles import store as profile_store
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
-from engagehub.timeutil import TimestampError, parse_ts
+from engagehub.timeutil import parse_param
 from engagehub.web import session
 
 router = APIRouter(include_in_schema=False)
@@ -192,17 +192,6 @@ async def campaigns_page(request: Request) -> Response:
     return await guarded(request, page)
 
 
-def _time(value: str | None, name: str) -> int | None:
-    if not value:
-        return None
-    try:
-        return parse_ts(value)
-    except TimestampError:
-        raise PayloadError(
-            f"{name} is not a timestamp: {value!r}", field=name, value=value
-        ) from None
-
-
 def chart_json(s: dict[str, Any]) -> Markup:
     """Chart data as JSON safe inside a ``<script type="application/json">`` block."""
     points = s["series"]["points"]
@@ -228,7 +217,7 @@ async def campaign_page(request: Request, campaign_id: str) -> Response:
 
     async def page(request: Request, hub: Hub, sess: dict[str, Any]) -> Response:
         q = {k: request.query_params.get(k) or None for k in ("from", "to", "channel", "variation")}
-        since, until = _time(q["from"], "from"), _time(q["to"], "to")
+        since, until = parse_param(q["from"], "from"), parse_param(q["to"], "to")
         await settled(hub)
 
         def run(conn: Connection) -> dict[str, Any]:
