@@ -17,12 +17,7 @@ from engagehub.export import runner, schema
 from engagehub.storage import Database
 from engagehub.timeutil import now_ms
 from tests.destinations.conftest import add_events
-
-SEED = next(
-    p / "shared" / "seeds" / "braze-currents-message-engagement-events.md"
-    for p in Path(__file__).resolve().parents
-    if (p / "shared" / "seeds").is_dir()
-)
+from tests.taxonomy.test_seeds import _seed
 
 
 def export(db: Database, out: Path | str, **kwargs: object) -> runner.ExportResult:
@@ -93,7 +88,7 @@ def test_since_and_event_filter(db: Database, tmp_path: Path) -> None:
 
 def seed_fields(currents_type: str) -> list[str]:
     """Field names of one users.* shape, read straight from the seed document."""
-    text = SEED.read_text()
+    text = _seed("braze-currents-message-engagement-events.md")
     block = text.split(f": {currents_type}\n", 1)[1].split("```", 1)[0]
     return [
         line.strip().split('"')[1] for line in block.splitlines() if line.strip().startswith('"')
