@@ -11,6 +11,7 @@ from typing import Any
 
 from engagehub.analytics import goals as goal_store
 from engagehub.analytics.lifecycle import HOUR_MS
+from engagehub.analytics.lifecycle import METRICS as ROLLUP_METRICS
 from engagehub.errors import NotFound, PayloadError
 from engagehub.storage.base import Connection
 from engagehub.timeutil import format_ts
@@ -91,11 +92,11 @@ def list_campaigns(conn: Connection, limit: int = 1000) -> list[dict[str, Any]]:
     for start in range(0, len(ids), 500):
         part = ids[start : start + 500]
         for r in conn.all(
-            "SELECT campaign_id, metric, n FROM analytics_campaigns WHERE campaign_id IN "
-            f"({', '.join('?' * len(part))})",
+            f"SELECT campaign_id, {', '.join(ROLLUP_METRICS)} FROM analytics_campaigns "
+            f"WHERE campaign_id IN ({', '.join('?' * len(part))})",
             part,
         ):
-            counts[r["campaign_id"]][r["metric"]] = int(r["n"])
+            counts[r.pop("campaign_id")] = r
     out = []
     for r in names:
         totals = _totals(counts[r["campaign_id"]])
@@ -142,37 +143,49 @@ def campaign_stats(
         where.append("variation = ?")
         params.append(variation)
     clause = " AND ".join(where)
+    span = conn.one(
+        f"SELECT MIN(bucket) AS first, MAX(bucket) AS last FROM analytics_rollups WHERE {clause}",
+        params,
+    )
+    step = _interval(interval, span["first"] if span else None, span["last"] if span else None)
+    # Summed inside the database per series point and dimension: a month of hourly rows of a
+    # campaign comes back as a few dozen rows.
+    sums = ", ".join(f"SUM({m}) AS {m}" for m in ROLLUP_METRICS)
     rows = conn.all(
-        "SELECT bucket, channel, variation, step, metric, detail, n FROM analytics_rollups "
-        f"WHERE {clause} AND n <> 0",
+        f"SELECT bucket - bucket % {step} AS point, channel, variation, step, {sums} "
+        f"FROM analytics_rollups WHERE {clause} GROUP BY bucket - bucket % {step}, channel, "
+        "variation, step",
         params,
     )
     counts: dict[str, int] = {}
     groups: dict[tuple[str, str, str], dict[str, int]] = {}
     series: dict[int, dict[str, int]] = {}
+    for r in rows:
+        g = groups.setdefault((r["channel"], r["variation"], r["step"]), {})
+        s = series.setdefault(int(r["point"]), {})
+        for metric in ROLLUP_METRICS:
+            n = int(r[metric] or 0)
+            counts[metric] = counts.get(metric, 0) + n
+            g[metric] = g.get(metric, 0) + n
+            s[metric] = s.get(metric, 0) + n
     links: dict[str, dict[str, int]] = {}
     reasons: dict[str, int] = {}
     goal_counts: dict[str, int] = {}
-    first = min((r["bucket"] for r in rows), default=None)
-    last = max((r["bucket"] for r in rows), default=None)
-    step = _interval(interval, first, last)
-    for r in rows:
-        metric, detail, n = r["metric"], r["detail"], int(r["n"])
-        if metric == "link_unique":
-            links.setdefault(detail, {"clicks_unique": 0, "clicks_total": 0})["clicks_unique"] += n
-        elif metric == "link_clicks":
-            links.setdefault(detail, {"clicks_unique": 0, "clicks_total": 0})["clicks_total"] += n
-        elif metric == "bounce_reason":
-            reasons[detail] = reasons.get(detail, 0) + n
-        elif metric == "goal_converted":
-            goal_counts[detail] = goal_counts.get(detail, 0) + n
-        else:
-            counts[metric] = counts.get(metric, 0) + n
-            g = groups.setdefault((r["channel"], r["variation"], r["step"]), {})
-            g[metric] = g.get(metric, 0) + n
-            b = int(r["bucket"]) - int(r["bucket"]) % step
-            s = series.setdefault(b, {})
-            s[metric] = s.get(metric, 0) + n
+    for r in conn.all(
+        "SELECT kind, detail, SUM(uniques) AS uniques, SUM(total) AS total "
+        f"FROM analytics_rollup_details WHERE {clause} GROUP BY kind, detail",
+        params,
+    ):
+        kind, detail, uniques, total = r["kind"], r["detail"], int(r["uniques"]), int(r["total"])
+        if kind == "link":
+            links[detail] = {"clicks_unique": uniques, "clicks_total": total}
+        elif kind == "bounce_reason" and uniques:
+            reasons[detail] = uniques
+        elif kind == "goal" and uniques:
+            goal_counts[detail] = uniques
+    groups = {k: v for k, v in groups.items() if any(v.values())}
+    series = {k: v for k, v in series.items() if any(v.values())}
+    links = {k: v for k, v in links.items() if any(v.values())}
     totals = _totals(counts)
     goal_defs = {str(g.id): g for g in goal_store.load(conn) if g.campaign_id == campaign_id}
     return {
