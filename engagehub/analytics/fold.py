@@ -17,6 +17,8 @@ from typing import Any
 from engagehub.analytics.lifecycle import (
     AFTER_SEND,
     ANCHOR,
+    DAY_MS,
+    HOUR_MS,
     METRICS,
     MILESTONE_OF_ACTION,
     MILESTONES,
@@ -376,21 +378,54 @@ def convert(conn: Connection) -> None:
     )
 
 
+def _write_grains(
+    conn: Connection,
+    table: str,
+    deltas: str,
+    values: tuple[str, ...],
+    extra: str,
+    nonzero: str,
+    negative: str,
+) -> None:
+    """Hourly deltas into ``table`` at both grains; rows that fell to zero are deleted."""
+    dims = f"campaign_id, channel, variation, step{extra}"
+    keys = f"campaign_id, grain, bucket, channel, variation, step{extra}"
+    columns = ", ".join(values)
+    adds = ", ".join(f"{v} = {table}.{v} + excluded.{v}" for v in values)
+    day = bucket_sql("bucket", DAY_MS)
+    conn.execute(
+        f"INSERT INTO {table} ({keys}, {columns}) "
+        f"SELECT campaign_id, {HOUR_MS}, bucket, channel, variation, step{extra}, {columns} "
+        f"FROM {deltas} WHERE {nonzero} ON CONFLICT ({keys}) DO UPDATE SET {adds}"
+    )
+    conn.execute(
+        f"INSERT INTO {table} ({keys}, {columns}) "
+        f"SELECT campaign_id, {DAY_MS}, {day}, channel, variation, step{extra}, "
+        f"{', '.join(f'SUM({v})' for v in values)} FROM {deltas} WHERE {nonzero} "
+        f"GROUP BY {dims}, {day} ON CONFLICT ({keys}) DO UPDATE SET {adds}"
+    )
+    zero = " AND ".join(f"{v} = 0" for v in values)
+    for grain, bucket in ((HOUR_MS, "bucket"), (DAY_MS, day)):
+        conn.execute(
+            f"DELETE FROM {table} WHERE {zero} AND ({keys}) IN (SELECT DISTINCT campaign_id, "
+            f"{grain}, {bucket}, channel, variation, step{extra} FROM {deltas} WHERE {negative})"
+        )
+
+
 def write_deltas(conn: Connection) -> None:
     """Apply the net pending deltas to rollups, details and campaign totals; campaign names."""
-    keys = "campaign_id, bucket, channel, variation, step"
     columns = ", ".join(METRICS)
     nonzero = " OR ".join(f"{m} <> 0" for m in METRICS)
-    adds = ", ".join(f"{m} = analytics_rollups.{m} + excluded.{m}" for m in METRICS)
-    conn.execute(
-        f"INSERT INTO analytics_rollups ({keys}, {columns}) SELECT {keys}, {columns} "
-        f"FROM a_d WHERE {nonzero} ON CONFLICT ({keys}) DO UPDATE SET {adds}"
-    )
     negative = " OR ".join(f"{m} < 0" for m in METRICS)
-    zero = " AND ".join(f"{m} = 0" for m in METRICS)
-    conn.execute(
-        f"DELETE FROM analytics_rollups WHERE {zero} AND ({keys}) IN "
-        f"(SELECT {keys} FROM a_d WHERE {negative})"
+    _write_grains(conn, "analytics_rollups", "a_d", METRICS, "", nonzero, negative)
+    _write_grains(
+        conn,
+        "analytics_rollup_details",
+        "a_dd",
+        ("uniques", "total"),
+        ", kind, detail",
+        "uniques <> 0 OR total <> 0",
+        "uniques < 0 OR total < 0",
     )
     sums = ", ".join(f"SUM({m})" for m in METRICS)
     totals = ", ".join(f"{m} = analytics_campaigns.{m} + excluded.{m}" for m in METRICS)
@@ -398,18 +433,6 @@ def write_deltas(conn: Connection) -> None:
         f"INSERT INTO analytics_campaigns (campaign_id, {columns}) "
         f"SELECT campaign_id, {sums} FROM a_d WHERE {nonzero} GROUP BY campaign_id "
         f"ON CONFLICT (campaign_id) DO UPDATE SET {totals}"
-    )
-    dkeys = f"{keys}, kind, detail"
-    conn.execute(
-        f"INSERT INTO analytics_rollup_details ({dkeys}, uniques, total) "
-        f"SELECT {dkeys}, uniques, total FROM a_dd WHERE uniques <> 0 OR total <> 0 "
-        f"ON CONFLICT ({dkeys}) DO UPDATE SET "
-        "uniques = analytics_rollup_details.uniques + excluded.uniques, "
-        "total = analytics_rollup_details.total + excluded.total"
-    )
-    conn.execute(
-        f"DELETE FROM analytics_rollup_details WHERE uniques = 0 AND total = 0 AND ({dkeys}) IN "
-        f"(SELECT {dkeys} FROM a_dd WHERE uniques < 0 OR total < 0)"
     )
     old = "analytics_campaign_names."
     conn.execute(

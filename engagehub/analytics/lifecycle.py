@@ -14,6 +14,9 @@ in ``UNIQUE_METRICS`` or ``TOTAL_METRICS`` and one column in ``analytics_rollups
 from __future__ import annotations
 
 HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+GRAINS = (HOUR_MS, DAY_MS)
+"""Rollup bucket widths: every count is kept per UTC hour and per UTC day."""
 
 # Canonical action -> lifecycle milestone (unknown actions leave the milestones alone).
 MILESTONE_OF_ACTION = {
@@ -109,9 +112,9 @@ METRICS = (*UNIQUE_METRICS, *TOTAL_METRICS)
 """Every column of ``analytics_rollups`` and ``analytics_campaigns`` after the dimensions."""
 
 
-def bucket_sql(expr: str) -> str:
-    """SQL for the start of the UTC hour holding the time ``expr`` (floor, also before 1970)."""
-    return f"(({expr}) - ((({expr}) % {HOUR_MS}) + {HOUR_MS}) % {HOUR_MS})"
+def bucket_sql(expr: str, width: int = HOUR_MS) -> str:
+    """SQL for the start of the UTC hour (or ``width``) holding ``expr`` (floor, also < 1970)."""
+    return f"(({expr}) - ((({expr}) % {width}) + {width}) % {width})"
 
 
 def status_sql(reached: str) -> str:

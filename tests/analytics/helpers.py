@@ -75,8 +75,8 @@ def snapshot(conn: Connection) -> tuple[list[dict[str, Any]], ...]:
         ]
         for table, order in (
             ("analytics_message_hours", "1, 2, 3"),
-            ("analytics_rollups", "1, 2, 3, 4, 5"),
-            ("analytics_rollup_details", "1, 2, 3, 4, 5, 6, 7"),
+            ("analytics_rollups", "1, 2, 3, 4, 5, 6"),
+            ("analytics_rollup_details", "1, 2, 3, 4, 5, 6, 7, 8"),
             ("analytics_campaigns", "1"),
         )
     ]

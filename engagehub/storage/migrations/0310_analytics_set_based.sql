@@ -62,10 +62,12 @@ CREATE TABLE analytics_message_hours (
     PRIMARY KEY (message_id, bucket, url)
 ){{without_rowid}};
 
--- Counts per campaign, UTC hour, channel, variation and step ('' where unknown); one column per
--- metric (analytics/lifecycle.py METRICS lists them in this order).
+-- Counts per campaign, time bucket, channel, variation and step ('' where unknown); one column
+-- per metric (analytics/lifecycle.py METRICS). Every count is kept twice: per UTC hour (grain
+-- 3600000) and per UTC day (grain 86400000), so a long range reads a day's row, not 24.
 CREATE TABLE analytics_rollups (
     campaign_id TEXT NOT NULL,
+    grain {{bigint}} NOT NULL,
     bucket {{bigint}} NOT NULL,
     channel TEXT NOT NULL,
     variation TEXT NOT NULL,
@@ -87,13 +89,14 @@ CREATE TABLE analytics_rollups (
     opens_total {{bigint}} NOT NULL DEFAULT 0,
     machine_opens_total {{bigint}} NOT NULL DEFAULT 0,
     clicks_total {{bigint}} NOT NULL DEFAULT 0,
-    PRIMARY KEY (campaign_id, bucket, channel, variation, step)
+    PRIMARY KEY (campaign_id, grain, bucket, channel, variation, step)
 ){{without_rowid}};
 
--- Counts with a detail, same dimensions: kind 'link' (detail URL; uniques = unique clicks,
+-- Counts with a detail, same grains and dimensions: kind 'link' (detail URL; uniques = unique clicks,
 -- total = clicks), 'bounce_reason' and 'goal' (detail goal id; uniques = conversions).
 CREATE TABLE analytics_rollup_details (
     campaign_id TEXT NOT NULL,
+    grain {{bigint}} NOT NULL,
     bucket {{bigint}} NOT NULL,
     channel TEXT NOT NULL,
     variation TEXT NOT NULL,
@@ -102,7 +105,7 @@ CREATE TABLE analytics_rollup_details (
     detail TEXT NOT NULL,
     uniques {{bigint}} NOT NULL,
     total {{bigint}} NOT NULL,
-    PRIMARY KEY (campaign_id, bucket, channel, variation, step, kind, detail)
+    PRIMARY KEY (campaign_id, grain, bucket, channel, variation, step, kind, detail)
 ){{without_rowid}};
 
 -- All-time totals per campaign (campaign list), kept from the same deltas as the rollups.
