@@ -182,6 +182,16 @@ class Settings(BaseSettings):
     send_lease_seconds: float = Field(default=60.0, gt=0)
     """How long a claimed message stays reserved; after a crash it is resumed after this."""
 
+    # --- deliverability (issue 20) ---------------------------------------------------------
+    suppression_soft_bounce_count: int = Field(default=3, ge=1)
+    """Soft bounces (with no delivery between) that suppress an address: the rule's N."""
+
+    suppression_soft_bounce_days: float = Field(default=7.0, gt=0)
+    """Window of the soft-bounce rule in days (D): N soft bounces within D days suppress."""
+
+    suppression_soft_bounce_suppress_days: float = Field(default=14.0, gt=0)
+    """How long the soft-bounce rule suppresses an address, in days (T); then it expires."""
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

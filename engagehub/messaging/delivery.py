@@ -30,6 +30,7 @@ async def deliver(
     def setup() -> sender.Prepared:
         with db.reader() as conn:
             prep = sender.prepare_batch(conn, settings, jobs)
+            sender.check_suppression(conn, jobs)
             sender.check_consent(conn, jobs, prep)
             return prep
 
