@@ -53,6 +53,8 @@ class Job:
     error: str | None = None
     accepted: Accepted | None = None
     retry: bool = False
+    defer_until: int = 0
+    """When a deferred job (quiet hours, frequency cap) may be tried again, UTC ms."""
     claim: int = 0
     """The row's ``attempts`` while this process owns it: every later write checks it, so a
     claim that outlived its lease (and was taken over) can neither send nor record."""
