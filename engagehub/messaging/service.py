@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from engagehub.messaging import broadcasts, journeys, outcomes
+from engagehub.messaging import broadcasts, double_opt_in, journeys, outcomes
 from engagehub.messaging.delivery import Sender
 from engagehub.settings import Settings
 from engagehub.storage import Database
@@ -41,6 +41,7 @@ class MessagingService:
         self.buckets: dict[str, Bucket] = {}
         self._appended = False
         self._last_settle = 0.0
+        self._last_expiry = 0.0
         self.sender = Sender(settings)
         self.on_append: Callable[[], object] | None = None
         """Set by the hub: wakes the log processors after this service appended events."""
@@ -61,6 +62,9 @@ class MessagingService:
             if now - self._last_settle > 5:
                 self._appended |= outcomes.settle_stale_handed(conn) > 0
                 self._last_settle = now
+            if now - self._last_expiry > 60:
+                self._appended |= double_opt_in.expire(conn, self.settings) > 0
+                self._last_expiry = now
             moved = journeys.tick(conn)
             running = broadcasts.running(conn)
         more = moved > 0
