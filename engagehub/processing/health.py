@@ -44,10 +44,19 @@ class _Sick:
 class Follower:
     """Rounds over ``processors`` with failure isolation; keeps cursors and errors in memory."""
 
-    def __init__(self, processors: Sequence[Processor], window: int, retry_s: float = RETRY_S):
+    def __init__(
+        self,
+        processors: Sequence[Processor],
+        window: int,
+        retry_s: float = RETRY_S,
+        round_s: float | None = None,
+    ):
         self.processors = list(processors)
         self.window = window
         self.retry_s = retry_s
+        self.round_s = round_s
+        """Target duration of a round (its write lock); the window adapts to it. None: fixed."""
+        self.size = window if round_s is None else min(window, 500)
         self.sick: dict[str, _Sick] = {}
         self.cursors: dict[str, int] = {}
         self.head = 0
@@ -66,7 +75,10 @@ class Follower:
         healthy = [p for p in self.processors if p.name not in self.sick]
         more = False
         if healthy:
-            more = self._take(conn, run_round(conn, healthy, self.window, wait))
+            started = time.perf_counter()
+            result = run_round(conn, healthy, self.size, wait)
+            self._adapt(result, time.perf_counter() - started)
+            more = self._take(conn, result)
         now = time.monotonic()
         for p in self.processors:
             sick = self.sick.get(p.name)
@@ -79,6 +91,16 @@ class Follower:
                     self._healed(conn, p.name)
             more = self._take(conn, result) or more
         return more
+
+    def _adapt(self, result: Round, elapsed: float) -> None:
+        """Keep rounds near ``round_s``: short write locks while ingest is busy, big windows
+        (fewer commits) when each position is cheap."""
+        if self.round_s is None or not result.applied:
+            return
+        if elapsed > self.round_s:
+            self.size = max(100, int(self.size * self.round_s / elapsed))
+        elif elapsed < self.round_s / 2:
+            self.size = min(self.window, self.size * 2)
 
     def _take(self, conn: Connection, result: Round) -> bool:
         self.head = max(self.head, result.head)

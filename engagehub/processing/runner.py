@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 _IDLE_POLL_S = 1.0
 _YIELD_S = 0.0003
 _RESTART_S = 1.0
+_ROUND_S = 0.05  # a round holds the SQLite write lock about this long; ingest commits between
 
 Progress = dict[str, Any]
 """``{"cursors": {name: seq}, "head": int, "errors": {name: text}}``."""
@@ -43,7 +44,7 @@ def follow(
     stopping: Callable[[], bool],
 ) -> None:
     """Rounds until caught up, publish, sleep until woken; reconnect after database errors."""
-    follower = Follower(processors, window)
+    follower = Follower(processors, window, round_s=_ROUND_S)
     conn = None
     while not stopping():
         try:

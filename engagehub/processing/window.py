@@ -9,6 +9,7 @@ per window, so a payload is parsed at most once per round however many processor
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from engagehub.model import StoredEvent
@@ -83,19 +84,25 @@ class Window:
             sql += " AND " + self.shard.predicate(self.conn, alias)
         return sql, [self.after, self.upto]
 
-    def rows(self, columns: str, where: str | None = None) -> list[tuple[Any, ...]]:
-        """Plain tuples of ``columns`` (SQL expressions over ``events``) in log order."""
-        cond, params = self.bounds()
+    def rows(
+        self, columns: str, where: str | None = None, params: Sequence[Any] = ()
+    ) -> list[tuple[Any, ...]]:
+        """Plain tuples of ``columns`` (SQL expressions over ``events``) in log order;
+        ``params`` fill the ``?`` of ``where``."""
+        cond, args = self.bounds()
         sql = f"SELECT {columns} FROM events WHERE {cond}"
         if where:
             sql += f" AND ({where})"
-        return list(self.conn.execute(sql + " ORDER BY seq", params).fetchall())
+            args = [*args, *params]
+        return list(self.conn.execute(sql + " ORDER BY seq", args).fetchall())
 
-    def seqs(self, where: str | None = None) -> list[int]:
+    def seqs(self, where: str | None = None, params: Sequence[Any] = ()) -> list[int]:
         """Positions of the window's events matching ``where``, in log order."""
-        return [int(r[0]) for r in self.rows("seq", where)]
+        return [int(r[0]) for r in self.rows("seq", where, params)]
 
-    def events(self, where: str | None = None, payload: bool = True) -> list[StoredEvent]:
+    def events(
+        self, where: str | None = None, payload: bool = True, params: Sequence[Any] = ()
+    ) -> list[StoredEvent]:
         """Events matching ``where`` in log order; ``payload=False`` leaves properties/raw empty.
 
         Read-only: the same objects go to every processor of the round.
@@ -105,7 +112,7 @@ class Window:
         if not full and (payload or not light):
             # First reader of the round: one query, straight into the cache.
             columns = log.COLUMNS if payload else log.LIGHT_COLUMNS
-            found = [log.from_row(r) for r in self.rows(columns, where)]
+            found = [log.from_row(r) for r in self.rows(columns, where, params)]
             for ev in found:
                 into[ev.seq] = ev
             return found
@@ -113,7 +120,7 @@ class Window:
         def cached(seq: int) -> StoredEvent | None:
             return full.get(seq) or (None if payload else light.get(seq))
 
-        wanted = self.seqs(where)
+        wanted = self.seqs(where, params)
         missing = [s for s in wanted if cached(s) is None]
         columns = log.COLUMNS if payload else log.LIGHT_COLUMNS
         for start in range(0, len(missing), 900):
