@@ -15,9 +15,8 @@ from fsspec.implementations.local import LocalFileSystem
 from engagehub.destinations import patterns
 from engagehub.errors import PayloadError
 from engagehub.export import files, schema
-from engagehub.storage import arrow
+from engagehub.storage import arrow, followers
 from engagehub.storage import events as log
-from engagehub.storage import followers
 from engagehub.storage.base import Connection
 from engagehub.timeutil import now_ms
 
