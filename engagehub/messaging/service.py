@@ -56,7 +56,7 @@ class MessagingService:
                 outcomes.settle_stale_handed(conn)
                 self._last_settle = now
             if now - self._last_expiry > 60:
-                self._appended |= double_opt_in.expire(conn, self.settings) > 0
+                double_opt_in.expire(conn, self.settings)
                 self._last_expiry = now
             moved = journeys.tick(conn)
             running = broadcasts.running(conn)
