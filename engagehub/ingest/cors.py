@@ -34,17 +34,10 @@ _MAX_ORIGIN = 300
 _ORIGIN = re.compile(r"^(\*|https?://[^/\s]+/?)$")
 
 
-def _origin(scope: Scope) -> bytes | None:
-    for name, value in scope.get("headers") or ():
-        if name == b"origin":
-            return value[:_MAX_ORIGIN]
-    return None
-
-
 def _header(scope: Scope, wanted: bytes) -> bytes | None:
     for name, value in scope.get("headers") or ():
         if name == wanted:
-            return value
+            return bytes(value)
     return None
 
 
@@ -69,7 +62,8 @@ class CorsMiddleware:
         if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
             await self.app(scope, receive, send)
             return
-        origin = _origin(scope)
+        found = _header(scope, b"origin")
+        origin = found[:_MAX_ORIGIN] if found else None
         if scope["method"] == "OPTIONS":
             await self._preflight(scope, origin, send)
             return
