@@ -49,8 +49,8 @@ class Settings(BaseSettings):
     run_services: bool = True
     """Run background services (deliveries, broadcasts, timers) inside ``serve``."""
 
-    processor_batch: int = Field(default=2000, gt=0)
-    """Log positions a processor takes per transaction."""
+    processor_batch: int = Field(default=5000, gt=0)
+    """Log positions of one processing round (one transaction for every processor)."""
 
     public_base_url: str | None = None
     """Public URL of this server as vendors see it (Twilio signs it); behind a proxy set it."""
@@ -63,6 +63,9 @@ class Settings(BaseSettings):
 
     log_format: Literal["text", "json"] = "text"
     """Log lines as plain text or as one JSON object per line."""
+
+    processor_mode: Literal["process", "thread"] = "process"
+    """Where ``serve`` runs the processors: a child process (both cores) or a server thread."""
 
     # --- consent -------------------------------------------------------------------------
     consent_spam_policy: Literal["unsubscribe", "ignore"] = "unsubscribe"
