@@ -20,7 +20,7 @@ def routers() -> list[APIRouter]:
     from engagehub.consent import api as consent_api
     from engagehub.consent import imports_api
     from engagehub.destinations import api as destinations_api
-    from engagehub.ingest import crossengage, segment, webhooks
+    from engagehub.ingest import crossengage, segment, segment_browser, webhooks
     from engagehub.messaging import api as messaging_api
     from engagehub.messaging import confirm_pages
     from engagehub.messaging import pages as messaging_pages
@@ -47,6 +47,7 @@ def routers() -> list[APIRouter]:
         destinations_api.router,
         analytics_api.router,
         web_routes.router,
+        segment_browser.router,
         suppression_api.router,
         web_suppressions.router,
         confirm_pages.router,

@@ -36,6 +36,9 @@ PUBLIC = {
 DASHBOARD_MODULE = "engagehub.web."  # routes.py and one module per page group
 # Ingest routes: authenticated by write keys, vendor signatures or bearer secrets instead.
 INGEST_PREFIXES = ("/v1/", "/crossengage/", "/webhooks/")
+# Ingest routes that need no write key on purpose: analytics.js's own usage counters (accepted
+# unread, nothing stored) and its settings document (404 for a key no source has).
+INGEST_OPEN = {"/v1/m", "/v1/projects/{write_key}/settings"}
 
 
 def concrete(path: str) -> str:
