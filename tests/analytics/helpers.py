@@ -69,10 +69,7 @@ def snapshot(conn: Connection) -> tuple[list[dict[str, Any]], ...]:
     for r in rows:
         r.pop("updated_at")
     tables = [
-        [
-            tuple(r)
-            for r in conn.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()
-        ]
+        [tuple(r) for r in conn.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()]
         for table, order in (
             ("analytics_message_hours", "1, 2, 3"),
             ("analytics_rollups", "1, 2, 3, 4, 5, 6"),

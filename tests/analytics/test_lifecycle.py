@@ -116,9 +116,14 @@ def test_a_window_cut_short_is_replayed_whole(db: Database) -> None:
         processor = AnalyticsProcessor()
         reset(conn, processor)
         window = log.read_range(conn, 0, log.head(conn))
-        with pytest.raises(RuntimeError), conn.transaction():
-            processor.apply(conn, window[:4])
-            raise RuntimeError("crash before the cursor moved")
+
+        def crash() -> None:
+            with conn.transaction():
+                processor.apply(conn, window[:4])
+                raise RuntimeError("crash before the cursor moved")
+
+        with pytest.raises(RuntimeError, match="crash"):
+            crash()
         assert conn.scalar("SELECT COUNT(*) FROM analytics_messages") == 0
         run_until_caught_up(conn, [processor], 5)
         assert snapshot(conn) == before
