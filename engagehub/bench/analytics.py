@@ -109,7 +109,9 @@ def run(
     try:
         import duckdb
     except ImportError:
-        raise SystemExit("bench analytics compares with DuckDB: pip install 'engagehub[bench]'")
+        raise SystemExit(
+            "bench analytics compares with DuckDB: pip install 'engagehub[bench]'"
+        ) from None
     import pyarrow as pa
     import pyarrow.parquet as pq
 
