@@ -25,7 +25,7 @@ def routers() -> list[APIRouter]:
     from engagehub.messaging import pages as messaging_pages
     from engagehub.ops import api as ops_api
     from engagehub.profiles import api as profiles_api
-    from engagehub.web import routes as web_routes
+    from engagehub.web import routers as web_routers
 
     return [
         segment.router,
@@ -43,7 +43,7 @@ def routers() -> list[APIRouter]:
         ops_api.router,
         destinations_api.router,
         analytics_api.router,
-        web_routes.router,
+        *web_routers(),
         segment_browser.router,
     ]
 
