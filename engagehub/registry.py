@@ -24,6 +24,7 @@ def routers() -> list[APIRouter]:
     from engagehub.messaging import api as messaging_api
     from engagehub.messaging import pages as messaging_pages
     from engagehub.ops import api as ops_api
+    from engagehub.ops import status as ops_status
     from engagehub.profiles import api as profiles_api
     from engagehub.web import routers as web_routers
 
@@ -45,6 +46,7 @@ def routers() -> list[APIRouter]:
         analytics_api.router,
         *web_routers(),
         segment_browser.router,
+        ops_status.router,
     ]
 
 

@@ -11,6 +11,6 @@ from fastapi import APIRouter
 
 def routers() -> list[APIRouter]:
     """Every dashboard page's router; one module per page (add a new page's module here)."""
-    from engagehub.web import routes, sources
+    from engagehub.web import routes, sources, system
 
-    return [routes.router, sources.router]
+    return [routes.router, sources.router, system.router]
