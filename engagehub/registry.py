@@ -26,6 +26,7 @@ def routers() -> list[APIRouter]:
     from engagehub.ops import api as ops_api
     from engagehub.ops import status as ops_status
     from engagehub.profiles import api as profiles_api
+    from engagehub.suppression import api as suppression_api
     from engagehub.web import routers as web_routers
 
     return [
@@ -47,6 +48,7 @@ def routers() -> list[APIRouter]:
         *web_routers(),
         segment_browser.router,
         ops_status.router,
+        suppression_api.router,
     ]
 
 
@@ -58,6 +60,7 @@ def processors(settings: Settings) -> list[Processor]:
     from engagehub.processing.log_index import LogIndex
     from engagehub.processing.unmapped import UnmappedCounter
     from engagehub.profiles.processor import ProfileProcessor
+    from engagehub.suppression.processor import SuppressionProcessor
 
     return [
         LogIndex(),
@@ -66,6 +69,7 @@ def processors(settings: Settings) -> list[Processor]:
         ProfileProcessor(settings.default_region),
         AnalyticsProcessor(),
         JourneyProcessor(),
+        SuppressionProcessor(settings),
     ]
 
 
