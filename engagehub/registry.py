@@ -22,6 +22,7 @@ def routers() -> list[APIRouter]:
     from engagehub.destinations import api as destinations_api
     from engagehub.ingest import crossengage, segment, segment_browser, webhooks
     from engagehub.messaging import api as messaging_api
+    from engagehub.messaging import confirm_pages
     from engagehub.messaging import pages as messaging_pages
     from engagehub.ops import api as ops_api
     from engagehub.ops import status as ops_status
@@ -49,6 +50,7 @@ def routers() -> list[APIRouter]:
         segment_browser.router,
         ops_status.router,
         suppression_api.router,
+        confirm_pages.router,
     ]
 
 
@@ -56,6 +58,7 @@ def processors(settings: Settings) -> list[Processor]:
     """Every log processor, in the order they run after each commit."""
     from engagehub.analytics.processor import AnalyticsProcessor
     from engagehub.consent.processor import ConsentProcessor
+    from engagehub.messaging.double_opt_in import ConfirmationProcessor
     from engagehub.messaging.journeys import JourneyProcessor
     from engagehub.processing.log_index import LogIndex
     from engagehub.processing.unmapped import UnmappedCounter
@@ -70,6 +73,7 @@ def processors(settings: Settings) -> list[Processor]:
         AnalyticsProcessor(),
         JourneyProcessor(),
         SuppressionProcessor(settings),
+        ConfirmationProcessor(settings),
     ]
 
 

@@ -28,6 +28,8 @@ PUBLIC = {
     # A recipient's own unsubscribe and preference pages: the signed token is the credential.
     "/unsubscribe/{token}",
     "/preferences/{token}",
+    # A double opt-in confirmation link: the signed, expiring token is the credential.
+    "/confirm/{token}",
 }
 # Dashboard pages: a browser session cookie (from /login with the admin token), not a bearer
 # token; without one they send the browser to /login (see test_dashboard_pages_need_a_session).
