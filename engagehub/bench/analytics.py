@@ -158,7 +158,13 @@ def run(
 ) -> dict[str, Any]:
     """Every figure of the benchmark."""
     import adbc_driver_sqlite.dbapi as sqlite_adbc
-    import duckdb
+
+    try:
+        import duckdb
+    except ImportError:
+        raise SystemExit(
+            "bench analytics compares with DuckDB: pip install 'engagehub[bench]'"
+        ) from None
     import pyarrow.parquet as pq
 
     with tempfile.TemporaryDirectory(prefix="engagehub-bench-analytics-") as tmp:
