@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from prometheus_client import (
@@ -106,6 +106,8 @@ class Snapshot:
     head: int
     lag: dict[tuple[str, str], Lag]
     unmapped: list[tuple[str, str, int, int]]
+    failing_at: dict[str, int] = field(default_factory=dict)
+    """Processors stuck on one event (``processor_failures``): name -> log position."""
 
 
 def snapshot(conn: Connection, processors: Iterable[str] = ()) -> Snapshot:
@@ -126,7 +128,11 @@ def snapshot(conn: Connection, processors: Iterable[str] = ()) -> Snapshot:
         "GROUP BY s.name, s.kind ORDER BY s.name"
     )
     rows = [(r["source"], r["kind"], int(r["events"]), int(r["names"])) for r in unmapped]
-    return Snapshot(log.head(conn), lag, rows)
+    failing = {
+        str(name): int(seq)
+        for name, seq in conn.execute("SELECT name, seq FROM processor_failures").fetchall()
+    }
+    return Snapshot(log.head(conn), lag, rows, failing)
 
 
 def _gauges(snap: Snapshot, failing: Mapping[str, str]) -> Iterable[Metric]:
@@ -150,8 +156,15 @@ def _gauges(snap: Snapshot, failing: Mapping[str, str]) -> Iterable[Metric]:
         "1 when a processor's last step in this process failed (it retries).",
         labels=["name"],
     )
-    for name in sorted(failing):
+    for name in sorted(set(failing) | set(snap.failing_at)):
         broken.add_metric([name], 1)
+    stuck = GaugeMetricFamily(
+        "engagehub_processor_failing_seq",
+        "Log position of the event a processor fails on (see `engagehub processors status`).",
+        labels=["name"],
+    )
+    for name, seq in sorted(snap.failing_at.items()):
+        stuck.add_metric([name], seq)
     unmapped = GaugeMetricFamily(
         "engagehub_unmapped_events",
         "Events whose name the taxonomy does not map, per source.",
@@ -165,7 +178,7 @@ def _gauges(snap: Snapshot, failing: Mapping[str, str]) -> Iterable[Metric]:
     for source, kind, count, distinct in snap.unmapped:
         unmapped.add_metric([source, kind], count)
         names.add_metric([source, kind], distinct)
-    return [head, events, seconds, broken, unmapped, names]
+    return [head, events, seconds, broken, stuck, unmapped, names]
 
 
 class _Static:

@@ -204,6 +204,8 @@ def run_round(
         conn.executemany(
             "UPDATE processor_offsets SET seq = ?, updated_at = ? WHERE name = ?", moved
         )
+        if moved:  # processors may have appended (consent's companions): the next round's work
+            result.head = log.head(conn)
     return result
 
 

@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 _IDLE_POLL_S = 1.0
 _YIELD_S = 0.0003
 _RESTART_S = 1.0
-_ROUND_S = 0.05  # a round holds the SQLite write lock about this long; ingest commits between
+_ROUND_S = 0.2  # a round holds the SQLite write lock about this long; ingest commits between
 
 Progress = dict[str, Any]
 """``{"cursors": {name: seq}, "head": int, "errors": {name: text}}``."""
@@ -200,6 +200,20 @@ class ProcessorRunner:
             await asyncio.to_thread(child.join, 10)
             if child.is_alive():
                 child.terminate()
+
+
+def processor_children(pid: int) -> list[int]:
+    """Process ids of the processor processes of server ``pid`` (benchmarks, tests)."""
+    import psutil
+
+    found = []
+    for child in psutil.Process(pid).children():
+        try:
+            if "spawn_main" in " ".join(child.cmdline()):
+                found.append(child.pid)
+        except psutil.Error:
+            continue
+    return found
 
 
 def _from_registry(processors: Sequence[Processor], settings: Settings) -> bool:
