@@ -90,8 +90,9 @@ def processor_lag(conn: Connection, names: Iterable[str] = ()) -> dict[str, Lag]
     head = log.head(conn)
     now = now_ms()
     cursors = dict.fromkeys(names, 0)
-    for row in conn.all("SELECT name, seq FROM processor_offsets WHERE kind = 'processor'"):
-        cursors[row["name"]] = int(row["seq"])
+    from engagehub.processing.shards import processor_positions
+
+    cursors.update(processor_positions(conn))  # a sharded processor: its slowest shard
     found = {}
     for name, seq in sorted(cursors.items()):
         behind = max(0, head - seq)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from engagehub.errors import ConflictError, EngagehubError, NotFound
-from engagehub.processing import Processor, Round, get_offset, run_round, set_offset
+from engagehub.processing import Processor, Round, Unit, get_offset, run_round, set_offset
 from engagehub.storage.base import Connection
 from engagehub.timeutil import now_ms
 
@@ -46,7 +46,7 @@ class Follower:
 
     def __init__(
         self,
-        processors: Sequence[Processor],
+        processors: Sequence[Processor | Unit],
         window: int,
         retry_s: float = RETRY_S,
         round_s: float | None = None,

@@ -42,9 +42,12 @@ def follow(
     wait: Callable[[float], bool],
     publish: Callable[[Progress], None],
     stopping: Callable[[], bool],
+    shards: int = 1,
 ) -> None:
     """Rounds until caught up, publish, sleep until woken; reconnect after database errors."""
-    follower = Follower(processors, window, round_s=_ROUND_S)
+    from engagehub.processing.shards import units
+
+    follower = Follower(units(processors, shards), window, round_s=_ROUND_S)
     conn = None
     while not stopping():
         try:
@@ -60,9 +63,11 @@ def follow(
             publish({"cursors": {}, "head": 0, "errors": {"round": f"{type(exc).__name__}: {exc}"}})
             wait(_RESTART_S)
             continue
-        publish(
-            {"cursors": dict(follower.cursors), "head": follower.head, "errors": follower.errors}
-        )
+        cursors: dict[str, int] = {}
+        for name, seq in follower.cursors.items():  # a sharded processor: its slowest shard
+            base = name.split("#", 1)[0]
+            cursors[base] = min(cursors.get(base, seq), seq)
+        publish({"cursors": cursors, "head": follower.head, "errors": follower.errors})
         if more:
             time.sleep(_YIELD_S)  # let a waiting ingest commit take the write lock
             continue
@@ -138,6 +143,7 @@ class ProcessorRunner:
             self._wait,
             self._publish,
             self._stop.is_set,
+            self.settings.processor_shards,
         )
 
     def _supervise(self) -> None:
@@ -262,6 +268,14 @@ def child_main(settings: Settings, names: list[str], pipe: Pipe) -> None:
             pipe.send(progress)
 
     try:
-        follow(db, processors, settings.processor_batch, wait, publish, stop.is_set)
+        follow(
+            db,
+            processors,
+            settings.processor_batch,
+            wait,
+            publish,
+            stop.is_set,
+            settings.processor_shards,
+        )
     finally:
         db.close()

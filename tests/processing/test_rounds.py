@@ -270,3 +270,32 @@ def test_unmapped_and_index_count_each_event_once_across_windows(db: Database) -
             f"e{i}" for i in range(101) if i % 7 == 3
         )
         assert orjson.dumps(counts)
+
+
+def test_shards_divide_a_processor_and_reshard_without_loss(db: Database) -> None:
+    """Shards own disjoint parts of the log; changing their count repeats and loses nothing."""
+    from engagehub.processing.shards import processor_positions, reshard, units
+
+    src, _ = make_source(db)
+    index = LogIndex()
+    with db.session() as conn:
+        events = [_event(f"e{i}", "Odd", f"user-{i}") for i in range(90)]
+        log.append(conn, [log.Batch(src.id, 10, events)])
+        assert reshard(conn, index, 3)
+        three = units([index], 3)
+        assert [u.name for u in three] == ["log_index#0/3", "log_index#1/3", "log_index#2/3"]
+        run_round(conn, three[:1], 40)  # one shard ahead, the others at 0
+        run_round(conn, three[1:2], 20)
+        owned = conn.scalar("SELECT COUNT(*) FROM event_index")
+        assert 0 < owned < 60
+        assert reshard(conn, index, 2)  # the laggards first catch up to 40, then 2 shards at 40
+        rows = {r["name"]: r["seq"] for r in conn.all("SELECT name, seq FROM processor_offsets")}
+        assert rows == {"log_index#0/2": 40, "log_index#1/2": 40}
+        assert conn.scalar("SELECT COUNT(*) FROM event_index") == 40
+        run_until_caught_up(conn, units([index], 2))
+        assert processor_positions(conn)["log_index"] == 90
+        assert conn.scalar("SELECT COUNT(*) FROM event_index") == 90  # each event once
+        assert reshard(conn, index, 1)
+        assert get_offset(conn, "log_index") == 90
+        found, _ = log.query(conn, log.EventQuery(user_id="user-7"))
+        assert [e.dedup_key for e in found] == ["e7"]
