@@ -177,6 +177,7 @@ class SQLiteConnection(Connection):
             self._lock_fd = None
 
 
+@lru_cache(maxsize=65_536)  # a window repeats its users, messages and campaigns
 def _key_hash(kind: str, value: str | None) -> int | None:
     """``eh_key(kind, value)``: the log index's key hash (same as ``log_index.key_hash``)."""
     if value is None:
