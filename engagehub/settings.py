@@ -214,6 +214,12 @@ class Settings(BaseSettings):
     default_timezone: str = "UTC"
     """Time zone of people without a ``timezone``/``time_zone`` trait (quiet hours)."""
 
+    double_opt_in_template: str = "double-opt-in"
+    """Template of the double opt-in confirmation message (``{{ data.confirm_url }}``)."""
+
+    double_opt_in_expiry_hours: float = Field(default=72.0, gt=0)
+    """How long a confirmation link works; unconfirmed requests then expire."""
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from engagehub.messaging import broadcasts, journeys, outcomes
+from engagehub.messaging import broadcasts, double_opt_in, journeys, outcomes
 from engagehub.messaging.delivery import Sender
 from engagehub.settings import Settings
 from engagehub.storage import Database
@@ -39,6 +39,7 @@ class MessagingService:
         self.settings = settings
         self.buckets: dict[str, Bucket] = {}
         self._last_settle = 0.0
+        self._last_expiry = 0.0
         self.sender = Sender(settings)
 
     def run_once(self, db: Database) -> bool:
@@ -54,6 +55,9 @@ class MessagingService:
             if now - self._last_settle > 5:
                 outcomes.settle_stale_handed(conn)
                 self._last_settle = now
+            if now - self._last_expiry > 60:
+                double_opt_in.expire(conn, self.settings)
+                self._last_expiry = now
             moved = journeys.tick(conn)
             running = broadcasts.running(conn)
         more = moved > 0
