@@ -177,3 +177,23 @@ def test_provider_ids_join_the_message_whenever_the_link_arrives(db: Database) -
         "Email Opened",
         "Email Link Clicked",
     ]
+
+
+def test_bot_clicks_are_kept_apart_from_human_clicks(db: Database) -> None:
+    sid = source_id(db)
+    scanner = ev("m1-bot", "Email Link Clicked", T0 + 61_500, "m1", url="https://x.test/a",
+                 bot_click=True, bot_click_reason="scanner_user_agent")  # fmt: skip
+    with db.session() as conn:
+        feed(conn, sid, [*email_story(), scanner])
+        data = stats.campaign_stats(conn, "c1")
+        view = service.message_view(conn, "m1")
+    t = data["totals"]
+    assert (t["clicks_unique"], t["clicks_total"]) == (1, 3)  # the human ones only
+    assert (t["bot_clicks_unique"], t["bot_clicks_total"]) == (1, 1)
+    assert data["top_links"][0] == {
+        "url": "https://x.test/a",
+        "clicks_unique": 1,
+        "clicks_total": 2,
+    }
+    assert view["milestones"]["clicked"] != view["milestones"]["bot_clicked"]
+    assert (view["clicks_total"], view["bot_clicks_total"]) == (3, 1)
