@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -39,7 +39,28 @@ def postgres_base_url() -> str:
             "ENGAGEHUB_TEST_POSTGRES_URL is not set: run ./scripts/test (it starts PostgreSQL), "
             "or set ENGAGEHUB_TEST_BACKENDS=sqlite to run only the SQLite half"
         )
-    return url
+    return _worker_database(url)
+
+
+_WORKER_DATABASES: dict[str, str] = {}
+
+
+def _worker_database(url: str) -> str:
+    """Under pytest-xdist, one database per worker: advisory locks and NOTIFY are per database."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    if url not in _WORKER_DATABASES:
+        name = f"engagehub_{worker}"
+        with psycopg.connect(url, autocommit=True) as conn:
+            if (
+                conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+                is None
+            ):
+                conn.execute(f'CREATE DATABASE "{name}"')
+        parts = urlsplit(url)
+        _WORKER_DATABASES[url] = urlunsplit(parts._replace(path=f"/{name}"))
+    return _WORKER_DATABASES[url]
 
 
 @pytest.fixture
