@@ -19,6 +19,7 @@ def routers() -> list[APIRouter]:
     from engagehub.api import events, sources, system, taxonomy
     from engagehub.consent import api as consent_api
     from engagehub.consent import imports_api
+    from engagehub.consent import summary as consent_summary
     from engagehub.destinations import api as destinations_api
     from engagehub.ingest import crossengage, segment, segment_browser, webhooks
     from engagehub.messaging import api as messaging_api
@@ -51,6 +52,7 @@ def routers() -> list[APIRouter]:
         ops_status.router,
         suppression_api.router,
         confirm_pages.router,
+        consent_summary.router,
     ]
 
 
