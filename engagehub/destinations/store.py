@@ -312,3 +312,41 @@ def parse_from(value: str | int | None) -> int | None:
         return parse_ts(value)
     except TimestampError as exc:
         raise PayloadError(f"--from: {exc}", field="from", value=value) from None
+
+
+def set_paused(conn: Connection, name: str, paused: bool) -> Destination:
+    """Pause (no delivery, the cursor waits) or resume (deliver now) a destination."""
+    get(conn, name)
+    with conn.transaction():
+        conn.execute(
+            "UPDATE destinations SET disabled = ?, next_attempt_at = 0 WHERE name = ?",
+            (1 if paused else 0, name),
+        )
+    return get(conn, name)
+
+
+def replay_letter(conn: Connection, name: str, letter_id: int) -> dict[str, Any]:
+    """Queue one dead letter again; NotFound unless it is a dead letter of this destination."""
+    get(conn, name)
+    with conn.transaction():
+        cur = conn.execute(
+            "UPDATE dead_letters SET status = 'replay', updated_at = ? "
+            "WHERE id = ? AND destination = ? AND status = 'dead'",
+            (now_ms(), letter_id, name),
+        )
+        if cur.rowcount != 1:
+            raise NotFound(
+                f"destination {name!r} has no dead letter {letter_id} waiting",
+                destination=name,
+                dead_letter=letter_id,
+            )
+        conn.execute("UPDATE destinations SET next_attempt_at = 0 WHERE name = ?", (name,))
+    return {"destination": name, "dead_letters": 1}
+
+
+def export_targets(conn: Connection) -> list[dict[str, Any]]:
+    """Export targets with their position in the log, files and events written, last run."""
+    return conn.all(
+        "SELECT name, seq, pending_upto, files, events, updated_at FROM export_targets "
+        "ORDER BY name"
+    )
