@@ -15,6 +15,10 @@ from typing import Any
 from engagehub.model import StoredEvent
 
 HOUR_MS = 3_600_000
+# Dashboard rows for bounces and clicks the vendor sent without a reason or a URL: every
+# bounce and click is counted somewhere, so the tables add up to the totals.
+NO_REASON = "(no reason given)"
+NO_URL = "(no URL)"
 
 # Canonical action -> lifecycle milestone (unknown actions leave the lifecycle alone).
 MILESTONE_OF_ACTION = {
@@ -113,6 +117,16 @@ def _first_text(value: Any) -> str | None:
     return str(value)
 
 
+def _better_reason(new: list[Any], current: list[Any] | None) -> bool:
+    """A given reason beats the placeholder whatever the times; else the earliest wins."""
+    if current is None:
+        return True
+    new_given, current_given = new[1] != NO_REASON, current[1] != NO_REASON
+    if new_given != current_given:
+        return new_given
+    return bool(new < current)
+
+
 def _pick(current: str | None, new: str | None) -> str | None:
     """Dimensions: the smallest value seen, so arrival order cannot change the result."""
     if new is None:
@@ -155,8 +169,8 @@ def apply_event(msg: Message, ev: StoredEvent, action: str) -> None:
         per = state.setdefault(total, {})
         b = str(bucket(ev.event_time))
         per[b] = per.get(b, 0) + 1
-    url = _first_text(props.get("url"))
-    if milestone == "clicked" and url:
+    url = _first_text(props.get("url")) or NO_URL
+    if milestone == "clicked":
         links = state.setdefault("links", {})
         links[url] = _min(links.get(url), ev.event_time)
         per = state.setdefault("link_totals", {}).setdefault(url, {})
@@ -166,10 +180,9 @@ def apply_event(msg: Message, ev: StoredEvent, action: str) -> None:
         reason = _first_text(props.get("bounce_reason")) or _first_text(
             props.get("error_message") or props.get("drop_reason") or props.get("error_code")
         )
-        if reason:
-            entry = [ev.event_time, reason[:200]]
-            if state.get("reason") is None or entry < state["reason"]:
-                state["reason"] = entry
+        entry = [ev.event_time, reason[:200] if reason else NO_REASON]
+        if _better_reason(entry, state.get("reason")):
+            state["reason"] = entry
 
 
 def merge(into: Message, other: Message) -> None:
@@ -195,9 +208,7 @@ def merge(into: Message, other: Message) -> None:
         per = mine.setdefault("link_totals", {}).setdefault(url, {})
         for b, n in buckets.items():
             per[b] = per.get(b, 0) + n
-    if theirs.get("reason") is not None and (
-        mine.get("reason") is None or theirs["reason"] < mine["reason"]
-    ):
+    if theirs.get("reason") is not None and _better_reason(theirs["reason"], mine.get("reason")):
         mine["reason"] = theirs["reason"]
     if theirs.get("span"):
         span = mine.setdefault("span", list(theirs["span"]))
