@@ -37,6 +37,8 @@ MILESTONE_OF_ACTION = {
     "rejected": "failed",
     "dropped": "failed",
     "canceled": "failed",
+    "aborted": "failed",
+    "retried": "deferred",
     "opened": "opened",
     "viewed": "opened",
     "shown": "opened",
@@ -121,8 +123,8 @@ def _better_reason(new: list[Any], current: list[Any] | None) -> bool:
     """A given reason beats the placeholder whatever the times; else the earliest wins."""
     if current is None:
         return True
-    new_given, current_given = new[1] != NO_REASON, current[1] != NO_REASON
-    if new_given != current_given:
+    new_given: bool = new[1] != NO_REASON
+    if new_given != (current[1] != NO_REASON):
         return new_given
     return bool(new < current)
 
