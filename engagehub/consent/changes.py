@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from engagehub.consent.model import CHANNELS, TYPES, Change, contact_for, status_of
+from engagehub.consent.model import CHANNELS, PENDING, TYPES, Change, contact_for, status_of
 from engagehub.errors import PayloadError
 from engagehub.model import StoredEvent
 
@@ -179,9 +179,10 @@ def _updated(ev: StoredEvent, trusted: bool = False) -> Iterator[Request]:
     group = str(props.get("subscription_group") or "") if ev.event == UPDATED[1] else ""
     if ev.event == UPDATED[1] and not group:
         return
+    status = props.get("subscription_status")
     yield Request(
         channel,
-        status_of(props.get("subscription_status")),
+        PENDING if trusted and status == PENDING else status_of(status),
         group,
         str(props["reason"]) if props.get("reason") else "vendor",
         key,
