@@ -204,6 +204,8 @@ def run_round(
         conn.executemany(
             "UPDATE processor_offsets SET seq = ?, updated_at = ? WHERE name = ?", moved
         )
+        if moved:  # what processors appended this round (consent's companions) is still to do
+            result.head = log.head(conn)
     return result
 
 
