@@ -73,9 +73,26 @@ def record_append(kind: str, inserted: int, duplicates: int) -> None:
         EVENTS.labels(kind, "duplicate").inc(duplicates)
 
 
-def record_rejected(vendor: str, reason: str, count: int = 1) -> None:
-    """Count refused events (or requests) for a vendor and error code."""
+def record_rejected(vendor: str, reason: str, count: int = 1, message: str | None = None) -> None:
+    """Count refused events (or requests) for a vendor and error code; keep the latest error."""
     REJECTED.labels(vendor, reason).inc(count)
+    if message is not None and (vendor in LAST_REFUSAL or len(LAST_REFUSAL) < 64):
+        LAST_REFUSAL[vendor] = (now_ms(), reason, message[:500])
+
+
+LAST_REFUSAL: dict[str, tuple[int, str, str]] = {}
+"""Vendor -> (when, code, message) of the latest refusal in this process (bounded)."""
+
+
+def refusals() -> dict[str, dict[str, int]]:
+    """Vendor -> reason -> refused count, as ``engagehub_events_rejected_total`` reports it."""
+    found: dict[str, dict[str, int]] = {}
+    for metric in REJECTED.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total"):
+                vendor, reason = sample.labels["vendor"], sample.labels["reason"]
+                found.setdefault(vendor, {})[reason] = int(sample.value)
+    return found
 
 
 def _age_s(conn: Connection, seq: int, now: int) -> float:
