@@ -61,6 +61,7 @@ MILESTONES = (
     "opened",
     "machine_opened",
     "clicked",
+    "bot_clicked",
     "unsubscribed",
     "spam",
     "failed",
@@ -102,6 +103,7 @@ UNIQUE_METRICS: dict[str, str] = {
     "opened": "first_opened",
     "machine_opened": "first_machine_opened",
     "clicked": "first_clicked",
+    "bot_clicked": "first_bot_clicked",
     "read": "first_read",
     "unsubscribed": "first_unsubscribed",
     "spam": "first_spam",
@@ -112,8 +114,19 @@ TOTAL_METRICS: dict[str, str] = {
     "opens_total": "opens",
     "machine_opens_total": "machine_opens",
     "clicks_total": "clicks",
+    "bot_clicks_total": "bot_clicks",
 }
 """Rollup column -> counter of ``analytics_message_hours`` (every event, at its own hour)."""
+HOUR_COUNTERS: dict[str, str] = {
+    "opens": "opened",
+    "machine_opens": "machine_opened",
+    "clicks": "clicked",
+    "bot_clicks": "bot_clicked",
+}
+"""Counter of ``analytics_message_hours`` -> the milestone whose every event it counts."""
+FLAGGED = {"opened": ("machine_open", "machine_opened"), "clicked": ("bot_click", "bot_clicked")}
+"""An event of this milestone whose property is true counts as the other milestone instead
+(Apple MPP and proxy opens; link scanners' clicks): human opens and clicks stay apart."""
 METRICS = (*UNIQUE_METRICS, *TOTAL_METRICS)
 """Every column of ``analytics_rollups`` and ``analytics_campaigns`` after the dimensions."""
 

@@ -204,3 +204,23 @@ def test_bounces_without_reason_and_clicks_without_url_are_counted(db: Database)
         {"reason": "550 no user", "count": 1},
     ]
     assert data["top_links"] == [{"url": "(no URL)", "clicks_unique": 1, "clicks_total": 3}]
+
+
+def test_bot_clicks_are_kept_apart_from_human_clicks(db: Database) -> None:
+    sid = source_id(db)
+    scanner = ev("m1-bot", "Email Link Clicked", T0 + 61_500, "m1", url="https://x.test/a",
+                 bot_click=True, bot_click_reason="scanner_user_agent")  # fmt: skip
+    with db.session() as conn:
+        feed(conn, sid, [*email_story(), scanner])
+        data = stats.campaign_stats(conn, "c1")
+        view = service.message_view(conn, "m1")
+    t = data["totals"]
+    assert (t["clicks_unique"], t["clicks_total"]) == (1, 3)  # the human ones only
+    assert (t["bot_clicks_unique"], t["bot_clicks_total"]) == (1, 1)
+    assert data["top_links"][0] == {
+        "url": "https://x.test/a",
+        "clicks_unique": 1,
+        "clicks_total": 2,
+    }
+    assert view["milestones"]["clicked"] != view["milestones"]["bot_clicked"]
+    assert (view["clicks_total"], view["bot_clicks_total"]) == (3, 1)
