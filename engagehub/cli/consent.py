@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -9,8 +10,9 @@ import typer
 
 from engagehub import registry
 from engagehub.cli.common import console, database, settings
+from engagehub.cli.follow import Follower
 from engagehub.cli.imports import import_app, progress_bar
-from engagehub.consent import store
+from engagehub.consent import batches, store
 from engagehub.consent.csv_import import (
     TEMPLATE,
     CsvErrorReport,
@@ -21,9 +23,7 @@ from engagehub.consent.csv_import import (
 )
 from engagehub.consent.model import Change
 from engagehub.consent.processor import PROTECTED
-from engagehub.model import IncomingEvent
 from engagehub.processing import run_until_caught_up
-from engagehub.storage import events as log
 from engagehub.timeutil import now_ms
 
 template_app = typer.Typer(help="Print file templates.", no_args_is_help=True)
@@ -56,7 +56,8 @@ def import_subscriptions(
     report = CsvErrorReport(report_path)
     db = database()
     job = CsvImport(file_digest(file), now_ms(), region, allow_resubscribe)
-    with db.session() as conn, file.open("rb") as fh, progress_bar() as bar:
+    alongside = contextlib.nullcontext() if dry_run else Follower()
+    with alongside as follower, db.session() as conn, file.open("rb") as fh, progress_bar() as bar:
         builtin = store.builtin_source_id(conn)
         task = bar.add_task(file.name, total=file.stat().st_size or 1)
 
@@ -64,9 +65,8 @@ def import_subscriptions(
             keys = ((c.contact, c.channel, c.group) for c in changes)
             return refused_indexes(changes, store.load_states(conn, keys), PROTECTED)
 
-        def sink(events: list[IncomingEvent]) -> int:
-            (result,) = log.append(conn, [log.Batch(builtin, job.event_time, events)])
-            return result.inserted
+        def sink(item: batches.Chunk) -> int:
+            return batches.append(conn, builtin, item, now_ms())
 
         try:
             result = run_import(
@@ -81,7 +81,9 @@ def import_subscriptions(
             report.close()
             job.close()
         bar.update(task, completed=file.stat().st_size or 1)
-        if not dry_run:
+        if follower is not None and not follower.finish():
+            console.print("[yellow]the processors' process failed; catching up here[/]")
+        if not dry_run:  # nothing left unless the follower failed; its error shows here then
             run_until_caught_up(conn, registry.processors(current), window=5_000)
     verb = "would apply" if dry_run else "applied"
     console.print(
@@ -89,6 +91,8 @@ def import_subscriptions(
         f"({result.changes} changes, {result.stored} new events) · rejected {result.rows_rejected}",
         highlight=False,
     )
+    if follower is not None:
+        console.print(f"processors ran alongside (peak RSS {follower.peak_mb.value} MB)")
     if report.count:
         console.print(
             f"[yellow]error report: {report_path}[/] ({report.count} errors)", highlight=False

@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from engagehub.consent.batches import IMPORTED
 from engagehub.consent.model import TYPES, Change, contact_for, status_of
 from engagehub.errors import PayloadError
 from engagehub.model import StoredEvent
@@ -38,6 +39,7 @@ RELEVANT = (
     "Email Bounced",
     "SMS Received",
     "WhatsApp Message Received",
+    IMPORTED,  # a CSV import's record (consent.batches), built-in source only
 )
 # Events the processor itself derived (``consent:`` keys under the built-in source) all carry
 # ``derived_from`` and change nothing: not reading them back saves a fifth of a CSV catch-up.

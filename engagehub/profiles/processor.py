@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from engagehub.consent import batches
 from engagehub.contacts import ContactError, normalize_phone
 from engagehub.model import StoredEvent
 from engagehub.storage.base import Connection
@@ -66,14 +67,22 @@ class ProfileProcessor:
     """Derived tables ``profiles`` and ``profile_identities``."""
 
     name = "profiles"
-    where: str | None = "user_id IS NOT NULL OR anonymous_id IS NOT NULL OR contact IS NOT NULL"
+    where: str | None = (
+        "user_id IS NOT NULL OR anonymous_id IS NOT NULL OR contact IS NOT NULL "
+        f"OR event = '{batches.IMPORTED}'"  # a CSV import's record: its rows' identify calls
+    )
     payload = True
 
     def __init__(self, region: str = "US") -> None:
         self.region = region
 
     def apply(self, conn: Connection, events: Sequence[StoredEvent]) -> None:
-        """Link identities event by event; writes happen once per batch."""
+        """Link identities event by event, import records row by row, in blocks."""
+        for block in batches.expanded(conn, events):
+            self._apply(conn, block)
+
+    def _apply(self, conn: Connection, events: Sequence[StoredEvent]) -> None:
+        """Link identities event by event; writes happen once per block."""
         per_event = [identities_of(ev, self.region) for ev in events]
         wanted = {i for ids in per_event for i in ids}
         if not wanted:
