@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engagehub.consent import batches
+from engagehub.consent import batches, machine
 from engagehub.consent.batches import IMPORTED
 from engagehub.consent.changes import UPDATED
 from engagehub.consent.model import OWN_ACTIONS, Change
@@ -57,6 +57,8 @@ class Context:
     names: dict[int, str]
     changes_at: Callable[[Connection, StoredEvent], Iterable[Change]]
     """Every change an older event of the log asks for (used by the out-of-order replay)."""
+    machine_policy: str = "apply"
+    """``consent_machine_unsubscribe_policy`` (``consent.machine``)."""
     derived: list[IncomingEvent] = field(default_factory=list)
     """Companion events to append (canonical re-emissions of vendor changes)."""
     _seen: dict[int, list[Change]] = field(default_factory=dict)
@@ -71,8 +73,14 @@ class Context:
         return found
 
 
-def outcome(cur: dict[str, Any] | None, ev: StoredEvent, ch: Change) -> str:
-    """What a change does to a state: ``applied``, ``superseded`` (older) or ``refused``."""
+def outcome(
+    cur: dict[str, Any] | None, ev: StoredEvent, ch: Change, machine_policy: str = "apply"
+) -> str:
+    """What a change does to a state: ``applied``, ``superseded`` (older), ``refused`` or held
+    (a machine's unsubscribe, ``consent.machine``)."""
+    held = machine.held(machine_policy, ev, ch)
+    if held is not None:
+        return held
     if cur is None:
         return "applied"
     if (cur["event_time"], cur["seq"]) >= (ev.event_time, ev.seq):
@@ -126,11 +134,13 @@ def apply_changes(conn: Connection, pending: Sequence[Pending], ctx: Context) ->
         mine = (ev.event_time, ev.seq)
         source = names.get(ev.source_id) or str(ev.source_id)
         winner: Pending | None
-        if cur is None:  # the first change of a subscription: applied, nothing to compare
-            result, previous, winner = "applied", None, (ev, ch)
+        if cur is None:  # the first change of a subscription: nothing to compare
+            previous = None
+            result = outcome(None, ev, ch, ctx.machine_policy)
+            winner = (ev, ch) if result == "applied" else None
         else:
             previous = cur["status"]
-            result = outcome(cur, ev, ch)
+            result = outcome(cur, ev, ch, ctx.machine_policy)
             winner = (ev, ch) if result == "applied" else None
             if newest[key] > mine:
                 # Out of order: replay every change of this subscription in (time, seq) order,
@@ -198,7 +208,7 @@ def _replay(
     state: dict[str, Any] | None = None
     winner: Pending | None = None
     for other, change in sorted(changes, key=lambda c: (c[0].event_time, c[0].seq)):
-        if outcome(state, other, change) == "applied":
+        if outcome(state, other, change, ctx.machine_policy) == "applied":
             state = {
                 "status": change.status,
                 "event_time": other.event_time,
@@ -238,7 +248,8 @@ def _derived(
 # --- an import's record, set-based ---------------------------------------------------------
 # The changes go to a per-connection staging table; history and states are then written by
 # INSERT ... SELECT (joined with the current states when any key has one), so the state machine
-# runs inside the database. Only keys with a change recorded at or after the record's
+# runs inside the database (an import's changes are never a machine's: ``consent.machine``
+# holds nothing here). Only keys with a change recorded at or after the record's
 # (event_time, seq) (an older import arriving late, a replay) take the Python path above.
 
 _STAGE = (

@@ -48,6 +48,7 @@ class ConsentProcessor:
         self.region = settings.default_region
         self.spam_policy = settings.consent_spam_policy
         self.bounce_policy = settings.consent_bounce_policy
+        self.machine_policy = settings.consent_machine_unsubscribe_policy
         self._builtin = 0
 
     def changes_at(self, conn: Connection, ev: StoredEvent) -> Iterable[Change]:
@@ -59,7 +60,7 @@ class ConsentProcessor:
     def apply(self, conn: Connection, events: Sequence[StoredEvent]) -> None:
         """Apply the batch in log order, in blocks of ``BLOCK`` changes (idempotent)."""
         self._builtin = builtin_source_id(conn)
-        ctx = Context(self._builtin, {}, self.changes_at)
+        ctx = Context(self._builtin, {}, self.changes_at, self.machine_policy)
         pending: list[Pending] = []
         for ev in events:
             if batches.is_record(ev, self._builtin):  # an import's chunk: set-based, alone

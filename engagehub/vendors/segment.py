@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from engagehub.classify import flag
 from engagehub.contacts import quick_contact
 from engagehub.errors import PayloadError, PayloadTooLarge
 from engagehub.model import EVENT_TYPES, IncomingEvent, ParseResult, Rejection
@@ -201,7 +202,7 @@ def _normalize(
         properties = dict(item.properties or {})
         if item.category is not None:
             properties.setdefault("category", item.category)
-    return IncomingEvent(
+    event = IncomingEvent(
         dedup_key=dedup,
         event_time=_event_time(item, batch_sent_at, received_at),
         raw=data.decode("utf-8", "replace"),
@@ -216,6 +217,7 @@ def _normalize(
         campaign_id=_text(properties.get("campaign_id")),
         properties=properties,
     )
+    return flag(event)
 
 
 def _text(value: object) -> str | None:
