@@ -10,7 +10,7 @@ import typer
 
 from engagehub import registry
 from engagehub.cli.common import console, database, settings
-from engagehub.cli.follow import Follower
+from engagehub.cli.follow import CACHE_KB, Follower, peak_rss_mb
 from engagehub.cli.imports import import_app, progress_bar
 from engagehub.consent import batches, store
 from engagehub.consent.csv_import import (
@@ -59,6 +59,8 @@ def import_subscriptions(
     alongside = contextlib.nullcontext() if dry_run else Follower()
     with alongside as follower, db.session() as conn, file.open("rb") as fh, progress_bar() as bar:
         builtin = store.builtin_source_id(conn)
+        if conn.dialect == "sqlite" and follower is not None:  # three processes share memory
+            conn.execute(f"PRAGMA cache_size=-{CACHE_KB}")
         task = bar.add_task(file.name, total=file.stat().st_size or 1)
 
         def refused(changes: list[Change]) -> set[int]:
@@ -92,7 +94,11 @@ def import_subscriptions(
         highlight=False,
     )
     if follower is not None:
-        console.print(f"processors ran alongside (peak RSS {follower.peak_mb.value} MB)")
+        peaks = " + ".join(str(mb) for mb in follower.peaks_mb)
+        own = peak_rss_mb()
+        console.print(
+            f"processors ran alongside (peak RSS {peaks} MB; importer {own} MB)", highlight=False
+        )
     if report.count:
         console.print(
             f"[yellow]error report: {report_path}[/] ({report.count} errors)", highlight=False

@@ -1,5 +1,8 @@
-"""Processors in a second process while a bulk import appends, so parsing and deriving use
-both cores (SQLite's WAL lets one process read and write while the other appends)."""
+"""Processors in other processes while a bulk import appends, so parsing and deriving use
+both cores (SQLite's WAL lets one process read and write while the others append).
+
+Two followers by default: ``profiles`` (the costliest per row) alone, every other processor in
+the other; each processor still has one cursor and runs in exactly one process."""
 
 from __future__ import annotations
 
@@ -15,7 +18,16 @@ from types import TracebackType
 WINDOW = 4
 
 
-def _follow(stop: Event, peak: Synchronized[int], window: int) -> None:
+CACHE_KB = 8_192
+"""SQLite page cache per follower (the default is 64 MB per connection)."""
+
+GROUPS: tuple[tuple[str, ...], ...] = (("profiles",), ())
+"""Processor names per follower; an empty group takes every processor no other group names."""
+
+
+def _follow(
+    stop: Event, peak: Synchronized[int], window: int, group: tuple[str, ...], taken: set[str]
+) -> None:
     """Catch up, wait a little, repeat; after ``stop``, one last catch-up, then exit."""
     from engagehub import registry
     from engagehub.processing import run_until_caught_up
@@ -24,9 +36,15 @@ def _follow(stop: Event, peak: Synchronized[int], window: int) -> None:
 
     current = get_settings()
     db = open_database(current.database_url, current)
-    processors = registry.processors(current)
+    processors = [
+        p
+        for p in registry.processors(current)
+        if (p.name in group if group else p.name not in taken)
+    ]
     try:
         with db.session() as conn:
+            if conn.dialect == "sqlite":  # three processes share the machine: a smaller cache
+                conn.execute(f"PRAGMA cache_size=-{CACHE_KB}")
             while True:
                 last = stop.is_set()
                 run_until_caught_up(conn, processors, window)
@@ -35,29 +53,52 @@ def _follow(stop: Event, peak: Synchronized[int], window: int) -> None:
                 stop.wait(0.05)
     finally:
         db.close()
-        peak.value = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        peak.value = peak_rss_mb()
+
+
+def peak_rss_mb() -> int:
+    """This process's own peak RSS: ``VmHWM`` (``ru_maxrss`` keeps the parent's across exec)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
 class Follower:
     """``with Follower() as f: ...append...; f.finish()`` — processors run alongside."""
 
-    def __init__(self, window: int = WINDOW) -> None:
+    def __init__(self, window: int = WINDOW, groups: tuple[tuple[str, ...], ...] = GROUPS) -> None:
         context = multiprocessing.get_context("spawn")  # no inherited threads or connections
         self._stop = context.Event()
-        self.peak_mb = context.Value("q", 0)
-        self._process = context.Process(
-            target=_follow, args=(self._stop, self.peak_mb, window), daemon=True
-        )
+        taken = {name for group in groups for name in group}
+        self._peaks = [context.Value("q", 0) for _ in groups]
+        self._processes = [
+            context.Process(
+                target=_follow, args=(self._stop, peak, window, group, taken), daemon=True
+            )
+            for peak, group in zip(self._peaks, groups, strict=True)
+        ]
+
+    @property
+    def peaks_mb(self) -> list[int]:
+        """Peak RSS of each follower process, once finished."""
+        return [int(p.value) for p in self._peaks]
 
     def __enter__(self) -> Follower:
-        self._process.start()
+        for process in self._processes:
+            process.start()
         return self
 
     def finish(self) -> bool:
-        """Let the follower catch up with everything appended; True when it succeeded."""
+        """Let the followers catch up with everything appended; True when all succeeded."""
         self._stop.set()
-        self._process.join()
-        return self._process.exitcode == 0
+        for process in self._processes:
+            process.join()
+        return all(p.exitcode == 0 for p in self._processes)
 
     def __exit__(
         self,
@@ -65,7 +106,8 @@ class Follower:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._process.is_alive():
-            self._process.terminate()
-            with contextlib.suppress(Exception):
-                self._process.join(5)
+        for process in self._processes:
+            if process.is_alive():
+                process.terminate()
+                with contextlib.suppress(Exception):
+                    process.join(5)

@@ -278,7 +278,7 @@ def apply_record(conn: Connection, ev: StoredEvent, ctx: Context) -> None:
     """Fold one import record's changes (one time, one seq; a key repeats only with the same
     status) into history and states in a few statements; its rows never become Python
     objects unless a key needs the replay."""
-    text = batches.body(conn, ev)
+    text = batches.changes_json(conn, ev)
     if text is None:
         return
     reason = str(ev.properties.get("reason") or "csv")

@@ -39,6 +39,7 @@ class Chunk:
     last_row: int
     rows: int
     payload: bytes
+    changes: bytes
 
 
 def chunk(
@@ -70,15 +71,29 @@ def chunk(
         event=IMPORTED,
         properties=summary,
     )
+    flat = [
+        (ids[CONTACT_OF[channel]], channel, group, status)
+        for _number, ids, _traits, row_changes in rows
+        for channel, status, group in row_changes
+    ]
     payload = zlib.compress(orjson.dumps(body), 1)
-    return Chunk(event, import_key, first_row, last_row, len(rows), payload)
+    return Chunk(
+        event,
+        import_key,
+        first_row,
+        last_row,
+        len(rows),
+        payload,
+        zlib.compress(orjson.dumps(flat), 1),
+    )
 
 
 def store(conn: Connection, source_id: int, item: Chunk, now: int) -> None:
     """Keep a chunk's rows (before its record is appended; a second upload keeps the first)."""
     conn.execute(
         "INSERT INTO import_batches (event_id, import_key, first_row, last_row, rows_count, "
-        "payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+        "payload, changes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (event_id) DO NOTHING",
         (
             event_id_for(source_id, item.event.dedup_key),
             item.import_key,
@@ -86,6 +101,7 @@ def store(conn: Connection, source_id: int, item: Chunk, now: int) -> None:
             item.last_row,
             item.rows,
             item.payload,
+            item.changes,
             now,
         ),
     )
@@ -99,15 +115,19 @@ def append(conn: Connection, source_id: int, item: Chunk, now: int) -> int:
     return result.inserted
 
 
-def body(conn: Connection, ev: StoredEvent) -> bytes | None:
-    """A record's rows as JSON text (``{"rows": [[number, ids, traits, changes]...]}``)."""
-    blob = conn.scalar("SELECT payload FROM import_batches WHERE event_id = ?", (ev.event_id,))
+def _column(conn: Connection, ev: StoredEvent, column: str) -> bytes | None:
+    blob = conn.scalar(f"SELECT {column} FROM import_batches WHERE event_id = ?", (ev.event_id,))
     return None if blob is None else zlib.decompress(bytes(blob))
+
+
+def changes_json(conn: Connection, ev: StoredEvent) -> bytes | None:
+    """A record's changes as JSON text, ``[[contact, channel, group, status], ...]``."""
+    return _column(conn, ev, "changes")
 
 
 def load(conn: Connection, ev: StoredEvent) -> tuple[bool, list[Row]]:
     """(allow_resubscribe, rows) of a record; no rows when they are gone (retention)."""
-    text = body(conn, ev)
+    text = _column(conn, ev, "payload")
     if text is None:
         return False, []
     found = orjson.loads(text)
@@ -115,17 +135,13 @@ def load(conn: Connection, ev: StoredEvent) -> tuple[bool, list[Row]]:
 
 
 def staged(conn: Connection, source: str) -> str:
-    """SQL of (contact, channel, group_name, status) per change of the JSON ``source`` rows."""
+    """SQL of (contact, channel, group_name, status) per change of the JSON ``source``."""
     if conn.dialect == "postgresql":
-        items = (
-            f"json_array_elements(CAST({source} AS json) -> 'rows') r, "
-            "json_array_elements(r.value -> 3) c"
-        )
+        items = f"json_array_elements(CAST({source} AS json)) c"
     else:
-        items = f"json_each({source}, '$.rows') r, json_each(r.value, '$[3]') c"
+        items = f"json_each({source}) c"
     return (  # DISTINCT: a repeated row (same key, same status: no conflict) counts once
-        "SELECT DISTINCT (r.value -> 1) ->> (CASE c.value ->> 0 WHEN 'email' THEN 'email' "
-        "ELSE 'phone' END), c.value ->> 0, c.value ->> 2, c.value ->> 1 FROM " + items
+        "SELECT DISTINCT c.value ->> 0, c.value ->> 1, c.value ->> 2, c.value ->> 3 FROM " + items
     )
 
 
@@ -136,13 +152,12 @@ def is_record(ev: StoredEvent, builtin_source_id: int) -> bool:
 
 def changes_of(conn: Connection, ev: StoredEvent) -> list[Change]:
     """The subscription changes a record carries, in row order."""
-    allow, rows = load(conn, ev)
-    out: list[Change] = []
-    append = out.append
-    for _number, ids, _traits, changes in rows:
-        for channel, status, group in changes:
-            append(Change(ids[CONTACT_OF[channel]], channel, status, group, "csv", allow))
-    return out
+    text = changes_json(conn, ev)
+    if text is None:
+        return []
+    reason = str(ev.properties.get("reason") or "csv")
+    allow = bool(ev.properties.get("allow_resubscribe"))
+    return [Change(c, ch, st, g, reason, allow) for c, ch, g, st in orjson.loads(text)]
 
 
 def identify_events(conn: Connection, ev: StoredEvent) -> Iterator[StoredEvent]:
@@ -163,7 +178,7 @@ def identify_events(conn: Connection, ev: StoredEvent) -> Iterator[StoredEvent]:
             ev.source_id,
             f"{ev.dedup_key}:{number}",
             "identify",
-            None,
+            IMPORTED,  # marks a row of an import record (``profiles.imports``)
             None,
             None,
             ids.get("user_id"),
@@ -179,7 +194,7 @@ def identify_events(conn: Connection, ev: StoredEvent) -> Iterator[StoredEvent]:
 
 
 def expanded(
-    conn: Connection, events: Sequence[StoredEvent], block: int = 20_000
+    conn: Connection, events: Sequence[StoredEvent], block: int = 5_000
 ) -> Iterator[list[StoredEvent]]:
     """``events`` in blocks of about ``block``, every import record replaced by its rows'
     identify calls (for profiles): memory holds a few records' rows, never a window's."""

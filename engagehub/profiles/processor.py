@@ -21,6 +21,7 @@ import orjson
 from engagehub.consent import batches
 from engagehub.contacts import ContactError, normalize_phone
 from engagehub.model import StoredEvent
+from engagehub.profiles import imports
 from engagehub.storage.base import Connection
 
 Identity = tuple[str, str]
@@ -76,10 +77,33 @@ class ProfileProcessor:
     def __init__(self, region: str = "US") -> None:
         self.region = region
 
+    fast_imports = True
+    """Whether import rows nothing can link become profiles without the loop (``imports``)."""
+
     def apply(self, conn: Connection, events: Sequence[StoredEvent]) -> None:
         """Link identities event by event, import records row by row, in blocks."""
         for block in batches.expanded(conn, events):
-            self._apply(conn, block)
+            rest = block
+            if self.fast_imports:
+                profiles, changed, rest = imports.split_fresh(
+                    conn,
+                    block,
+                    lambda ev: identities_of(ev, self.region),
+                    self._owners,
+                    self._fresh,
+                )
+                if profiles:
+                    self._write(conn, profiles, changed, [], block)
+            if rest:
+                self._apply(conn, rest)
+
+    @classmethod
+    def _fresh(cls, ev: StoredEvent, ids: list[Identity]) -> dict[str, Any]:
+        """The profile the loop would create for an event none of whose identities is known."""
+        profile = cls._new(profile_id_for(min(ids)), ev.event_time)
+        if ev.type == "identify":
+            cls._traits(profile, ev)
+        return profile
 
     def _apply(self, conn: Connection, events: Sequence[StoredEvent]) -> None:
         """Link identities event by event; writes happen once per block."""

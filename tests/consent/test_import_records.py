@@ -18,6 +18,7 @@ from engagehub.consent.model import Change
 from engagehub.consent.processor import ConsentProcessor
 from engagehub.model import IncomingEvent, StoredEvent
 from engagehub.processing import reset, run_until_caught_up
+from engagehub.profiles.processor import ProfileProcessor
 from engagehub.settings import Settings
 from engagehub.storage import Database
 from engagehub.storage import events as log
@@ -194,3 +195,48 @@ def test_reimport_stores_nothing_and_records_are_small(db: Database, settings: S
         assert len(records[0].raw) < 300  # the rows live in import_batches, not in the log
         run_until_caught_up(conn, registry.processors(settings))
         assert conn.scalar("SELECT COUNT(*) FROM profiles") == 7 - 1  # u6 shares dave's email
+
+
+PROFILES = (
+    "SELECT id, merged_into, traits, trait_times, first_seen, last_seen FROM profiles ORDER BY id"
+)
+IDENTITIES = "SELECT kind, value, profile_id FROM profile_identities ORDER BY kind, value"
+
+
+class LoopOnlyProfiles(ProfileProcessor):
+    """Profiles with every import row through the per-event linking loop."""
+
+    fast_imports = False
+
+
+def test_fresh_import_rows_become_the_profiles_the_loop_makes(
+    db: Database, settings: Settings
+) -> None:
+    web, _ = make_source(db, "web", "segment")
+    processors = registry.processors(settings)
+    known = IncomingEvent(
+        "i1",
+        T0,
+        "{}",
+        type="identify",
+        user_id="u1",
+        contact="ada@example.com",
+        properties={"plan": "old"},
+    )
+    with db.session() as conn:
+        log.append(conn, [log.Batch(web.id, T0, [known])])
+        run_until_caught_up(conn, processors)
+        import_text(conn, FIRST, T0 + 1_000)  # u1 is known, dave is in two rows, the rest new
+        run_until_caught_up(conn, processors)
+        fast = (
+            [tuple(r) for r in conn.execute(PROFILES)],
+            [tuple(r) for r in conn.execute(IDENTITIES)],
+        )
+        assert len(fast[0]) == 6
+        loop = LoopOnlyProfiles(settings.default_region)
+        reset(conn, loop)
+        run_until_caught_up(conn, [loop])
+        assert (
+            [tuple(r) for r in conn.execute(PROFILES)],
+            [tuple(r) for r in conn.execute(IDENTITIES)],
+        ) == fast

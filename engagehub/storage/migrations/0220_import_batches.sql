@@ -1,6 +1,7 @@
 -- The rows of a CSV import, one row per "Subscriptions Imported" log record (a chunk of the
--- file): normalized identifiers, traits and subscription changes, zlib-compressed JSON. The log
--- record stays small (every processor and export reads it); consent and profiles read the rows.
+-- file), zlib-compressed JSON: ``payload`` the rows (normalized identifiers, traits, changes)
+-- for profiles, ``changes`` the same changes flat ([contact, channel, group, status]) for
+-- consent's set-based SQL. The log record stays small (every processor and export reads it).
 CREATE TABLE import_batches (
     event_id TEXT PRIMARY KEY,
     import_key TEXT NOT NULL,
@@ -8,5 +9,6 @@ CREATE TABLE import_batches (
     last_row {{bigint}} NOT NULL,
     rows_count {{bigint}} NOT NULL,
     payload {{blob}} NOT NULL,
+    changes {{blob}} NOT NULL,
     created_at {{bigint}} NOT NULL
 );
