@@ -17,7 +17,7 @@ from typing import Any
 from engagehub.consent import batches, machine
 from engagehub.consent.batches import IMPORTED
 from engagehub.consent.changes import UPDATED
-from engagehub.consent.model import OWN_ACTIONS, Change
+from engagehub.consent.model import OWN_ACTIONS, PENDING, Change
 from engagehub.consent.store import change_event, load_states
 from engagehub.model import IncomingEvent, StoredEvent
 from engagehub.storage import events as log
@@ -86,7 +86,7 @@ def outcome(
     if (cur["event_time"], cur["seq"]) >= (ev.event_time, ev.seq):
         return "superseded"
     protected = cur["status"] == "unsubscribed" and cur["own_action"]
-    if protected and ch.status == "subscribed" and not ch.own_action:
+    if protected and ch.status in ("subscribed", PENDING) and not ch.own_action:
         return "applied" if ch.allow_resubscribe else "refused"
     return "applied"
 

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from engagehub.consent import store as consent
-from engagehub.consent.model import NO_STATUS
+from engagehub.consent.model import NO_STATUS, PENDING
 from engagehub.errors import PayloadError
 from engagehub.messaging import links
 from engagehub.messaging.providers import Accepted, Outgoing, Provider, ProviderError
@@ -244,7 +244,7 @@ def check_consent(conn: Connection, jobs: list[Job], prep: Prepared) -> None:
             continue
         if tpl and tpl.subscription_group:
             group = states.get((job.contact, job.channel, tpl.subscription_group))
-            if group and group["status"] in ("unsubscribed", "did_not_subscribe"):
+            if group and group["status"] in ("unsubscribed", "did_not_subscribe", PENDING):
                 job.outcome = "dropped"
                 job.error = f"not_subscribed: group {tpl.subscription_group!r} is {group['status']}"
 
