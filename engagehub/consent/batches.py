@@ -10,7 +10,7 @@ identify calls; neither loads more than one chunk's rows at a time, whatever the
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,52 +160,37 @@ def changes_of(conn: Connection, ev: StoredEvent) -> list[Change]:
     return [Change(c, ch, st, g, reason, allow) for c, ch, g, st in orjson.loads(text)]
 
 
-def identify_events(conn: Connection, ev: StoredEvent) -> Iterator[StoredEvent]:
-    """The identify call each row of a record amounts to (identifiers linked, traits set)."""
-    for number, ids, traits, _changes in load(conn, ev)[1]:
-        if not traits and len(ids) < 2 and "user_id" not in ids and "anonymous_id" not in ids:
-            continue
-        props: dict[str, Any] = dict(traits)
-        custom = {k[3:]: v for k, v in ids.items() if k.startswith("id:")}
-        if custom:
-            props["identifiers"] = custom
-        for name in ("email", "phone"):
-            if name in ids:
-                props[name] = ids[name]
-        yield StoredEvent(
-            ev.seq,
-            ev.event_id,
-            ev.source_id,
-            f"{ev.dedup_key}:{number}",
-            "identify",
-            IMPORTED,  # marks a row of an import record (``profiles.imports``)
-            None,
-            None,
-            ids.get("user_id"),
-            ids.get("anonymous_id"),
-            ids.get("email") or ids.get("phone"),
-            None,
-            None,
-            ev.event_time,
-            ev.received_at,
-            props,
-            "",
-        )
+def identify_props(ids: dict[str, str], traits: dict[str, Any]) -> dict[str, Any]:
+    """The properties of a row's identify call: traits, custom identifiers, email, phone."""
+    props: dict[str, Any] = dict(traits)
+    custom = {k[3:]: v for k, v in ids.items() if k.startswith("id:")}
+    if custom:
+        props["identifiers"] = custom
+    for name in ("email", "phone"):
+        if name in ids:
+            props[name] = ids[name]
+    return props
 
 
-def expanded(
-    conn: Connection, events: Sequence[StoredEvent], block: int = 5_000
-) -> Iterator[list[StoredEvent]]:
-    """``events`` in blocks of about ``block``, every import record replaced by its rows'
-    identify calls (for profiles): memory holds a few records' rows, never a window's."""
-    out: list[StoredEvent] = []
-    for ev in events:
-        if ev.event == IMPORTED and ev.vendor_event == IMPORTED:
-            out.extend(identify_events(conn, ev))
-        else:
-            out.append(ev)
-        if len(out) >= block:
-            yield out
-            out = []
-    if out:
-        yield out
+def identify_event(ev: StoredEvent, row: Row) -> StoredEvent:
+    """Row ``row`` of record ``ev`` as an identify call (every row has an identifier)."""
+    number, ids, traits, _changes = row
+    return StoredEvent(
+        ev.seq,
+        ev.event_id,
+        ev.source_id,
+        f"{ev.dedup_key}:{number}",
+        "identify",
+        IMPORTED,  # marks a row of an import record (``profiles.imports``)
+        None,
+        None,
+        ids.get("user_id"),
+        ids.get("anonymous_id"),
+        ids.get("email") or ids.get("phone"),
+        None,
+        None,
+        ev.event_time,
+        ev.received_at,
+        identify_props(ids, traits),
+        "",
+    )

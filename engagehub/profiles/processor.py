@@ -159,31 +159,25 @@ class ProfileProcessor:
     def _import(self, conn: Connection, record: StoredEvent) -> None:
         """A CSV import record's rows as identify calls, a few thousand at a time; rows whose
         identities nobody has are written as new profiles directly (``profiles.imports``)."""
-        for block in batches.expanded(conn, [record]):
-            rest = block
+        rows = batches.load(conn, record)[1]
+        for start in range(0, len(rows), 5_000):
+            rest = rows[start : start + 5_000]
             if self.fast_imports:
-                profiles, changed, rest = imports.split_fresh(
-                    conn,
-                    block,
-                    lambda ev: identities_of(ev, self.region),
-                    self._owners,
-                    self._fresh,
+                profiles, changed, rest = imports.split_rows(
+                    rest,
+                    record.event_time,
+                    lambda wanted: self._owners(conn, wanted),
+                    lambda ids, when: self._new(profile_id_for(min(ids)), when),
                 )
                 if profiles:
                     self._write(conn, profiles, changed, [], record.received_at)
-            items = [
-                _Item(ev.seq, ev.event_time, ev.event_time, identities_of(ev, self.region), ev)
-                for ev in rest
-            ]
+            items = []
+            for row in rest:
+                ev = batches.identify_event(record, row)
+                items.append(
+                    _Item(ev.seq, ev.event_time, ev.event_time, identities_of(ev, self.region), ev)
+                )
             self._link(conn, items, record.received_at)
-
-    @classmethod
-    def _fresh(cls, ev: StoredEvent, ids: list[Identity]) -> dict[str, Any]:
-        """The profile the loop would create for an event none of whose identities is known."""
-        profile = cls._new(profile_id_for(min(ids)), ev.event_time)
-        if ev.type == "identify":
-            cls._traits(profile, ev)
-        return profile
 
     def _link(self, conn: Connection, items: list[_Item], received: int) -> None:
         wanted = {i for item in items for i in item.ids}

@@ -18,7 +18,8 @@ from engagehub.consent.model import Change
 from engagehub.consent.processor import ConsentProcessor
 from engagehub.model import IncomingEvent, StoredEvent
 from engagehub.processing import reset, run_until_caught_up
-from engagehub.profiles.processor import ProfileProcessor
+from engagehub.profiles import imports
+from engagehub.profiles.processor import ProfileProcessor, identities_of
 from engagehub.settings import Settings
 from engagehub.storage import Database
 from engagehub.storage import events as log
@@ -240,3 +241,21 @@ def test_fresh_import_rows_become_the_profiles_the_loop_makes(
             [tuple(r) for r in conn.execute(PROFILES)],
             [tuple(r) for r in conn.execute(IDENTITIES)],
         ) == fast
+
+
+def test_row_identities_are_those_of_the_rows_identify_call() -> None:
+    record = log.from_row(
+        (9, "e", 1, "csv:k:rows:2-9", "track", batches.IMPORTED, batches.IMPORTED, None, None,
+         None, None, None, None, T0, T0, "{}", "")
+    )  # fmt: skip
+    rows: list[batches.Row] = [
+        (2, {"user_id": "u1", "email": "a@example.com", "phone": "+14155550100"}, {"x": "1"}, []),
+        (3, {"phone": "+14155550101"}, {}, []),
+        (4, {"email": "+tag@example.com", "phone": "+14155550102"}, {}, []),
+        (5, {"anonymous_id": "an", "id:crm": "c1", "id:shop": ""}, {"braze_id": "b1"}, []),
+        (6, {"email": "b@example.com"}, {"identifiers": "odd", "braze_id": ""}, []),
+    ]
+    for row in rows:
+        expected = identities_of(batches.identify_event(record, row), "US")
+        assert imports.row_identities(row[1], row[2]) == expected, row
+    assert imports.row_identities({"email": "c@example.com", "phone": "4155550100"}, {}) is None
