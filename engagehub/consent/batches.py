@@ -71,11 +71,7 @@ def chunk(
         event=IMPORTED,
         properties=summary,
     )
-    flat = [
-        (ids[CONTACT_OF[channel]], channel, group, status)
-        for _number, ids, _traits, row_changes in rows
-        for channel, status, group in row_changes
-    ]
+    flat = _flat(rows)
     payload = zlib.compress(orjson.dumps(body), 1)
     return Chunk(
         event,
@@ -86,6 +82,15 @@ def chunk(
         payload,
         zlib.compress(orjson.dumps(flat), 1),
     )
+
+
+def _flat(rows: Sequence[Row]) -> list[tuple[str, str, str, str]]:
+    """(contact, channel, group, status) of every change of ``rows``, in row order."""
+    return [
+        (ids[CONTACT_OF[channel]], channel, group, status)
+        for _number, ids, _traits, row_changes in rows
+        for channel, status, group in row_changes
+    ]
 
 
 def store(conn: Connection, source_id: int, item: Chunk, now: int) -> None:
@@ -194,3 +199,31 @@ def identify_event(ev: StoredEvent, row: Row) -> StoredEvent:
         identify_props(ids, traits),
         "",
     )
+
+
+def erase(conn: Connection, values: set[str]) -> int:
+    """Drop every import row naming one of ``values`` (erasure: an identifier, email or phone)
+    from the stored rows and changes; returns how many rows went. Derived tables are the
+    eraser's to clean; a reprocess afterwards no longer sees these rows."""
+    if not values:
+        return 0
+    dropped = 0
+    found = conn.execute("SELECT event_id, payload FROM import_batches").fetchall()
+    for event_id, payload in found:
+        body = orjson.loads(zlib.decompress(bytes(payload)))
+        keep = [r for r in body["rows"] if not values.intersection(r[1].values())]
+        if len(keep) == len(body["rows"]):
+            continue
+        dropped += len(body["rows"]) - len(keep)
+        body["rows"] = keep
+        flat = _flat(keep)
+        conn.execute(
+            "UPDATE import_batches SET payload = ?, changes = ?, rows_count = ? WHERE event_id = ?",
+            (
+                zlib.compress(orjson.dumps(body), 1),
+                zlib.compress(orjson.dumps(flat), 1),
+                len(keep),
+                event_id,
+            ),
+        )
+    return dropped

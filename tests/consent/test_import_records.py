@@ -259,3 +259,14 @@ def test_row_identities_are_those_of_the_rows_identify_call() -> None:
         expected = identities_of(batches.identify_event(record, row), "US")
         assert imports.row_identities(row[1], row[2]) == expected, row
     assert imports.row_identities({"email": "c@example.com", "phone": "4155550100"}, {}) is None
+
+
+def test_erasure_drops_a_persons_import_rows(db: Database, settings: Settings) -> None:
+    with db.session() as conn:
+        import_text(conn, FIRST, T0)
+        with conn.transaction():
+            assert batches.erase(conn, {"dave@example.com"}) == 2  # u5 and u6
+        run_until_caught_up(conn, registry.processors(settings))
+        assert store.status(conn, "dave@example.com", "email") == "no_status"
+        assert store.status(conn, "+14155550101", "sms") == "no_status"  # u5's phone went too
+        assert store.status(conn, "ada@example.com", "email") == "unsubscribed"
