@@ -26,6 +26,9 @@ from engagehub.consent.processor import PROTECTED
 from engagehub.processing import run_until_caught_up
 from engagehub.timeutil import now_ms
 
+ALONGSIDE_BYTES = 2_000_000
+"""Files from this size on run the processors in follower processes while they are parsed."""
+
 template_app = typer.Typer(help="Print file templates.", no_args_is_help=True)
 
 
@@ -56,7 +59,8 @@ def import_subscriptions(
     report = CsvErrorReport(report_path)
     db = database()
     job = CsvImport(file_digest(file), now_ms(), region, allow_resubscribe)
-    alongside = contextlib.nullcontext() if dry_run else Follower()
+    big = file.stat().st_size >= ALONGSIDE_BYTES  # small files: two more processes cost more
+    alongside = Follower() if big and not dry_run else contextlib.nullcontext()
     with alongside as follower, db.session() as conn, file.open("rb") as fh, progress_bar() as bar:
         builtin = store.builtin_source_id(conn)
         if conn.dialect == "sqlite" and follower is not None:  # three processes share memory
