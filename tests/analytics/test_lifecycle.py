@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from engagehub.analytics import service, stats
 from engagehub.analytics.processor import AnalyticsProcessor
 from engagehub.processing import reset, run_until_caught_up
@@ -105,16 +107,25 @@ def test_any_order_and_window_gives_the_same_state(db: Database) -> None:
             assert snapshot(conn) == expected
 
 
-def test_replaying_a_window_changes_nothing(db: Database) -> None:
+def test_a_window_cut_short_is_replayed_whole(db: Database) -> None:
+    """Effects commit with the cursor: a crash mid-window leaves nothing, the replay counts once."""
     sid = source_id(db)
     with db.session() as conn:
         feed(conn, sid, email_story())
         before = snapshot(conn)
         processor = AnalyticsProcessor()
+        reset(conn, processor)
         window = log.read_range(conn, 0, log.head(conn))
-        with conn.transaction():
-            processor.apply(conn, window[:4])  # a crash after apply, before the cursor moved
-            processor.apply(conn, window)
+
+        def crash() -> None:
+            with conn.transaction():
+                processor.apply(conn, window[:4])
+                raise RuntimeError("crash before the cursor moved")
+
+        with pytest.raises(RuntimeError, match="crash"):
+            crash()
+        assert conn.scalar("SELECT COUNT(*) FROM analytics_messages") == 0
+        run_until_caught_up(conn, [processor], 5)
         assert snapshot(conn) == before
         # A full rebuild from the log gives the same derived state.
         reset(conn, processor)
