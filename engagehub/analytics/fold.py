@@ -18,10 +18,14 @@ from engagehub.analytics.lifecycle import (
     AFTER_SEND,
     ANCHOR,
     DAY_MS,
+    FLAGGED,
+    HOUR_COUNTERS,
     HOUR_MS,
     METRICS,
     MILESTONE_OF_ACTION,
     MILESTONES,
+    NO_REASON,
+    NO_URL,
     REASON_MILESTONES,
     TOTAL_METRICS,
     UNIQUE_METRICS,
@@ -57,6 +61,11 @@ _TEMP = {
     "PRIMARY KEY (campaign_id, bucket, channel, variation, step, kind, detail)",
     "a_conv": "mid TEXT, t BIGINT, goal_id BIGINT, PRIMARY KEY (mid, t, goal_id)",
 }
+
+
+_REASON_AT = "COALESCE(reason_at, bounced, soft_bounced, failed)"
+"""When a message's bounce or failure counts in the reasons table (its reason's time, else
+the milestone's: a bounce without a reason still counts)."""
 
 
 def prepare(conn: Connection) -> None:
@@ -112,6 +121,16 @@ def prop(conn: Connection, key: str) -> str:
     return f"NULLIF(e.pj ->> '{key}', '')"
 
 
+def _flag(conn: Connection, key: str) -> str:
+    """SQL: the property is true (JSON true, the string "true" or 1)."""
+    if conn.dialect == "sqlite":
+        return (
+            f"instr(e.pj, '\"{key}\"') > 0 AND "
+            f"CAST(json_extract(e.pj, '$.{key}') AS TEXT) IN ('1', 'true')"
+        )
+    return f"(e.pj -> '{key}') IN ('true'::jsonb, '\"true\"'::jsonb, '1'::jsonb)"
+
+
 def window_source(conn: Connection, bounds: str, where: str = "1 = 1") -> str:
     """The window's events as ``e`` with parsed properties ``pj`` (parsed once on PostgreSQL)."""
     pj = "e.properties" if conn.dialect == "sqlite" else "e.properties::jsonb"
@@ -120,10 +139,9 @@ def window_source(conn: Connection, bounds: str, where: str = "1 = 1") -> str:
 
 def stage(conn: Connection, bounds: str, params: list[Any]) -> None:
     """The window's message events into ``a_w``, provider ids resolved through known aliases."""
-    machine = (
-        "CAST(json_extract(e.pj, '$.machine_open') AS TEXT) IN ('1', 'true')"
-        if conn.dialect == "sqlite"
-        else "(e.pj -> 'machine_open') IN ('true'::jsonb, '\"true\"'::jsonb, '1'::jsonb)"
+    flagged = " ".join(
+        f"WHEN ms.milestone = '{m}' AND {_flag(conn, key)} THEN '{other}'"
+        for m, (key, other) in FLAGGED.items()
     )
     error = (
         f"COALESCE({prop(conn, 'error_message')}, {prop(conn, 'drop_reason')}, "
@@ -134,14 +152,13 @@ def stage(conn: Connection, bounds: str, params: list[Any]) -> None:
         "INSERT INTO a_w (mid, seq, milestone, t, campaign_id, campaign_name, channel, "
         "variation, step, user_id, contact, url, reason) SELECT "
         "COALESCE(a.message_id, e.message_id), e.seq, "
-        f"CASE WHEN ms.milestone = 'opened' AND {machine} THEN 'machine_opened' "
-        "ELSE ms.milestone END, e.event_time, "
+        f"CASE {flagged} ELSE ms.milestone END, e.event_time, "
         f"COALESCE(NULLIF(e.campaign_id, ''), {prop(conn, 'journey_id')}), "
         f"COALESCE({prop(conn, 'campaign_name')}, {prop(conn, 'journey_name')}), "
         "CASE WHEN e.channel <> 'message' THEN NULLIF(e.channel, '') END, "
         f"COALESCE({prop(conn, 'variation_id')}, {prop(conn, 'journey_variation_id')}), "
         f"{prop(conn, 'step_id')}, e.user_id, e.contact, "
-        f"CASE WHEN ms.milestone = 'clicked' THEN {prop(conn, 'url')} END, "
+        f"CASE WHEN ms.milestone = 'clicked' THEN COALESCE({prop(conn, 'url')}, '{NO_URL}') END, "
         f"CASE WHEN ms.milestone IN ({reasons}) THEN "
         f"substr(COALESCE({prop(conn, 'bounce_reason')}, {error}), 1, 200) END "
         f"FROM {window_source(conn, bounds, 'e.message_id IS NOT NULL')} "
@@ -213,8 +230,9 @@ def contributions(conn: Connection, sign: int) -> None:
         f"UNION ALL SELECT {xdims}, {bucket_sql('MIN(h.first_click)')}, 'link', h.url, {sign}, 0 "
         "FROM a_m x JOIN analytics_message_hours h ON h.message_id = x.mid "
         f"WHERE h.url <> '' AND h.first_click IS NOT NULL GROUP BY {xdims}, x.mid, h.url "
-        f"UNION ALL SELECT {dims}, {bucket_sql('reason_at')}, 'bounce_reason', reason, {sign}, 0 "
-        "FROM a_m WHERE reason IS NOT NULL "
+        # A message that bounced or failed without any reason counts under NO_REASON.
+        f"UNION ALL SELECT {dims}, {bucket_sql(_REASON_AT)}, 'bounce_reason', "
+        f"COALESCE(reason, '{NO_REASON}'), {sign}, 0 FROM a_m WHERE {_REASON_AT} IS NOT NULL "
         f"UNION ALL SELECT {dims}, {bucket_sql('converted')}, 'goal', CAST(goal_id AS TEXT), "
         f"{sign}, 0 FROM a_m WHERE converted IS NOT NULL",
     )
@@ -287,7 +305,7 @@ def merge_aliases(conn: Connection) -> None:
     )
     _upsert_hours(
         conn,
-        "SELECT g.target AS mid, h.bucket, h.url, h.opens, h.machine_opens, h.clicks, "
+        f"SELECT g.target AS mid, h.bucket, h.url, {', '.join('h.' + c for c in HOUR_COUNTERS)}, "
         "h.first_click FROM a_merge g JOIN analytics_message_hours h ON h.message_id = g.alias",
     )
     for table in ("analytics_messages", "analytics_message_hours"):
@@ -295,14 +313,13 @@ def merge_aliases(conn: Connection) -> None:
 
 
 def _upsert_hours(conn: Connection, select: str) -> None:
+    """Add rows of ``select`` (mid, bucket, url, HOUR_COUNTERS..., first_click) to counters."""
     old = "analytics_message_hours."
+    adds = ", ".join(f"{c} = {old}{c} + excluded.{c}" for c in HOUR_COUNTERS)
     conn.execute(
-        "INSERT INTO analytics_message_hours (message_id, bucket, url, opens, machine_opens, "
-        f"clicks, first_click) SELECT * FROM ({select}) x WHERE true "
-        "ON CONFLICT (message_id, bucket, url) DO UPDATE SET "
-        f"opens = {old}opens + excluded.opens, "
-        f"machine_opens = {old}machine_opens + excluded.machine_opens, "
-        f"clicks = {old}clicks + excluded.clicks, "
+        "INSERT INTO analytics_message_hours (message_id, bucket, url, "
+        f"{', '.join(HOUR_COUNTERS)}, first_click) SELECT * FROM ({select}) x WHERE true "
+        f"ON CONFLICT (message_id, bucket, url) DO UPDATE SET {adds}, "
         f"first_click = {_num(conn, 'MIN', old + 'first_click', 'excluded.first_click')}"
     )
 
@@ -333,14 +350,15 @@ def fold_window(conn: Connection) -> None:
         f"OR (r.reason_at = m.reason_at AND {_text_lt(conn, 'r.reason', 'm.reason')}))"
     )
     bucket = bucket_sql("t")
+    counts = ", ".join(
+        f"SUM(CASE WHEN milestone = '{m}' THEN 1 ELSE 0 END)" for m in HOUR_COUNTERS.values()
+    )
+    counted = ", ".join(f"'{m}'" for m in HOUR_COUNTERS.values())
     _upsert_hours(
         conn,
-        f"SELECT mid, {bucket} AS bucket, COALESCE(url, '') AS url, "
-        "SUM(CASE WHEN milestone = 'opened' THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN milestone = 'machine_opened' THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN milestone = 'clicked' THEN 1 ELSE 0 END), "
+        f"SELECT mid, {bucket} AS bucket, COALESCE(url, '') AS url, {counts}, "
         "MIN(CASE WHEN milestone = 'clicked' THEN t END) FROM a_w "
-        "WHERE milestone IN ('opened', 'machine_opened', 'clicked') "
+        f"WHERE milestone IN ({counted}) "
         f"GROUP BY mid, {bucket}, COALESCE(url, '')",
     )
 

@@ -14,6 +14,10 @@ in ``UNIQUE_METRICS`` or ``TOTAL_METRICS`` and one column in ``analytics_rollups
 from __future__ import annotations
 
 HOUR_MS = 3_600_000
+# Dashboard rows for bounces and clicks the vendor sent without a reason or a URL: every
+# bounce and click is counted somewhere, so the tables add up to the totals.
+NO_REASON = "(no reason given)"
+NO_URL = "(no URL)"
 DAY_MS = 24 * HOUR_MS
 GRAINS = (HOUR_MS, DAY_MS)
 """Rollup bucket widths: every count is kept per UTC hour and per UTC day."""
@@ -35,6 +39,8 @@ MILESTONE_OF_ACTION = {
     "rejected": "failed",
     "dropped": "failed",
     "canceled": "failed",
+    "aborted": "failed",
+    "retried": "deferred",
     "opened": "opened",
     "viewed": "opened",
     "shown": "opened",
@@ -55,6 +61,7 @@ MILESTONES = (
     "opened",
     "machine_opened",
     "clicked",
+    "bot_clicked",
     "unsubscribed",
     "spam",
     "failed",
@@ -96,6 +103,7 @@ UNIQUE_METRICS: dict[str, str] = {
     "opened": "first_opened",
     "machine_opened": "first_machine_opened",
     "clicked": "first_clicked",
+    "bot_clicked": "first_bot_clicked",
     "read": "first_read",
     "unsubscribed": "first_unsubscribed",
     "spam": "first_spam",
@@ -106,8 +114,19 @@ TOTAL_METRICS: dict[str, str] = {
     "opens_total": "opens",
     "machine_opens_total": "machine_opens",
     "clicks_total": "clicks",
+    "bot_clicks_total": "bot_clicks",
 }
 """Rollup column -> counter of ``analytics_message_hours`` (every event, at its own hour)."""
+HOUR_COUNTERS: dict[str, str] = {
+    "opens": "opened",
+    "machine_opens": "machine_opened",
+    "clicks": "clicked",
+    "bot_clicks": "bot_clicked",
+}
+"""Counter of ``analytics_message_hours`` -> the milestone whose every event it counts."""
+FLAGGED = {"opened": ("machine_open", "machine_opened"), "clicked": ("bot_click", "bot_clicked")}
+"""An event of this milestone whose property is true counts as the other milestone instead
+(Apple MPP and proxy opens; link scanners' clicks): human opens and clicks stay apart."""
 METRICS = (*UNIQUE_METRICS, *TOTAL_METRICS)
 """Every column of ``analytics_rollups`` and ``analytics_campaigns`` after the dimensions."""
 

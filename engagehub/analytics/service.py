@@ -95,7 +95,7 @@ def message_view(conn: Connection, message_id: str, limit: int = 500) -> dict[st
         return {"message_id": message_id, "status": None, "milestones": {}, "timeline": timeline}
     hours = conn.all(
         "SELECT url, SUM(opens) AS opens, SUM(machine_opens) AS machine_opens, "
-        "SUM(clicks) AS clicks, MIN(first_click) AS first_click "
+        "SUM(clicks) AS clicks, SUM(bot_clicks) AS bot_clicks, MIN(first_click) AS first_click "
         "FROM analytics_message_hours WHERE message_id = ? GROUP BY url",
         (message_id,),
     )
@@ -117,6 +117,7 @@ def message_view(conn: Connection, message_id: str, limit: int = 500) -> dict[st
         "opens_total": sum(int(r["opens"]) for r in hours),
         "machine_opens_total": sum(int(r["machine_opens"]) for r in hours),
         "clicks_total": sum(int(r["clicks"]) for r in hours),
+        "bot_clicks_total": sum(int(r["bot_clicks"]) for r in hours),
         "links": [{"url": url, "first_clicked": format_ts(t)} for t, url in links],
         "bounce_reason": found["reason"],
         "converted_at": format_ts(found["converted_at"]),

@@ -31,6 +31,8 @@ METRICS = {
     "machine_opens_total": "machine_opens_total",
     "clicked": "clicks_unique",
     "clicks_total": "clicks_total",
+    "bot_clicked": "bot_clicks_unique",
+    "bot_clicks_total": "bot_clicks_total",
     "read": "read",
     "unsubscribed": "unsubscribes",
     "spam": "spam_reports",

@@ -10,9 +10,10 @@ Changes that came from vendor events are re-emitted as canonical "Channel/Group 
 Updated" events (and the "Email ..." companions), so exports and destinations see every change.
 
 Two parts, so other rules plug in without touching the state machine: which events change
-consent (``WHERE`` in SQL, then ``changes_at`` per event: ``changes.changes_of`` for single
-events, ``batches.changes_of`` for an import's records) and applying a block of changes in bulk
-(``apply.apply_changes``; ``apply.apply_record`` runs an import record's in SQL).
+consent (``WHERE`` in SQL, then ``changes_at`` per event: ``persons.changes_with_people`` /
+``changes.changes_of`` for single events, ``batches.changes_of`` for an import's records) and
+applying a block of changes in bulk (``apply.apply_changes``; ``apply.apply_record`` runs an
+import record's in SQL).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from collections.abc import Iterable, Sequence
 
 from engagehub.consent import batches
 from engagehub.consent.apply import PROTECTED, Context, Pending, apply_changes, apply_record
-from engagehub.consent.changes import WHERE, changes_of
+from engagehub.consent.changes import WHERE
 from engagehub.consent.model import Change
+from engagehub.consent.persons import changes_with_people
 from engagehub.consent.store import builtin_source_id
 from engagehub.model import StoredEvent
 from engagehub.settings import Settings
@@ -55,7 +57,9 @@ class ConsentProcessor:
         """Every change one event of the log asks for (import records: all their rows')."""
         if batches.is_record(ev, self._builtin):
             return batches.changes_of(conn, ev)
-        return changes_of(ev, self._builtin, self.region, self.spam_policy, self.bounce_policy)
+        return changes_with_people(
+            conn, ev, self._builtin, self.region, self.spam_policy, self.bounce_policy
+        )
 
     def apply(self, conn: Connection, events: Sequence[StoredEvent]) -> None:
         """Apply the batch in log order, in blocks of ``BLOCK`` changes (idempotent)."""
