@@ -153,8 +153,8 @@ def run(rows: int, bad_share: float, keep: Path | None = None) -> dict[str, Any]
             "rows_rejected_reported": reported,
             "import_s": round(elapsed, 2),
             "import_rows_per_s": round(rows / elapsed),
-            # Three processes: the importer and two running the processors alongside
-            # (RUSAGE_CHILDREN's peak is the largest one's); each is reported, and their sum.
+            # Two processes: the importer and the one running the processors alongside
+            # (RUSAGE_CHILDREN's peak is the larger one's); each is reported, and their sum.
             "import_peak_rss_mb": round(peak_kb / 1024, 1),
             "importer_peak_rss_mb": importer_mb,
             "processors_peak_rss_mb": followers_mb,

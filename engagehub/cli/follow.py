@@ -1,8 +1,9 @@
 """Processors in other processes while a bulk import appends, so parsing and deriving use
 both cores (SQLite's WAL lets one process read and write while the others append).
 
-Two followers by default: ``profiles`` (the costliest per row) alone, every other processor in
-the other; each processor still has one cursor and runs in exactly one process."""
+One follower by default, running every processor in registry order: consent reads profiles
+(person-level vendor consent, ``consent.persons``), so the two must stay in one round. Groups
+of processors with no such dependency could each have a follower of their own."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ WINDOW = 4
 CACHE_KB = 8_192
 """SQLite page cache per follower (the default is 64 MB per connection)."""
 
-GROUPS: tuple[tuple[str, ...], ...] = (("profiles",), ())
+GROUPS: tuple[tuple[str, ...], ...] = ((),)
 """Processor names per follower; an empty group takes every processor no other group names."""
 
 
