@@ -43,5 +43,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from engagehub.ops.api import install as install_ops
 
     install_ops(app)
+    from engagehub.access.audit import AuditMiddleware
+
+    app.add_middleware(AuditMiddleware)  # inside the security middleware: limits come first
     harden(app, settings)
     return app

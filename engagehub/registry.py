@@ -15,6 +15,7 @@ from engagehub.settings import Settings
 
 def routers() -> list[APIRouter]:
     """Every HTTP router, ingest first."""
+    from engagehub.access import api as access_api
     from engagehub.analytics import api as analytics_api
     from engagehub.api import events, sources, system, taxonomy
     from engagehub.consent import api as consent_api
@@ -44,6 +45,7 @@ def routers() -> list[APIRouter]:
         destinations_api.router,
         analytics_api.router,
         web_routes.router,
+        access_api.router,
     ]
 
 
