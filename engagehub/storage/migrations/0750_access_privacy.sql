@@ -1,4 +1,4 @@
--- Access and privacy (700-799): scoped API tokens, the audit log of management calls, erasure
+-- Access and privacy (750-799): scoped API tokens, the audit log of management calls, erasure
 -- jobs and the salted hashes of erased identifiers that suppress their future events.
 
 -- Tokens are stored as SHA-256 hashes; a revoked token keeps its row (the audit log names it).
