@@ -25,6 +25,7 @@ def routers() -> list[APIRouter]:
     from engagehub.messaging import api as messaging_api
     from engagehub.messaging import pages as messaging_pages
     from engagehub.ops import api as ops_api
+    from engagehub.privacy import api as privacy_api
     from engagehub.profiles import api as profiles_api
     from engagehub.web import routes as web_routes
 
@@ -46,6 +47,7 @@ def routers() -> list[APIRouter]:
         analytics_api.router,
         web_routes.router,
         access_api.router,
+        privacy_api.router,
     ]
 
 
@@ -72,6 +74,12 @@ def services(settings: Settings) -> list[Service]:
     """Every background service (outbox delivery, broadcasts, journey timers...)."""
     from engagehub.destinations.service import DeliveryService
     from engagehub.messaging.service import MessagingService
+    from engagehub.privacy.service import ErasureService
     from engagehub.scaleout.maintenance import PartitionMaintenance
 
-    return [PartitionMaintenance(settings), DeliveryService(settings), MessagingService(settings)]
+    return [
+        PartitionMaintenance(settings),
+        DeliveryService(settings),
+        MessagingService(settings),
+        ErasureService(settings),
+    ]

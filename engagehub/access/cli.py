@@ -79,7 +79,7 @@ def audit_command(
     action: Annotated[str | None, typer.Option(help="Action contains this text.")] = None,
     via: Annotated[str | None, typer.Option(help="api, dashboard or cli.")] = None,
     since: Annotated[str | None, typer.Option("--from", help="ISO time or epoch ms.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
+    limit: Annotated[int, typer.Option(min=1, max=10000, help="At most this many.")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
     """The audit log of management calls, newest first."""

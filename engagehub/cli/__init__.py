@@ -94,6 +94,9 @@ def register() -> None:
     from engagehub.access import cli as access_cli
 
     access_cli.register(app)
+    from engagehub.privacy import cli as privacy_cli
+
+    privacy_cli.register(app)
 
 
 def main() -> None:

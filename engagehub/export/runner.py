@@ -162,6 +162,12 @@ def run(
         pending = None
         if progress is not None:
             progress(cursor, head)
+    from engagehub.privacy import manifest
+
+    result.files.extend(manifest.write_pending(conn, fs, root, name))  # erasures since last run
+    target["snapshot_seq"] = conn.scalar(
+        "SELECT snapshot_seq FROM export_targets WHERE name = ?", (name,)
+    )
     result.snapshot = snapshot(conn, fs, root, fmt, name, int(target["snapshot_seq"]))
     return result
 

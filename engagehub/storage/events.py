@@ -13,6 +13,7 @@ import orjson
 from engagehub import safejson
 from engagehub.errors import PayloadError, TransientError
 from engagehub.model import AppendResult, IncomingEvent, StoredEvent, event_id_for
+from engagehub.privacy import suppress
 from engagehub.storage.base import Connection
 
 COLUMNS = (
@@ -82,6 +83,7 @@ def append(conn: Connection, batches: Sequence[Batch]) -> list[AppendResult]:
             seen = _claim_keys(conn, rows)
         if conn.dialect == "postgresql":
             conn.execute("SELECT pg_advisory_xact_lock(?)", (APPEND_LOCK_ID,))
+        rows = suppress.screen(conn, batches, rows)  # erased people's events: acked, not stored
         if not partitioned:
             seen = _existing_keys(conn, rows)
         fresh: list[tuple[Any, ...]] = []

@@ -27,6 +27,8 @@ CREATE INDEX audit_log_at ON audit_log (at);
 
 -- Erasure jobs. ``subject`` is the salted hash of the key asked for (never the key itself);
 -- ``step`` is the last finished step, so a restarted server resumes where the job stopped.
+-- ``profiles`` (pseudonymous profile ids) is cleared by the deletion, ``notice`` (what
+-- destinations need to delete the person downstream) once they were told.
 CREATE TABLE privacy_erasures (
     id TEXT PRIMARY KEY,
     subject TEXT NOT NULL,
@@ -34,11 +36,28 @@ CREATE TABLE privacy_erasures (
     state TEXT NOT NULL,
     step TEXT NOT NULL,
     requested_by TEXT NOT NULL,
+    profiles TEXT NOT NULL DEFAULT '[]',
+    notice TEXT,
     counts TEXT NOT NULL DEFAULT '{}',
     error TEXT,
     created_at {{bigint}} NOT NULL,
     updated_at {{bigint}} NOT NULL,
     finished_at {{bigint}}
+);
+
+-- Log events an erasure removed (ids only), for the deletion manifests of export targets.
+CREATE TABLE privacy_deletions (
+    erasure_id TEXT PRIMARY KEY,
+    event_ids TEXT NOT NULL,
+    created_at {{bigint}} NOT NULL
+);
+-- Which export target already holds the manifest of which erasure.
+CREATE TABLE privacy_manifests (
+    target TEXT NOT NULL,
+    erasure_id TEXT NOT NULL,
+    path TEXT NOT NULL,
+    written_at {{bigint}} NOT NULL,
+    PRIMARY KEY (target, erasure_id)
 );
 
 -- Salted hashes of every erased identifier (kind-free: the value decides). Events carrying one
