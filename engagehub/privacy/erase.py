@@ -156,6 +156,12 @@ def forget(conn: Connection, eid: str) -> None:
         for part in chunks(seqs):
             conn.execute(f"DELETE FROM event_index WHERE {where_in('seq', part)}", part)
             conn.execute(f"DELETE FROM events WHERE {where_in('seq', part)}", part)
+        if conn.dialect == "postgresql" and _has_table(conn, "event_keys"):
+            # a client may build its message ids from the user id: the keys go too
+            conn.executemany(
+                "DELETE FROM event_keys WHERE source_id = ? AND dedup_key = ?",
+                sorted({(e.source_id, e.dedup_key) for e in events}),
+            )
         _redact_audit(conn, person)
         conn.execute(
             "INSERT INTO privacy_deletions (erasure_id, event_ids, created_at) VALUES (?, ?, ?) "
@@ -177,6 +183,10 @@ def forget(conn: Connection, eid: str) -> None:
             notice=orjson.dumps(notice).decode(),
             counts=orjson.dumps(counts).decode(),
         )
+
+
+def _has_table(conn: Connection, name: str) -> bool:
+    return bool(conn.scalar("SELECT to_regclass(?) IS NOT NULL", (name,)))
 
 
 def _person(conn: Connection, profiles: list[str]) -> Person:

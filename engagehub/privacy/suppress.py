@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import Counter
 
-from engagehub.model import IncomingEvent, StoredEvent
+from engagehub.model import StoredEvent
 from engagehub.storage.base import Connection
-
-if TYPE_CHECKING:
-    from engagehub.storage.events import Batch
 
 SUPPRESSED = Counter(
     "engagehub_events_suppressed",
@@ -86,37 +83,41 @@ def blocked(conn: Connection, contacts: Iterable[str]) -> set[str]:
     return matching(conn, contacts)
 
 
-def _values(ev: IncomingEvent) -> set[str]:
-    """Every identifier value an incoming event carries (the profile processor's reading)."""
+def _values(ev: StoredEvent) -> set[str]:
+    """Every identifier value an event carries (the profile processor's reading)."""
     from engagehub.profiles.processor import identities_of
 
-    values = {v for _, v in identities_of(ev, "US")}  # type: ignore[arg-type]
+    values = {v for _, v in identities_of(ev, "US")}
     email = ev.properties.get("email")
     if isinstance(email, str):
         values.add(email.strip().lower())
     return values
 
 
-def screen(
-    conn: Connection, batches: Sequence[Batch], rows: list[list[tuple[Any, ...]]]
-) -> list[list[tuple[Any, ...]]]:
-    """``rows`` (one list per batch, in event order) without the events of erased people."""
+Rows = list[list[tuple[Any, ...]]]
+
+
+def screen(conn: Connection, rows: Rows) -> Rows:
+    """Log rows to insert (one list per request) without the events of erased people."""
     if not active(conn):
         return rows
-    per_event = [[_values(ev) for ev in b.events] for b in batches]
+    from engagehub.storage.events import from_row
+
+    events = [[from_row((0, *row)) for row in batch] for batch in rows]
+    per_event = [[_values(ev) for ev in batch] for batch in events]
     hit = matching(conn, {v for batch in per_event for vs in batch for v in vs})
     if not hit:
         return rows
-    out: list[list[tuple[Any, ...]]] = []
+    out: Rows = []
     dropped = 0
-    for batch, batch_rows, values in zip(batches, rows, per_event, strict=True):
+    for batch_rows, batch_events, values in zip(rows, events, per_event, strict=True):
         kept = []
-        for ev, row, vs in zip(batch.events, batch_rows, values, strict=True):
+        for row, ev, vs in zip(batch_rows, batch_events, values, strict=True):
             erased = vs & hit
             if not erased:
                 kept.append(row)
                 continue
-            fresh = _own_opt_ins(conn, ev, row) & erased
+            fresh = _own_opt_ins(conn, ev) & erased
             if not fresh:
                 dropped += 1
                 continue
@@ -136,19 +137,14 @@ def lift(conn: Connection, values: Iterable[str]) -> None:
     )
 
 
-def _own_opt_ins(conn: Connection, ev: IncomingEvent, row: tuple[Any, ...]) -> set[str]:
+def _own_opt_ins(conn: Connection, ev: StoredEvent) -> set[str]:
     """Contact points this event subscribes by the person's own action."""
     from engagehub.consent.changes import changes_of
     from engagehub.consent.store import builtin_source_id
     from engagehub.settings import get_settings
 
-    stored = StoredEvent(
-        0, row[0], row[1], row[2], ev.type, ev.vendor_event, ev.event, ev.channel, ev.user_id,
-        ev.anonymous_id, ev.contact, ev.message_id, ev.campaign_id, ev.event_time, row[13],
-        ev.properties, ev.raw,
-    )  # fmt: skip
     found: set[str] = set()
-    for change in changes_of(stored, builtin_source_id(conn), get_settings().default_region):
+    for change in changes_of(ev, builtin_source_id(conn), get_settings().default_region):
         if change.status == "subscribed" and change.own_action:
             found.add(change.contact)
     return found

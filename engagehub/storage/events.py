@@ -76,6 +76,7 @@ def append(conn: Connection, batches: Sequence[Batch]) -> list[AppendResult]:
     """
     rows = [[_row(b.source_id, b.received_at, ev) for ev in b.events] for b in batches]
     with conn.transaction():
+        rows = suppress.screen(conn, rows)  # erased people's events: acknowledged, not stored
         partitioned = conn.dialect == "postgresql" and _partitioned(conn)
         if partitioned:
             # Claim keys before the lock: event_keys' primary key decides, so only positions,
@@ -83,7 +84,7 @@ def append(conn: Connection, batches: Sequence[Batch]) -> list[AppendResult]:
             seen = _claim_keys(conn, rows)
         if conn.dialect == "postgresql":
             conn.execute("SELECT pg_advisory_xact_lock(?)", (APPEND_LOCK_ID,))
-        rows = suppress.screen(conn, batches, rows)  # erased people's events: acked, not stored
+            rows = suppress.screen(conn, rows)  # ...and of an erasure committed meanwhile
         if not partitioned:
             seen = _existing_keys(conn, rows)
         fresh: list[tuple[Any, ...]] = []

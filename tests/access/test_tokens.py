@@ -20,7 +20,8 @@ def new_token(client: TestClient, admin: dict[str, str], name: str, scope: str) 
     r = client.post("/api/tokens", json={"name": name, "scope": scope}, headers=admin)
     assert r.status_code == 201, r.text
     body = r.json()
-    assert body["scope"] == scope and body["name"] == name
+    assert body["scope"] == scope
+    assert body["name"] == name
     token: str = body["token"]
     return token
 
@@ -31,7 +32,9 @@ def test_scopes_decide_what_a_token_may_do(client: TestClient, admin: dict[str, 
     # read: every GET, never a change (even one a write token may make)
     assert client.get("/api/sources", headers=bearer(reader)).status_code == 200
     details = assert_error(
-        client.post("/api/sources", json={"name": "web", "kind": "segment"}, headers=bearer(reader)),
+        client.post(
+            "/api/sources", json={"name": "web", "kind": "segment"}, headers=bearer(reader)
+        ),
         403,
         "forbidden",
     )
@@ -44,7 +47,9 @@ def test_scopes_decide_what_a_token_may_do(client: TestClient, admin: dict[str, 
         ("GET", "/api/tokens"),
         ("GET", "/api/audit"),
     ):
-        r = client.request(method, path, json={"name": "x", "scope": "admin"}, headers=bearer(writer))
+        r = client.request(
+            method, path, json={"name": "x", "scope": "admin"}, headers=bearer(writer)
+        )
         assert_error(r, 403, "forbidden")
     # the bootstrap admin token keeps working, and lists tokens without their secrets
     listed = client.get("/api/tokens", headers=admin).json()["tokens"]
@@ -70,7 +75,8 @@ def test_tokens_are_stored_hashed(client: TestClient, admin: dict[str, str], db:
     with db.session() as conn:
         rows = conn.all("SELECT * FROM access_tokens")
     assert token not in orjson.dumps(rows).decode()
-    assert rows[0]["token_hash"] != token and len(rows[0]["token_hash"]) == 64
+    assert rows[0]["token_hash"] != token
+    assert len(rows[0]["token_hash"]) == 64
 
 
 def test_every_change_is_audited_with_secrets_masked(
@@ -92,7 +98,8 @@ def test_every_change_is_audited_with_secrets_masked(
     mine = by_actor["deploy-bot"]
     assert mine["action"] == "POST /api/sources"
     assert mine["via"] == "api"
-    assert mine["result"] == "ok" and mine["status"] == 201
+    assert mine["result"] == "ok"
+    assert mine["status"] == 201
     assert mine["params"]["body"] == {"name": "shop", "kind": "sendgrid", "secret": "***"}
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT.*Z", mine["at"])
     refused = by_actor["viewer"]
@@ -105,15 +112,14 @@ def test_every_change_is_audited_with_secrets_masked(
     only = client.get("/api/audit?actor=deploy-bot", headers=admin).json()["entries"]
     assert [e["id"] for e in only] == [mine["id"]]
     page = client.get("/api/audit?limit=1", headers=admin).json()
-    assert len(page["entries"]) == 1 and page["next_cursor"] == page["entries"][0]["id"]
+    assert len(page["entries"]) == 1
+    assert page["next_cursor"] == page["entries"][0]["id"]
     rest = client.get(f"/api/audit?cursor={page['next_cursor']}", headers=admin).json()
     assert len(rest["entries"]) == len(entries) - 1
     # the audit log cannot be edited through the API
     for method in ("POST", "PUT", "PATCH", "DELETE"):
         assert_error(client.request(method, "/api/audit", headers=admin), 405, "method_not_allowed")
-    assert_error(
-        client.delete(f"/api/audit/{mine['id']}", headers=admin), 404, "not_found"
-    )
+    assert_error(client.delete(f"/api/audit/{mine['id']}", headers=admin), 404, "not_found")
 
 
 def test_cli_tokens_and_audit(database_url: str, db: Database) -> None:
@@ -123,9 +129,19 @@ def test_cli_tokens_and_audit(database_url: str, db: Database) -> None:
     listed = orjson.loads(run(database_url, "tokens", "list", "--json").stdout)
     assert [(t["name"], t["scope"], t["revoked"]) for t in listed] == [("nightly", "write", False)]
     bad = run(database_url, "tokens", "add", "x", "--scope", "god", ok=False)
-    assert bad.returncode == 1 and "unknown scope 'god'" in bad.stderr
+    assert bad.returncode == 1
+    assert "unknown scope 'god'" in bad.stderr
     run(database_url, "tokens", "revoke", "nightly")
-    run(database_url, "sources", "add", "web", "--kind", "segment", "--write-key", "wk-secret-123456")
+    run(
+        database_url,
+        "sources",
+        "add",
+        "web",
+        "--kind",
+        "segment",
+        "--write-key",
+        "wk-secret-123456",
+    )
     lines = run(database_url, "audit", "--json").stdout.splitlines()
     entries = [orjson.loads(line) for line in lines]
     assert [(e["action"], e["result"]) for e in entries] == [
@@ -147,9 +163,7 @@ def _login(client: TestClient, token: str) -> TestClient:
     page = client.get("/login")
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
     assert csrf
-    r = client.post(
-        "/login", data={"token": token, "csrf": csrf.group(1)}, follow_redirects=False
-    )
+    r = client.post("/login", data={"token": token, "csrf": csrf.group(1)}, follow_redirects=False)
     assert r.status_code == 303, r.text
     return client
 
@@ -159,7 +173,8 @@ def test_dashboard_login_honours_the_scope(client: TestClient, admin: dict[str, 
     _login(client, reader)
     assert client.get("/").status_code == 200
     page = client.get("/audit")
-    assert page.status_code == 403 and "needs &#39;admin&#39;" in page.text
+    assert page.status_code == 403
+    assert "needs &#39;admin&#39;" in page.text
     # revoking the token ends its session
     client.post("/api/tokens/analyst/revoke", headers=admin)
     r = client.get("/", follow_redirects=False)
@@ -167,6 +182,10 @@ def test_dashboard_login_honours_the_scope(client: TestClient, admin: dict[str, 
     _login(client, ADMIN_TOKEN)
     page = client.get("/audit")
     assert page.status_code == 200
-    assert "dashboard login" in page.text and "analyst" in page.text
+    assert "dashboard login" in page.text
+    assert "analyst" in page.text
     logins = client.get("/api/audit?action=dashboard+login", headers=admin).json()["entries"]
-    assert [(e["target"], e["via"]) for e in logins] == [("bootstrap", "dashboard"), ("analyst", "dashboard")]
+    assert [(e["target"], e["via"]) for e in logins] == [
+        ("bootstrap", "dashboard"),
+        ("analyst", "dashboard"),
+    ]

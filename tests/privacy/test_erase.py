@@ -17,7 +17,7 @@ from engagehub.settings import Settings
 from engagehub.storage import Database, migrate, open_database
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
-from tests.analytics.helpers import H, T0, ev
+from tests.analytics.helpers import T0, H, ev
 from tests.conftest import make_source
 
 ALICE = ("u-alice-4711", "alice.erased@example.com", "anon-alice-93")
@@ -31,8 +31,16 @@ def story(who: tuple[str, str, str], message: str) -> list[IncomingEvent]:
         ev(f"{user}-sent", "Email Sent", T0, message, "spring", user, email),
         ev(f"{user}-dlv", "Email Delivered", T0 + 60_000, message, "spring", user, email),
         ev(f"{user}-open", "Email Opened", T0 + H, message, "spring", user, email),
-        ev(f"{user}-click", "Email Link Clicked", T0 + H, message, "spring", user, email,
-           url="https://shop.test/spring"),  # fmt: skip
+        ev(
+            f"{user}-click",
+            "Email Link Clicked",
+            T0 + H,
+            message,
+            "spring",
+            user,
+            email,
+            url="https://shop.test/spring",
+        ),
         ev(f"{user}-order", "Order Completed", T0 + 2 * H, None, None, user, None, total=30),
         ev(f"{user}-custom", "Wishlist Shared", T0 + 2 * H, None, None, user, None),
         ev(f"{user}-unsub", "Email Unsubscribed", T0 + 3 * H, message, "spring", user, email),
@@ -101,16 +109,19 @@ def test_erasure_leaves_the_state_of_a_world_without_the_person(
         total = int(conn.scalar("SELECT COUNT(*) FROM events"))
         assert any("alice" in str(row) for table in before for row in table)
         job = erase.request(conn, "ALICE.Erased@example.com", "GDPR art. 17", "test", "US")
-        assert job["state"] == "pending" and job["step"] == "requested"
+        assert job["state"] == "pending"
+        assert job["step"] == "requested"
     done = erase.run(db, job["id"], settings)
-    assert done["state"] == "done" and done["step"] == "wiped"
+    assert done["state"] == "done"
+    assert done["step"] == "wiped"
     with db.session() as conn, reference.session() as ref:
         kept = int(ref.scalar("SELECT COUNT(*) FROM events"))
         assert done["counts"]["events"] == total - kept >= 9
         assert done["counts"]["messages"] == 1
         assert state(conn) == state(ref)
         seqs = [int(r[0]) for r in conn.execute("SELECT seq FROM events ORDER BY seq")]
-        assert len(seqs) == kept and seqs != list(range(1, kept + 1))  # gaps where Alice was
+        assert len(seqs) == kept
+        assert seqs != list(range(1, kept + 1))
         for table in ("profiles", "event_index", "analytics_goal_events"):
             assert conn.scalar(f"SELECT COUNT(*) FROM {table}") == ref.scalar(
                 f"SELECT COUNT(*) FROM {table}"
@@ -179,16 +190,26 @@ def test_suppressed_after_erasure_until_a_fresh_own_opt_in(
         assert log.append(conn, [log.Batch(source, T0, [own])])[0].inserted == 1
         assert suppress.blocked(conn, [ALICE[1]]) == set()
         run_until_caught_up(conn, registry.processors(settings))
-        assert conn.scalar("SELECT status FROM subscription_states WHERE contact = ?", (ALICE[1],)) == "subscribed"
+        assert (
+            conn.scalar("SELECT status FROM subscription_states WHERE contact = ?", (ALICE[1],))
+            == "subscribed"
+        )
         # the user id stays suppressed
-        assert log.append(conn, [log.Batch(source, T0, [ev("x", "Order Completed", T0, None, None, ALICE[0])])])[0].inserted == 0
+        assert (
+            log.append(
+                conn,
+                [log.Batch(source, T0, [ev("x", "Order Completed", T0, None, None, ALICE[0])])],
+            )[0].inserted
+            == 0
+        )
 
 
 def test_unknown_key_is_suppressed_too(db: Database, settings: Settings) -> None:
     with db.session() as conn:
         job = erase.request(conn, "nobody@example.com", None, "test", "US")
     done = erase.run(db, job["id"], settings)
-    assert done["state"] == "done" and done["counts"]["events"] == 0
+    assert done["state"] == "done"
+    assert done["counts"]["events"] == 0
     source = make_source(db)[0].id
     with db.session() as conn:
         late = ev("n1", "Email Opened", T0, "m9", "spring", None, "nobody@example.com")
