@@ -94,6 +94,7 @@ def run(db: Database, eid: str, settings: Settings) -> dict[str, Any]:
             raise NotFound(f"no erasure with id {eid!r}", id=eid)
         step = str(row["step"])
         if step == "requested":
+            _pause("requested")
             forget(conn, eid)
             step = _pause("deleted")
         if step == "deleted":

@@ -3,7 +3,7 @@
 Export files are immutable, so an erasure does not rewrite them; instead the next export run
 of every target writes ``deletions/erasure-<id>.json`` next to the partitions, listing the
 ``event_id`` of every removed event (ids only: no identifier of the person). A warehouse job
-deletes the rows with those ids (``DELETE ... WHERE event_id IN manifest``) and then the
+deletes the rows with those ids (``DELETE ... WHERE id IN manifest.event_ids``) and then the
 manifest's ``applied`` step is theirs. The erasure also makes the next run write a fresh
 ``subscription_states`` snapshot: only the newest snapshot is authoritative.
 """
@@ -35,7 +35,7 @@ def write_pending(conn: Connection, fs: AbstractFileSystem, root: str, target: s
             "format": FORMAT,
             "erasure_id": row["erasure_id"],
             "erased_at": format_ts(row["created_at"]),
-            "delete_where": "event_id",
+            "delete_where": "id",  # the event id column of exported files
             "event_ids": orjson.loads(row["event_ids"]),
         }
         files.write_file(fs, path, orjson.dumps(body, option=orjson.OPT_INDENT_2))
