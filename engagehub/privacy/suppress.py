@@ -26,6 +26,7 @@ SUPPRESSED = Counter(
     "Events acknowledged but not stored because they carry an erased person's identifier.",
 )
 _SALT_KEY = "privacy_salt"
+_VERSION_KEY = "privacy_keys_version"
 CONTACT_KINDS = ("email", "phone")
 
 
@@ -42,44 +43,81 @@ def salt(conn: Connection) -> str:
 
 
 def digest(salt_value: str, value: str) -> str:
-    """The suppression key of one identifier value."""
-    return hashlib.sha256(f"{salt_value}\x00{value}".encode()).hexdigest()
+    """The suppression key of one identifier value: SHA-256 of salt, NUL, value."""
+    base = _BASES.get(salt_value)
+    if base is None:
+        if len(_BASES) >= _CACHE_MAX:
+            _BASES.clear()
+        base = _BASES[salt_value] = hashlib.sha256(salt_value.encode() + b"\x00")
+    h = base.copy()
+    h.update(value.encode())
+    return h.hexdigest()
 
 
 def add(conn: Connection, erasure_id: str, identities: Iterable[tuple[str, str]], at: int) -> int:
     """Suppress these (kind, value) identities; returns how many keys were new."""
     s = salt(conn)
     rows = sorted({(digest(s, v), erasure_id, k, at) for k, v in identities})
-    return conn.executemany(
+    added = conn.executemany(
         "INSERT INTO privacy_suppressions (hash, erasure_id, kind, created_at) "
         "VALUES (?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING",
         rows,
     )
+    _bump(conn)
+    return added
+
+
+def _bump(conn: Connection) -> None:
+    """A new version of the key set: every process reloads it at its next append."""
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (_VERSION_KEY, secrets.token_hex(8)),
+    )
+
+
+def _keys(conn: Connection) -> tuple[str, frozenset[str]] | None:
+    """(salt, every suppression key), or None when no one was ever erased: one indexed read,
+    plus a reload of the keys only when their version changed (kept per database, by salt)."""
+    found = dict(
+        conn.execute(
+            "SELECT key, value FROM meta WHERE key IN (?, ?)", (_SALT_KEY, _VERSION_KEY)
+        ).fetchall()
+    )
+    s, version = found.get(_SALT_KEY), found.get(_VERSION_KEY)
+    if not s or not version:
+        return None
+    hit = _KEYS.get(s)
+    if hit is None or hit[0] != version:
+        keys = frozenset(str(h) for (h,) in conn.execute("SELECT hash FROM privacy_suppressions"))
+        if len(_KEYS) >= _CACHE_MAX:
+            _KEYS.clear()
+        hit = _KEYS[s] = (str(version), keys)
+    return str(s), hit[1]
+
+
+_KEYS: dict[str, tuple[str, frozenset[str]]] = {}
+_BASES: dict[str, Any] = {}
+_CACHE_MAX = 16
 
 
 def active(conn: Connection) -> bool:
-    """Whether anyone was ever erased (the fast path of every append)."""
-    return conn.scalar("SELECT 1 FROM privacy_suppressions LIMIT 1") is not None
+    """Whether anyone is suppressed (the fast path of every append)."""
+    state = _keys(conn)
+    return state is not None and bool(state[1])
 
 
 def matching(conn: Connection, values: Iterable[str]) -> set[str]:
     """The values among these that are suppressed."""
-    s = salt(conn)
-    by_hash = {digest(s, v): v for v in set(values) if v}
-    found: set[str] = set()
-    keys = sorted(by_hash)
-    for start in range(0, len(keys), 500):
-        part = keys[start : start + 500]
-        sql = f"SELECT hash FROM privacy_suppressions WHERE hash IN ({', '.join('?' * len(part))})"
-        found.update(by_hash[str(h)] for (h,) in conn.execute(sql, part).fetchall())
-    return found
+    state = _keys(conn)
+    if state is None or not state[1]:
+        return set()
+    s, keys = state
+    return {v for v in set(values) if v and digest(s, v) in keys}
 
 
 def blocked(conn: Connection, contacts: Iterable[str]) -> set[str]:
     """Contact points that were erased and not opted in anew (messaging never sends to them)."""
-    contacts = list(contacts)
-    if not contacts or not active(conn):
-        return set()
     return matching(conn, contacts)
 
 
@@ -95,29 +133,51 @@ def _values(ev: StoredEvent) -> set[str]:
 
 
 Rows = list[list[tuple[Any, ...]]]
+# Properties that may carry an identifier (else the user, anonymous id and contact columns say
+# it all and the JSON is not decoded).
+_IDENTIFYING = ('"phone"', '"braze_id"', '"previous_id"', '"identifiers"', '"email"')
+
+
+def _row_values(row: tuple[Any, ...]) -> set[str]:
+    values = {v for v in (row[7], row[8], row[9]) if v}
+    props: str = row[14]
+    if any(k in props for k in _IDENTIFYING):
+        from engagehub.storage.events import from_row
+
+        values |= _values(from_row((0, *row)))
+    return values
 
 
 def screen(conn: Connection, rows: Rows) -> Rows:
     """Log rows to insert (one list per request) without the events of erased people."""
-    if not active(conn):
+    state = _keys(conn)
+    if state is None or not state[1]:
         return rows
-    from engagehub.storage.events import from_row
+    s, keys = state
+    seen: dict[str, bool] = {}  # a person's identifiers repeat across their events
 
-    events = [[from_row((0, *row)) for row in batch] for batch in rows]
-    per_event = [[_values(ev) for ev in batch] for batch in events]
-    hit = matching(conn, {v for batch in per_event for vs in batch for v in vs})
-    if not hit:
-        return rows
+    def erased_in(row: tuple[Any, ...]) -> set[str]:
+        out = set()
+        for v in _row_values(row):
+            hit = seen.get(v)
+            if hit is None:
+                hit = seen[v] = digest(s, v) in keys
+            if hit:
+                out.add(v)
+        return out
+
     out: Rows = []
     dropped = 0
-    for batch_rows, batch_events, values in zip(rows, events, per_event, strict=True):
+    for batch_rows in rows:
         kept = []
-        for row, ev, vs in zip(batch_rows, batch_events, values, strict=True):
-            erased = vs & hit
+        for row in batch_rows:
+            erased = erased_in(row)
             if not erased:
                 kept.append(row)
                 continue
-            fresh = _own_opt_ins(conn, ev) & erased
+            from engagehub.storage.events import from_row
+
+            fresh = _own_opt_ins(conn, from_row((0, *row))) & erased
             if not fresh:
                 dropped += 1
                 continue
@@ -135,6 +195,7 @@ def lift(conn: Connection, values: Iterable[str]) -> None:
     conn.executemany(
         "DELETE FROM privacy_suppressions WHERE hash = ?", [(digest(s, v),) for v in values]
     )
+    _bump(conn)
 
 
 def _own_opt_ins(conn: Connection, ev: StoredEvent) -> set[str]:
