@@ -214,3 +214,28 @@ def test_unknown_key_is_suppressed_too(db: Database, settings: Settings) -> None
     with db.session() as conn:
         late = ev("n1", "Email Opened", T0, "m9", "spring", None, "nobody@example.com")
         assert log.append(conn, [log.Batch(source, T0, [late])])[0].inserted == 0
+
+
+def test_cli_export_is_one_complete_document(
+    db: Database, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    from tests.cli.test_cli import run
+
+    fill(db, settings, [(ALICE, "m-alice"), (BOB, "m-bob")])
+    out = tmp_path / "alice.json"
+    run(database_url, "people", "export", ALICE[2], "--out", str(out))
+    doc = orjson.loads(out.read_bytes())
+    with db.session() as conn:
+        mine = int(
+            conn.scalar(
+                "SELECT COUNT(*) FROM events WHERE user_id = ? OR contact = ? "
+                "OR message_id = 'm-alice'",
+                (ALICE[0], ALICE[1]),
+            )
+        )
+    assert doc["event_count"] == len(doc["events"]) == mine
+    assert {m["message_id"] for m in doc["messages"]} == {"m-alice"}
+    assert doc["messages"][0]["lifecycle"]["status"]
+    assert BOB[1] not in out.read_text()
+    stdout = run(database_url, "people", "export", ALICE[1]).stdout
+    assert orjson.loads(stdout)["event_count"] == mine
