@@ -21,13 +21,16 @@ def routers() -> list[APIRouter]:
     from engagehub.consent import api as consent_api
     from engagehub.consent import imports_api
     from engagehub.destinations import api as destinations_api
-    from engagehub.ingest import crossengage, segment, webhooks
+    from engagehub.ingest import crossengage, segment, segment_browser, webhooks
     from engagehub.messaging import api as messaging_api
+    from engagehub.messaging import confirm_pages
     from engagehub.messaging import pages as messaging_pages
     from engagehub.ops import api as ops_api
     from engagehub.privacy import api as privacy_api
     from engagehub.profiles import api as profiles_api
+    from engagehub.suppression import api as suppression_api
     from engagehub.web import routes as web_routes
+    from engagehub.web import suppressions as web_suppressions
 
     return [
         segment.router,
@@ -46,6 +49,10 @@ def routers() -> list[APIRouter]:
         destinations_api.router,
         analytics_api.router,
         web_routes.router,
+        segment_browser.router,
+        suppression_api.router,
+        web_suppressions.router,
+        confirm_pages.router,
         access_api.router,
         privacy_api.router,
     ]
@@ -55,10 +62,12 @@ def processors(settings: Settings) -> list[Processor]:
     """Every log processor, in the order they run after each commit."""
     from engagehub.analytics.processor import AnalyticsProcessor
     from engagehub.consent.processor import ConsentProcessor
+    from engagehub.messaging.double_opt_in import ConfirmationProcessor
     from engagehub.messaging.journeys import JourneyProcessor
     from engagehub.processing.log_index import LogIndex
     from engagehub.processing.unmapped import UnmappedCounter
     from engagehub.profiles.processor import ProfileProcessor
+    from engagehub.suppression.processor import SuppressionProcessor
 
     return [
         LogIndex(),
@@ -67,6 +76,8 @@ def processors(settings: Settings) -> list[Processor]:
         ProfileProcessor(settings.default_region),
         AnalyticsProcessor(),
         JourneyProcessor(),
+        SuppressionProcessor(settings),
+        ConfirmationProcessor(settings),
     ]
 
 

@@ -70,8 +70,9 @@ async def authenticate(request: Request) -> Principal:
 async def require_admin(request: Request) -> None:
     """FastAPI dependency guarding every management route: a token whose scope covers the call.
 
-    Reads (GET/HEAD) need ``read``, anything else ``write``; routes of token management and
-    erasure add ``require_scope("admin")``. The principal is kept for the audit log.
+    Reads (GET/HEAD) need ``read``, anything else ``write``; token management, erasure and the
+    audit log need ``admin`` (``access.scopes.ADMIN_PATHS``). The principal is kept for the
+    audit log.
     """
     from engagehub.access.scopes import enforce
 

@@ -11,6 +11,7 @@ from engagehub.api.auth import require_admin
 from engagehub.errors import PayloadError
 from engagehub.http import JSONResponse, error_responses
 from engagehub.hub import Hub
+from engagehub.ingest.cors import check_config
 from engagehub.storage import sources as source_store
 from engagehub.storage.base import Connection
 from engagehub.timeutil import format_ts
@@ -69,6 +70,7 @@ async def create_source(request: Request, body: NewSource) -> JSONResponse:
     """Create a source of a known kind."""
     hub: Hub = request.app.state.hub
     check_kind(body.kind)
+    check_config(body.config)
 
     def run(conn: Connection) -> tuple[source_store.Source, str]:
         return source_store.create(

@@ -91,6 +91,9 @@ def register() -> None:
     for module in (analytics,):
         module.register(app)
     messaging.register(app)
+    from engagehub.cli import suppressions
+
+    suppressions.register(app)
     from engagehub.access import cli as access_cli
 
     access_cli.register(app)

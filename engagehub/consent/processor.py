@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from engagehub.consent import machine
 from engagehub.consent.changes import UPDATED, WHERE, changes_of
-from engagehub.consent.model import OWN_ACTIONS, Change
+from engagehub.consent.model import OWN_ACTIONS, PENDING, Change
 from engagehub.consent.store import builtin_source_id, change_event, load_states
 from engagehub.model import IncomingEvent, StoredEvent
 from engagehub.settings import Settings
@@ -45,6 +46,7 @@ class ConsentProcessor:
         self.region = settings.default_region
         self.spam_policy = settings.consent_spam_policy
         self.bounce_policy = settings.consent_bounce_policy
+        self.machine_policy = settings.consent_machine_unsubscribe_policy
 
     def apply(self, conn: Connection, events: Sequence[StoredEvent]) -> None:
         """Apply the batch in log order (idempotent: a replayed window changes nothing)."""
@@ -199,14 +201,16 @@ class ConsentProcessor:
                 winner = (other, change)
         return winner
 
-    @staticmethod
-    def _outcome(cur: dict[str, Any] | None, ev: StoredEvent, ch: Change) -> str:
+    def _outcome(self, cur: dict[str, Any] | None, ev: StoredEvent, ch: Change) -> str:
+        held = machine.held(self.machine_policy, ev, ch)
+        if held is not None:
+            return held
         if cur is None:
             return "applied"
         if (cur["event_time"], cur["seq"]) >= (ev.event_time, ev.seq):
             return "superseded"
         protected = cur["status"] == "unsubscribed" and cur["own_action"]
-        if protected and ch.status == "subscribed" and not ch.own_action:
+        if protected and ch.status in ("subscribed", PENDING) and not ch.own_action:
             return "applied" if ch.allow_resubscribe else "refused"
         return "applied"
 

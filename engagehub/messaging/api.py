@@ -131,6 +131,8 @@ def send_json(conn: Connection, mid: str) -> dict[str, Any]:
         provider=row["provider"],
         provider_message_id=row["provider_message_id"],
         error=row["error"],
+        defer_reason=row["defer_reason"],
+        next_attempt_at=format_ts(row["next_attempt_at"]) if row["state"] == "pending" else None,
         created_at=format_ts(row["created_at"]),
         updated_at=format_ts(row["updated_at"]),
     )
@@ -157,7 +159,6 @@ async def post_send(request: Request) -> JSONResponse:
 
     mid = await hub.read(queue)
     await send_now(hub.db, hub.settings, mid)
-    hub.runner.notify(0)
     result = await hub.read(lambda c: send_json(c, mid))
     return JSONResponse(result, status_code=200 if result["state"] != "pending" else 202)
 
@@ -231,7 +232,6 @@ async def act_broadcast(name: str, action: str, request: Request) -> JSONRespons
     else:
         raise NotFound(f"unknown action {action!r}; use start, pause or resume", action=action)
     hub.services.wake("messaging")
-    hub.runner.notify(0)  # "Audience Entered" events were appended outside the writer
     return JSONResponse(result)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from engagehub.consent import store as consent
-from engagehub.consent.model import NO_STATUS
+from engagehub.consent.model import NO_STATUS, PENDING
 from engagehub.errors import PayloadError
 from engagehub.messaging import links
 from engagehub.messaging.providers import Accepted, Outgoing, Provider, ProviderError
@@ -29,6 +29,7 @@ from engagehub.messaging.templates import Rendered, TemplateIn, load, render
 from engagehub.privacy import suppress
 from engagehub.settings import Settings
 from engagehub.storage.base import Connection
+from engagehub.suppression import store as suppression
 from engagehub.timeutil import now_ms
 
 OPEN_STATES = ("pending", "sending", "handed")
@@ -53,6 +54,8 @@ class Job:
     error: str | None = None
     accepted: Accepted | None = None
     retry: bool = False
+    defer_until: int = 0
+    """When a deferred job (quiet hours, frequency cap) may be tried again, UTC ms."""
     claim: int = 0
     """The row's ``attempts`` while this process owns it: every later write checks it, so a
     claim that outlived its lease (and was taken over) can neither send nor record."""
@@ -209,6 +212,19 @@ def prepare_batch(conn: Connection, settings: Settings, jobs: list[Job]) -> Prep
     return Prepared(templates, links.secret_key(conn, settings), base)
 
 
+def check_suppression(conn: Connection, jobs: list[Job]) -> None:
+    """Suppressed contact points get nothing, transactional included (checked before consent:
+    an address that bounces or complained is not reachable whatever its subscription)."""
+    found = suppression.active(conn, ((j.contact, j.channel) for j in jobs), now_ms())
+    for job in jobs:
+        entry = found.get((job.contact, job.channel))
+        if entry is not None and not job.outcome:
+            job.outcome = "dropped"
+            job.error = f"suppressed: {entry['reason']}"
+            if entry["detail"]:
+                job.error += f" ({entry['detail']})"
+
+
 def check_consent(conn: Connection, jobs: list[Job], prep: Prepared) -> None:
     """Marketing rows need a subscribed contact point (and no opted-out group)."""
     keys = []
@@ -224,7 +240,7 @@ def check_consent(conn: Connection, jobs: list[Job], prep: Prepared) -> None:
         if job.contact in erased:  # even transactional: the person was erased
             job.outcome, job.error = "dropped", "erased: this contact point's person was erased"
             continue
-        if job.transactional or (tpl is not None and tpl.kind == "transactional"):
+        if job.outcome or job.transactional or (tpl is not None and tpl.kind == "transactional"):
             continue
         channel = states.get((job.contact, job.channel, ""))
         status = channel["status"] if channel else NO_STATUS
@@ -233,7 +249,7 @@ def check_consent(conn: Connection, jobs: list[Job], prep: Prepared) -> None:
             continue
         if tpl and tpl.subscription_group:
             group = states.get((job.contact, job.channel, tpl.subscription_group))
-            if group and group["status"] in ("unsubscribed", "did_not_subscribe"):
+            if group and group["status"] in ("unsubscribed", "did_not_subscribe", PENDING):
                 job.outcome = "dropped"
                 job.error = f"not_subscribed: group {tpl.subscription_group!r} is {group['status']}"
 

@@ -30,6 +30,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from engagehub.storage import events as log
+from engagehub.storage import followers
 from engagehub.storage.base import Connection
 from engagehub.timeutil import now_ms
 
@@ -89,7 +90,7 @@ def processor_lag(conn: Connection, names: Iterable[str] = ()) -> dict[str, Lag]
     head = log.head(conn)
     now = now_ms()
     cursors = dict.fromkeys(names, 0)
-    for row in conn.all("SELECT name, seq FROM processor_offsets"):
+    for row in conn.all("SELECT name, seq FROM processor_offsets WHERE kind = 'processor'"):
         cursors[row["name"]] = int(row["seq"])
     found = {}
     for name, seq in sorted(cursors.items()):
@@ -110,6 +111,12 @@ class Snapshot:
 def snapshot(conn: Connection, processors: Iterable[str] = ()) -> Snapshot:
     """Log head, lag of the processors and of every registered reporter, unmapped counts."""
     lag = {("processor", name): value for name, value in processor_lag(conn, processors).items()}
+    head = log.head(conn)
+    now = now_ms()
+    for (kind, name), seq in followers.positions(conn).items():
+        if kind != "processor":  # destinations and export targets: the same cursor table
+            behind = max(0, head - seq)
+            lag[(kind, name)] = Lag(behind, _age_s(conn, seq + 1, now) if behind else 0.0)
     for kind, reporter in _REPORTERS.items():
         for name, value in reporter(conn).items():
             lag[(kind, name)] = value

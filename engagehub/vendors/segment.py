@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from engagehub.classify import flag
 from engagehub.contacts import quick_contact
 from engagehub.errors import PayloadError, PayloadTooLarge
 from engagehub.model import EVENT_TYPES, IncomingEvent, ParseResult, Rejection
@@ -187,7 +188,10 @@ def _normalize(
         for key, value in resolved.set.items():
             properties.setdefault(key, value)
     elif kind in ("identify", "group"):
-        properties = dict(item.traits or {})
+        traits = item.traits
+        if traits is None and kind == "identify" and item.context is not None:
+            traits = item.context.traits  # RudderStack's identify sends traits only there
+        properties = dict(traits or {})
         if kind == "group":
             if _text(item.groupId) is None:
                 raise PayloadError("group calls need groupId", field="groupId")
@@ -201,7 +205,7 @@ def _normalize(
         properties = dict(item.properties or {})
         if item.category is not None:
             properties.setdefault("category", item.category)
-    return IncomingEvent(
+    event = IncomingEvent(
         dedup_key=dedup,
         event_time=_event_time(item, batch_sent_at, received_at),
         raw=data.decode("utf-8", "replace"),
@@ -216,6 +220,7 @@ def _normalize(
         campaign_id=_text(properties.get("campaign_id")),
         properties=properties,
     )
+    return flag(event)
 
 
 def _text(value: object) -> str | None:
