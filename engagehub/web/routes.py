@@ -20,6 +20,7 @@ from markupsafe import Markup
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from engagehub.access import audit, tokens
+from engagehub.access.scopes import READ_METHODS
 from engagehub.access.tokens import Principal, token_hash
 from engagehub.analytics import service, stats
 from engagehub.analytics.api import settled
@@ -110,12 +111,19 @@ async def current(request: Request) -> dict[str, Any] | None:
 Page = Callable[[Request, Hub, dict[str, Any]], Awaitable[Response]]
 
 
+def navigation(path: str) -> bool:
+    """Dashboard forms that only move between pages (any scope may post them)."""
+    return path in ("/lookup", "/logout") or path.endswith("/filter")
+
+
 async def guarded(request: Request, page: Page) -> Response:
     """Run a page for a signed-in user; errors become an HTML page with their status."""
     sess = await current(request)
     if sess is None:
         return redirect("/login")
     try:
+        if request.method not in READ_METHODS and not navigation(request.url.path):
+            request.state.principal.require("write", f"{request.method} {request.url.path}")
         return await page(request, request.app.state.hub, sess)
     except EngagehubError as exc:
         return render(

@@ -175,6 +175,15 @@ def test_dashboard_login_honours_the_scope(client: TestClient, admin: dict[str, 
     page = client.get("/audit")
     assert page.status_code == 403
     assert "needs &#39;admin&#39;" in page.text
+    # a read session may navigate, never change state through a dashboard form
+    csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/").text)
+    assert csrf
+    form = {"csrf": csrf.group(1), "action": "add", "contact": "x@example.com", "channel": "email"}
+    changed = client.post("/suppressions", data=form, follow_redirects=False)
+    assert changed.status_code == 403
+    assert "needs &#39;write&#39;" in changed.text
+    nav = {"csrf": csrf.group(1), "kind": "profile", "q": "x"}
+    assert client.post("/lookup", data=nav, follow_redirects=False).status_code == 303
     # revoking the token ends its session
     client.post("/api/tokens/analyst/revoke", headers=admin)
     r = client.get("/", follow_redirects=False)
