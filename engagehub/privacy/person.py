@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engagehub.contacts import ContactError, normalize_email, normalize_phone
-from engagehub.errors import NotFound
+from engagehub.errors import NotFound, PayloadError
 from engagehub.model import StoredEvent
 from engagehub.profiles import store as profile_store
 from engagehub.storage import events as log
@@ -69,6 +69,8 @@ def where_in(column: str, values: Sequence[Any]) -> str:
 
 def resolve(conn: Connection, key: str, region: str) -> Person:
     """The person ``key`` names; a key no profile knows is still a person of that one value."""
+    if not key.strip():
+        raise PayloadError("the key is empty: give an identifier of the person", field="key")
     try:
         root = profile_store.find(conn, key, region)
     except NotFound:

@@ -192,4 +192,9 @@ def test_write_token_cannot_erase(client: TestClient, admin: dict[str, str]) -> 
     assert_error(
         client.post("/api/people/erase", json={"key": ""}, headers=admin), 400, "invalid_payload"
     )
+    details = assert_error(
+        client.post("/api/people/erase", json={"key": "  "}, headers=admin), 400, "invalid_payload"
+    )
+    assert details == {"field": "key"}
+    assert_error(client.get("/api/people/export?key=%20", headers=admin), 400, "invalid_payload")
     assert_error(client.get("/api/people/erasures/er_nope", headers=admin), 404, "not_found")
