@@ -26,11 +26,11 @@ def routers() -> list[APIRouter]:
     from engagehub.messaging import confirm_pages
     from engagehub.messaging import pages as messaging_pages
     from engagehub.ops import api as ops_api
+    from engagehub.ops import status as ops_status
     from engagehub.privacy import api as privacy_api
     from engagehub.profiles import api as profiles_api
     from engagehub.suppression import api as suppression_api
-    from engagehub.web import routes as web_routes
-    from engagehub.web import suppressions as web_suppressions
+    from engagehub.web import routers as web_routers
 
     return [
         segment.router,
@@ -48,10 +48,10 @@ def routers() -> list[APIRouter]:
         ops_api.router,
         destinations_api.router,
         analytics_api.router,
-        web_routes.router,
+        *web_routers(),
         segment_browser.router,
+        ops_status.router,
         suppression_api.router,
-        web_suppressions.router,
         confirm_pages.router,
         access_api.router,
         privacy_api.router,
@@ -72,8 +72,8 @@ def processors(settings: Settings) -> list[Processor]:
     return [
         LogIndex(),
         UnmappedCounter(),
+        ProfileProcessor(settings.default_region),  # before consent: user -> contact points
         ConsentProcessor(settings),
-        ProfileProcessor(settings.default_region),
         AnalyticsProcessor(),
         JourneyProcessor(),
         SuppressionProcessor(settings),

@@ -94,6 +94,9 @@ def register() -> None:
     from engagehub.cli import suppressions
 
     suppressions.register(app)
+    from engagehub.cli import processors
+
+    processors.register(app)
     from engagehub.access import cli as access_cli
 
     access_cli.register(app)

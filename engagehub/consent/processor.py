@@ -16,8 +16,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from engagehub.consent import machine
-from engagehub.consent.changes import UPDATED, WHERE, changes_of
+from engagehub.consent.changes import UPDATED, WHERE
 from engagehub.consent.model import OWN_ACTIONS, PENDING, Change
+from engagehub.consent.persons import changes_with_people
 from engagehub.consent.store import builtin_source_id, change_event, load_states
 from engagehub.model import IncomingEvent, StoredEvent
 from engagehub.settings import Settings
@@ -54,7 +55,9 @@ class ConsentProcessor:
         pending = [
             (ev, ch)
             for ev in events
-            for ch in changes_of(ev, builtin, self.region, self.spam_policy, self.bounce_policy)
+            for ch in changes_with_people(
+                conn, ev, builtin, self.region, self.spam_policy, self.bounce_policy
+            )
         ]
         if not pending:
             return
@@ -183,8 +186,8 @@ class ConsentProcessor:
         if seqs:
             listed = ", ".join(str(s) for s in sorted(seqs))
             for other in log.read_range(conn, 0, max(seqs), where=f"seq IN ({listed})"):
-                for change in changes_of(
-                    other, builtin, self.region, self.spam_policy, self.bounce_policy
+                for change in changes_with_people(
+                    conn, other, builtin, self.region, self.spam_policy, self.bounce_policy
                 ):
                     if (change.contact, change.channel, change.group) == key:
                         changes.append((other, change))

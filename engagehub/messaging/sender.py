@@ -54,6 +54,8 @@ class Job:
     error: str | None = None
     accepted: Accepted | None = None
     retry: bool = False
+    error_code: str | None = None
+    """The provider's error code of a failed send (suppression reads Twilio's)."""
     defer_until: int = 0
     """When a deferred job (quiet hours, frequency cap) may be tried again, UTC ms."""
     claim: int = 0
@@ -347,5 +349,6 @@ async def _wave(
 
 def _failed(job: Job, exc: ProviderError) -> None:
     job.error = exc.message
+    job.error_code = exc.code
     job.outcome = "failed"
     job.retry = not exc.terminal

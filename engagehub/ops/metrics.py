@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from prometheus_client import (
@@ -73,9 +73,26 @@ def record_append(kind: str, inserted: int, duplicates: int) -> None:
         EVENTS.labels(kind, "duplicate").inc(duplicates)
 
 
-def record_rejected(vendor: str, reason: str, count: int = 1) -> None:
-    """Count refused events (or requests) for a vendor and error code."""
+def record_rejected(vendor: str, reason: str, count: int = 1, message: str | None = None) -> None:
+    """Count refused events (or requests) for a vendor and error code; keep the latest error."""
     REJECTED.labels(vendor, reason).inc(count)
+    if message is not None and (vendor in LAST_REFUSAL or len(LAST_REFUSAL) < 64):
+        LAST_REFUSAL[vendor] = (now_ms(), reason, message[:500])
+
+
+LAST_REFUSAL: dict[str, tuple[int, str, str]] = {}
+"""Vendor -> (when, code, message) of the latest refusal in this process (bounded)."""
+
+
+def refusals() -> dict[str, dict[str, int]]:
+    """Vendor -> reason -> refused count, as ``engagehub_events_rejected_total`` reports it."""
+    found: dict[str, dict[str, int]] = {}
+    for metric in REJECTED.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total"):
+                vendor, reason = sample.labels["vendor"], sample.labels["reason"]
+                found.setdefault(vendor, {})[reason] = int(sample.value)
+    return found
 
 
 def _age_s(conn: Connection, seq: int, now: int) -> float:
@@ -90,8 +107,9 @@ def processor_lag(conn: Connection, names: Iterable[str] = ()) -> dict[str, Lag]
     head = log.head(conn)
     now = now_ms()
     cursors = dict.fromkeys(names, 0)
-    for row in conn.all("SELECT name, seq FROM processor_offsets WHERE kind = 'processor'"):
-        cursors[row["name"]] = int(row["seq"])
+    from engagehub.processing.shards import processor_positions
+
+    cursors.update(processor_positions(conn))  # a sharded processor: its slowest shard
     found = {}
     for name, seq in sorted(cursors.items()):
         behind = max(0, head - seq)
@@ -106,6 +124,8 @@ class Snapshot:
     head: int
     lag: dict[tuple[str, str], Lag]
     unmapped: list[tuple[str, str, int, int]]
+    failing_at: dict[str, int] = field(default_factory=dict)
+    """Processors stuck on one event (``processor_failures``): name -> log position."""
 
 
 def snapshot(conn: Connection, processors: Iterable[str] = ()) -> Snapshot:
@@ -126,7 +146,11 @@ def snapshot(conn: Connection, processors: Iterable[str] = ()) -> Snapshot:
         "GROUP BY s.name, s.kind ORDER BY s.name"
     )
     rows = [(r["source"], r["kind"], int(r["events"]), int(r["names"])) for r in unmapped]
-    return Snapshot(log.head(conn), lag, rows)
+    failing = {
+        str(name): int(seq)
+        for name, seq in conn.execute("SELECT name, seq FROM processor_failures").fetchall()
+    }
+    return Snapshot(log.head(conn), lag, rows, failing)
 
 
 def _gauges(snap: Snapshot, failing: Mapping[str, str]) -> Iterable[Metric]:
@@ -150,8 +174,15 @@ def _gauges(snap: Snapshot, failing: Mapping[str, str]) -> Iterable[Metric]:
         "1 when a processor's last step in this process failed (it retries).",
         labels=["name"],
     )
-    for name in sorted(failing):
+    for name in sorted(set(failing) | set(snap.failing_at)):
         broken.add_metric([name], 1)
+    stuck = GaugeMetricFamily(
+        "engagehub_processor_failing_seq",
+        "Log position of the event a processor fails on (see `engagehub processors status`).",
+        labels=["name"],
+    )
+    for name, seq in sorted(snap.failing_at.items()):
+        stuck.add_metric([name], seq)
     unmapped = GaugeMetricFamily(
         "engagehub_unmapped_events",
         "Events whose name the taxonomy does not map, per source.",
@@ -165,7 +196,7 @@ def _gauges(snap: Snapshot, failing: Mapping[str, str]) -> Iterable[Metric]:
     for source, kind, count, distinct in snap.unmapped:
         unmapped.add_metric([source, kind], count)
         names.add_metric([source, kind], distinct)
-    return [head, events, seconds, broken, unmapped, names]
+    return [head, events, seconds, broken, stuck, unmapped, names]
 
 
 class _Static:

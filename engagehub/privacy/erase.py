@@ -204,28 +204,43 @@ def _person(conn: Connection, profiles: list[str]) -> Person:
 
 
 def _forget_analytics(conn: Connection, person: Person, messages: set[str], seqs: list[int]) -> int:
-    """Drop the person's lifecycles, subtracting what each contributed to rollups and totals."""
-    from engagehub.analytics import goals as goal_store
-    from engagehub.analytics.lifecycle import contributions
-    from engagehub.analytics.processor import load_messages, settle
+    """Drop the person's lifecycles; rollups and totals lose exactly what they contributed.
 
-    msgs = load_messages(conn, messages)
-    if msgs:
-        before = {mid: contributions(m) for mid, m in msgs.items()}
-        settle(conn, {}, before, goal_store.Matcher(goal_store.load(conn)), set(msgs))
-    for column, values in (
-        ("user_id", person.of("user_id")),
-        ("contact", person.contacts),
-        ("message_id", sorted(messages)),
-        ("seq", seqs),
-    ):
-        for part in chunks(values):
-            conn.execute(f"DELETE FROM analytics_goal_events WHERE {where_in(column, part)}", part)
+    The analytics processor's own ``settle``: contributions of the touched messages out, the
+    change, conversions redone, contributions (none left for deleted messages) back in.
+    """
+    from engagehub.analytics import fold
+    from engagehub.analytics.processor import settle
+
+    found = 0
     for part in chunks(sorted(messages)):
-        conn.execute(
-            f"DELETE FROM analytics_message_aliases WHERE {where_in('message_id', part)}", part
+        found += int(
+            conn.scalar(
+                f"SELECT COUNT(*) FROM analytics_messages WHERE {where_in('message_id', part)}",
+                part,
+            )
         )
-    return len(msgs)
+    fold.prepare(conn)
+    fold.touch(conn, messages)
+
+    def change() -> None:
+        ids = sorted(messages)
+        for table in ("analytics_messages", "analytics_message_hours", "analytics_message_aliases"):
+            for part in chunks(ids):
+                conn.execute(f"DELETE FROM {table} WHERE {where_in('message_id', part)}", part)
+        for column, values in (
+            ("user_id", person.of("user_id")),
+            ("contact", person.contacts),
+            ("message_id", ids),
+            ("seq", seqs),
+        ):
+            for part in chunks(values):
+                conn.execute(
+                    f"DELETE FROM analytics_goal_events WHERE {where_in(column, part)}", part
+                )
+
+    settle(conn, change)
+    return found
 
 
 def _forget_unmapped(conn: Connection, events: list[Any]) -> None:

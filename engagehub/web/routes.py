@@ -8,24 +8,20 @@ from ``/static``); every form carries a CSRF token; state changes are POST only.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
-from importlib import resources
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import orjson
 from fastapi import APIRouter, Request
-from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import Response
 
 from engagehub.access import audit, tokens
-from engagehub.access.scopes import READ_METHODS
 from engagehub.access.tokens import Principal, token_hash
 from engagehub.analytics import service, stats
 from engagehub.analytics.api import settled
 from engagehub.api.events import event_json, source_names
-from engagehub.errors import EngagehubError, PayloadError
+from engagehub.errors import PayloadError
 from engagehub.http import JSONResponse
 from engagehub.hub import Hub
 from engagehub.profiles import store as profile_store
@@ -33,31 +29,18 @@ from engagehub.storage import events as log
 from engagehub.storage.base import Connection
 from engagehub.timeutil import parse_param
 from engagehub.web import session
+from engagehub.web.common import (
+    STATIC,
+    STATIC_TYPES,
+    current,
+    dashboard_secret,
+    form_of,
+    guarded,
+    redirect,
+    render,
+)
 
 router = APIRouter(include_in_schema=False)
-
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-    "frame-ancestors 'none'"
-)
-_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-store",
-}
-_STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".txt": "text/plain"}
-_STATIC = {
-    f.name: f.read_bytes()
-    for f in resources.files("engagehub.web").joinpath("static").iterdir()
-    if f.is_file() and f.name[f.name.rfind(".") :] in _STATIC_TYPES
-}
-_env = Environment(
-    loader=PackageLoader("engagehub.web", "templates"), autoescape=select_autoescape(["html"])
-)
-_env.filters["pct"] = lambda v: f"{float(v) * 100:.1f}%"
 _FUNNEL = [
     ("sent", "Sent"),
     ("delivered", "Delivered"),
@@ -67,91 +50,13 @@ _FUNNEL = [
 ]
 
 
-def render(name: str, http_status: int = 200, **ctx: Any) -> HTMLResponse:
-    """A page with the security headers."""
-    html = _env.get_template(name).render(**ctx)
-    return HTMLResponse(html, status_code=http_status, headers=_HEADERS)
-
-
-def redirect(url: str) -> RedirectResponse:
-    """303 See Other (POST -> GET), with the security headers."""
-    return RedirectResponse(url, status_code=303, headers=_HEADERS)
-
-
-async def _secret(request: Request) -> str:
-    state = request.app.state
-    secret: str | None = getattr(state, "dashboard_secret", None)
-    if secret is None:
-        hub: Hub = state.hub
-        secret = await hub.writer.submit(session.server_secret)
-        state.dashboard_secret = secret
-    return secret
-
-
-async def current(request: Request) -> dict[str, Any] | None:
-    """The signed-in session, if any: signed under a token that is still valid (not revoked).
-
-    ``sess["scope"]`` is that token's scope; the principal is kept for the audit log.
-    """
-    hub: Hub = request.app.state.hub
-    value = request.cookies.get(session.SESSION)
-    name = session.claimed_token(value)
-    if name is None:
-        return None
-    who = await hub.read(lambda c: tokens.by_name(c, name, hub.admin_token_hash))
-    if who is None:
-        return None
-    sess = session.read(value, await _secret(request), who.token_hash)
-    if sess is not None:
-        sess["scope"], sess["token"] = who.scope, who.name
-        request.state.principal = Principal(who.name, who.scope, who.token_hash, "dashboard")
-    return sess
-
-
-Page = Callable[[Request, Hub, dict[str, Any]], Awaitable[Response]]
-
-
-def navigation(path: str) -> bool:
-    """Dashboard forms that only move between pages (any scope may post them)."""
-    return path in ("/lookup", "/logout") or path.endswith("/filter")
-
-
-async def guarded(request: Request, page: Page) -> Response:
-    """Run a page for a signed-in user; errors become an HTML page with their status."""
-    sess = await current(request)
-    if sess is None:
-        return redirect("/login")
-    try:
-        if request.method not in READ_METHODS and not navigation(request.url.path):
-            request.state.principal.require("write", f"{request.method} {request.url.path}")
-        return await page(request, request.app.state.hub, sess)
-    except EngagehubError as exc:
-        return render(
-            "error.html",
-            exc.http_status,
-            csrf=sess["csrf"],
-            status=exc.http_status,
-            title="Not found" if exc.http_status == 404 else "Cannot show this",
-            message=exc.message,
-        )
-
-
-async def form_of(request: Request, sess: dict[str, Any] | None) -> dict[str, str]:
-    """The posted form, after its CSRF token was checked."""
-    form = {k: str(v) for k, v in (await request.form()).items()}
-    expected = sess["csrf"] if sess else request.cookies.get(session.LOGIN_CSRF)
-    if not session.same_token(form.get("csrf"), expected):
-        raise PayloadError("invalid or missing CSRF token", field="csrf")
-    return form
-
-
 @router.get("/static/{name}")
 async def static(name: str) -> Response:
     """Vendored Chart.js, the dashboard script and stylesheet."""
-    body = _STATIC.get(name)
+    body = STATIC.get(name)
     if body is None:
         return Response(b"not found", status_code=404, media_type="text/plain")
-    media = _STATIC_TYPES[name[name.rfind(".") :]]
+    media = STATIC_TYPES[name[name.rfind(".") :]]
     return Response(
         body,
         media_type=media,
@@ -182,7 +87,7 @@ async def login(request: Request) -> Response:
         return await login_page(request, "That token is not valid.")
     request.state.principal = Principal(who.name, who.scope, who.token_hash, "dashboard")
     audit.annotate(request, action="dashboard login", target=who.name, params={"scope": who.scope})
-    value, _ = session.issue(await _secret(request), who.token_hash, who.name)
+    value, _ = session.issue(await dashboard_secret(request), who.token_hash, who.name)
     response = redirect("/")
     session.set_cookie(response, request, session.SESSION, value, session.MAX_AGE_S)
     response.delete_cookie(session.LOGIN_CSRF, path="/")
