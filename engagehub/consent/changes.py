@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from engagehub.consent.batches import IMPORTED
 from engagehub.consent.model import CHANNELS, PENDING, TYPES, Change, contact_for, status_of
 from engagehub.errors import PayloadError
 from engagehub.model import StoredEvent
@@ -51,6 +52,7 @@ RELEVANT = (
     *_INBOUND,
     "Email Marked as Spam",
     "Email Bounced",
+    IMPORTED,  # a CSV import's record (consent.batches), built-in source only
 )
 # Events the processor itself derived (``consent:`` keys under the built-in source) all carry
 # ``derived_from`` and change nothing: not reading them back saves a fifth of a CSV catch-up.
