@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 
+from engagehub import safejson
 from engagehub.api.auth import require_admin
 from engagehub.http import JSONResponse, error_responses
 from engagehub.hub import Hub
@@ -21,10 +22,12 @@ router = APIRouter(prefix="/api", tags=["events"], dependencies=[Depends(require
 
 def event_json(ev: StoredEvent, source_names: dict[int, str]) -> dict[str, Any]:
     """The public JSON form of a log row."""
-    try:
-        raw: Any = orjson.loads(ev.raw)
-    except orjson.JSONDecodeError:
-        raw = ev.raw
+    raw: Any = ev.raw  # verbatim text when it is not JSON or nests past what we render
+    if not safejson.text_too_deep(ev.raw, safejson.MAX_DEPTH):
+        try:
+            raw = orjson.loads(ev.raw)
+        except orjson.JSONDecodeError:
+            pass
     return {
         "event_id": ev.event_id,
         "seq": ev.seq,

@@ -7,8 +7,6 @@ sent only after the events are committed.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -17,6 +15,7 @@ from engagehub.http import JSONResponse, error_responses
 from engagehub.hub import Hub
 from engagehub.ingest.body import read_body
 from engagehub.ingest.respond import commit
+from engagehub.security.identity import basic_user
 from engagehub.timeutil import now_ms
 from engagehub.vendors import segment
 
@@ -66,11 +65,7 @@ def basic_auth_user(request: Request) -> str | None:
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic" or not value:
         return None
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return decoded.split(":", 1)[0] or None
+    return basic_user(value.strip())
 
 
 async def handle(request: Request, call: str) -> JSONResponse:
