@@ -88,5 +88,5 @@ def run(count: int) -> dict[str, Any]:
         "events_per_s": export_rate,
         "raw_pyarrow_events_per_s": raw_rate,
         "ratio_vs_raw_pyarrow": export_rate / raw_rate,
-        "target_events_per_s": 300_000,
+        "target_events_per_s": 500_000,
     }

@@ -6,7 +6,6 @@ import contextlib
 import errno
 import io
 import os
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -38,63 +37,101 @@ def _strings(values: list[Any]) -> pa.Array:
         )
 
 
-def build_table(rows: Sequence[Sequence[Any]]) -> pa.Table:
-    """Log rows (``schema.LOG_SQL`` order) as one Arrow table of ``schema.SCHEMA``."""
-    columns = list(zip(*rows, strict=True)) if rows else [()] * (len(schema.LOG_FIELDS) + 1)
-    arrays: list[pa.Array] = []
-    for (_, kind), values in zip(schema.LOG_FIELDS, columns, strict=False):
-        if kind == schema.TS:
-            arrays.append(pa.array(values, pa.int64()).cast(schema.TS))
-        else:
-            arrays.append(pa.array(values, kind))
-    raw_props = [p if isinstance(p, str) else _dumps(p).decode() for p in columns[-1]]
-    arrays.extend(_property_columns(raw_props))
-    arrays.append(pa.array(raw_props, pa.string()))
-    return pa.Table.from_arrays(arrays, schema=schema.SCHEMA)
+def build_table(read: pa.Table) -> pa.Table:
+    """Log columns as read (``schema.READ_SCHEMA``) as one Arrow table of ``schema.SCHEMA``."""
+    props = read.column("properties").combine_chunks()
+    columns = [read.column(name) for name, _ in schema.LOG_FIELDS]
+    return pa.Table.from_arrays([*columns, *_property_columns(props), props], schema=schema.SCHEMA)
 
 
-def _property_columns(raw_props: list[str]) -> list[pa.Array]:
-    """The promoted property columns: Arrow's JSON reader when types agree, else per row."""
+def _property_columns(props: pa.StringArray) -> list[pa.Array]:
+    """The promoted property columns: Arrow's JSON reader when all are strings, else per row.
+
+    The reader gets the column's own bytes, one object a line (no Python object per row).
+    """
+    if len(props) == 0:
+        return [pa.array([], pa.string()) for _ in schema.PROPERTY_COLUMNS]
+    lines = pc.binary_join_element_wise(props, pa.scalar(""), "\n")
+    bounds = pa.Array.from_buffers(
+        pa.int32(), len(lines) + 1, [None, lines.buffers()[1]], offset=lines.offset
+    )
+    lo, hi = bounds[0].as_py(), bounds[len(lines)].as_py()
+    data = lines.buffers()[2]
     try:
+        # Type inference is faster here than an explicit schema with unexpected fields ignored.
         parsed = pj.read_json(
-            pa.py_buffer("\n".join(raw_props).encode()),
+            pa.BufferReader(data.slice(lo, hi - lo)),
             read_options=pj.ReadOptions(block_size=1 << 26),
         )
-        if parsed.num_rows != len(raw_props):
+        if parsed.num_rows != len(props):
             raise ValueError("row count")
         out = []
         for name in schema.PROPERTY_COLUMNS:
             if name not in parsed.column_names:
-                out.append(pa.nulls(len(raw_props), pa.string()))
+                out.append(pa.nulls(len(props), pa.string()))
                 continue
             column = parsed.column(name).combine_chunks()
             out.append(column if column.type == pa.string() else pc.cast(column, pa.string()))
         return out
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError):
-        props = [_loads(p) for p in raw_props]
-        return [_strings([p.get(name) for p in props]) for name in schema.PROPERTY_COLUMNS]
+        rows = [_loads(p) for p in props.to_pylist()]
+        return [_strings([p.get(name) for p in rows]) for name in schema.PROPERTY_COLUMNS]
 
 
-def partitions(table: pa.Table) -> dict[tuple[str, str], list[int]]:
-    """Row indices per (canonical event, ``YYYY-MM-DD-HH`` of the event time)."""
-    events = table.column("event").to_pylist()
-    hours = (
-        table.column("time").cast(pa.int64()).to_numpy(zero_copy_only=False) // 3_600_000
-    ).tolist()
-    groups: dict[tuple[str, int], list[int]] = {}
-    for i, key in enumerate(zip(events, hours, strict=True)):
-        groups.setdefault(key, []).append(i)
-    return {
-        (event, datetime.fromtimestamp(hour * 3600, tz=UTC).strftime("%Y-%m-%d-%H")): idx
-        for (event, hour), idx in groups.items()
-    }
+def partitions(table: pa.Table) -> list[tuple[tuple[str, str], pa.Table]]:
+    """The table split per (canonical event, ``YYYY-MM-DD-HH`` of the event time), sorted.
+
+    One stable sort (rows keep their log order inside a partition), then slices at the runs'
+    ends; no Python object per row.
+    """
+    if table.num_rows == 0:
+        return []
+    hours = pc.floor_temporal(table.column("time"), unit="hour").cast(pa.int64())
+    order = pc.sort_indices(
+        pa.table({"event": table.column("event"), "hour": hours, "seq": table.column("seq")}),
+        sort_keys=[("event", "ascending"), ("hour", "ascending"), ("seq", "ascending")],
+    )
+    table = table.take(order).combine_chunks()
+    events = table.column("event").chunk(0)
+    hours = pc.floor_temporal(table.column("time").chunk(0), unit="hour").cast(pa.int64())
+    ends = sorted(
+        {
+            int(e)
+            for column in (events, hours)
+            for e in pc.run_end_encode(column).run_ends.to_pylist()
+        }
+    )
+    out: list[tuple[tuple[str, str], pa.Table]] = []
+    start = 0
+    for end in ends:
+        hour = datetime.fromtimestamp(hours[start].as_py() / 1000, tz=UTC)
+        out.append(
+            ((events[start].as_py(), hour.strftime("%Y-%m-%d-%H")), table.slice(start, end - start))
+        )
+        start = end
+    return out
+
+
+# Dictionary pages only where values repeat (ids, texts and JSON would waste the effort), and
+# statistics on the columns readers prune by; both measured to halve the Parquet encode time.
+_DICTIONARY = [
+    "source_id", "type", "vendor_event", "event", "channel", "campaign_id",
+    *(n for n in schema.PROPERTY_COLUMNS if n not in ("email", "phone", "url", "subject")),
+]  # fmt: skip
+_STATISTICS = ["seq", "time", "received_at"]
 
 
 def parquet_bytes(table: pa.Table, meta: dict[str, str]) -> bytes:
     """A Parquet file (zstd) carrying the schema version in its key-value metadata."""
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
+    pq.write_table(
+        table,
+        sink,
+        compression="zstd",
+        use_dictionary=[c for c in _DICTIONARY if c in table.column_names],
+        write_statistics=[c for c in _STATISTICS if c in table.column_names],
+    )
     return bytes(sink.getvalue().to_pybytes())
 
 

@@ -15,6 +15,7 @@ from fsspec.implementations.local import LocalFileSystem
 from engagehub.destinations import patterns
 from engagehub.errors import PayloadError
 from engagehub.export import files, schema
+from engagehub.storage import arrow
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
 from engagehub.timeutil import now_ms
@@ -85,18 +86,20 @@ def export_range(
 ) -> tuple[int, list[str]]:
     """Write every partition file of ``after < seq <= upto``; returns (events, paths)."""
     where, params = patterns.sql(events)
-    rows = conn.execute(
+    table = arrow.read_table(
+        conn,
         f"SELECT {schema.LOG_SQL} FROM events WHERE seq > ? AND seq <= ? AND {where} ORDER BY seq",
         [after, upto, *params],
-    ).fetchall()
+        schema.READ_SCHEMA,
+    )
     if events:
-        rows = [r for r in rows if patterns.matches(events, r[5])]
-    if not rows:
+        keep = [patterns.matches(events, e) for e in table.column("event").to_pylist()]
+        table = table.filter(pa.array(keep, pa.bool_()))
+    if table.num_rows == 0:
         return 0, []
-    table = files.build_table(rows)
     items: list[tuple[str, bytes]] = []
-    for (event, date), idx in sorted(files.partitions(table).items()):
-        part = table.take(pa.array(idx, pa.int64()))
+    for (event, date), part in files.partitions(table):
+        part = files.build_table(part)
         meta = schema.metadata(event, after, upto)
         if fmt == "parquet":
             data = files.parquet_bytes(part, meta)
@@ -104,7 +107,7 @@ def export_range(
             data = files.avro_bytes(part, event, meta)
         items.append((file_path(root, event, date, after, upto, fmt), data))
     files.write_files(fs, items)
-    return len(rows), [path for path, _ in items]
+    return table.num_rows, [path for path, _ in items]
 
 
 def run(

@@ -61,6 +61,11 @@ PROPERTY_COLUMNS = (
 )
 """Canonical properties promoted to their own string columns (all are also in ``properties``)."""
 
+READ_SCHEMA = pa.schema(
+    [pa.field(name, kind) for name, kind in LOG_FIELDS] + [pa.field("properties", pa.string())]
+)
+"""The columns of ``LOG_SQL`` as read from the log (``storage.arrow.read_table``)."""
+
 SCHEMA = pa.schema(
     [pa.field(name, kind) for name, kind in LOG_FIELDS]
     + [pa.field(name, pa.string()) for name in PROPERTY_COLUMNS]
