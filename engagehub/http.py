@@ -14,9 +14,11 @@ from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.responses import Response
 
 from engagehub.errors import EngagehubError, RateLimited, error_body
-from engagehub.safejson import clip
+from engagehub.safejson import renderable
 
 logger = logging.getLogger(__name__)
+INT64_MAX = 2**63 - 1
+"""Largest integer a path or query parameter may carry (what every store can bind)."""
 
 _STATUS_CODES = {
     400: "invalid_payload",
@@ -41,8 +43,10 @@ class JSONResponse(StarletteJSONResponse):
     def render(self, content: Any) -> bytes:
         try:
             return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS, default=_fallback)
-        except orjson.JSONEncodeError:  # nested past orjson's limit (stored before the limit)
-            return orjson.dumps(clip(content), option=orjson.OPT_NON_STR_KEYS, default=_fallback)
+        except orjson.JSONEncodeError:  # too deep (stored before the limit) or a huge integer
+            return orjson.dumps(
+                renderable(content), option=orjson.OPT_NON_STR_KEYS, default=_fallback
+            )
 
 
 def _fallback(value: Any) -> Any:

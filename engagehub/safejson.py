@@ -155,16 +155,19 @@ RENDER_DEPTH = 128
 _CLIPPED = f"(nested deeper than {RENDER_DEPTH} levels; not shown)"
 
 
-def clip(value: Any, depth: int = RENDER_DEPTH) -> Any:
-    """A copy of ``value`` whose parts below ``depth`` levels are replaced by a note.
+def renderable(value: Any, depth: int = RENDER_DEPTH) -> Any:
+    """A copy of ``value`` that orjson can always encode: parts below ``depth`` levels become a
+    note and integers past 64 bits their decimal text.
 
-    Answers render values stored before the nesting limit existed; orjson refuses more than
-    254 levels, and one such event must not break every page that lists it.
+    Answers render values stored before the nesting limit existed (orjson refuses more than
+    254 levels) and numbers a client sent: one such value must not turn a page into a 500.
     """
+    if isinstance(value, int) and not isinstance(value, bool) and not _MIN <= value <= _MAX:
+        return str(value)
     if not isinstance(value, dict | list | tuple):
         return value
     if depth <= 0:
         return _CLIPPED
     if isinstance(value, dict):
-        return {k: clip(v, depth - 1) for k, v in value.items()}
-    return [clip(v, depth - 1) for v in value]
+        return {k: renderable(v, depth - 1) for k, v in value.items()}
+    return [renderable(v, depth - 1) for v in value]

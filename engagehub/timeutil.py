@@ -32,7 +32,7 @@ def parse_ts(value: object) -> int:
         else:
             if parsed.tzinfo is None:
                 parsed = parsed.replace(tzinfo=UTC)
-            return (parsed - _EPOCH) // _ONE_MS
+            return _in_range((parsed - _EPOCH) // _ONE_MS, value)
     if isinstance(value, bool):
         raise TimestampError(f"not a timestamp: {value!r}")
     if isinstance(value, int | float):
@@ -50,7 +50,14 @@ def parse_ts(value: object) -> int:
         raise TimestampError(f"not an ISO 8601 timestamp: {value!r}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return (parsed - _EPOCH) // _ONE_MS
+    return _in_range((parsed - _EPOCH) // _ONE_MS, value)
+
+
+def _in_range(ms: int, original: object) -> int:
+    """``ms`` when it lies in years 1-9999 UTC (an offset can push a valid text outside)."""
+    if not MIN_MS <= ms <= MAX_MS:
+        raise TimestampError(f"timestamp out of range (years 1-9999 UTC): {original!r}")
+    return ms
 
 
 def _looks_numeric(text: str) -> bool:

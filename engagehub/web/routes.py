@@ -11,11 +11,11 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -25,7 +25,7 @@ from engagehub.analytics.api import settled
 from engagehub.api.auth import token_hash
 from engagehub.api.events import event_json, source_names
 from engagehub.errors import EngagehubError, PayloadError
-from engagehub.http import JSONResponse
+from engagehub.http import INT64_MAX, JSONResponse
 from engagehub.hub import Hub
 from engagehub.profiles import store as profile_store
 from engagehub.storage import events as log
@@ -309,7 +309,9 @@ async def live_page(request: Request) -> Response:
 
 
 @router.get("/live/events")
-async def live_events(request: Request, after: int = 0) -> Response:
+async def live_events(
+    request: Request, after: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0
+) -> Response:
     """Events after a log position, oldest first (session cookie, not the API token)."""
     if await current(request) is None:
         return JSONResponse(
