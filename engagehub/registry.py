@@ -25,7 +25,9 @@ def routers() -> list[APIRouter]:
     from engagehub.messaging import pages as messaging_pages
     from engagehub.ops import api as ops_api
     from engagehub.profiles import api as profiles_api
+    from engagehub.suppression import api as suppression_api
     from engagehub.web import routes as web_routes
+    from engagehub.web import suppressions as web_suppressions
 
     return [
         segment.router,
@@ -44,6 +46,8 @@ def routers() -> list[APIRouter]:
         destinations_api.router,
         analytics_api.router,
         web_routes.router,
+        suppression_api.router,
+        web_suppressions.router,
     ]
 
 
@@ -55,6 +59,7 @@ def processors(settings: Settings) -> list[Processor]:
     from engagehub.processing.log_index import LogIndex
     from engagehub.processing.unmapped import UnmappedCounter
     from engagehub.profiles.processor import ProfileProcessor
+    from engagehub.suppression.processor import SuppressionProcessor
 
     return [
         LogIndex(),
@@ -63,6 +68,7 @@ def processors(settings: Settings) -> list[Processor]:
         ProfileProcessor(settings.default_region),
         AnalyticsProcessor(),
         JourneyProcessor(),
+        SuppressionProcessor(settings),
     ]
 
 

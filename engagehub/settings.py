@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     consent_bounce_policy: Literal["unsubscribe", "ignore"] = "unsubscribe"
     """A hard bounce suppresses the address (unsubscribed, reason hard_bounce), or is ignored."""
 
+    consent_machine_unsubscribe_policy: Literal["record", "confirm", "apply"] = "confirm"
+    """Unsubscribes made by link scanners: ``apply`` them, only ``record`` them, or hold them
+    until the person ``confirm``s (our unsubscribe page asks; see docs/deliverability.md)."""
+
     max_api_body_bytes: int = Field(default=1024 * 1024, gt=0)
     """Largest body accepted by management API writes (subscriptions...)."""
 
@@ -211,6 +215,28 @@ class Settings(BaseSettings):
 
     send_lease_seconds: float = Field(default=60.0, gt=0)
     """How long a claimed message stays reserved; after a crash it is resumed after this."""
+
+    # --- deliverability (issue 20) ---------------------------------------------------------
+    suppression_soft_bounce_count: int = Field(default=3, ge=1)
+    """Soft bounces (with no delivery between) that suppress an address: the rule's N."""
+
+    suppression_soft_bounce_days: float = Field(default=7.0, gt=0)
+    """Window of the soft-bounce rule in days (D): N soft bounces within D days suppress."""
+
+    suppression_soft_bounce_suppress_days: float = Field(default=14.0, gt=0)
+    """How long the soft-bounce rule suppresses an address, in days (T); then it expires."""
+
+    frequency_cap: int = Field(default=0, ge=0)
+    """Marketing messages a contact point may get per channel within the window; 0: no cap."""
+
+    frequency_cap_window_hours: float = Field(default=24.0, gt=0)
+    """Window of the frequency cap, in hours (a broadcast may override both)."""
+
+    quiet_hours: str | None = Field(default=None, pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")
+    """Local hours when marketing messages wait (``21:00-08:00``); unset: none."""
+
+    default_timezone: str = "UTC"
+    """Time zone of people without a ``timezone``/``time_zone`` trait (quiet hours)."""
 
     @field_validator("admin_token")
     @classmethod

@@ -89,6 +89,9 @@ def register() -> None:
     for module in (analytics,):
         module.register(app)
     messaging.register(app)
+    from engagehub.cli import suppressions
+
+    suppressions.register(app)
 
 
 def main() -> None:

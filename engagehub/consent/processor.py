@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from engagehub.consent import machine
 from engagehub.consent.changes import UPDATED, WHERE, changes_of
 from engagehub.consent.model import OWN_ACTIONS, Change
 from engagehub.consent.store import builtin_source_id, change_event, load_states
@@ -45,6 +46,7 @@ class ConsentProcessor:
         self.region = settings.default_region
         self.spam_policy = settings.consent_spam_policy
         self.bounce_policy = settings.consent_bounce_policy
+        self.machine_policy = settings.consent_machine_unsubscribe_policy
 
     def apply(self, conn: Connection, events: Sequence[StoredEvent]) -> None:
         """Apply the batch in log order (idempotent: a replayed window changes nothing)."""
@@ -199,8 +201,10 @@ class ConsentProcessor:
                 winner = (other, change)
         return winner
 
-    @staticmethod
-    def _outcome(cur: dict[str, Any] | None, ev: StoredEvent, ch: Change) -> str:
+    def _outcome(self, cur: dict[str, Any] | None, ev: StoredEvent, ch: Change) -> str:
+        held = machine.held(self.machine_policy, ev, ch)
+        if held is not None:
+            return held
         if cur is None:
             return "applied"
         if (cur["event_time"], cur["seq"]) >= (ev.event_time, ev.seq):

@@ -131,6 +131,8 @@ def send_json(conn: Connection, mid: str) -> dict[str, Any]:
         provider=row["provider"],
         provider_message_id=row["provider_message_id"],
         error=row["error"],
+        defer_reason=row["defer_reason"],
+        next_attempt_at=format_ts(row["next_attempt_at"]) if row["state"] == "pending" else None,
         created_at=format_ts(row["created_at"]),
         updated_at=format_ts(row["updated_at"]),
     )

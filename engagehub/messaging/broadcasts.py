@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from engagehub.consent.store import builtin_source_id
 from engagehub.errors import ConflictError, NotFound, PayloadError
 from engagehub.messaging import audiences, templates
+from engagehub.messaging.pacing import reasons
 from engagehub.model import IncomingEvent
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
@@ -34,6 +35,10 @@ class BroadcastIn(BaseModel):
     template: str
     audience: str
     rate_per_second: float = Field(default=100.0, gt=0, le=100_000)
+    frequency_cap: int | None = Field(default=None, ge=0, le=1_000_000)
+    """Overrides the global cap for this broadcast's messages (0: no cap); None keeps it."""
+    frequency_window_hours: float | None = Field(default=None, gt=0, le=24 * 366)
+    """Window of this broadcast's cap in hours; None keeps the global window."""
 
 
 def create(conn: Connection, b: BroadcastIn) -> dict[str, Any]:
@@ -52,8 +57,18 @@ def create(conn: Connection, b: BroadcastIn) -> dict[str, Any]:
         bid = str(uuid.uuid5(NS, b.name))
         conn.execute(
             "INSERT INTO broadcasts (id, name, template, audience, state, rate_per_second, "
-            "created_at) VALUES (?, ?, ?, ?, 'draft', ?, ?)",
-            (bid, b.name, b.template, b.audience, b.rate_per_second, now_ms()),
+            "created_at, frequency_cap, frequency_window_hours) "
+            "VALUES (?, ?, ?, ?, 'draft', ?, ?, ?, ?)",
+            (
+                bid,
+                b.name,
+                b.template,
+                b.audience,
+                b.rate_per_second,
+                now_ms(),
+                b.frequency_cap,
+                b.frequency_window_hours,
+            ),
         )
     return status(conn, b.name)
 
@@ -182,6 +197,16 @@ def status(conn: Connection, name: str) -> dict[str, Any]:
             (row["id"],),
         )
     }
+    waiting = conn.all(
+        "SELECT defer_reason, COUNT(*) AS n FROM message_sends WHERE broadcast_id = ? "
+        "AND state = 'pending' AND defer_reason IS NOT NULL GROUP BY defer_reason",
+        (row["id"],),
+    )
+    dropped = conn.all(
+        "SELECT error, COUNT(*) AS n FROM message_sends WHERE broadcast_id = ? "
+        "AND state = 'dropped' GROUP BY error",
+        (row["id"],),
+    )
     total = int(row["recipients"])
     finished = sum(counts.get(s, 0) for s in ("sent", "dropped", "failed"))
     return {
@@ -193,6 +218,10 @@ def status(conn: Connection, name: str) -> dict[str, Any]:
         "rate_per_second": row["rate_per_second"],
         "recipients": total,
         "counts": counts,
+        "deferred": reasons(waiting, "defer_reason"),
+        "dropped": reasons(dropped, "error"),
+        "frequency_cap": row["frequency_cap"],
+        "frequency_window_hours": row["frequency_window_hours"],
         "progress": round(finished / total, 4) if total else 1.0,
         "created_at": format_ts(row["created_at"]),
         "started_at": format_ts(row["started_at"]),

@@ -6,7 +6,7 @@ import asyncio
 from collections import defaultdict
 
 from engagehub.errors import ConfigError
-from engagehub.messaging import outcomes, sender
+from engagehub.messaging import outcomes, pacing, sender
 from engagehub.messaging.providers import Outgoing, Provider, for_channel
 from engagehub.messaging.sender import Job
 from engagehub.settings import Settings
@@ -30,7 +30,9 @@ async def deliver(
     def setup() -> sender.Prepared:
         with db.reader() as conn:
             prep = sender.prepare_batch(conn, settings, jobs)
+            sender.check_suppression(conn, jobs)
             sender.check_consent(conn, jobs, prep)
+            pacing.check_pacing(conn, settings, jobs, prep, now_ms())
             return prep
 
     prep = await asyncio.to_thread(setup)

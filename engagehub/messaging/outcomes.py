@@ -17,7 +17,7 @@ from engagehub.messaging.sender import COLUMNS, Job, job_of
 from engagehub.model import IncomingEvent
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
-from engagehub.timeutil import now_ms
+from engagehub.timeutil import format_ts, now_ms
 
 
 def settle_stale_handed(conn: Connection) -> int:
@@ -50,6 +50,15 @@ def record(conn: Connection, jobs: Sequence[Job], provider: str, max_attempts: i
         for job in jobs:
             if job.outcome == "superseded":
                 continue
+            if job.outcome == "deferred":  # not an attempt: it waits, then goes as if new
+                conn.execute(
+                    "UPDATE message_sends SET state = 'pending', next_attempt_at = ?, "
+                    "lease_until = 0, attempts = attempts - 1, defer_reason = ?, updated_at = ? "
+                    "WHERE id = ? AND attempts = ?",
+                    (job.defer_until, job.error, now, job.id, job.claim),
+                )
+                events.extend(events_for(job, provider, now))
+                continue
             if job.outcome == "failed" and job.retry and job.claim < max_attempts:
                 delay = min(300_000, 1000 * 2**job.claim)
                 conn.execute(
@@ -77,6 +86,8 @@ _EVENTS = {
     ("sms", "dropped"): ("SMS Dropped",),
     ("email", "failed"): ("Email Dropped",),
     ("sms", "failed"): ("SMS Failed",),
+    ("email", "deferred"): ("Email Send Deferred",),
+    ("sms", "deferred"): ("SMS Send Deferred",),
 }
 
 
@@ -106,9 +117,15 @@ def events_for(job: Job, provider: str, now: int) -> list[IncomingEvent]:
         props["drop_detail"] = job.error
     elif job.outcome == "failed":
         props["drop_reason" if job.channel == "email" else "error"] = job.error
+    suffix = ""
+    if job.outcome == "deferred":
+        props["defer_reason"] = (job.error or "").split(":", 1)[0]
+        props["defer_detail"] = job.error
+        props["resume_at"] = format_ts(job.defer_until)
+        suffix = f":{job.defer_until}"  # each deferral once
     return [
         IncomingEvent(
-            dedup_key=f"msg:{job.id}:{name}",
+            dedup_key=f"msg:{job.id}:{name}{suffix}",
             event_time=now,
             raw=orjson.dumps({"message": props, "event": name}).decode(),
             type="track",

@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
+from engagehub.classify import click_reason
 from engagehub.consent import store as consent
 from engagehub.consent.model import NO_STATUS, Change
 from engagehub.errors import EngagehubError
@@ -50,14 +51,28 @@ async def _recipient(hub: Hub, token: str) -> tuple[bytes, links.Recipient]:
     return key, links.verify(key, token)
 
 
-async def _apply(hub: Hub, changes: list[Change]) -> None:
+def _machine(request: Request, form: dict[str, str], key: bytes, token: str) -> str | None:
+    """Why this POST looks like a link scanner's (its user agent), unless it carries a valid
+    confirmation from our own confirmation page."""
+    if form.get("confirm"):
+        try:
+            links.check_csrf(key, token, form["confirm"], now_ms())
+            return None
+        except EngagehubError:
+            pass
+    return click_reason({"user_agent": request.headers.get("user-agent", "")})
+
+
+async def _apply(hub: Hub, changes: list[Change], **extra: str) -> None:
     """Append the changes and wait until the consent processor applied them."""
     if not changes:
         return
     builtin = await hub.read(consent.builtin_source_id)
     now = now_ms()
     call = uuid.uuid4().hex
-    events = [consent.change_event(c, now, f"page:{call}:{n}") for n, c in enumerate(changes)]
+    events = [
+        consent.change_event(c, now, f"page:{call}:{n}", **extra) for n, c in enumerate(changes)
+    ]
     result = await hub.append(builtin, events, now)
     await hub.caught_up(result.head, ["consent"])
 
@@ -89,11 +104,31 @@ async def unsubscribe(token: str, request: Request) -> HTMLResponse:
     """One-click unsubscribe (RFC 8058): the signed token alone authorizes it."""
     hub: Hub = request.app.state.hub
     try:
-        _, who = await _recipient(hub, token)
+        key, who = await _recipient(hub, token)
     except EngagehubError as exc:
         return _error_page(exc)
-    await read_body(request, 64 * 1024)
-    await _apply(hub, [Change(who.contact, who.channel, "unsubscribed", who.group, "link")])
+    body = await read_body(request, 64 * 1024)
+    try:
+        form = dict(form_body(body))
+    except EngagehubError:
+        form = {}
+    change = Change(who.contact, who.channel, "unsubscribed", who.group, "link")
+    robot = _machine(request, form, key, token)
+    policy = hub.settings.consent_machine_unsubscribe_policy
+    if robot is not None and policy != "apply":
+        await _apply(hub, [change], machine_reason=robot)  # recorded, held by consent
+        if policy == "record":
+            return _page("Not unsubscribed", "<p>This request looked automated.</p>", 202)
+        confirm = links.csrf_token(key, token, now_ms())
+        return _page(
+            "Confirm unsubscribe",
+            f"<p>Unsubscribe <b>{html.escape(who.contact)}</b> from {html.escape(_what(who))}?</p>"
+            "<form method='post'><input type='hidden' name='List-Unsubscribe' value='One-Click'>"
+            f"<input type='hidden' name='confirm' value='{html.escape(confirm)}'>"
+            "<button type='submit'>Yes, unsubscribe</button></form>",
+            202,
+        )
+    await _apply(hub, [change])
     return _page(
         "Unsubscribed",
         f"<p>{html.escape(who.contact)} will no longer receive {html.escape(_what(who))}.</p>",

@@ -28,6 +28,7 @@ from engagehub.messaging.providers import Accepted, Outgoing, Provider, Provider
 from engagehub.messaging.templates import Rendered, TemplateIn, load, render
 from engagehub.settings import Settings
 from engagehub.storage.base import Connection
+from engagehub.suppression import store as suppression
 from engagehub.timeutil import now_ms
 
 OPEN_STATES = ("pending", "sending", "handed")
@@ -52,6 +53,8 @@ class Job:
     error: str | None = None
     accepted: Accepted | None = None
     retry: bool = False
+    defer_until: int = 0
+    """When a deferred job (quiet hours, frequency cap) may be tried again, UTC ms."""
     claim: int = 0
     """The row's ``attempts`` while this process owns it: every later write checks it, so a
     claim that outlived its lease (and was taken over) can neither send nor record."""
@@ -208,6 +211,19 @@ def prepare_batch(conn: Connection, settings: Settings, jobs: list[Job]) -> Prep
     return Prepared(templates, links.secret_key(conn, settings), base)
 
 
+def check_suppression(conn: Connection, jobs: list[Job]) -> None:
+    """Suppressed contact points get nothing, transactional included (checked before consent:
+    an address that bounces or complained is not reachable whatever its subscription)."""
+    found = suppression.active(conn, ((j.contact, j.channel) for j in jobs), now_ms())
+    for job in jobs:
+        entry = found.get((job.contact, job.channel))
+        if entry is not None and not job.outcome:
+            job.outcome = "dropped"
+            job.error = f"suppressed: {entry['reason']}"
+            if entry["detail"]:
+                job.error += f" ({entry['detail']})"
+
+
 def check_consent(conn: Connection, jobs: list[Job], prep: Prepared) -> None:
     """Marketing rows need a subscribed contact point (and no opted-out group)."""
     keys = []
@@ -219,7 +235,7 @@ def check_consent(conn: Connection, jobs: list[Job], prep: Prepared) -> None:
     states = consent.load_states(conn, keys)
     for job in jobs:
         tpl = prep.templates.get(job.template)
-        if job.transactional or (tpl is not None and tpl.kind == "transactional"):
+        if job.outcome or job.transactional or (tpl is not None and tpl.kind == "transactional"):
             continue
         channel = states.get((job.contact, job.channel, ""))
         status = channel["status"] if channel else NO_STATUS

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engagehub import safejson
+from engagehub.classify import flag
 from engagehub.contacts import quick_contact
 from engagehub.errors import PayloadError
 from engagehub.model import IncomingEvent, ParseResult, Rejection
@@ -57,7 +58,7 @@ def normalize(event_type: str, record: Mapping[str, Any], region: str = "US") ->
     dispatch = text(props.get("dispatch_id"))
     campaign = text(props.get("campaign_id")) or text(props.get("journey_id"))
     channel = taxonomy.column_channel(resolved, props.get("channel"))
-    return IncomingEvent(
+    event = IncomingEvent(
         dedup_key=f"{event_type}:{event_id}",
         event_time=event_time(record.get("time"), "time"),
         raw=safejson.dumps(record).decode(),
@@ -73,6 +74,7 @@ def normalize(event_type: str, record: Mapping[str, Any], region: str = "US") ->
         campaign_id=campaign,
         properties=props,
     )
+    return flag(event)
 
 
 def flatten(event: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:

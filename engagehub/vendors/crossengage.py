@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from engagehub import safejson
+from engagehub.classify import flag
 from engagehub.contacts import quick_contact
 from engagehub.errors import PayloadError
 from engagehub.model import IncomingEvent, ParseResult, Rejection
@@ -133,7 +134,7 @@ def normalize(
     for key, value in resolved.set.items():
         props.setdefault(key, value)
     identity = safejson.dumps([user_id, name, event_time, properties], sort_keys=True)
-    return IncomingEvent(
+    event = IncomingEvent(
         dedup_key="h:" + hashlib.sha256(identity).hexdigest()[:40],
         event_time=event_time,
         raw=raw.decode("utf-8", "replace"),
@@ -147,6 +148,7 @@ def normalize(
         campaign_id=_text(props.get("campaign_id")),
         properties=props,
     )
+    return flag(event)
 
 
 def _text(value: object) -> str | None:

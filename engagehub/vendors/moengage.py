@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engagehub import safejson
+from engagehub.classify import flag
 from engagehub.contacts import quick_contact
 from engagehub.errors import PayloadError
 from engagehub.model import IncomingEvent, ParseResult, Rejection
@@ -73,7 +74,7 @@ def normalize(item: object, context: Mapping[str, Any], region: str = "US") -> I
     dedup = text(item.get("event_uuid")) or content_hash(
         name, item.get("event_time"), user, raw_props
     )
-    return IncomingEvent(
+    event = IncomingEvent(
         dedup_key=dedup,
         event_time=event_time(item.get("event_time"), "event_time"),
         raw=safejson.dumps(item).decode(),
@@ -88,3 +89,4 @@ def normalize(item: object, context: Mapping[str, Any], region: str = "US") -> I
         campaign_id=campaign,
         properties=props,
     )
+    return flag(event)

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from engagehub import safejson
+from engagehub.classify import flag
 from engagehub.contacts import quick_contact
 from engagehub.errors import PayloadError, PayloadTooLarge
 from engagehub.model import EVENT_TYPES, IncomingEvent, ParseResult, Rejection
@@ -211,7 +212,7 @@ def _normalize(
         properties = dict(item.properties or {})
         if item.category is not None:
             properties.setdefault("category", item.category)
-    return IncomingEvent(
+    event = IncomingEvent(
         dedup_key=dedup,
         event_time=_event_time(item, batch_sent_at, received_at),
         raw=data.decode("utf-8", "replace"),
@@ -226,6 +227,7 @@ def _normalize(
         campaign_id=_text(properties.get("campaign_id")),
         properties=properties,
     )
+    return flag(event)
 
 
 def _text(value: object) -> str | None:

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from engagehub import safejson
+from engagehub.classify import flag
 from engagehub.contacts import quick_contact
 from engagehub.errors import ConfigError, PayloadError, SignatureError
 from engagehub.model import IncomingEvent, ParseResult, Rejection
@@ -128,7 +129,7 @@ def normalize(item: object, region: str = "US") -> IncomingEvent:
     if isinstance(email, str):
         props["email"] = email.strip().lower()
     dedup = text(item.get("sg_event_id")) or content_hash(item)
-    return IncomingEvent(
+    event = IncomingEvent(
         dedup_key=dedup,
         event_time=event_time(item.get("timestamp"), "timestamp"),
         raw=orjson.dumps(item).decode(),
@@ -142,3 +143,4 @@ def normalize(item: object, region: str = "US") -> IncomingEvent:
         campaign_id=text(props.get("campaign_id")),
         properties=props,
     )
+    return flag(event)

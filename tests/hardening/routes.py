@@ -31,7 +31,7 @@ PUBLIC = {
 }
 # Dashboard pages: a browser session cookie (from /login with the admin token), not a bearer
 # token; without one they send the browser to /login (see test_dashboard_pages_need_a_session).
-DASHBOARD_MODULE = "engagehub.web.routes"
+DASHBOARD_MODULE = "engagehub.web."  # routes.py and one module per page group
 # Ingest routes: authenticated by write keys, vendor signatures or bearer secrets instead.
 INGEST_PREFIXES = ("/v1/", "/crossengage/", "/webhooks/")
 
@@ -46,7 +46,7 @@ def routes(app: Any, dashboard: bool | None = None) -> Iterator[tuple[str, str]]
     dashboard's pages."""
     for route in flat_routes(app):
         endpoint = getattr(route.dependant, "call", None)
-        is_page = getattr(endpoint, "__module__", "") == DASHBOARD_MODULE
+        is_page = getattr(endpoint, "__module__", "").startswith(DASHBOARD_MODULE)
         if dashboard is not None and is_page != dashboard:
             continue
         for method in sorted(route.methods):
