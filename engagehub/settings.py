@@ -149,7 +149,7 @@ class Settings(BaseSettings):
     header_timeout_seconds: float = Field(default=10.0, gt=0)
     """Time a connection has to send a request's complete headers before it is closed."""
 
-    body_timeout_seconds: float = Field(default=30.0, gt=0)
+    body_timeout_seconds: float = Field(default=20.0, gt=0)
     """Longest pause between two pieces of a request body before the connection is closed."""
 
     max_connections: int = Field(default=1000, ge=1)

@@ -158,7 +158,9 @@ async def login(request: Request) -> Response:
         return await login_page(request, "Your login form expired; please try again.")
     given = token_hash(form.get("token", ""))
     if not hmac.compare_digest(given, hub.admin_token_hash):
-        return await login_page(request, "That admin token is not valid.")
+        refused = await login_page(request, "That admin token is not valid.")
+        refused.status_code = 401  # counted as a failed authentication (rate limiter)
+        return refused
     value, _ = session.issue(await _secret(request), hub.admin_token_hash)
     response = redirect("/")
     session.set_cookie(response, request, session.SESSION, value, session.MAX_AGE_S)

@@ -7,10 +7,13 @@ import secrets
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
+from engagehub.app import create_app
 from engagehub.demo.signing import SendGridSigner
 from engagehub.settings import Settings
+from tests.conftest import ADMIN_TOKEN
 from tests.hardening.attacks.harness import ADMIN, attacked_server, client_from
 
 LIMITS = {
@@ -86,3 +89,21 @@ def test_short_admin_tokens_are_refused(token: str) -> None:
     with pytest.raises(ValidationError, match="at least 16"):
         Settings(admin_token=token)  # type: ignore[arg-type]
     assert Settings(admin_token="").admin_token is not None  # empty: unset, one is generated
+
+
+def test_dashboard_login_guessing_is_throttled(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path}/l.db",
+        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+        auth_failure_burst=5,
+        auth_failure_rate_per_second=0.01,
+    )
+    with TestClient(create_app(settings)) as client:
+        page = client.get("/login")
+        statuses = []
+        for i in range(10):
+            if 'name="csrf" value="' in page.text:  # each answer carries a fresh form token
+                csrf = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+            page = client.post("/login", data={"token": f"guess-{i}", "csrf": csrf})
+            statuses.append(page.status_code)
+    assert statuses == [401] * 5 + [429] * 5, statuses
