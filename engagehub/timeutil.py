@@ -24,8 +24,8 @@ def now_ms() -> int:
 
 def parse_ts(value: object) -> int:
     """Read ISO 8601 (any offset, ``Z``, date only) or epoch seconds/millis into UTC ms."""
-    if type(value) is str:
-        try:  # fast path: ISO 8601 as every SDK sends it
+    if type(value) is str and value[4:5] == "-":
+        try:  # fast path: ISO 8601 as every SDK sends it (not "6227020800000": compact ISO)
             parsed = datetime.fromisoformat(value)
         except ValueError:
             pass

@@ -10,11 +10,25 @@ import binascii
 import hmac
 from typing import Any
 
+from starlette.requests import Request
 from starlette.types import Scope
 
 from engagehub.api.auth import SESSION_COOKIE, token_hash
 
 Headers = dict[bytes, bytes]
+
+
+_FAILED = "engagehub_auth_failed"
+
+
+def failed_authentication(request: Request) -> None:
+    """Count this request as a failed authentication though it answers 2xx (the login page)."""
+    setattr(request.state, _FAILED, True)
+
+
+def auth_failed(scope: Scope, status: int) -> bool:
+    """Whether a finished request was a failed authentication (401, or marked so)."""
+    return status == 401 or bool((scope.get("state") or {}).get(_FAILED))
 
 
 def client_address(scope: Scope) -> str:

@@ -36,7 +36,7 @@ from engagehub.errors import (
     UriTooLong,
 )
 from engagehub.http import crash_response, error_response
-from engagehub.security.identity import client_address, verified_credential
+from engagehub.security.identity import auth_failed, client_address, verified_credential
 from engagehub.security.ratelimit import RateLimiter
 from engagehub.settings import Settings
 
@@ -93,7 +93,7 @@ class SecurityMiddleware:
             self._check_origin(scope, headers)
         except EngagehubError as exc:
             await error_response(exc)(scope, receive, send)
-            self._count_failure(exc.http_status, address)
+            self._count_failure(scope, exc.http_status, address)
             return
         # With a declared length the server never delivers more; otherwise count as it streams.
         try:
@@ -105,7 +105,7 @@ class SecurityMiddleware:
                 raise
             logger.exception("unhandled error on %s %s", scope["method"], scope["path"][:200])
             await crash_response()(scope, receive, send)
-        self._count_failure(status[0] if status else 500, address)
+        self._count_failure(scope, status[0] if status else 500, address)
 
     # --- checks --------------------------------------------------------------------------
 
@@ -182,9 +182,9 @@ class SecurityMiddleware:
                 limit_per_second=self.limiter.rate,
             )
 
-    def _count_failure(self, status: int, address: str) -> None:
-        """A 401 answer takes a token from the address's failed-authentication bucket."""
-        if status == 401:
+    def _count_failure(self, scope: Scope, status: int, address: str) -> None:
+        """A failed authentication takes a token from the address's stricter bucket."""
+        if auth_failed(scope, status):
             self.failures.check("fail:" + address)
 
     @staticmethod

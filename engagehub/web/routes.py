@@ -28,6 +28,7 @@ from engagehub.errors import EngagehubError, PayloadError
 from engagehub.http import INT64_MAX, JSONResponse
 from engagehub.hub import Hub
 from engagehub.profiles import store as profile_store
+from engagehub.security.identity import failed_authentication
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
 from engagehub.timeutil import parse_param
@@ -158,9 +159,8 @@ async def login(request: Request) -> Response:
         return await login_page(request, "Your login form expired; please try again.")
     given = token_hash(form.get("token", ""))
     if not hmac.compare_digest(given, hub.admin_token_hash):
-        refused = await login_page(request, "That admin token is not valid.")
-        refused.status_code = 401  # counted as a failed authentication (rate limiter)
-        return refused
+        failed_authentication(request)  # a page for the browser, a failure for the limiter
+        return await login_page(request, "That admin token is not valid.")
     value, _ = session.issue(await _secret(request), hub.admin_token_hash)
     response = redirect("/")
     session.set_cookie(response, request, session.SESSION, value, session.MAX_AGE_S)
