@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from engagehub import __version__, registry
 from engagehub.http import JSONResponse, install_error_handlers
 from engagehub.hub import Hub
+from engagehub.ingest.cors import CorsMiddleware
 from engagehub.security import harden
 from engagehub.settings import Settings, get_settings
 from engagehub.storage import Database, open_database
@@ -44,4 +45,5 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     install_ops(app)
     harden(app, settings)
+    app.add_middleware(CorsMiddleware)  # outermost: preflights and every /v1/ reply, errors too
     return app

@@ -8,13 +8,11 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
 from engagehub.errors import AuthError, ForbiddenError, NotFound, TransientError
-from engagehub.ingest import sanity
 from engagehub.ingest.writer import LogWriter
 from engagehub.lru import LRU
 from engagehub.model import AppendResult, IncomingEvent
@@ -74,8 +72,9 @@ class Hub:
     ) -> None:
         self.settings = settings
         self.db = db
-        self.writer = LogWriter(db, on_commit=self._on_commit)
-        self.runner = ProcessorRunner(self.writer, processors, settings.processor_batch)
+        self.writer = LogWriter(db)
+        self.runner = ProcessorRunner(db, processors, settings)
+        self._unlisten: Callable[[], None] | None = None
         self.services = ServiceRunner(db, services)
         self.admin_token_hash = ""
         self._sources: LRU[str, tuple[float, source_store.Source | None]] = LRU(
@@ -102,33 +101,28 @@ class Hub:
         tune_runtime()
         await self.writer.start()
         if self.settings.run_processors:
+            # Every commit that appends (writer, services, CLI helpers in this process) wakes them.
+            self._unlisten = log.on_append(self.runner.notify)
             await self.runner.start()
         if self.settings.run_services:
-            loop = asyncio.get_running_loop()
-            for service in self.services.services:
-                # Services that append to the log outside the writer wake the processors.
-                if hasattr(service, "on_append"):
-                    service.on_append = partial(loop.call_soon_threadsafe, self.runner.notify, 0)
             await self.services.start()
         self.started = True
 
     async def stop(self) -> None:
         """Flush the writer and stop processors; acknowledged events are already durable."""
         await self.services.stop()
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
         await self.runner.stop()
         await self.writer.stop()
         self.db.close()
         self.started = False
 
-    def _on_commit(self, head: int) -> None:
-        if self.settings.run_processors:
-            self.runner.notify(head)
-
     async def append(
         self, source_id: int, events: Sequence[IncomingEvent], received_at: int | None = None
     ) -> AppendResult:
         """Durably append events (group commit); returns after the commit."""
-        sanity.check(events)
         batch = log.Batch(source_id, received_at or now_ms(), events)
         result = await self.writer.append(batch)
         metrics.record_append(

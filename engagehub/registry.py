@@ -20,14 +20,15 @@ def routers() -> list[APIRouter]:
     from engagehub.consent import api as consent_api
     from engagehub.consent import imports_api
     from engagehub.destinations import api as destinations_api
-    from engagehub.ingest import crossengage, segment, webhooks
+    from engagehub.ingest import crossengage, segment, segment_browser, webhooks
     from engagehub.messaging import api as messaging_api
+    from engagehub.messaging import confirm_pages
     from engagehub.messaging import pages as messaging_pages
     from engagehub.ops import api as ops_api
+    from engagehub.ops import status as ops_status
     from engagehub.profiles import api as profiles_api
     from engagehub.suppression import api as suppression_api
-    from engagehub.web import routes as web_routes
-    from engagehub.web import suppressions as web_suppressions
+    from engagehub.web import routers as web_routers
 
     return [
         segment.router,
@@ -45,9 +46,11 @@ def routers() -> list[APIRouter]:
         ops_api.router,
         destinations_api.router,
         analytics_api.router,
-        web_routes.router,
+        *web_routers(),
+        segment_browser.router,
+        ops_status.router,
         suppression_api.router,
-        web_suppressions.router,
+        confirm_pages.router,
     ]
 
 
@@ -55,6 +58,7 @@ def processors(settings: Settings) -> list[Processor]:
     """Every log processor, in the order they run after each commit."""
     from engagehub.analytics.processor import AnalyticsProcessor
     from engagehub.consent.processor import ConsentProcessor
+    from engagehub.messaging.double_opt_in import ConfirmationProcessor
     from engagehub.messaging.journeys import JourneyProcessor
     from engagehub.processing.log_index import LogIndex
     from engagehub.processing.unmapped import UnmappedCounter
@@ -69,6 +73,7 @@ def processors(settings: Settings) -> list[Processor]:
         AnalyticsProcessor(),
         JourneyProcessor(),
         SuppressionProcessor(settings),
+        ConfirmationProcessor(settings),
     ]
 
 

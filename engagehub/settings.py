@@ -52,8 +52,8 @@ class Settings(BaseSettings):
     run_services: bool = True
     """Run background services (deliveries, broadcasts, timers) inside ``serve``."""
 
-    processor_batch: int = Field(default=2000, gt=0)
-    """Log positions a processor takes per transaction."""
+    processor_batch: int = Field(default=5000, gt=0)
+    """Log positions of one processing round (one transaction for every processor)."""
 
     public_base_url: str | None = None
     """Public URL of this server as vendors see it (Twilio signs it); behind a proxy set it."""
@@ -66,6 +66,9 @@ class Settings(BaseSettings):
 
     log_format: Literal["text", "json"] = "text"
     """Log lines as plain text or as one JSON object per line."""
+
+    processor_mode: Literal["process", "thread"] = "process"
+    """Where ``serve`` runs the processors: a child process (both cores) or a server thread."""
 
     # --- consent -------------------------------------------------------------------------
     consent_spam_policy: Literal["unsubscribe", "ignore"] = "unsubscribe"
@@ -237,6 +240,12 @@ class Settings(BaseSettings):
 
     default_timezone: str = "UTC"
     """Time zone of people without a ``timezone``/``time_zone`` trait (quiet hours)."""
+
+    double_opt_in_template: str = "double-opt-in"
+    """Template of the double opt-in confirmation message (``{{ data.confirm_url }}``)."""
+
+    double_opt_in_expiry_hours: float = Field(default=72.0, gt=0)
+    """How long a confirmation link works; unconfirmed requests then expire."""
 
     @field_validator("admin_token")
     @classmethod

@@ -23,6 +23,10 @@ from engagehub.settings import Settings
 from engagehub.storage import Database, migrate, open_database
 from engagehub.storage import sources as source_store
 
+# In-process test servers run processors on a thread (a child process per app would cost a
+# second of start-up each); tests of the process mode ask for it explicitly.
+os.environ.setdefault("ENGAGEHUB_PROCESSOR_MODE", "thread")
+
 ADMIN_TOKEN = "test-admin-token-0123456789"
 BACKENDS = [b for b in os.environ.get("ENGAGEHUB_TEST_BACKENDS", "sqlite,postgres").split(",") if b]
 

@@ -11,9 +11,10 @@ from engagehub.api.auth import require_admin
 from engagehub.errors import PayloadError
 from engagehub.http import JSONResponse, error_responses
 from engagehub.hub import Hub
+from engagehub.ingest.cors import check_config
 from engagehub.storage import sources as source_store
 from engagehub.storage.base import Connection
-from engagehub.timeutil import format_ts
+from engagehub.timeutil import format_ts, now_ms
 from engagehub.vendors import SOURCE_KINDS
 
 router = APIRouter(prefix="/api", tags=["sources"], dependencies=[Depends(require_admin)])
@@ -29,6 +30,12 @@ class NewSource(BaseModel):
     config: dict[str, Any] = Field(default_factory=dict)
 
 
+class NewSecret(BaseModel):
+    """Body of ``POST /api/sources/{name}/secret``."""
+
+    secret: str = Field(min_length=1, max_length=4000)
+
+
 def source_json(source: source_store.Source) -> dict[str, Any]:
     """Public form of a source (never the secret)."""
     return {
@@ -39,6 +46,30 @@ def source_json(source: source_store.Source) -> dict[str, Any]:
         "created_at": format_ts(source.created_at),
         "disabled": source.disabled,
     }
+
+
+def day_start(now: int | None = None) -> int:
+    """Midnight UTC of today, in epoch milliseconds ("events today" counts from here)."""
+    ms = now_ms() if now is None else now
+    return ms - ms % 86_400_000
+
+
+def sources_with_activity(conn: Connection) -> list[dict[str, Any]]:
+    """Every source with its events today and its last event (the API and the dashboard)."""
+    seen = source_store.activity(conn, day_start())
+    out = []
+    for s in source_store.list_all(conn):
+        found = seen.get(s.id, {})
+        last = found.get("last")
+        out.append(
+            {
+                **source_json(s),
+                "allowed_origins": s.config.get("allowed_origins"),
+                "events_today": found.get("today", 0),
+                "last_event_at": format_ts(last) if last else None,
+            }
+        )
+    return out
 
 
 def check_kind(kind: str) -> None:
@@ -53,10 +84,10 @@ def check_kind(kind: str) -> None:
 
 @router.get("/sources", summary="Every source", responses=error_responses(401))
 async def list_sources(request: Request) -> JSONResponse:
-    """Sources without their secrets."""
+    """Sources without their secrets, with events today and the last event (from the newest
+    million log positions)."""
     hub: Hub = request.app.state.hub
-    found = await hub.read(source_store.list_all)
-    return JSONResponse({"sources": [source_json(s) for s in found]})
+    return JSONResponse({"sources": await hub.read(sources_with_activity)})
 
 
 @router.post(
@@ -69,6 +100,7 @@ async def create_source(request: Request, body: NewSource) -> JSONResponse:
     """Create a source of a known kind."""
     hub: Hub = request.app.state.hub
     check_kind(body.kind)
+    check_config(body.config)
 
     def run(conn: Connection) -> tuple[source_store.Source, str]:
         return source_store.create(
@@ -78,3 +110,34 @@ async def create_source(request: Request, body: NewSource) -> JSONResponse:
     source, key = await hub.read(run)
     hub.forget_sources()
     return JSONResponse({**source_json(source), "write_key": key}, status_code=201)
+
+
+@router.post(
+    "/sources/{name}/rotate-key",
+    summary="Give a source a new write key (shown once; the old one stops working)",
+    responses=error_responses(401, 404),
+)
+async def rotate_key(request: Request, name: str) -> JSONResponse:
+    """A new random write key."""
+    hub: Hub = request.app.state.hub
+    key = await hub.writer.submit(lambda c: source_store.rotate_key(c, name))
+    hub.forget_sources()
+    return JSONResponse({"name": name, "write_key": key})
+
+
+@router.post(
+    "/sources/{name}/secret",
+    summary="Replace a source's vendor secret (signing key, auth token, bearer token)",
+    responses=error_responses(400, 401, 404),
+)
+async def replace_secret(request: Request, name: str, body: NewSecret) -> JSONResponse:
+    """The new secret is used from the next request on."""
+    hub: Hub = request.app.state.hub
+
+    def run(conn: Connection) -> source_store.Source:
+        source_store.set_secret(conn, name, body.secret)
+        return source_store.by_name(conn, name)
+
+    source = await hub.writer.submit(run)
+    hub.forget_sources()
+    return JSONResponse(source_json(source))

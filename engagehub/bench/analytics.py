@@ -106,7 +106,12 @@ def run(
     events: int, campaigns: int, queries: int, batch: int, progress: Callable[[int], None]
 ) -> dict[str, Any]:
     """Every figure of the benchmark."""
-    import duckdb
+    try:
+        import duckdb
+    except ImportError:
+        raise SystemExit(
+            "bench analytics compares with DuckDB: pip install 'engagehub[bench]'"
+        ) from None
     import pyarrow as pa
     import pyarrow.parquet as pq
 

@@ -46,7 +46,7 @@ class Sink:
             import aiosmtpd  # noqa: F401
         except ImportError:
             raise ConfigError(
-                "the broadcast benchmark needs aiosmtpd: pip install aiosmtpd"
+                "the broadcast benchmark needs aiosmtpd: pip install 'engagehub[bench]'"
             ) from None
         self.port = free_port()
         self.proc = subprocess.Popen(

@@ -236,3 +236,33 @@ def broadcast(
     for key, value in figures.items():
         table.add_row(key, f"{value:,}" if isinstance(value, int | float) else str(value))
     console.print(table)
+
+
+@bench_app.command("e2e")
+def e2e(
+    events: Annotated[int, typer.Option(help="Events to send (six per message).")] = 200_000,
+    synchronous: Annotated[
+        str, typer.Option(help="SQLite synchronous modes to run: NORMAL, FULL or both.")
+    ] = "both",
+    concurrency: Annotated[int, typer.Option(help="Keep-alive connections.")] = 32,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Acknowledged and end-to-end (every processor's lag back to 0) events/s vs raw SQLite."""
+    from engagehub.bench.e2e import run
+    from engagehub.errors import PayloadError
+
+    choice = synchronous.upper()
+    modes = ("NORMAL", "FULL") if choice == "BOTH" else (choice,)
+    if any(m not in ("NORMAL", "FULL") for m in modes):
+        raise PayloadError("--synchronous takes NORMAL, FULL or both", value=synchronous)
+    figures = run(events, modes, concurrency)
+    flat: dict[str, object] = {}
+    for key, value in figures.items():
+        if isinstance(value, dict):
+            flat.update({f"{key}.{k}": v for k, v in value.items() if not isinstance(v, str)})
+        else:
+            flat[key] = value
+    if as_json:
+        print(orjson.dumps(figures).decode())
+        return
+    _figures("engagehub bench e2e", flat, False)

@@ -11,6 +11,7 @@ from rich.table import Table
 from engagehub.api.sources import check_kind
 from engagehub.cli.common import console, database
 from engagehub.errors import PayloadError
+from engagehub.ingest.cors import check_config
 from engagehub.storage import sources as source_store
 from engagehub.timeutil import format_ts
 from engagehub.vendors import SOURCE_KINDS
@@ -30,7 +31,10 @@ def add(
     ] = None,
     config: Annotated[
         str | None,
-        typer.Option(help='JSON options, e.g. Twilio replies: \'{"replies": {"STOP": "Bye"}}\'.'),
+        typer.Option(
+            help='JSON options, e.g. Twilio replies: \'{"replies": {"STOP": "Bye"}}\', browser '
+            'origins: \'{"allowed_origins": ["https://shop.example"]}\'.'
+        ),
     ] = None,
 ) -> None:
     """Create a source and print its write key (shown once; only its hash is stored)."""
@@ -53,6 +57,7 @@ def parse_config(text: str | None) -> dict[str, Any]:
         raise PayloadError(f"--config is not JSON: {exc}", field="config") from None
     if not isinstance(value, dict):
         raise PayloadError("--config must be a JSON object", field="config")
+    check_config(value)
     return value
 
 

@@ -11,9 +11,10 @@ from pydantic import BaseModel, Field
 
 from engagehub.api.auth import require_admin
 from engagehub.consent import store
-from engagehub.consent.model import TYPES, Change, contact_for, status_of
+from engagehub.consent.double_opt_in import DOI_PREFIX, RESENT, double_opt_in_request
+from engagehub.consent.model import PENDING, TYPES, Change, contact_for, status_of
 from engagehub.consent.processor import PROTECTED
-from engagehub.errors import EngagehubError, PayloadError
+from engagehub.errors import ConflictError, EngagehubError, PayloadError
 from engagehub.http import JSONResponse, error_responses
 from engagehub.hub import Hub
 from engagehub.ingest.body import body_as
@@ -47,10 +48,17 @@ class ReplaceBody(BaseModel):
     subscriptions: list[SubscriptionIn] = Field(min_length=1, max_length=MAX_ITEMS)
     allow_resubscribe: bool = False
     """Let this call resubscribe people who unsubscribed themselves (use with their consent)."""
+    double_opt_in: bool = False
+    """Subscribes become ``pending`` until the person clicks the link of a confirmation message."""
+    confirmation_template: str | None = Field(default=None, max_length=200)
+    """Template of that message (default: setting ``double_opt_in_template``)."""
 
 
-def item_changes(item: SubscriptionIn, region: str, allow: bool) -> list[Change]:
-    """Validate one item completely (nothing half-applied) and list its changes."""
+def item_changes(
+    item: SubscriptionIn, region: str, allow: bool, double_opt_in: bool = False
+) -> list[Change]:
+    """Validate one item completely (nothing half-applied) and list its changes; with
+    ``double_opt_in`` a subscribe asks for confirmation (``pending``) instead."""
     channel = TYPES.get(item.type.upper())
     if channel is None:
         raise PayloadError(
@@ -67,7 +75,7 @@ def item_changes(item: SubscriptionIn, region: str, allow: bool) -> list[Change]
         changes.append(Change(contact, channel, status, group.name, "api", allow))
     if not changes:
         raise PayloadError("give a status or at least one group", field="status")
-    return changes
+    return [double_opt_in_request(c) for c in changes] if double_opt_in else changes
 
 
 def refused(conn: Connection, changes: list[Change]) -> Change | None:
@@ -79,7 +87,7 @@ def refused(conn: Connection, changes: list[Change]) -> Change | None:
             cur
             and cur["status"] == "unsubscribed"
             and cur["reason"] in PROTECTED
-            and change.status == "subscribed"
+            and change.status in ("subscribed", PENDING)
             and not change.allow_resubscribe
         ):
             return change
@@ -100,7 +108,8 @@ async def replace_subscriptions(request: Request) -> JSONResponse:
     failures: list[dict[str, Any]] = []
     for index, item in enumerate(body.subscriptions):
         try:
-            plans.append((index, item, item_changes(item, region, body.allow_resubscribe)))
+            changes = item_changes(item, region, body.allow_resubscribe, body.double_opt_in)
+            plans.append((index, item, changes))
         except EngagehubError as exc:
             failures.append({"index": index, "key": item.key, "type": item.type, **exc.body()})
 
@@ -129,8 +138,11 @@ async def replace_subscriptions(request: Request) -> JSONResponse:
     accepted = [p for p in plans if p[0] not in blocked]
     call = request.headers.get("idempotency-key") or uuid.uuid4().hex
     now = now_ms()
+    template = {"confirmation_template": body.confirmation_template}
     events: list[IncomingEvent] = [
-        store.change_event(change, now, f"api:{call}:{index}:{n}")
+        store.change_event(change, now, f"{DOI_PREFIX}{call}:{index}:{n}", **template)
+        if change.status == PENDING
+        else store.change_event(change, now, f"api:{call}:{index}:{n}")
         for index, _, changes in accepted
         for n, change in enumerate(changes)
     ]
@@ -142,7 +154,7 @@ async def replace_subscriptions(request: Request) -> JSONResponse:
             "index": index,
             "key": changes[0].contact,
             "type": item.type.upper(),
-            "status": item.status and status_of(item.status),
+            "status": next((c.status for c in changes if not c.group), None),
             "groups": [{"name": c.group, "status": c.status} for c in changes if c.group],
         }
         for index, item, changes in accepted
@@ -206,3 +218,46 @@ async def get_history(
         return rows[:limit]
 
     return JSONResponse({"contact": contact, "contacts": keys, "history": await hub.read(run)})
+
+
+class ResendIn(BaseModel):
+    """Body of ``POST /api/subscriptions/confirmations``."""
+
+    key: str = Field(min_length=1, max_length=320)
+    type: str
+    group: str = Field(default="", max_length=200)
+    confirmation_template: str | None = Field(default=None, max_length=200)
+
+
+@router.post(
+    "/subscriptions/confirmations",
+    summary="Send a pending double opt-in's confirmation message again",
+    responses=error_responses(400, 401, 404, 409),
+)
+async def resend_confirmation(request: Request) -> JSONResponse:
+    """Only a ``pending`` subscription gets one; its expiry starts again from now."""
+    hub: Hub = request.app.state.hub
+    body = await body_as(request, ResendIn)
+    channel = TYPES.get(body.type.upper())
+    if channel is None:
+        raise PayloadError(f"unknown type {body.type!r}", field="type", value=body.type)
+    contact = contact_for(channel, body.key, hub.settings.default_region)
+    current = await hub.read(lambda c: store.status(c, contact, channel, body.group))
+    if current != PENDING:
+        raise ConflictError(
+            f"{contact} is {current} on {channel}{' group ' + body.group if body.group else ''}; "
+            "only a pending subscription can be confirmed",
+            status=current,
+        )
+    change = double_opt_in_request(Change(contact, channel, "subscribed", body.group), RESENT)
+    now = now_ms()
+    event = store.change_event(
+        change,
+        now,
+        f"{DOI_PREFIX}resend:{uuid.uuid4().hex}",
+        confirmation_template=body.confirmation_template,
+    )
+    builtin = await hub.read(store.builtin_source_id)
+    result = await hub.append(builtin, [event], now)
+    await hub.caught_up(result.head, ["consent"])
+    return JSONResponse({"key": contact, "type": body.type.upper(), "status": PENDING}, 202)

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from engagehub.consent.model import TYPES, Change, contact_for, status_of
+from engagehub.consent.model import PENDING, TYPES, Change, contact_for, status_of
 from engagehub.errors import PayloadError
 from engagehub.model import StoredEvent
 
@@ -105,10 +105,11 @@ def _updated(ev: StoredEvent, region: str, trusted: bool = False) -> Iterator[Ch
     group = str(props.get("subscription_group") or "") if ev.event == UPDATED[1] else ""
     if ev.event == UPDATED[1] and not group:
         return
+    status = props.get("subscription_status")
     yield Change(
         key if trusted and isinstance(key, str) and key else contact_for(channel, key, region),
         channel,
-        status_of(props.get("subscription_status")),
+        PENDING if trusted and status == PENDING else status_of(status),
         group,
         str(props["reason"]) if props.get("reason") else "vendor",
         bool(props.get("allow_resubscribe")),

@@ -11,6 +11,8 @@ from engagehub.errors import PayloadError
 CHANNELS = ("email", "sms", "whatsapp", "push")
 STATUSES = ("subscribed", "unsubscribed", "did_not_subscribe")
 NO_STATUS = "no_status"
+PENDING = "pending"
+"""Double opt-in: asked to subscribe, not confirmed yet (engagehub writes it; clients can't)."""
 BUILTIN_SOURCE = "engagehub"
 
 # Segment Public API / messaging_subscriptions types -> our channel.
@@ -25,7 +27,15 @@ TYPES = {
 
 # Reasons that mean the person acted themselves: a bulk API/CSV call may not undo them.
 OWN_ACTIONS = frozenset(
-    ("keyword", "link", "preferences", "spam_report", "vendor_unsubscribe", "user_request")
+    (
+        "keyword",
+        "link",
+        "preferences",
+        "spam_report",
+        "vendor_unsubscribe",
+        "user_request",
+        "double_opt_in",
+    )
 )
 
 

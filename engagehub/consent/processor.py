@@ -17,7 +17,7 @@ from typing import Any
 
 from engagehub.consent import machine
 from engagehub.consent.changes import UPDATED, WHERE, changes_of
-from engagehub.consent.model import OWN_ACTIONS, Change
+from engagehub.consent.model import OWN_ACTIONS, PENDING, Change
 from engagehub.consent.store import builtin_source_id, change_event, load_states
 from engagehub.model import IncomingEvent, StoredEvent
 from engagehub.settings import Settings
@@ -210,7 +210,7 @@ class ConsentProcessor:
         if (cur["event_time"], cur["seq"]) >= (ev.event_time, ev.seq):
             return "superseded"
         protected = cur["status"] == "unsubscribed" and cur["own_action"]
-        if protected and ch.status == "subscribed" and not ch.own_action:
+        if protected and ch.status in ("subscribed", PENDING) and not ch.own_action:
             return "applied" if ch.allow_resubscribe else "refused"
         return "applied"
 

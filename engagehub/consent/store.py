@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from engagehub.consent.model import BUILTIN_SOURCE, NO_STATUS, Change
+from engagehub.consent.model import BUILTIN_SOURCE, NO_STATUS, PENDING, Change
 from engagehub.errors import ConfigError
 from engagehub.model import IncomingEvent
 from engagehub.storage.base import Connection
@@ -56,7 +56,7 @@ def may_send(
         return False, f"{channel} is {channel_status}"
     if group:
         group_status = status(conn, contact, channel, group)
-        if group_status in ("unsubscribed", "did_not_subscribe"):
+        if group_status in ("unsubscribed", "did_not_subscribe", PENDING):
             return False, f"{channel} group {group!r} is {group_status}"
     return True, "subscribed"
 

@@ -10,6 +10,7 @@ from engagehub.destinations import patterns
 from engagehub.errors import ConflictError, NotFound, PayloadError
 from engagehub.model import StoredEvent
 from engagehub.storage import events as log
+from engagehub.storage import followers
 from engagehub.storage.base import Connection
 from engagehub.timeutil import TimestampError, now_ms, parse_ts
 
@@ -88,6 +89,7 @@ def create(
             "cursor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (name, kind, url, secret, subject, events, batch_size, cursor, now_ms()),
         )
+        followers.advance(conn, "destination", name, cursor)
     return get(conn, name)
 
 
@@ -115,6 +117,7 @@ def delete(conn: Connection, name: str) -> None:
     with conn.transaction():
         conn.execute("DELETE FROM dead_letters WHERE destination = ?", (name,))
         conn.execute("DELETE FROM destinations WHERE name = ?", (name,))
+        followers.remove(conn, "destination", name)
 
 
 def claim(conn: Connection, name: str, lease_ms: int) -> bool:
@@ -198,6 +201,7 @@ def delivered(conn: Connection, name: str, upto: int, count: int) -> None:
             "WHERE name = ? AND inflight_upto = ?",
             (upto, count, now_ms(), name, upto),
         )
+        followers.advance(conn, "destination", name, get(conn, name).cursor)
 
 
 def failed(conn: Connection, name: str, error: str, retry_in_ms: int) -> None:
@@ -237,6 +241,7 @@ def dead_letter(
             "last_error_at = ? WHERE name = ?",
             (upto, count, error[:2000], now, dest.name),
         )
+        followers.advance(conn, "destination", dest.name, upto)
 
 
 def dead_letters(conn: Connection, name: str, status: str | None = None) -> list[dict[str, Any]]:
@@ -295,6 +300,7 @@ def replay(
             "next_attempt_at = 0 WHERE name = ?",
             (cursor, name),
         )
+        followers.advance(conn, "destination", name, cursor)
     return {"destination": name, "cursor": cursor, "previous_cursor": dest.cursor}
 
 

@@ -15,7 +15,7 @@ from fsspec.implementations.local import LocalFileSystem
 from engagehub.destinations import patterns
 from engagehub.errors import PayloadError
 from engagehub.export import files, schema
-from engagehub.storage import arrow
+from engagehub.storage import arrow, followers
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
 from engagehub.timeutil import now_ms
@@ -67,6 +67,7 @@ def _target(conn: Connection, name: str) -> dict[str, Any]:
         "SELECT seq, pending_upto, snapshot_seq FROM export_targets WHERE name = ?", (name,)
     )
     assert row is not None
+    followers.advance(conn, "export", name, int(row["seq"]))  # retention keeps what it needs
     return row
 
 
@@ -138,6 +139,7 @@ def run(
                 "UPDATE export_targets SET seq = ?, pending_upto = NULL WHERE name = ?",
                 (since, name),
             )
+            followers.advance(conn, "export", name, since)
             target["seq"], target["pending_upto"] = since, None
         head = log.head(conn) if upto is None else min(upto, log.head(conn))
     cursor = int(target["seq"])
@@ -159,6 +161,7 @@ def run(
                 "events = events + ?, updated_at = ? WHERE name = ?",
                 (end, len(paths), count, now_ms(), name),
             )
+            followers.advance(conn, "export", name, end)
         result.events += count
         result.files.extend(paths)
         result.upto = cursor = end

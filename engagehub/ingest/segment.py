@@ -2,7 +2,9 @@
 
 The official Segment libraries work unchanged with their host set to this server: the write key
 comes as the HTTP Basic user name or as ``writeKey`` in the body; ``200 {"success": true}`` is
-sent only after the events are committed.
+sent only after the events are committed. analytics.js uses the short paths ``/v1/t|i|p|s|g|a``
+and ``/v1/b`` and sends its JSON as ``text/plain`` (a CORS-simple type): the Content-Type is
+never required nor checked, the body is always read as JSON.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from fastapi import APIRouter, Request
 from engagehub.http import JSONResponse, error_responses
 from engagehub.hub import Hub
 from engagehub.ingest.body import read_body
+from engagehub.ingest.cors import check_origin
 from engagehub.ingest.respond import commit
 from engagehub.security.identity import basic_user
 from engagehub.timeutil import now_ms
@@ -22,6 +25,16 @@ from engagehub.vendors import segment
 router = APIRouter(tags=["ingest: Segment"])
 
 CALLS = ("batch", "track", "identify", "page", "screen", "group", "alias")
+# analytics.js (browser) posts to one-letter paths: /v1/t is /v1/track and so on.
+SHORT = {
+    "b": "batch",
+    "t": "track",
+    "i": "identify",
+    "p": "page",
+    "s": "screen",
+    "g": "group",
+    "a": "alias",
+}
 _ACCEPTS = ("segment",)
 
 _EVENT_SCHEMA: dict[str, Any] = {
@@ -76,29 +89,36 @@ async def handle(request: Request, call: str) -> JSONResponse:
     body = await read_body(request, settings.max_batch_bytes)
     envelope = segment.decode(body, call)
     source = await hub.source_for_key(basic_auth_user(request) or envelope.writeKey, _ACCEPTS)
+    check_origin(request.headers.get("origin"), source.name, source.config)
     result = segment.parse(
         envelope, received_at, call, settings.max_event_bytes, settings.default_region
     )
     return await commit(hub, source.id, result, received_at, single=call != "batch")
 
 
-def _route(call: str) -> None:
+def _route(call: str, path: str) -> None:
     async def endpoint(request: Request) -> JSONResponse:
         return await handle(request, call)
 
-    endpoint.__name__ = f"segment_{call}"
+    endpoint.__name__ = f"segment_{path}"
     schema = _BATCH_SCHEMA if call == "batch" else _EVENT_SCHEMA
+    short = "" if path == call else " (analytics.js short path)"
     router.add_api_route(
-        f"/v1/{call}",
+        f"/v1/{path}",
         endpoint,
         methods=["POST"],
-        summary=f"Segment {call} call",
+        summary=f"Segment {call} call{short}",
         responses={**_SUCCESS, **_ERRORS},
         openapi_extra={
-            "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}
+            "requestBody": {
+                "required": True,
+                "content": {t: {"schema": schema} for t in ("application/json", "text/plain")},
+            }
         },
     )
 
 
 for _call in CALLS:
-    _route(_call)
+    _route(_call, _call)
+for _short, _call in SHORT.items():
+    _route(_call, _short)

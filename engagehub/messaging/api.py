@@ -159,7 +159,6 @@ async def post_send(request: Request) -> JSONResponse:
 
     mid = await hub.read(queue)
     await send_now(hub.db, hub.settings, mid)
-    hub.runner.notify(0)
     result = await hub.read(lambda c: send_json(c, mid))
     return JSONResponse(result, status_code=200 if result["state"] != "pending" else 202)
 
@@ -233,7 +232,6 @@ async def act_broadcast(name: str, action: str, request: Request) -> JSONRespons
     else:
         raise NotFound(f"unknown action {action!r}; use start, pause or resume", action=action)
     hub.services.wake("messaging")
-    hub.runner.notify(0)  # "Audience Entered" events were appended outside the writer
     return JSONResponse(result)
 
 

@@ -21,6 +21,7 @@ from engagehub.consent.store import builtin_source_id
 from engagehub.errors import ConflictError, NotFound, PayloadError
 from engagehub.messaging import sender, templates
 from engagehub.model import IncomingEvent, StoredEvent
+from engagehub.processing.window import Window
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
 from engagehub.timeutil import format_ts, now_ms
@@ -169,13 +170,32 @@ class JourneyProcessor:
     """Enters people on trigger events and exits them on goal events (idempotent)."""
 
     name = "journeys"
-    where: str | None = "type = 'track'"
-    payload = True
 
-    def apply(self, conn: Connection, events: Sequence[StoredEvent]) -> None:
+    def apply_window(self, window: Window) -> None:
+        """Only the window's trigger and goal events are read (filtered in SQL)."""
+        journeys = all_journeys(window.conn)
+        if not journeys:
+            return
+        names = {n for j in journeys for n in (j.trigger.event, j.goal) if n}
+        if any(j.trigger.audience for j in journeys):
+            names.add("Audience Entered")
+        marks = ", ".join("?" * len(names))
+        events = window.events(
+            f"type = 'track' AND (event IN ({marks}) OR vendor_event IN ({marks}))",
+            params=[*sorted(names), *sorted(names)],
+        )
+        if events:
+            self.apply(window.conn, events, journeys)
+
+    def apply(
+        self,
+        conn: Connection,
+        events: Sequence[StoredEvent],
+        journeys: Sequence[JourneyIn] | None = None,
+    ) -> None:
         """Trigger -> insert a run (once per person); goal -> mark converted. Each effect also
         appends "Journey Entered"/"Journey Converted" (deduplicated, so replays add nothing)."""
-        journeys = all_journeys(conn)
+        journeys = all_journeys(conn) if journeys is None else journeys
         if not journeys:
             return
         derived: list[IncomingEvent] = []

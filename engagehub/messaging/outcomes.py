@@ -117,6 +117,8 @@ def events_for(job: Job, provider: str, now: int) -> list[IncomingEvent]:
         props["drop_detail"] = job.error
     elif job.outcome == "failed":
         props["drop_reason" if job.channel == "email" else "error"] = job.error
+        if job.error_code:
+            props["error_code"] = job.error_code
     suffix = ""
     if job.outcome == "deferred":
         props["defer_reason"] = (job.error or "").split(":", 1)[0]

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from engagehub.consent import store as consent
-from engagehub.consent.model import NO_STATUS
+from engagehub.consent.model import NO_STATUS, PENDING
 from engagehub.errors import PayloadError
 from engagehub.messaging import links
 from engagehub.messaging.providers import Accepted, Outgoing, Provider, ProviderError
@@ -53,6 +53,8 @@ class Job:
     error: str | None = None
     accepted: Accepted | None = None
     retry: bool = False
+    error_code: str | None = None
+    """The provider's error code of a failed send (suppression reads Twilio's)."""
     defer_until: int = 0
     """When a deferred job (quiet hours, frequency cap) may be tried again, UTC ms."""
     claim: int = 0
@@ -244,7 +246,7 @@ def check_consent(conn: Connection, jobs: list[Job], prep: Prepared) -> None:
             continue
         if tpl and tpl.subscription_group:
             group = states.get((job.contact, job.channel, tpl.subscription_group))
-            if group and group["status"] in ("unsubscribed", "did_not_subscribe"):
+            if group and group["status"] in ("unsubscribed", "did_not_subscribe", PENDING):
                 job.outcome = "dropped"
                 job.error = f"not_subscribed: group {tpl.subscription_group!r} is {group['status']}"
 
@@ -342,5 +344,6 @@ async def _wave(
 
 def _failed(job: Job, exc: ProviderError) -> None:
     job.error = exc.message
+    job.error_code = exc.code
     job.outcome = "failed"
     job.retry = not exc.terminal

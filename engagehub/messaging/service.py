@@ -4,9 +4,8 @@ journey timers. Runs inside ``serve`` (and any worker); state is all in the data
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
-from engagehub.messaging import broadcasts, journeys, outcomes
+from engagehub.messaging import broadcasts, double_opt_in, journeys, outcomes
 from engagehub.messaging.delivery import Sender
 from engagehub.settings import Settings
 from engagehub.storage import Database
@@ -39,18 +38,13 @@ class MessagingService:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.buckets: dict[str, Bucket] = {}
-        self._appended = False
         self._last_settle = 0.0
+        self._last_expiry = 0.0
         self.sender = Sender(settings)
-        self.on_append: Callable[[], object] | None = None
-        """Set by the hub: wakes the log processors after this service appended events."""
 
     def run_once(self, db: Database) -> bool:
         """True when there may be more to send right away; connections close when idle."""
-        self._appended = False
         more = self._work(db)
-        if self._appended and self.on_append is not None:
-            self.on_append()
         if not more:
             self.sender.close()
         return more
@@ -59,14 +53,16 @@ class MessagingService:
         now = time.monotonic()
         with db.reader() as conn:
             if now - self._last_settle > 5:
-                self._appended |= outcomes.settle_stale_handed(conn) > 0
+                outcomes.settle_stale_handed(conn)
                 self._last_settle = now
+            if now - self._last_expiry > 60:
+                double_opt_in.expire(conn, self.settings)
+                self._last_expiry = now
             moved = journeys.tick(conn)
             running = broadcasts.running(conn)
         more = moved > 0
         batch = self.settings.send_batch
         alone = self.sender.run_batch(db, batch)
-        self._appended |= bool(alone)
         more |= len(alone) == batch
         for bid, rate in running:
             bucket = self.buckets.get(bid)
@@ -75,7 +71,6 @@ class MessagingService:
             allowed = bucket.take(batch)
             if allowed:
                 sent = self.sender.run_batch(db, allowed, broadcast=bid)
-                self._appended |= bool(sent)
                 bucket.tokens += allowed - len(sent)
                 if len(sent) == allowed:
                     more = True

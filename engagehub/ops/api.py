@@ -64,11 +64,14 @@ def count_refusals(vendor: str, status: int, body: bytes) -> None:
     listed = payload.get("rejected") if status < 400 else details.get("rejected")
     if isinstance(listed, list) and listed:
         for item in listed:
-            code = item.get("error", {}).get("code") if isinstance(item, dict) else None
-            metrics.record_rejected(vendor, str(code or "invalid_payload"))
+            problem = item.get("error", {}) if isinstance(item, dict) else {}
+            code = problem.get("code") if isinstance(problem, dict) else None
+            message = problem.get("message") if isinstance(problem, dict) else None
+            metrics.record_rejected(vendor, str(code or "invalid_payload"), message=str(message))
     elif status >= 400:
         code = error.get("code") if isinstance(error, dict) else None
-        metrics.record_rejected(vendor, str(code or f"http_{status}"))
+        message = error.get("message") if isinstance(error, dict) else None
+        metrics.record_rejected(vendor, str(code or f"http_{status}"), message=str(message))
 
 
 class RefusalCounter:

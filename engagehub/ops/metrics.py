@@ -30,6 +30,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from engagehub.storage import events as log
+from engagehub.storage import followers
 from engagehub.storage.base import Connection
 from engagehub.timeutil import now_ms
 
@@ -72,9 +73,26 @@ def record_append(kind: str, inserted: int, duplicates: int) -> None:
         EVENTS.labels(kind, "duplicate").inc(duplicates)
 
 
-def record_rejected(vendor: str, reason: str, count: int = 1) -> None:
-    """Count refused events (or requests) for a vendor and error code."""
+def record_rejected(vendor: str, reason: str, count: int = 1, message: str | None = None) -> None:
+    """Count refused events (or requests) for a vendor and error code; keep the latest error."""
     REJECTED.labels(vendor, reason).inc(count)
+    if message is not None and (vendor in LAST_REFUSAL or len(LAST_REFUSAL) < 64):
+        LAST_REFUSAL[vendor] = (now_ms(), reason, message[:500])
+
+
+LAST_REFUSAL: dict[str, tuple[int, str, str]] = {}
+"""Vendor -> (when, code, message) of the latest refusal in this process (bounded)."""
+
+
+def refusals() -> dict[str, dict[str, int]]:
+    """Vendor -> reason -> refused count, as ``engagehub_events_rejected_total`` reports it."""
+    found: dict[str, dict[str, int]] = {}
+    for metric in REJECTED.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total"):
+                vendor, reason = sample.labels["vendor"], sample.labels["reason"]
+                found.setdefault(vendor, {})[reason] = int(sample.value)
+    return found
 
 
 def _age_s(conn: Connection, seq: int, now: int) -> float:
@@ -89,7 +107,7 @@ def processor_lag(conn: Connection, names: Iterable[str] = ()) -> dict[str, Lag]
     head = log.head(conn)
     now = now_ms()
     cursors = dict.fromkeys(names, 0)
-    for row in conn.all("SELECT name, seq FROM processor_offsets"):
+    for row in conn.all("SELECT name, seq FROM processor_offsets WHERE kind = 'processor'"):
         cursors[row["name"]] = int(row["seq"])
     found = {}
     for name, seq in sorted(cursors.items()):
@@ -110,6 +128,12 @@ class Snapshot:
 def snapshot(conn: Connection, processors: Iterable[str] = ()) -> Snapshot:
     """Log head, lag of the processors and of every registered reporter, unmapped counts."""
     lag = {("processor", name): value for name, value in processor_lag(conn, processors).items()}
+    head = log.head(conn)
+    now = now_ms()
+    for (kind, name), seq in followers.positions(conn).items():
+        if kind != "processor":  # destinations and export targets: the same cursor table
+            behind = max(0, head - seq)
+            lag[(kind, name)] = Lag(behind, _age_s(conn, seq + 1, now) if behind else 0.0)
     for kind, reporter in _REPORTERS.items():
         for name, value in reporter(conn).items():
             lag[(kind, name)] = value

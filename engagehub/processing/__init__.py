@@ -1,40 +1,89 @@
 """Processors: idempotent consumers of the event log, each following it with a durable cursor.
 
-A processor reads the log after its cursor, updates its derived tables and advances the cursor
-in the same transaction, so a crash replays a batch and updates must be idempotent.
+The contract (see docs/architecture.md, "Processing"): a **round** reads one window of the log
+once, hands it to every processor as a :class:`Window`, and commits every processor's effects and
+every cursor in ONE transaction — a crash replays the whole round, so nothing doubles or is
+skipped. Each processor runs inside its own savepoint: one that fails rolls back alone, keeps its
+cursor, and the others (and ingest) go on.
+
+A processor implements ``apply_window(window)``. Processors written for the older per-event
+contract (``where``, ``payload``, ``apply(conn, events)``) keep working unchanged: the round
+hands them ``window.events(where, payload)`` (decoded once per round for all of them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
+from engagehub.errors import TransientError
 from engagehub.model import StoredEvent
+from engagehub.processing.window import Shard, Window
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
 from engagehub.timeutil import now_ms
 
-__all__ = ["Processor", "get_offset", "reset", "run_until_caught_up", "set_offset", "step"]
+__all__ = [
+    "EventProcessor",
+    "Processor",
+    "Round",
+    "Shard",
+    "Window",
+    "WindowProcessor",
+    "apply",
+    "get_offset",
+    "reset",
+    "run_round",
+    "run_until_caught_up",
+    "set_offset",
+    "step",
+]
 
 
-class Processor(Protocol):
-    """A named consumer of the log."""
+@runtime_checkable
+class WindowProcessor(Protocol):
+    """A named consumer of the log that works on whole windows (set-based SQL, bulk state)."""
 
     name: str
     """Cursor name; stable forever (renaming it replays the whole log)."""
+
+    def apply_window(self, window: Window) -> None:
+        """Fold ``window`` into derived tables, inside the round's transaction (idempotence is
+        not required: the cursor commits with the effects), using ``window.bounds()`` in SQL,
+        ``window.rows(columns, where)`` or ``window.events(where)``."""
+
+    def reset(self, conn: Connection) -> None:
+        """Delete this processor's derived state so ``engagehub reprocess`` can rebuild it."""
+
+
+class EventProcessor(Protocol):
+    """The older per-event contract, still accepted (the round adapts it)."""
+
+    name: str
     where: str | None
     """Optional SQL filter on ``events`` so the processor only reads what it uses."""
     payload: bool
     """Whether ``apply`` needs ``properties`` and ``raw`` (False reads lighter rows)."""
 
     def apply(self, conn: Connection, events: Sequence[StoredEvent]) -> None:
-        """Update derived tables for these events (idempotently); runs inside the transaction.
-
-        The events are shared with the other processors of a catch-up: treat them as read-only.
-        """
+        """Update derived tables for these (shared, read-only) events, inside the transaction."""
 
     def reset(self, conn: Connection) -> None:
-        """Delete this processor's derived state so ``engagehub reprocess`` can rebuild it."""
+        """Delete this processor's derived state."""
+
+
+Processor = WindowProcessor | EventProcessor
+
+
+def apply(processor: Processor, window: Window) -> None:
+    """Run one processor on one window, whichever contract it implements."""
+    if isinstance(processor, WindowProcessor):
+        processor.apply_window(window)
+        return
+    events = window.events(processor.where, payload=getattr(processor, "payload", True))
+    if events:
+        processor.apply(window.conn, events)
 
 
 def get_offset(conn: Connection, name: str, lock: bool = False) -> int:
@@ -62,8 +111,100 @@ def set_offset(conn: Connection, name: str, seq: int) -> None:
 PROCESSOR_LOCK_CLASS = 0x70726F63  # "proc"
 
 
-Reader = Callable[..., list[StoredEvent]]
-"""``log.read_range``'s signature: (conn, after, upto, where, payload=...)."""
+@dataclass
+class Round:
+    """What one round did: cursors after it, the log head, and processors that failed."""
+
+    head: int
+    cursors: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, tuple[int, int, BaseException]] = field(default_factory=dict)
+    """name -> (cursor, upto of the failed window, exception)."""
+    busy: list[str] = field(default_factory=list)
+    """Processors another process was applying (PostgreSQL, ``wait=False``)."""
+    applied: int = 0
+    """Log positions folded in, summed over processors."""
+
+
+def _cursors(conn: Connection, names: Sequence[str]) -> dict[str, int]:
+    now = now_ms()
+    conn.executemany(
+        "INSERT INTO processor_offsets (name, seq, updated_at) VALUES (?, 0, ?) "
+        "ON CONFLICT (name) DO NOTHING",
+        [(n, now) for n in names],
+    )
+    sql = (
+        "SELECT name, seq FROM processor_offsets WHERE name IN ("
+        + ", ".join("?" * len(names))
+        + ")"
+    )
+    if conn.dialect == "postgresql":
+        sql += " ORDER BY name FOR UPDATE"
+    return {str(n): int(s) for n, s in conn.execute(sql, list(names)).fetchall()}
+
+
+def _lock(conn: Connection, names: Sequence[str], wait: bool) -> tuple[list[str], list[str]]:
+    """PostgreSQL: hold each processor's advisory lock for this transaction; (got, busy)."""
+    if conn.dialect != "postgresql":
+        return list(names), []
+    fn = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+    got: list[str] = []
+    busy: list[str] = []
+    for name in sorted(names):  # one order everywhere: no lock cycles between workers
+        ok = conn.scalar(f"SELECT {fn}(?, hashtext(?))::text", (PROCESSOR_LOCK_CLASS, name))
+        (busy if ok == "false" else got).append(name)
+    return got, busy
+
+
+def run_round(
+    conn: Connection,
+    processors: Sequence[Processor],
+    window: int,
+    wait: bool = True,
+    limits: dict[str, int] | None = None,
+) -> Round:
+    """Apply the next window of the log to every processor, in one transaction.
+
+    The window starts at the lowest cursor; each processor sees it from its own cursor
+    (``Window.view``), at most ``limits[name]`` positions (a failing processor is narrowed down
+    to the event that fails). Cursors move in the same transaction as the effects.
+    """
+    by_name = {p.name: p for p in processors}
+    with conn.transaction():
+        names, busy = _lock(conn, list(by_name), wait)
+        if not names:
+            return Round(log.head(conn), {}, {}, busy)
+        cursors = _cursors(conn, names)
+        head = log.head(conn)
+        result = Round(head, dict(cursors), {}, busy)
+        low = min(cursors.values())
+        upto = min(head, low + window)
+        if upto <= low:
+            return result
+        shared = Window(conn, low, upto)
+        moved: list[tuple[int, int, str]] = []
+        for name in names:  # registry order is kept by ``by_name``
+            cursor = cursors[name]
+            mine = min(upto, cursor + (limits or {}).get(name, window))
+            if mine <= cursor:
+                continue
+            view = shared.view(cursor)
+            if mine < upto:
+                view = Window(conn, cursor, mine, None, shared._cache)
+            try:
+                with conn.transaction():  # a savepoint: a failure rolls back this one alone
+                    apply(by_name[name], view)
+            except TransientError:
+                raise  # the database itself is unavailable: the whole round is retried
+            except Exception as exc:
+                result.failed[name] = (cursor, mine, exc)
+                continue
+            moved.append((mine, now_ms(), name))
+            result.cursors[name] = mine
+            result.applied += mine - cursor
+        conn.executemany(
+            "UPDATE processor_offsets SET seq = ?, updated_at = ? WHERE name = ?", moved
+        )
+    return result
 
 
 def step(
@@ -71,87 +212,37 @@ def step(
     processor: Processor,
     window: int,
     wait: bool = True,
-    read: Reader = log.read_range,
+    read: Any = None,
 ) -> tuple[int, int]:
-    """Apply at most ``window`` log positions; returns (new cursor, log head).
+    """One processor's round of at most ``window`` positions; returns (cursor, log head).
 
-    On PostgreSQL one process at a time advances a cursor (an advisory lock per processor, then
-    the cursor row ``FOR UPDATE``). ``wait=False`` skips a processor another process is applying
-    right now and returns its committed cursor unchanged, so workers never queue behind each other.
+    Raises what the processor raised (its cursor stays). ``wait=False`` on PostgreSQL skips a
+    processor another process is applying and returns its committed cursor unchanged.
     """
-    with conn.transaction():
-        if conn.dialect == "postgresql":
-            lock = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
-            got = conn.scalar(
-                f"SELECT {lock}(?, hashtext(?))::text", (PROCESSOR_LOCK_CLASS, processor.name)
-            )
-            if got == "false":
-                committed = conn.scalar(
-                    "SELECT seq FROM processor_offsets WHERE name = ?", (processor.name,)
-                )
-                return int(committed or 0), log.head(conn)
-        cursor = get_offset(conn, processor.name, lock=True)
-        head = log.head(conn)
-        upto = min(head, cursor + window)
-        if upto <= cursor:
-            return cursor, head
-        events = read(
-            conn, cursor, upto, processor.where, payload=getattr(processor, "payload", True)
+    del read  # the window reads for every processor now
+    result = run_round(conn, [processor], window, wait)
+    if processor.name in result.failed:
+        raise result.failed[processor.name][2]
+    if processor.name in result.busy:
+        committed = conn.scalar(
+            "SELECT seq FROM processor_offsets WHERE name = ?", (processor.name,)
         )
-        if events:
-            processor.apply(conn, events)
-        set_offset(conn, processor.name, upto)
-    return upto, head
-
-
-class SharedWindow:
-    """Reads a window of the log once for every processor stepping through it in lockstep.
-
-    Turning rows into events costs more than the SQL, and a bulk catch-up had each processor
-    read the same positions again. The full rows are read once per ``(after, upto)``; a
-    processor's ``where`` is applied by asking the database for the matching positions only.
-    Processors get the same event objects and must not modify them (none does).
-    """
-
-    def __init__(self) -> None:
-        self._key: tuple[int, int] | None = None
-        self._events: list[StoredEvent] = []
-
-    def read(
-        self, conn: Connection, after: int, upto: int, where: str | None, **_: Any
-    ) -> list[StoredEvent]:
-        """Events with ``after < seq <= upto`` matching ``where``, in log order."""
-        if self._key != (after, upto):
-            self._key, self._events = None, []  # release the old window before reading
-            self._events = log.read_range(conn, after, upto)
-            self._key = (after, upto)
-        if where is None:
-            return list(self._events)
-        wanted = {
-            int(seq)
-            for (seq,) in conn.execute(
-                f"SELECT seq FROM events WHERE seq > ? AND seq <= ? AND ({where})", (after, upto)
-            ).fetchall()
-        }
-        return [ev for ev in self._events if ev.seq in wanted]
+        return int(committed or 0), result.head
+    return result.cursors[processor.name], result.head
 
 
 def run_until_caught_up(
-    conn: Connection, processors: Sequence[Processor], window: int = 2000
+    conn: Connection, processors: Sequence[Processor], window: int = 5000
 ) -> None:
-    """Run every processor until all reach the log head (CLI commands, tests).
+    """Run rounds until every processor reaches the log head (CLI commands, tests).
 
-    Processors move in lockstep, one window each per round, so each window is read from the
-    log once for all of them (``SharedWindow``). Each step still commits on its own: a bulk
-    catch-up never holds the write lock (or, on PostgreSQL, the append lock consent's companions
-    take) longer than one processor's window. Rounds repeat until no processor is behind,
-    including the events a processor appended (consent's companions).
+    Includes the events processors appended themselves (consent's companions). A processor that
+    fails is narrowed down to the failing event while the others go on; then the failure is
+    raised (``ProcessorFailed``, with its log position) and recorded for ``processors status``.
     """
-    read = SharedWindow().read if len(processors) > 1 else log.read_range
-    while True:
-        cursors = [step(conn, p, window, read=read)[0] for p in processors]
-        if all(cursor >= log.head(conn) for cursor in cursors):
-            return
+    from engagehub.processing.health import Follower
+
+    Follower(processors, window).catch_up(conn)
 
 
 def reset(conn: Connection, processor: Processor) -> None:
@@ -163,4 +254,21 @@ def reset(conn: Connection, processor: Processor) -> None:
                 (PROCESSOR_LOCK_CLASS, processor.name),
             )
         processor.reset(conn)
+        get_offset(conn, processor.name)
         set_offset(conn, processor.name, 0)
+
+
+class SharedWindow:
+    """Reads ``(after, upto)`` ranges through one cached :class:`Window` (older call sites)."""
+
+    def __init__(self) -> None:
+        self._window: Window | None = None
+
+    def read(
+        self, conn: Connection, after: int, upto: int, where: str | None, **_: Any
+    ) -> list[StoredEvent]:
+        """Events with ``after < seq <= upto`` matching ``where``, in log order."""
+        w = self._window
+        if w is None or (w.after, w.upto) != (after, upto) or w.conn is not conn:
+            w = self._window = Window(conn, after, upto)
+        return w.events(where)

@@ -1,77 +1,175 @@
-"""Runs processors inside ``serve`` after commits, on the writer thread, yielding to ingest."""
+"""Runs processors inside ``serve``, off the ingest thread: in a child process or a thread.
+
+Derivation never runs on the writer's thread any more. In ``process`` mode (the default of
+``engagehub serve``) a child process follows the log with its own connection, so ingest and
+derivation use both cores (SQLite in WAL allows readers and one writer; writers take turns via
+the write lock, and each round is one short transaction). ``thread`` mode runs the same loop on
+a thread of the server (tests, and processors that are not in the registry). Either way the
+server learns each round's cursors, so ``Hub.caught_up`` answers without polling the database.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
-from functools import partial
+import multiprocessing
+import threading
+import time
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection as Pipe
+from typing import Any
 
-from engagehub.ingest.writer import LogWriter
-from engagehub.processing import Processor, get_offset, step
+from engagehub.processing import Processor
+from engagehub.processing.health import Follower
+from engagehub.settings import Settings
+from engagehub.storage import Database
 
 logger = logging.getLogger(__name__)
-_YIELD_S = 0.25
-_STALLED_S = 0.05
+_IDLE_POLL_S = 1.0
+_YIELD_S = 0.0003
+_RESTART_S = 1.0
+_ROUND_S = 0.05  # a round holds the SQLite write lock about this long; ingest commits between
+
+Progress = dict[str, Any]
+"""``{"cursors": {name: seq}, "head": int, "errors": {name: text}}``."""
+
+
+def follow(
+    db: Database,
+    processors: Sequence[Processor],
+    window: int,
+    wait: Callable[[float], bool],
+    publish: Callable[[Progress], None],
+    stopping: Callable[[], bool],
+) -> None:
+    """Rounds until caught up, publish, sleep until woken; reconnect after database errors."""
+    follower = Follower(processors, window, round_s=_ROUND_S)
+    conn = None
+    while not stopping():
+        try:
+            if conn is None:
+                conn = db.connect()
+            more = follower.round(conn, wait=False)
+        except Exception as exc:  # the database went away: retry from the durable cursors
+            logger.warning("processor round failed: %s", exc)
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
+                conn = None
+            publish({"cursors": {}, "head": 0, "errors": {"round": f"{type(exc).__name__}: {exc}"}})
+            wait(_RESTART_S)
+            continue
+        publish(
+            {"cursors": dict(follower.cursors), "head": follower.head, "errors": follower.errors}
+        )
+        if more:
+            time.sleep(_YIELD_S)  # let a waiting ingest commit take the write lock
+            continue
+        retry = min((s.retry_at for s in follower.sick.values()), default=None)
+        wait(
+            _IDLE_POLL_S
+            if retry is None
+            else max(0.01, min(_IDLE_POLL_S, retry - time.monotonic()))
+        )
+    if conn is not None:
+        conn.close()
 
 
 class ProcessorRunner:
-    """Wakes on every commit and steps each processor until it reaches the log head."""
+    """The server's view of its processors: start/stop, wake on commits, cursors, errors."""
 
-    def __init__(self, writer: LogWriter, processors: Sequence[Processor], window: int) -> None:
-        self._writer = writer
+    def __init__(self, db: Database, processors: Sequence[Processor], settings: Settings) -> None:
+        self.db = db
         self.processors = list(processors)
-        self._window = window
-        self._wakeup = asyncio.Event()
-        self._progress = asyncio.Condition()
+        self.settings = settings
+        self.mode = settings.processor_mode if _from_registry(processors, settings) else "thread"
         self.offsets: dict[str, int] = {}
         self.errors: dict[str, str] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._progress: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._child: Any = None
+        self._pipe: Pipe | None = None
 
     async def start(self) -> None:
-        """Read the cursors and start following the log."""
-        for p in self.processors:
-            self.offsets[p.name] = await self._writer.submit(partial(get_offset, name=p.name))
-        self._task = asyncio.create_task(self._run(), name="engagehub-processors")
-        self._wakeup.set()
+        """Start following the log (cursors are read by the first round)."""
+        self._loop = asyncio.get_running_loop()
+        self._progress = asyncio.Event()
+        if not self.processors:
+            return
+        target = self._supervise if self.mode == "process" else self._run_thread
+        self._thread = threading.Thread(target=target, name="engagehub-processors", daemon=True)
+        self._thread.start()
 
-    def notify(self, head: int) -> None:
-        """Called after each commit."""
-        self._wakeup.set()
+    def notify(self, head: int = 0) -> None:
+        """Something was appended: run a round now."""
+        self._wake.set()
+        pipe = self._pipe
+        if pipe is not None:
+            with contextlib.suppress(OSError, ValueError):
+                pipe.send_bytes(b"w")
 
-    async def _run(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            behind = stalled = False
-            for processor in self.processors:
-                if self._writer.busy:
-                    # Acknowledging events comes first; processors catch up between bursts.
-                    await self._writer.idle(_YIELD_S)
-                try:
-                    cursor, head = await self._writer.submit(
-                        partial(step, processor=processor, window=self._window, wait=False)
-                    )
-                except Exception as exc:
-                    # A failing processor must not stop ingest or the others; it retries on
-                    # the next commit or after a pause, from its durable cursor.
-                    logger.exception("processor %s failed", processor.name)
-                    self.errors[processor.name] = f"{type(exc).__name__}: {exc}"
-                    await asyncio.sleep(1.0)
-                    behind = True
-                    continue
-                self.errors.pop(processor.name, None)
-                if cursor == self.offsets.get(processor.name) and cursor < head:
-                    # Another process holds this cursor (PostgreSQL scale-out): poll, don't spin.
-                    stalled = True
-                self.offsets[processor.name] = cursor
-                behind = behind or cursor < head
-            async with self._progress:
-                self._progress.notify_all()
-            if behind:
-                self._wakeup.set()
-                await asyncio.sleep(_STALLED_S if stalled else 0)
+    def _publish(self, progress: Progress) -> None:
+        """From the processor thread: hand a round's cursors to the event loop."""
+        if self._loop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._update, progress)
+
+    def _update(self, progress: Progress) -> None:
+        self.offsets.update(progress["cursors"])
+        self.errors = dict(progress["errors"])
+        if self._progress is not None:
+            tick, self._progress = self._progress, asyncio.Event()
+            tick.set()  # wakes every waiter of this round
+
+    def _wait(self, seconds: float) -> bool:
+        woken = self._wake.wait(seconds)
+        self._wake.clear()
+        return woken
+
+    def _run_thread(self) -> None:
+        follow(
+            self.db,
+            self.processors,
+            self.settings.processor_batch,
+            self._wait,
+            self._publish,
+            self._stop.is_set,
+        )
+
+    def _supervise(self) -> None:
+        """Thread: run the child process, relay its progress, restart it if it dies."""
+        ctx = multiprocessing.get_context("spawn")
+        names = [p.name for p in self.processors]
+        while not self._stop.is_set():
+            parent, child_end = ctx.Pipe()
+            child = ctx.Process(
+                target=child_main,
+                args=(self.settings, names, child_end),
+                name="engagehub-processors",
+                daemon=True,
+            )
+            child.start()
+            child_end.close()
+            self._child, self._pipe = child, parent
+            try:
+                while not self._stop.is_set():
+                    if parent.poll(0.5):
+                        self._publish(parent.recv())
+                    elif not child.is_alive():
+                        break
+            except (EOFError, OSError):
+                pass
+            self._pipe = None
+            with contextlib.suppress(OSError):
+                parent.close()
+            if not self._stop.is_set():
+                logger.error("processor process exited (%s); restarting", child.exitcode)
+                self._stop.wait(_RESTART_S)
+            child.join(0.1)
 
     async def wait_for(
         self, seq: int, names: Sequence[str] | None = None, timeout: float = 30
@@ -82,13 +180,74 @@ class ProcessorRunner:
         def done() -> bool:
             return all(self.offsets.get(n, 0) >= seq for n in wanted)
 
-        self._wakeup.set()
-        async with asyncio.timeout(timeout), self._progress:
-            await self._progress.wait_for(done)
+        self.notify()
+        async with asyncio.timeout(timeout):
+            while not done():
+                assert self._progress is not None, "runner not started"
+                await self._progress.wait()
 
     async def stop(self) -> None:
-        """Stop following the log (cursors are durable; nothing is lost)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Stop following the log (cursors are durable; a round in flight rolls back)."""
+        self._stop.set()
+        self._wake.set()
+        child = self._child
+        if self._pipe is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._pipe.send_bytes(b"q")
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, 10)
+        if child is not None:
+            await asyncio.to_thread(child.join, 10)
+            if child.is_alive():
+                child.terminate()
+
+
+def _from_registry(processors: Sequence[Processor], settings: Settings) -> bool:
+    """Whether the child process can rebuild exactly these processors from the registry."""
+    from engagehub import registry
+
+    known = [p.name for p in registry.processors(settings)]
+    return [p.name for p in processors] == known[: len(processors)] and all(
+        type(p).__module__.startswith("engagehub.") for p in processors
+    )
+
+
+def child_main(settings: Settings, names: list[str], pipe: Pipe) -> None:
+    """The processor process: follow the log, report each round, stop when the server does."""
+    from engagehub import registry
+    from engagehub.hub import tune_runtime
+    from engagehub.storage import open_database
+
+    tune_runtime()
+    db = open_database(settings.database_url, settings)
+    processors = [p for p in registry.processors(settings) if p.name in names]
+    stop = threading.Event()
+    wake = threading.Event()
+
+    def listen() -> None:
+        try:
+            while True:
+                msg = pipe.recv_bytes()
+                if msg == b"q":
+                    break
+                wake.set()
+        except (EOFError, OSError):
+            pass  # the server is gone
+        stop.set()
+        wake.set()
+
+    threading.Thread(target=listen, daemon=True).start()
+
+    def wait(seconds: float) -> bool:
+        woken = wake.wait(seconds)
+        wake.clear()
+        return woken
+
+    def publish(progress: Progress) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            pipe.send(progress)
+
+    try:
+        follow(db, processors, settings.processor_batch, wait, publish, stop.is_set)
+    finally:
+        db.close()

@@ -2,38 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from engagehub.model import StoredEvent
+from engagehub.processing.window import Window
 from engagehub.storage.base import Connection
 
 
 class UnmappedCounter:
-    """Derived table ``unmapped_events``: how often, first and last seen."""
+    """Derived table ``unmapped_events``: how often, first and last seen (one statement)."""
 
     name = "unmapped"
-    where: str | None = "event IS NULL AND type = 'track'"
-    payload = False
 
-    def apply(self, conn: Connection, events: Sequence[StoredEvent]) -> None:
-        """Fold this batch into per-name counters (one upsert per name)."""
-        folded: dict[tuple[int, str], list[int]] = {}
-        for ev in events:
-            key = (ev.source_id, ev.vendor_event or "")
-            entry = folded.get(key)
-            if entry is None:
-                folded[key] = [1, ev.received_at, ev.received_at]
-            else:
-                entry[0] += 1
-                entry[1] = min(entry[1], ev.received_at)
-                entry[2] = max(entry[2], ev.received_at)
-        conn.executemany(
+    def apply_window(self, window: Window) -> None:
+        """Fold the window into per-name counters inside the database."""
+        conn = window.conn
+        cond, params = window.bounds()
+        conn.execute(
             "INSERT INTO unmapped_events (source_id, vendor_event, count, first_seen, last_seen) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (source_id, vendor_event) DO UPDATE SET "
+            "SELECT source_id, COALESCE(vendor_event, ''), COUNT(*), MIN(received_at), "
+            f"MAX(received_at) FROM events WHERE {cond} AND event IS NULL AND type = 'track' "
+            "GROUP BY source_id, COALESCE(vendor_event, '') "
+            "ON CONFLICT (source_id, vendor_event) DO UPDATE SET "
             "count = unmapped_events.count + excluded.count, "
             f"first_seen = {conn.least}(unmapped_events.first_seen, excluded.first_seen), "
             f"last_seen = {conn.greatest}(unmapped_events.last_seen, excluded.last_seen)",
-            [(s, name, c, first, last) for (s, name), (c, first, last) in folded.items()],
+            params,
         )
 
     def reset(self, conn: Connection) -> None:

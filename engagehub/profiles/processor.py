@@ -14,12 +14,14 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from engagehub.contacts import ContactError, normalize_phone
 from engagehub.model import StoredEvent
+from engagehub.processing.window import Window
 from engagehub.storage.base import Connection
 
 Identity = tuple[str, str]
@@ -62,20 +64,75 @@ def profile_id_for(identity: Identity) -> str:
     return "p_" + hashlib.sha1(f"{identity[0]}:{identity[1]}".encode()).hexdigest()[:16]  # noqa: S324
 
 
+# Events whose identities need the payload (traits, phone, braze_id, custom identifiers): the
+# rest are folded in SQL to one row per distinct (user_id, anonymous_id, contact).
+_NEEDS_PAYLOAD = (
+    "type IN ('identify', 'alias') OR properties LIKE '%\"braze_id\"%' "
+    "OR properties LIKE '%\"identifiers\"%'"
+)
+
+
+@dataclass(slots=True)
+class _Item:
+    """Events with the same identities (or one event that needs its payload)."""
+
+    seq: int
+    first: int
+    last: int
+    ids: list[Identity]
+    event: StoredEvent | None = None
+    """The full event when it is an identify call (its traits)."""
+
+
 class ProfileProcessor:
     """Derived tables ``profiles`` and ``profile_identities``."""
 
     name = "profiles"
     where: str | None = "user_id IS NOT NULL OR anonymous_id IS NOT NULL OR contact IS NOT NULL"
-    payload = True
 
     def __init__(self, region: str = "US") -> None:
         self.region = region
 
+    def apply_window(self, window: Window) -> None:
+        """Link the identities of the window: one SQL group per identity set, full events only
+        where the payload carries identities or traits; rows are read and written in bulk."""
+        where = self.where
+        full = window.events(f"({where}) AND ({_NEEDS_PAYLOAD})")
+        items = [
+            _Item(ev.seq, ev.event_time, ev.event_time, identities_of(ev, self.region), ev)
+            for ev in full
+        ]
+        cond, params = window.bounds()
+        grouped = window.conn.execute(
+            "SELECT MIN(seq), MIN(event_time), MAX(event_time), MAX(received_at), user_id, "
+            f"anonymous_id, contact FROM events WHERE {cond} AND ({where}) "
+            f"AND NOT ({_NEEDS_PAYLOAD}) GROUP BY user_id, anonymous_id, contact",
+            params,
+        ).fetchall()
+        received = max((ev.received_at for ev in full), default=0)
+        for seq, first, last, rec, user_id, anonymous_id, contact in grouped:
+            ids: list[Identity] = []
+            if user_id:
+                ids.append(("user_id", user_id))
+            if anonymous_id:
+                ids.append(("anonymous_id", anonymous_id))
+            if contact:
+                ids.append(("email", contact) if "@" in contact else ("phone", contact))
+            items.append(_Item(int(seq), int(first), int(last), ids))
+            received = max(received, int(rec))
+        items.sort(key=lambda item: item.seq)
+        self._link(window.conn, items, received)
+
     def apply(self, conn: Connection, events: Sequence[StoredEvent]) -> None:
-        """Link identities event by event; writes happen once per batch."""
-        per_event = [identities_of(ev, self.region) for ev in events]
-        wanted = {i for ids in per_event for i in ids}
+        """Link identities of these events in order (the per-event path, for tests and tools)."""
+        items = [
+            _Item(ev.seq, ev.event_time, ev.event_time, identities_of(ev, self.region), ev)
+            for ev in events
+        ]
+        self._link(conn, items, max((ev.received_at for ev in events), default=0))
+
+    def _link(self, conn: Connection, items: list[_Item], received: int) -> None:
+        wanted = {i for item in items for i in item.ids}
         if not wanted:
             return
         owner = self._owners(conn, wanted)
@@ -83,19 +140,20 @@ class ProfileProcessor:
         members = self._members(conn, set(profiles))
         changed_ids: dict[Identity, str] = {}
         conflicts: list[tuple[int, str, str, str]] = []
-        for ev, ids in zip(events, per_event, strict=True):
+        for item in items:
+            ids = item.ids
             if not ids:
                 continue
             pids = sorted({self._root(profiles, owner[i]) for i in ids if i in owner})
             if not pids:
                 pid = profile_id_for(min(ids))
-                profiles.setdefault(pid, self._new(pid, ev.event_time))
+                profiles.setdefault(pid, self._new(pid, item.first))
                 members.setdefault(pid, set())
                 pids = [pid]
             target = pids[0]
             for other in pids[1:]:
                 if self._conflict(members, target, other):
-                    conflicts.append((ev.seq, target, other, "different user_id"))
+                    conflicts.append((item.seq, target, other, "different user_id"))
                     continue
                 self._merge(profiles, members, owner, changed_ids, target, other)
             own_users: set[str] | None = None  # built only when a new identity needs it
@@ -105,22 +163,23 @@ class ProfileProcessor:
                 if own_users is None:
                     own_users = {v for k, v in members[target] if k == "user_id"}
                 if identity[0] == "user_id" and own_users and identity[1] not in own_users:
-                    conflicts.append((ev.seq, target, identity[1], "second user_id"))
+                    conflicts.append((item.seq, target, identity[1], "second user_id"))
                     continue
                 owner[identity] = changed_ids[identity] = target
                 members[target].add(identity)
             # A profile row is rewritten only when it changes: a bulk import's many events per
             # person (changes, companions) at one time would otherwise rewrite it each window.
             profile = profiles[target]
-            if ev.event_time < profile["first_seen"]:
-                profile["first_seen"] = ev.event_time
+            if item.first < profile["first_seen"]:
+                profile["first_seen"] = item.first
                 profile["dirty"] = True
-            if ev.event_time > profile["last_seen"]:
-                profile["last_seen"] = ev.event_time
+            if item.last > profile["last_seen"]:
+                profile["last_seen"] = item.last
                 profile["dirty"] = True
-            if ev.type == "identify" and self._traits(profile, ev):
+            ev = item.event
+            if ev is not None and ev.type == "identify" and self._traits(profile, ev):
                 profile["dirty"] = True
-        self._write(conn, profiles, changed_ids, conflicts, events)
+        self._write(conn, profiles, changed_ids, conflicts, received)
 
     @staticmethod
     def _root(profiles: dict[str, dict[str, Any]], pid: str) -> str:
@@ -241,9 +300,8 @@ class ProfileProcessor:
         profiles: dict[str, dict[str, Any]],
         changed: dict[Identity, str],
         conflicts: list[tuple[int, str, str, str]],
-        events: Sequence[StoredEvent],
+        now: int,
     ) -> None:
-        now = max(ev.received_at for ev in events)
         conn.executemany(
             "INSERT INTO profiles (id, merged_into, traits, trait_times, first_seen, last_seen, "
             "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "

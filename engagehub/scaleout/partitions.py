@@ -112,10 +112,28 @@ def create_ahead(conn: Connection, now_ms: int, months: int) -> list[str]:
     return created
 
 
+def _passed(conn: Connection, processors: Sequence[str], last: int) -> bool:
+    """Whether every follower of the log is at or past ``last`` (and every processor started)."""
+    from engagehub.storage import followers
+
+    if processors:
+        known = conn.scalar(
+            "SELECT COUNT(*) FROM processor_offsets WHERE name IN ("
+            + ", ".join("?" * len(processors))
+            + ")",
+            list(processors),
+        )
+        if int(known or 0) < len(processors):
+            return False
+    slowest = followers.slowest(conn)
+    return slowest is None or slowest >= last
+
+
 def drop_expired(
     conn: Connection, now_ms: int, retention_days: int, processors: Sequence[str]
 ) -> list[str]:
-    """Drop partitions older than the retention that every processor has applied.
+    """Drop partitions older than the retention that every follower has passed (processors,
+    destinations, export targets and queued dead-letter replays: one cursor table).
 
     Their dedup keys are deleted in the same transaction, under the append lock, so the log and
     ``event_keys`` never disagree. Returns the names dropped.
@@ -130,25 +148,13 @@ def drop_expired(
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(?)", (APPEND_LOCK_ID,))
             last = conn.scalar(f'SELECT MAX(seq) FROM "{partition.name}"')
-            if last is not None and processors:
-                applied = conn.scalar(
-                    "SELECT MIN(seq) FROM processor_offsets WHERE name IN ("
-                    + ", ".join("?" * len(processors))
-                    + ")",
-                    list(processors),
+            if last is not None and not _passed(conn, processors, int(last)):
+                logger.warning(
+                    "retention: keeping %s until every follower (processors, destinations, "
+                    "export targets) has passed it",
+                    partition.name,
                 )
-                known = conn.scalar(
-                    "SELECT COUNT(*) FROM processor_offsets WHERE name IN ("
-                    + ", ".join("?" * len(processors))
-                    + ")",
-                    list(processors),
-                )
-                if int(known or 0) < len(processors) or int(applied or 0) < int(last):
-                    logger.warning(
-                        "retention: keeping %s until every processor has applied it",
-                        partition.name,
-                    )
-                    break
+                break
             conn.execute(
                 f'DELETE FROM event_keys k USING "{partition.name}" e '
                 "WHERE k.source_id = e.source_id AND k.dedup_key = e.dedup_key"

@@ -19,7 +19,8 @@ from functools import partial
 
 import psycopg
 
-from engagehub.processing import Processor, step
+from engagehub.processing import Processor
+from engagehub.processing.health import Follower
 from engagehub.processing.services import Service, ServiceRunner
 from engagehub.settings import Settings
 from engagehub.storage import Database, migrate
@@ -92,15 +93,14 @@ class Worker:
         loop = asyncio.get_running_loop()
         executor = ThreadPoolExecutor(1, thread_name_prefix=f"engagehub-{processor.name}")
         conn: Connection | None = None
-        window = self.settings.processor_batch
+        follower = Follower([processor], self.settings.processor_batch)
         try:
             while not self._stop.is_set():
                 try:
                     if conn is None:
                         conn = await loop.run_in_executor(executor, self.db.connect)
-                    before = self.offsets.get(processor.name)
-                    cursor, head = await loop.run_in_executor(
-                        executor, partial(step, conn, processor, window, wait=False)
+                    more = await loop.run_in_executor(
+                        executor, partial(follower.round, conn, wait=False)
                     )
                 except Exception as exc:
                     # The cursor is durable: the failed window is retried from it.
@@ -112,9 +112,13 @@ class Worker:
                         conn = None
                     await self._pause(processor.name, 1.0)
                     continue
-                self.errors.pop(processor.name, None)
-                self.offsets[processor.name] = cursor
-                if cursor >= head or cursor == before:
+                if processor.name in follower.errors:
+                    self.errors[processor.name] = follower.errors[processor.name]
+                else:
+                    self.errors.pop(processor.name, None)
+                if processor.name in follower.cursors:
+                    self.offsets[processor.name] = follower.cursors[processor.name]
+                if not more:
                     await self._pause(processor.name, self.settings.worker_poll_interval)
         finally:
             if conn is not None:

@@ -40,9 +40,9 @@ def client_address(scope: Scope) -> str:
 async def verified_credential(scope: Scope, headers: Headers) -> str | None:
     """``admin`` or ``source:<id>`` when the request carries a credential that checks out.
 
-    Only credentials in headers are checked (the admin bearer token or session cookie, a write
-    key as HTTP Basic user or ``X-XNG-AuthToken``); vendor signatures cover the body and are
-    checked by their routes, so signed webhooks are counted by client address.
+    Only credentials in headers are checked (the admin bearer token, API or dashboard session
+    cookie, a write key as HTTP Basic user or ``X-XNG-AuthToken``); vendor signatures cover the
+    body and are checked by their routes, so signed webhooks are counted by client address.
     """
     app: Any = scope.get("app")
     hub = getattr(getattr(app, "state", None), "hub", None)
@@ -60,8 +60,21 @@ async def verified_credential(scope: Scope, headers: Headers) -> str | None:
     if key is not None:
         source = await hub.find_write_key(key)
         return f"source:{source.id}" if source is not None else None
-    cookie = _cookie(headers.get(b"cookie", b""), SESSION_COOKIE)
-    return bearer_identity(hub, cookie) if cookie else None
+    cookies = headers.get(b"cookie", b"")
+    cookie = _cookie(cookies, SESSION_COOKIE)
+    if cookie:
+        return bearer_identity(hub, cookie)
+    return _dashboard_identity(app, hub, _cookie(cookies, "engagehub_dashboard"))
+
+
+def _dashboard_identity(app: Any, hub: Any, cookie: str | None) -> str | None:
+    """``admin`` for a valid dashboard session (once the dashboard has loaded its secret)."""
+    secret = getattr(app.state, "dashboard_secret", None)
+    if not cookie or secret is None:
+        return None
+    from engagehub.web import session  # the dashboard depends on us, not the other way round
+
+    return "admin" if session.read(cookie, secret, hub.admin_token_hash) is not None else None
 
 
 def bearer_identity(hub: Any, token: str) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
 Dialect = Literal["sqlite", "postgresql"]
@@ -19,6 +19,28 @@ class Connection(ABC):
     """One database connection; not shared between threads at the same time."""
 
     dialect: Dialect
+    _after_commit: list[Callable[[], None]] | None = None
+
+    @property
+    @abstractmethod
+    def in_transaction(self) -> bool:
+        """Whether a ``transaction()`` is open on this connection."""
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` when the current transaction commits (now, outside one; not on rollback)."""
+        if not self.in_transaction:
+            fn()
+            return
+        if self._after_commit is None:
+            self._after_commit = []
+        self._after_commit.append(fn)
+
+    def _committed(self, ok: bool) -> None:
+        """Backends call this when the outermost transaction ends."""
+        pending, self._after_commit = self._after_commit, None
+        if ok and pending:
+            for fn in pending:
+                fn()
 
     @abstractmethod
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:

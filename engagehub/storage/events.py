@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,12 +67,33 @@ def _row(source_id: int, received_at: int, ev: IncomingEvent) -> tuple[Any, ...]
     )
 
 
+_LISTENERS: list[Callable[[], None]] = []
+
+
+def on_append(listener: Callable[[], None]) -> Callable[[], None]:
+    """Call ``listener`` (from any thread) after each commit that appended events; returns a
+    function that unregisters it. The server's processors wake this way, whoever appended."""
+    _LISTENERS.append(listener)
+    return lambda: _LISTENERS.remove(listener) if listener in _LISTENERS else None
+
+
+def _appended() -> None:
+    for listener in list(_LISTENERS):
+        listener()
+
+
 def append(conn: Connection, batches: Sequence[Batch]) -> list[AppendResult]:
     """Append many requests' events in one transaction (group commit); duplicates are skipped.
 
-    Keys already in the log are looked up first (in a few statements), so only new rows are
-    inserted: per-request counts are exact and positions stay dense on both backends.
+    Every append of the code base comes here: each event passes the same sanity check
+    (``ingest.sanity``), and processors are woken once the transaction commits. Keys already in
+    the log are looked up first (in a few statements), so only new rows are inserted:
+    per-request counts are exact and positions stay dense on both backends.
     """
+    from engagehub.ingest import sanity
+
+    for b in batches:
+        sanity.check(b.events)
     rows = [[_row(b.source_id, b.received_at, ev) for ev in b.events] for b in batches]
     with conn.transaction():
         partitioned = conn.dialect == "postgresql" and _partitioned(conn)
@@ -102,6 +123,8 @@ def append(conn: Connection, batches: Sequence[Batch]) -> list[AppendResult]:
             if fresh:
                 conn.executemany(_INSERT, fresh)
             last = head(conn)
+        if fresh:
+            conn.after_commit(_appended)
     return [
         AppendResult(inserted=n, duplicates=len(r) - n, head=last)
         for n, r in zip(counts, rows, strict=True)

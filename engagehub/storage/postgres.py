@@ -41,6 +41,11 @@ class PostgresConnection(Connection):
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn
+        self._depth = 0
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
 
     @property
     def raw(self) -> psycopg.Connection[Any]:
@@ -65,8 +70,16 @@ class PostgresConnection(Connection):
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        with self._conn.transaction():
-            yield
+        self._depth += 1
+        ok = False
+        try:
+            with self._conn.transaction():
+                yield
+            ok = True
+        finally:
+            self._depth -= 1
+        if self._depth == 0:
+            self._committed(ok)
 
     def close(self) -> None:
         self._conn.close()

@@ -127,3 +127,40 @@ def by_id(conn: Connection, source_id: int) -> Source | None:
     """The source with that id, or None."""
     row = conn.one(f"SELECT {_COLUMNS} FROM sources WHERE id = ?", (source_id,))
     return None if row is None else _from_row(row)
+
+
+def rotate_key(conn: Connection, name: str, write_key: str | None = None) -> str:
+    """Give the source a new write key (the old one stops working); returns the new key."""
+    key = write_key or new_write_key()
+    with conn.transaction():
+        source = by_name(conn, name)
+        conn.execute(
+            "UPDATE sources SET write_key_hash = ?, write_key_hint = ? WHERE id = ?",
+            (hash_key(key), key[:4] + "…", source.id),
+        )
+    return key
+
+
+def set_secret(conn: Connection, name: str, secret: str) -> None:
+    """Replace the source's vendor secret (hashed where it is only ever compared)."""
+    with conn.transaction():
+        source = by_name(conn, name)
+        conn.execute(
+            "UPDATE sources SET secret = ? WHERE id = ?",
+            (stored_secret(source.kind, secret), source.id),
+        )
+
+
+def activity(conn: Connection, since_ms: int, window: int = 1_000_000) -> dict[int, dict[str, int]]:
+    """Per source id: events received since ``since_ms`` and the last receipt time, read from the
+    newest ``window`` log positions only (the log has no per-source index; this stays bounded)."""
+    head = int(conn.scalar("SELECT COALESCE(MAX(seq), 0) FROM events") or 0)
+    rows = conn.all(
+        "SELECT source_id, SUM(CASE WHEN received_at >= ? THEN 1 ELSE 0 END) AS today, "
+        "MAX(received_at) AS last FROM events WHERE seq > ? GROUP BY source_id",
+        (since_ms, head - window),
+    )
+    return {
+        int(r["source_id"]): {"today": int(r["today"] or 0), "last": int(r["last"] or 0)}
+        for r in rows
+    }

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
+import os
 import queue
 import re
 import sqlite3
@@ -17,6 +20,7 @@ from engagehub.errors import ConfigError, TransientError
 from engagehub.storage.base import Connection, Database
 
 _BUSY_TIMEOUT_MS = 30_000
+_HELD = threading.local()  # database paths whose write lock this thread holds
 
 
 def path_from_url(url: str) -> str:
@@ -50,6 +54,9 @@ class SQLiteConnection(Connection):
             cached_statements=32,  # multi-row INSERTs come in many sizes; more only holds memory
         )
         self._depth = 0
+        self._path = path
+        self._lock_fd: int | None = None
+        self._locked = False
         for pragma in (
             "PRAGMA journal_mode=WAL",
             f"PRAGMA synchronous={synchronous}",
@@ -59,11 +66,16 @@ class SQLiteConnection(Connection):
             "PRAGMA cache_size=-65536",
         ):
             self._conn.execute(pragma)
+        _register_functions(self._conn)
 
     @property
     def raw(self) -> sqlite3.Connection:
         """The underlying sqlite3 connection (for executescript and total_changes)."""
         return self._conn
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         try:
@@ -108,26 +120,81 @@ class SQLiteConnection(Connection):
             finally:
                 self._depth -= 1
             return
-        self.execute("BEGIN IMMEDIATE")
-        self._depth = 1
+        self._lock()
+        ok = False
         try:
-            yield
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                self._conn.execute("ROLLBACK")
-            raise
-        else:
+            self.execute("BEGIN IMMEDIATE")
+            self._depth = 1
             try:
-                self._conn.execute("COMMIT")
-            except sqlite3.OperationalError as exc:
+                yield
+            except BaseException:
                 with contextlib.suppress(sqlite3.Error):
                     self._conn.execute("ROLLBACK")
-                raise _translate(exc) from exc
+                raise
+            else:
+                try:
+                    self._conn.execute("COMMIT")
+                except sqlite3.OperationalError as exc:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
+                    raise _translate(exc) from exc
+                ok = True
+            finally:
+                self._depth = 0
         finally:
-            self._depth = 0
+            self._unlock()
+        self._committed(ok)
+
+    def _lock(self) -> None:
+        """Take the database's write lock (a lock file): writers queue in the kernel and are
+        woken the moment it is free, instead of SQLite's sleep-and-retry busy handler.
+
+        A thread that already holds it through another connection does not wait for itself
+        (SQLite's busy timeout decides, as before).
+        """
+        held = _HELD.__dict__.setdefault("paths", set())
+        if self._path in held:
+            return
+        if self._lock_fd is None:
+            self._lock_fd = os.open(self._path + "-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        held.add(self._path)
+        self._locked = True
+
+    def _unlock(self) -> None:
+        if self._locked and self._lock_fd is not None:
+            self._locked = False
+            _HELD.__dict__.setdefault("paths", set()).discard(self._path)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
         self._conn.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+def _key_hash(kind: str, value: str | None) -> int | None:
+    """``eh_key(kind, value)``: the log index's key hash (same as ``log_index.key_hash``)."""
+    if value is None:
+        return None
+    digest = hashlib.md5(f"{kind}:{value}".encode()).digest()  # noqa: S324 - not for security
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _hash(value: str | None) -> int:
+    """``eh_hash(value)``: a stable non-negative hash (shard of a key)."""
+    digest = hashlib.md5((value or "").encode()).digest()  # noqa: S324 - not for security
+    return int.from_bytes(digest[:4], "big")
+
+
+def _register_functions(conn: sqlite3.Connection) -> None:
+    """SQL functions that set-based processors use inside SQLite."""
+    conn.create_function("eh_key", 2, _key_hash, deterministic=True)
+    conn.create_function("eh_hash", 1, _hash, deterministic=True)
 
 
 # sqlite3's executemany steps once per row and releases the GIL at every step; on a busy

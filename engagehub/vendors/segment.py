@@ -198,7 +198,10 @@ def _normalize(
         for key, value in resolved.set.items():
             properties.setdefault(key, value)
     elif kind in ("identify", "group"):
-        properties = dict(item.traits or {})
+        traits = item.traits
+        if traits is None and kind == "identify" and item.context is not None:
+            traits = item.context.traits  # RudderStack's identify sends traits only there
+        properties = dict(traits or {})
         if kind == "group":
             if _text(item.groupId) is None:
                 raise PayloadError("group calls need groupId", field="groupId")

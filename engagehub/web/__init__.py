@@ -3,3 +3,14 @@
 Chart.js 4.6.1 (MIT License, https://www.chartjs.org) is vendored as ``static/chart.umd.js``,
 taken unchanged from the npm package ``chart.js@4.6.1`` (``dist/chart.umd.js``).
 """
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+
+def routers() -> list[APIRouter]:
+    """Every dashboard page's router; one module per page (add a new page's module here)."""
+    from engagehub.web import routes, sources, suppressions, system
+
+    return [routes.router, sources.router, suppressions.router, system.router]

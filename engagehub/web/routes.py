@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Awaitable, Callable
-from importlib import resources
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 import orjson
 from fastapi import APIRouter, Query, Request
-from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import Response
 
 from engagehub.analytics import service, stats
 from engagehub.analytics.api import settled
 from engagehub.api.auth import token_hash
 from engagehub.api.events import event_json, source_names
-from engagehub.errors import EngagehubError, PayloadError
+from engagehub.errors import PayloadError
 from engagehub.http import INT64_MAX, JSONResponse
 from engagehub.hub import Hub
 from engagehub.profiles import store as profile_store
@@ -33,31 +30,18 @@ from engagehub.storage import events as log
 from engagehub.storage.base import Connection
 from engagehub.timeutil import parse_param
 from engagehub.web import session
+from engagehub.web.common import (
+    STATIC,
+    STATIC_TYPES,
+    current,
+    dashboard_secret,
+    form_of,
+    guarded,
+    redirect,
+    render,
+)
 
 router = APIRouter(include_in_schema=False)
-
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-    "frame-ancestors 'none'"
-)
-_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-store",
-}
-_STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".txt": "text/plain"}
-_STATIC = {
-    f.name: f.read_bytes()
-    for f in resources.files("engagehub.web").joinpath("static").iterdir()
-    if f.is_file() and f.name[f.name.rfind(".") :] in _STATIC_TYPES
-}
-_env = Environment(
-    loader=PackageLoader("engagehub.web", "templates"), autoescape=select_autoescape(["html"])
-)
-_env.filters["pct"] = lambda v: f"{float(v) * 100:.1f}%"
 _FUNNEL = [
     ("sent", "Sent"),
     ("delivered", "Delivered"),
@@ -67,72 +51,13 @@ _FUNNEL = [
 ]
 
 
-def render(name: str, http_status: int = 200, **ctx: Any) -> HTMLResponse:
-    """A page with the security headers."""
-    html = _env.get_template(name).render(**ctx)
-    return HTMLResponse(html, status_code=http_status, headers=_HEADERS)
-
-
-def redirect(url: str) -> RedirectResponse:
-    """303 See Other (POST -> GET), with the security headers."""
-    return RedirectResponse(url, status_code=303, headers=_HEADERS)
-
-
-async def _secret(request: Request) -> str:
-    state = request.app.state
-    secret: str | None = getattr(state, "dashboard_secret", None)
-    if secret is None:
-        hub: Hub = state.hub
-        secret = await hub.writer.submit(session.server_secret)
-        state.dashboard_secret = secret
-    return secret
-
-
-async def current(request: Request) -> dict[str, Any] | None:
-    """The signed-in session, if any."""
-    hub: Hub = request.app.state.hub
-    return session.read(
-        request.cookies.get(session.SESSION), await _secret(request), hub.admin_token_hash
-    )
-
-
-Page = Callable[[Request, Hub, dict[str, Any]], Awaitable[Response]]
-
-
-async def guarded(request: Request, page: Page) -> Response:
-    """Run a page for a signed-in user; errors become an HTML page with their status."""
-    sess = await current(request)
-    if sess is None:
-        return redirect("/login")
-    try:
-        return await page(request, request.app.state.hub, sess)
-    except EngagehubError as exc:
-        return render(
-            "error.html",
-            exc.http_status,
-            csrf=sess["csrf"],
-            status=exc.http_status,
-            title="Not found" if exc.http_status == 404 else "Cannot show this",
-            message=exc.message,
-        )
-
-
-async def form_of(request: Request, sess: dict[str, Any] | None) -> dict[str, str]:
-    """The posted form, after its CSRF token was checked."""
-    form = {k: str(v) for k, v in (await request.form()).items()}
-    expected = sess["csrf"] if sess else request.cookies.get(session.LOGIN_CSRF)
-    if not session.same_token(form.get("csrf"), expected):
-        raise PayloadError("invalid or missing CSRF token", field="csrf")
-    return form
-
-
 @router.get("/static/{name}")
 async def static(name: str) -> Response:
     """Vendored Chart.js, the dashboard script and stylesheet."""
-    body = _STATIC.get(name)
+    body = STATIC.get(name)
     if body is None:
         return Response(b"not found", status_code=404, media_type="text/plain")
-    media = _STATIC_TYPES[name[name.rfind(".") :]]
+    media = STATIC_TYPES[name[name.rfind(".") :]]
     return Response(
         body,
         media_type=media,
@@ -161,7 +86,7 @@ async def login(request: Request) -> Response:
     if not hmac.compare_digest(given, hub.admin_token_hash):
         failed_authentication(request)  # a page for the browser, a failure for the limiter
         return await login_page(request, "That admin token is not valid.")
-    value, _ = session.issue(await _secret(request), hub.admin_token_hash)
+    value, _ = session.issue(await dashboard_secret(request), hub.admin_token_hash)
     response = redirect("/")
     session.set_cookie(response, request, session.SESSION, value, session.MAX_AGE_S)
     response.delete_cookie(session.LOGIN_CSRF, path="/")

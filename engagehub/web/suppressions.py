@@ -16,7 +16,7 @@ from engagehub.suppression.api import apply_entries
 from engagehub.suppression.entries import CHANNELS, channel_of, forms, validate
 from engagehub.suppression.rules import REASONS
 from engagehub.timeutil import now_ms
-from engagehub.web.routes import form_of, guarded, redirect, render
+from engagehub.web.common import form_of, guarded, redirect, render
 
 router = APIRouter(include_in_schema=False)
 PAGE = 200

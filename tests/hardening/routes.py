@@ -28,12 +28,17 @@ PUBLIC = {
     # A recipient's own unsubscribe and preference pages: the signed token is the credential.
     "/unsubscribe/{token}",
     "/preferences/{token}",
+    # A double opt-in confirmation link: the signed, expiring token is the credential.
+    "/confirm/{token}",
 }
 # Dashboard pages: a browser session cookie (from /login with the admin token), not a bearer
 # token; without one they send the browser to /login (see test_dashboard_pages_need_a_session).
 DASHBOARD_MODULE = "engagehub.web."  # routes.py and one module per page group
 # Ingest routes: authenticated by write keys, vendor signatures or bearer secrets instead.
 INGEST_PREFIXES = ("/v1/", "/crossengage/", "/webhooks/")
+# Ingest routes that need no write key on purpose: analytics.js's own usage counters (accepted
+# unread, nothing stored) and its settings document (404 for a key no source has).
+INGEST_OPEN = {"/v1/m", "/v1/projects/{write_key}/settings"}
 
 
 def concrete(path: str) -> str:

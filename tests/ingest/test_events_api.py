@@ -77,3 +77,29 @@ def test_taxonomy_and_sources(client: TestClient, admin: dict[str, str]) -> None
     assert "write_key" not in listed[1]
     assert client.get("/healthz").json()["status"] == "ok"
     assert client.get("/readyz").json()["status"] == "ready"
+
+
+def test_rotate_a_write_key_and_replace_a_secret(client: TestClient, admin: dict[str, str]) -> None:
+    old = client.post("/api/sources", json={"name": "web", "kind": "segment"}, headers=admin)
+    old_key = old.json()["write_key"]
+    track = {"event": "Email Opened", "userId": "u1"}
+    assert client.post("/v1/track", json={**track, "writeKey": old_key}).status_code == 200
+    r = client.post("/api/sources/web/rotate-key", headers=admin)
+    assert r.status_code == 200, r.text
+    new_key = r.json()["write_key"]
+    assert new_key != old_key
+    assert_error(client.post("/v1/track", json={**track, "writeKey": old_key}), 401, "unauthorized")
+    assert client.post("/v1/track", json={**track, "writeKey": new_key}).status_code == 200
+    listed = {s["name"]: s for s in client.get("/api/sources", headers=admin).json()["sources"]}
+    assert listed["web"]["write_key_hint"] == new_key[:4] + "…"
+    assert listed["web"]["events_today"] == 2
+    assert listed["web"]["last_event_at"] is not None
+    assert listed["engagehub"]["events_today"] == 0
+    client.post("/api/sources", json={"name": "sms", "kind": "twilio"}, headers=admin)
+    r = client.post("/api/sources/sms/secret", json={"secret": "tok"}, headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json()["has_secret"] is True
+    assert_error(client.post("/api/sources/nope/rotate-key", headers=admin), 404, "not_found")
+    assert_error(
+        client.post("/api/sources/sms/secret", json={}, headers=admin), 400, "invalid_payload"
+    )

@@ -80,7 +80,7 @@ class FakeApi:
 
     url: str
     requests: list[dict[str, Any]] = field(default_factory=list)
-    status_for: dict[str, int] = field(default_factory=dict)
+    status_for: dict[str, Any] = field(default_factory=dict)
     seen_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -163,6 +163,8 @@ def twilio_api() -> Iterator[FakeApi]:
             if status == 0:  # hang past the client's timeout, then fail the connection
                 time.sleep(1.5)
                 return None
+            if isinstance(status, tuple):  # (HTTP status, Twilio error code)
+                return self.reply(status[0], {"code": status[1], "message": "err", "status": 400})
             if status != 201:
                 return self.reply(status, {"code": 20500, "message": "error", "status": status})
             token = self.headers.get("I-Twilio-Idempotency-Token", "")

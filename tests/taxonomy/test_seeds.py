@@ -9,13 +9,25 @@ import pytest
 
 from engagehub.taxonomy import get_taxonomy
 
-SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
+# The product documents, copied into the repository so a fresh clone tests alone; the copy is
+# checked against shared/seeds whenever that folder sits beside the project.
+SEEDS = Path(__file__).resolve().parents[1] / "data" / "seeds"
+SHARED_SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
 
 
 def _seed(name: str) -> str:
     path = SEEDS / name
-    assert path.exists(), f"seed {path} is missing (shared/ must sit beside the project)"
+    assert path.exists(), f"seed copy {path} is missing"
     return path.read_text(encoding="utf-8")
+
+
+def test_seed_copies_match_the_product_documents() -> None:
+    if not SHARED_SEEDS.is_dir():
+        pytest.skip(f"{SHARED_SEEDS} is not beside this clone; the repository copies are used")
+    shared = {p.name: p.read_bytes() for p in SHARED_SEEDS.glob("*.md")}
+    ours = {p.name: p.read_bytes() for p in SEEDS.glob("*.md")}
+    stale = sorted(n for n in shared.keys() | ours.keys() if shared.get(n) != ours.get(n))
+    assert not stale, f"tests/data/seeds differs from {SHARED_SEEDS} for {stale}: copy them again"
 
 
 def _table_first_column(text: str, start: str, stop: str | None) -> list[str]:

@@ -43,11 +43,15 @@ class Accepted:
 class ProviderError(Exception):
     """A provider refused or failed; ``terminal`` says whether retrying can help."""
 
-    def __init__(self, message: str, terminal: bool, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, terminal: bool, status: int | None = None, code: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.terminal = terminal
         self.status = status
+        self.code = code
+        """The provider's own error code (Twilio 21211...), recorded as ``error_code``."""
 
 
 def http_terminal(status: int) -> bool:

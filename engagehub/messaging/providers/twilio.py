@@ -85,6 +85,7 @@ class Twilio:
                 f"Twilio {response.status_code} (code {body.get('code')}): {detail}",
                 terminal=http_terminal(response.status_code),
                 status=response.status_code,
+                code=str(body["code"]) if body.get("code") is not None else None,
             )
         return Accepted(body.get("sid"), str(body.get("status") or "queued"), body)
 

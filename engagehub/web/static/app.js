@@ -66,8 +66,35 @@
     poll();
   }
 
+  // Copy buttons next to values to paste elsewhere (URLs, keys shown once).
+  function copyButtons() {
+    document.querySelectorAll("button[data-copy]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var target = document.getElementById(button.getAttribute("data-copy"));
+        if (!target) return;
+        var done = function () { button.textContent = "Copied"; };
+        if (navigator.clipboard) {
+          navigator.clipboard.writeText(target.textContent).then(done, function () {});
+        } else {
+          window.getSelection().selectAllChildren(target);
+        }
+      });
+    });
+  }
+
+  // Forms that change consent, send messages or revoke keys ask first.
+  function confirmForms() {
+    document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+      form.addEventListener("submit", function (event) {
+        if (!window.confirm(form.getAttribute("data-confirm"))) event.preventDefault();
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     drawCharts();
     followLive();
+    copyButtons();
+    confirmForms();
   });
 })();

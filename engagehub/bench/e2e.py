@@ -1,0 +1,224 @@
+"""``engagehub bench e2e``: events acknowledged AND derived, through real HTTP into ``serve``.
+
+One run sends a fixed number of mixed engagement events (six per message: sent, processed,
+delivered, two opens and a click; a few messages bounce instead) as Segment batches to
+``engagehub serve`` on SQLite, and reports the acknowledged rate and the end-to-end rate: until
+``GET /metrics`` shows every ``engagehub_lag_events{kind="processor"}`` at 0. The same-run
+baseline is a raw SQLite ``executemany`` of the same rows into the same schema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psutil
+
+from engagehub.bench.ingest import WRITE_KEY, _basic, free_port, peak_rss_mb, server
+from engagehub.bench.loadgen import run_load
+from engagehub.storage import events as log
+from engagehub.storage.migrate import migrate
+from engagehub.storage.sqlite import SQLiteConnection
+from engagehub.timeutil import format_ts, now_ms
+from engagehub.vendors import segment
+
+_DELIVERED = (
+    "Email Sent",
+    "Email Processed",
+    "Email Delivered",
+    "Email Opened",
+    "Email Opened",
+    "Email Link Clicked",
+)
+_BOUNCED = (
+    "Email Sent",
+    "Email Processed",
+    "Email Deferred",
+    "Email Soft Bounced",
+    "Email Bounced",
+    "Email Dropped",
+)
+
+
+def bodies(events: int, batch_size: int = 100, seed: int = 11, users: int = 20_000) -> list[bytes]:
+    """Segment batch bodies holding ``events`` events, six per message, users repeating."""
+    rng = random.Random(seed)
+    now = now_ms()
+    out: list[bytes] = []
+    batch: list[dict[str, Any]] = []
+    n = 0
+    message = 0
+    while n < events:
+        message += 1
+        user = f"user-{rng.randrange(users)}"
+        campaign = f"cmp-{rng.randrange(200)}"
+        names = _BOUNCED if rng.random() < 0.03 else _DELIVERED
+        start = now - rng.randrange(3_600_000)
+        for step, name in enumerate(names):
+            if n >= events:
+                break
+            props: dict[str, Any] = {
+                "campaign_id": campaign,
+                "campaign_name": f"Spring sale {campaign}",
+                "message_id": f"msg-{message}",
+                "email": f"{user}@example.com",
+                "subject": "Your spring picks are here",
+            }
+            if name == "Email Link Clicked":
+                props["url"] = f"https://shop.example.com/p/{rng.randrange(500)}"
+            if name == "Email Bounced":
+                props["bounce_type"] = "hard"
+            batch.append(
+                {
+                    "type": "track",
+                    "event": name,
+                    "userId": user,
+                    "messageId": f"e2e-{message}-{step}",
+                    "timestamp": format_ts(start + step * 1000),
+                    "properties": props,
+                    "context": {"library": {"name": "analytics-python", "version": "2.3.3"}},
+                }
+            )
+            n += 1
+            if len(batch) == batch_size:
+                out.append(orjson.dumps({"batch": batch, "sentAt": format_ts(now)}))
+                batch = []
+    if batch:
+        out.append(orjson.dumps({"batch": batch, "sentAt": format_ts(now)}))
+    return out
+
+
+def sqlite_baseline(requests: list[bytes], synchronous: str, per_txn: int = 2000) -> float:
+    """Rows/s of a raw ``executemany`` of the same parsed rows into the same schema."""
+    received = now_ms()
+    flat = [
+        log._row(1, received, ev)
+        for body in requests
+        for ev in segment.parse(segment.decode(body, "batch"), received).events
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        conn = SQLiteConnection(str(Path(tmp) / "baseline.db"), synchronous)
+        migrate(conn)
+        raw: sqlite3.Connection = conn.raw
+        start = time.perf_counter()
+        for n in range(0, len(flat), per_txn):
+            raw.execute("BEGIN IMMEDIATE")
+            raw.executemany(log._INSERT, flat[n : n + per_txn])
+            raw.execute("COMMIT")
+        elapsed = time.perf_counter() - start
+        conn.close()
+    return len(flat) / elapsed
+
+
+def processor_lag(port: int) -> dict[str, int]:
+    """``engagehub_lag_events{kind="processor"}`` per processor, from ``GET /metrics``."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    lag: dict[str, int] = {}
+    for line in text.splitlines():
+        if line.startswith('engagehub_lag_events{kind="processor"'):
+            name = line.split('name="', 1)[1].split('"', 1)[0]
+            lag[name] = int(float(line.rsplit(" ", 1)[1]))
+    return lag
+
+
+def _rss(pid: int) -> dict[str, float]:
+    """Peak RSS (MB) of the server and of each child process (the processors)."""
+    out = {"server_peak_rss_mb": peak_rss_mb(pid)}
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        children = []
+    for child in children:
+        out["processor_peak_rss_mb"] = max(
+            out.get("processor_peak_rss_mb", 0.0), peak_rss_mb(child.pid)
+        )
+    return out
+
+
+def one_run(
+    requests: list[bytes], synchronous: str, concurrency: int, timeout: float
+) -> dict[str, Any]:
+    """Serve on a fresh SQLite file, send everything, wait for lag 0; the figures."""
+    events = sum(body.count(b'"messageId"') for body in requests)
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            "ENGAGEHUB_DATABASE_URL": f"sqlite:///{tmp}/e2e.db",
+            "ENGAGEHUB_ADMIN_TOKEN": "bench-admin-token",
+            "ENGAGEHUB_SQLITE_SYNCHRONOUS": synchronous,
+        }
+        add = [sys.executable, "-m", "engagehub", "sources", "add", "bench", "--kind", "segment"]
+        subprocess.run(
+            [*add, "--write-key", WRITE_KEY],
+            env={**os.environ, **env},
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        port = free_port()
+        cmd = [sys.executable, "-m", "engagehub", "serve", "--port", str(port)]
+        headers = {"Authorization": "Basic " + _basic(WRITE_KEY)}
+        with server([*cmd, "--log-level", "warning"], env, port) as proc:
+            time.sleep(1.0)  # the processor process starts next to the server
+            start = time.perf_counter()
+            result = asyncio.run(
+                run_load(
+                    "127.0.0.1",
+                    port,
+                    "/v1/batch",
+                    lambda i: (requests[i - 1], headers),  # indexes start at 1
+                    concurrency,
+                    timeout,
+                    max_requests=len(requests),
+                )
+            )
+            acked_s = time.perf_counter() - start
+            lag: dict[str, int] = {}
+            while time.perf_counter() - start < timeout:
+                lag = processor_lag(port)
+                if lag and not any(lag.values()):
+                    break
+                time.sleep(0.05)
+            derived_s = time.perf_counter() - start
+            rss = _rss(proc.pid)
+    acked = result.statuses.get(200, 0) * (events // max(1, len(requests)))
+    return {
+        "synchronous": synchronous,
+        "events": events,
+        "acked_events": acked,
+        "failures": result.failures,
+        "acked_per_s": events / acked_s,
+        "end_to_end_per_s": events / derived_s,
+        "acked_s": acked_s,
+        "end_to_end_s": derived_s,
+        "lag_left": sum(lag.values()),
+        "p99_ms": result.percentile(99),
+        **rss,
+    }
+
+
+def run(
+    events: int = 200_000,
+    synchronous: tuple[str, ...] = ("NORMAL", "FULL"),
+    concurrency: int = 32,
+    batch_size: int = 100,
+    timeout: float = 600.0,
+) -> dict[str, Any]:
+    """Every requested synchronous mode against its same-run raw SQLite baseline."""
+    requests = bodies(events, batch_size)
+    figures: dict[str, Any] = {"events": events, "batch_size": batch_size, "cpus": os.cpu_count()}
+    for mode in synchronous:
+        figures[mode.lower()] = run_mode = one_run(requests, mode, concurrency, timeout)
+        baseline = sqlite_baseline(requests, mode)
+        run_mode["sqlite_executemany_rows_per_s"] = baseline
+        run_mode["acked_ratio_vs_sqlite"] = run_mode["acked_per_s"] / baseline
+        run_mode["end_to_end_ratio_vs_sqlite"] = run_mode["end_to_end_per_s"] / baseline
+    return figures

@@ -1,0 +1,101 @@
+"""What every dashboard page shares: templates, security headers, the session, CSRF-checked forms.
+
+Each page module (``engagehub.web.<page>``) has its own router and uses only these helpers, so
+adding a page touches no other page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any
+
+from fastapi import Request
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from engagehub.errors import EngagehubError, PayloadError
+from engagehub.hub import Hub
+from engagehub.web import session
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".txt": "text/plain"}
+STATIC = {
+    f.name: f.read_bytes()
+    for f in resources.files("engagehub.web").joinpath("static").iterdir()
+    if f.is_file() and f.name[f.name.rfind(".") :] in STATIC_TYPES
+}
+env = Environment(
+    loader=PackageLoader("engagehub.web", "templates"), autoescape=select_autoescape(["html"])
+)
+env.filters["pct"] = lambda v: f"{float(v) * 100:.1f}%"
+
+
+def render(name: str, http_status: int = 200, **ctx: Any) -> HTMLResponse:
+    """A page with the security headers."""
+    html = env.get_template(name).render(**ctx)
+    return HTMLResponse(html, status_code=http_status, headers=HEADERS)
+
+
+def redirect(url: str) -> RedirectResponse:
+    """303 See Other (POST -> GET), with the security headers."""
+    return RedirectResponse(url, status_code=303, headers=HEADERS)
+
+
+async def dashboard_secret(request: Request) -> str:
+    state = request.app.state
+    secret: str | None = getattr(state, "dashboard_secret", None)
+    if secret is None:
+        hub: Hub = state.hub
+        secret = await hub.writer.submit(session.server_secret)
+        state.dashboard_secret = secret
+    return secret
+
+
+async def current(request: Request) -> dict[str, Any] | None:
+    """The signed-in session, if any."""
+    hub: Hub = request.app.state.hub
+    return session.read(
+        request.cookies.get(session.SESSION), await dashboard_secret(request), hub.admin_token_hash
+    )
+
+
+Page = Callable[[Request, Hub, dict[str, Any]], Awaitable[Response]]
+
+
+async def guarded(request: Request, page: Page) -> Response:
+    """Run a page for a signed-in user; errors become an HTML page with their status."""
+    sess = await current(request)
+    if sess is None:
+        return redirect("/login")
+    try:
+        return await page(request, request.app.state.hub, sess)
+    except EngagehubError as exc:
+        return render(
+            "error.html",
+            exc.http_status,
+            csrf=sess["csrf"],
+            status=exc.http_status,
+            title="Not found" if exc.http_status == 404 else "Cannot show this",
+            message=exc.message,
+        )
+
+
+async def form_of(request: Request, sess: dict[str, Any] | None) -> dict[str, str]:
+    """The posted form, after its CSRF token was checked."""
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    expected = sess["csrf"] if sess else request.cookies.get(session.LOGIN_CSRF)
+    if not session.same_token(form.get("csrf"), expected):
+        raise PayloadError("invalid or missing CSRF token", field="csrf")
+    return form

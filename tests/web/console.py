@@ -1,0 +1,86 @@
+"""What every dashboard console test needs: a real server, a signed-in Chromium page, an
+accessibility scan with axe-core (from npm), and screenshots kept under the test's tmp dir."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from engagehub.settings import Settings
+from engagehub.storage import migrate, open_database
+from tests.live import LiveServer, live_server
+from tests.npm import BROWSER_ARGS, chromium, package_file
+
+TOKEN = "console-admin-token-0123456789"
+WIDE = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+def start_server(tmp: Path, env: dict[str, str] | None = None) -> Iterator[LiveServer]:
+    """A migrated SQLite database and ``engagehub serve`` on it."""
+    url = f"sqlite:///{tmp}/engagehub.db"
+    db = open_database(url, Settings(database_url=url))
+    with db.session() as conn:
+        migrate(conn)
+    db.close()
+    base = {"ENGAGEHUB_DATABASE_URL": url, "ENGAGEHUB_ADMIN_TOKEN": TOKEN}
+    with live_server({**base, **(env or {})}) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=chromium(), args=BROWSER_ARGS)
+        yield launched
+        launched.close()
+
+
+def signed_in(browser: Browser, live: LiveServer) -> Page:
+    """A page of a fresh context, logged in with the admin token; collects errors."""
+    context = browser.new_context(viewport=WIDE)  # type: ignore[arg-type]
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("dialog", lambda d: d.accept())  # confirmations are answered yes
+    page.errors = errors  # type: ignore[attr-defined]
+    page.goto(live.url + "/login")
+    page.get_by_label("Admin token").fill(TOKEN)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(live.url + "/")
+    return page
+
+
+def api(live: LiveServer, path: str, method: str = "GET", **kw: Any) -> Any:
+    """The management API's answer (the numbers the page must show)."""
+    r = httpx.request(
+        method, live.url + path, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30, **kw
+    )
+    assert r.status_code < 300, r.text
+    return r.json()
+
+
+def audit(page: Page, shots: Path, name: str) -> None:
+    """No console error, no axe-core violation (WCAG 2 A/AA), no sideways scroll at phone
+    width; a screenshot at both widths."""
+    axe = package_file("axe-core", "axe.min.js").read_text()
+    page.evaluate(axe + "\n;0")  # evaluated by DevTools: the page's CSP still forbids inline code
+    found = page.evaluate(
+        """async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'best-practice']}))
+             .violations.map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))"""
+    )
+    assert found == [], (name, found)
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / f"{name}-1280.png"), full_page=True)
+    page.set_viewport_size(PHONE)  # type: ignore[arg-type]
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    page.screenshot(path=str(shots / f"{name}-phone.png"), full_page=True)
+    page.set_viewport_size(WIDE)  # type: ignore[arg-type]
+    assert overflow <= 0, (name, "wider than a phone screen by", overflow)
+    assert page.errors == [], (name, page.errors)  # type: ignore[attr-defined]
