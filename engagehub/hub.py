@@ -153,13 +153,15 @@ class Hub:
         wanted = list(names) if names is not None else [p.name for p in self.runner.processors]
         if not wanted:
             return
-        sql = (
-            "SELECT COUNT(*) FROM processor_offsets WHERE seq >= ? AND name IN ("
-            + ", ".join("?" * len(wanted))
-            + ")"
-        )
+
+        def behind(conn: Connection) -> int:
+            from engagehub.processing.shards import processor_positions
+
+            positions = processor_positions(conn)
+            return sum(1 for n in wanted if positions.get(n, 0) < seq)
+
         deadline = time.monotonic() + timeout
-        while await self.read(lambda c: int(c.scalar(sql, [seq, *wanted]))) < len(wanted):
+        while await self.read(behind):
             if time.monotonic() > deadline:
                 raise TransientError(
                     "processors did not apply this change in time; is `engagehub worker` "

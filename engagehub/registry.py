@@ -68,8 +68,8 @@ def processors(settings: Settings) -> list[Processor]:
     return [
         LogIndex(),
         UnmappedCounter(),
+        ProfileProcessor(settings.default_region),  # before consent: user -> contact points
         ConsentProcessor(settings),
-        ProfileProcessor(settings.default_region),
         AnalyticsProcessor(),
         JourneyProcessor(),
         SuppressionProcessor(settings),

@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     worker_poll_interval: float = Field(default=0.2, gt=0)
     """Seconds between an idle worker's looks at the log (PostgreSQL appends also NOTIFY it)."""
 
+    processor_shards: int = Field(default=1, ge=1, le=64)
+    """Cursors per shardable processor, so that many workers divide its work (PostgreSQL)."""
+
     # --- operations (newcomer experience, issue 11) ----------------------------------------
     metrics_token: SecretStr | None = None
     """Bearer token Prometheus must send to ``/metrics``; unset, ``/metrics`` is open."""

@@ -194,29 +194,3 @@ def store_rows(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         "ON CONFLICT (goal_id, seq) DO NOTHING",
         rows,
     )
-
-
-def conversion(
-    msg: dict[str, Any], start: int | None, events: list[dict[str, Any]], windows: dict[int, int]
-) -> tuple[int | None, int | None]:
-    """(converted_at, goal id) of a message from the goal events of its recipient and campaign."""
-    best: tuple[int, int] | None = None
-    for e in events:
-        t = int(e["event_time"])
-        goal_id = int(e["goal_id"])
-        if goal_id == VENDOR_GOAL:
-            if e["message_id"] is not None:
-                if e["message_id"] != msg["message_id"]:
-                    continue
-            elif start is None or t < start:
-                continue
-        else:
-            if (
-                start is None
-                or goal_id not in windows
-                or not start <= t <= start + windows[goal_id]
-            ):
-                continue
-        if best is None or (t, goal_id) < best:
-            best = (t, goal_id)
-    return (best[0], best[1]) if best else (None, None)

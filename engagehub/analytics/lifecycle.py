@@ -1,22 +1,28 @@
-"""One message's lifecycle, and what it contributes to campaign rollups.
+"""What a message's lifecycle is made of, and what it contributes to campaign rollups.
 
 A lifecycle keeps the first time of each milestone (``min``), so any order of the same events
-gives the same row. Rollups are not incremented event by event: each change to a message
-subtracts what the message contributed before and adds what it contributes now, so a late
-earlier event, a campaign or variation learnt late, or a conversion found late all move counts
-to the right bucket and dimension without double counting.
+gives the same row. Rollups are not incremented event by event: a change to a message subtracts
+what the message contributed before and adds what it contributes now (``analytics/fold.py``
+does both in SQL), so a late earlier event, a campaign or variation learnt late, or a conversion
+found late all move counts to the right hour and dimension without double counting.
+
+The definitions here are data that the SQL is generated from: a new rollup metric is one entry
+in ``UNIQUE_METRICS`` or ``TOTAL_METRICS`` and one column in ``analytics_rollups`` and
+``analytics_campaigns`` (a migration ``ALTER TABLE ... ADD COLUMN ... NOT NULL DEFAULT 0``).
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from typing import Any
-
-from engagehub.model import StoredEvent
-
 HOUR_MS = 3_600_000
+# Dashboard rows for bounces and clicks the vendor sent without a reason or a URL: every
+# bounce and click is counted somewhere, so the tables add up to the totals.
+NO_REASON = "(no reason given)"
+NO_URL = "(no URL)"
+DAY_MS = 24 * HOUR_MS
+GRAINS = (HOUR_MS, DAY_MS)
+"""Rollup bucket widths: every count is kept per UTC hour and per UTC day."""
 
-# Canonical action -> lifecycle milestone (unknown actions leave the lifecycle alone).
+# Canonical action -> lifecycle milestone (unknown actions leave the milestones alone).
 MILESTONE_OF_ACTION = {
     "queued": "queued",
     "accepted": "queued",
@@ -33,6 +39,8 @@ MILESTONE_OF_ACTION = {
     "rejected": "failed",
     "dropped": "failed",
     "canceled": "failed",
+    "aborted": "failed",
+    "retried": "deferred",
     "opened": "opened",
     "viewed": "opened",
     "shown": "opened",
@@ -53,13 +61,14 @@ MILESTONES = (
     "opened",
     "machine_opened",
     "clicked",
+    "bot_clicked",
     "unsubscribed",
     "spam",
     "failed",
     "read",
 )
 # Final status: the highest-ranked milestone reached (order of arrival does not matter).
-_STATUS_RANK = (
+STATUS_RANK = (
     "queued",
     "sent",
     "deferred",
@@ -73,190 +82,63 @@ _STATUS_RANK = (
     "spam",
     "unsubscribed",
 )
-# Milestones that prove the message left the sender (a "sent" count even without Sent events).
-_AFTER_SEND = ("delivered", "deferred", "soft_bounced", "bounced", "opened", "clicked", "read")
-_TOTALS = {
-    "opened": "opens_total",
-    "machine_opened": "machine_opens_total",
-    "clicked": "clicks_total",
+AFTER_SEND = ("delivered", "deferred", "soft_bounced", "bounced", "opened", "clicked", "read")
+"""Milestones that prove the message left the sender (``first_left``: a send without Sent)."""
+REASON_MILESTONES = ("bounced", "soft_bounced", "failed")
+"""Milestones whose events carry the reason kept per message (first by time, then text)."""
+
+SENT_AT = "COALESCE(first_sent, first_left)"
+"""When the message was sent: its Sent event, else the first sign it left the sender."""
+ANCHOR = "COALESCE(first_delivered, first_sent, first_left)"
+"""Conversion windows start at delivery, or at send where no delivery receipt came."""
+
+UNIQUE_METRICS: dict[str, str] = {
+    "queued": "first_queued",
+    "sent": SENT_AT,
+    "delivered": "first_delivered",
+    "deferred": "first_deferred",
+    "soft_bounced": "first_soft_bounced",
+    "bounced": "first_bounced",
+    "failed": "first_failed",
+    "opened": "first_opened",
+    "machine_opened": "first_machine_opened",
+    "clicked": "first_clicked",
+    "bot_clicked": "first_bot_clicked",
+    "read": "first_read",
+    "unsubscribed": "first_unsubscribed",
+    "spam": "first_spam",
+    "converted": "converted_at",
 }
-
-Message = dict[str, Any]
-Key = tuple[str, str, str, str, int, str, str]
-"""(campaign, channel, variation, step, hour bucket, metric, detail)."""
-
-
-def new_message(message_id: str) -> Message:
-    """An empty lifecycle."""
-    msg: Message = {"message_id": message_id, "last_seq": 0, "state": {}}
-    for column in ("campaign_id", "campaign_name", "channel", "variation", "step"):
-        msg[column] = None
-    for column in ("user_id", "contact", "converted_at", "goal_id", "status"):
-        msg[column] = None
-    for m in MILESTONES:
-        msg[f"first_{m}"] = None
-    return msg
-
-
-def bucket(ms: int) -> int:
-    """Start of the UTC hour holding ``ms``."""
-    return ms - ms % HOUR_MS
-
-
-def _min(a: int | None, b: int) -> int:
-    return b if a is None or b < a else a
+"""Rollup column -> the time (over ``analytics_messages``) a message counts once at."""
+TOTAL_METRICS: dict[str, str] = {
+    "opens_total": "opens",
+    "machine_opens_total": "machine_opens",
+    "clicks_total": "clicks",
+    "bot_clicks_total": "bot_clicks",
+}
+"""Rollup column -> counter of ``analytics_message_hours`` (every event, at its own hour)."""
+HOUR_COUNTERS: dict[str, str] = {
+    "opens": "opened",
+    "machine_opens": "machine_opened",
+    "clicks": "clicked",
+    "bot_clicks": "bot_clicked",
+}
+"""Counter of ``analytics_message_hours`` -> the milestone whose every event it counts."""
+FLAGGED = {"opened": ("machine_open", "machine_opened"), "clicked": ("bot_click", "bot_clicked")}
+"""An event of this milestone whose property is true counts as the other milestone instead
+(Apple MPP and proxy opens; link scanners' clicks): human opens and clicks stay apart."""
+METRICS = (*UNIQUE_METRICS, *TOTAL_METRICS)
+"""Every column of ``analytics_rollups`` and ``analytics_campaigns`` after the dimensions."""
 
 
-def _first_text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    return str(value)
+def bucket_sql(expr: str, width: int = HOUR_MS) -> str:
+    """SQL for the start of the UTC hour (or ``width``) holding ``expr`` (floor, also < 1970)."""
+    return f"(({expr}) - ((({expr}) % {width}) + {width}) % {width})"
 
 
-def _pick(current: str | None, new: str | None) -> str | None:
-    """Dimensions: the smallest value seen, so arrival order cannot change the result."""
-    if new is None:
-        return current
-    return new if current is None or new < current else current
-
-
-def apply_event(msg: Message, ev: StoredEvent, action: str) -> None:
-    """Fold one event into the lifecycle (the caller skips events already applied)."""
-    props = ev.properties
-    msg["last_seq"] = max(msg["last_seq"], ev.seq)
-    msg["campaign_id"] = _pick(
-        msg["campaign_id"], ev.campaign_id or _first_text(props.get("journey_id"))
+def status_sql(reached: str) -> str:
+    """SQL for the final status; ``reached`` formats a milestone into "was it reached" SQL."""
+    cases = " ".join(
+        f"WHEN {reached.format(m=name)} THEN '{name}'" for name in reversed(STATUS_RANK)
     )
-    msg["campaign_name"] = _pick(
-        msg["campaign_name"],
-        _first_text(props.get("campaign_name")) or _first_text(props.get("journey_name")),
-    )
-    if ev.channel and ev.channel != "message":
-        msg["channel"] = _pick(msg["channel"], ev.channel)
-    msg["variation"] = _pick(
-        msg["variation"],
-        _first_text(props.get("variation_id")) or _first_text(props.get("journey_variation_id")),
-    )
-    msg["step"] = _pick(msg["step"], _first_text(props.get("step_id")))
-    msg["user_id"] = _pick(msg["user_id"], ev.user_id)
-    msg["contact"] = _pick(msg["contact"], ev.contact)
-    span = msg["state"].setdefault("span", [ev.event_time, ev.event_time])
-    span[0], span[1] = min(span[0], ev.event_time), max(span[1], ev.event_time)
-    milestone = MILESTONE_OF_ACTION.get(action)
-    if milestone == "opened" and props.get("machine_open") in (True, "true", 1):
-        milestone = "machine_opened"
-    if milestone is None:
-        return
-    column = f"first_{milestone}"
-    msg[column] = _min(msg[column], ev.event_time)
-    state = msg["state"]
-    total = _TOTALS.get(milestone)
-    if total:
-        per = state.setdefault(total, {})
-        b = str(bucket(ev.event_time))
-        per[b] = per.get(b, 0) + 1
-    url = _first_text(props.get("url"))
-    if milestone == "clicked" and url:
-        links = state.setdefault("links", {})
-        links[url] = _min(links.get(url), ev.event_time)
-        per = state.setdefault("link_totals", {}).setdefault(url, {})
-        b = str(bucket(ev.event_time))
-        per[b] = per.get(b, 0) + 1
-    if milestone in ("bounced", "soft_bounced", "failed"):
-        reason = _first_text(props.get("bounce_reason")) or _first_text(
-            props.get("error_message") or props.get("drop_reason") or props.get("error_code")
-        )
-        if reason:
-            entry = [ev.event_time, reason[:200]]
-            if state.get("reason") is None or entry < state["reason"]:
-                state["reason"] = entry
-
-
-def merge(into: Message, other: Message) -> None:
-    """Fold another lifecycle of the same message (known by its provider id) into this one."""
-    for m in MILESTONES:
-        column = f"first_{m}"
-        if other[column] is not None:
-            into[column] = _min(into[column], other[column])
-    for column in ("campaign_id", "campaign_name", "channel", "variation", "step"):
-        into[column] = _pick(into[column], other[column])
-    for column in ("user_id", "contact"):
-        into[column] = _pick(into[column], other[column])
-    into["last_seq"] = max(into["last_seq"], other["last_seq"])
-    mine, theirs = into["state"], other["state"]
-    for total in _TOTALS.values():
-        for b, n in theirs.get(total, {}).items():
-            per = mine.setdefault(total, {})
-            per[b] = per.get(b, 0) + n
-    for url, first in theirs.get("links", {}).items():
-        links = mine.setdefault("links", {})
-        links[url] = _min(links.get(url), first)
-    for url, buckets in theirs.get("link_totals", {}).items():
-        per = mine.setdefault("link_totals", {}).setdefault(url, {})
-        for b, n in buckets.items():
-            per[b] = per.get(b, 0) + n
-    if theirs.get("reason") is not None and (
-        mine.get("reason") is None or theirs["reason"] < mine["reason"]
-    ):
-        mine["reason"] = theirs["reason"]
-    if theirs.get("span"):
-        span = mine.setdefault("span", list(theirs["span"]))
-        span[0], span[1] = min(span[0], theirs["span"][0]), max(span[1], theirs["span"][1])
-
-
-def sent_at(msg: Message) -> int | None:
-    """When the message was sent: its Sent event, else the first sign it left the sender."""
-    if msg["first_sent"] is not None:
-        return int(msg["first_sent"])
-    times = [msg[f"first_{m}"] for m in _AFTER_SEND if msg[f"first_{m}"] is not None]
-    return min(times) if times else None
-
-
-def anchor(msg: Message) -> int | None:
-    """Conversion windows start at delivery, or at send where no delivery receipt came."""
-    if msg["first_delivered"] is not None:
-        return int(msg["first_delivered"])
-    return sent_at(msg)
-
-
-def status(msg: Message) -> str | None:
-    """Final status: the highest-ranked milestone reached."""
-    found = None
-    for name in _STATUS_RANK:
-        if msg[f"first_{name}"] is not None:
-            found = name
-    return found
-
-
-def contributions(msg: Message) -> Counter[Key]:
-    """Every rollup count this message accounts for (nothing until its campaign is known)."""
-    out: Counter[Key] = Counter()
-    campaign = msg["campaign_id"]
-    if not campaign:
-        return out
-    dims = (campaign, msg["channel"] or "", msg["variation"] or "", msg["step"] or "")
-
-    def add(when: int | None, metric: str, detail: str = "", n: int = 1) -> None:
-        if when is not None:
-            out[(*dims, bucket(when), metric, detail)] += n
-
-    add(sent_at(msg), "sent")
-    for m in MILESTONES:
-        if m != "sent":
-            add(msg[f"first_{m}"], m)
-    add(msg["converted_at"], "converted")
-    if msg["converted_at"] is not None:
-        add(msg["converted_at"], "goal_converted", str(msg["goal_id"]))
-    state = msg["state"]
-    for total in _TOTALS.values():
-        for b, n in state.get(total, {}).items():
-            out[(*dims, int(b), total, "")] += n
-    for url, first in state.get("links", {}).items():
-        add(first, "link_unique", url)
-    for url, per in state.get("link_totals", {}).items():
-        for b, n in per.items():
-            out[(*dims, int(b), "link_clicks", url)] += n
-    reason = state.get("reason")
-    if reason is not None:
-        add(reason[0], "bounce_reason", reason[1])
-    return out
+    return f"CASE {cases} END"

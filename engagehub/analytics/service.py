@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
+from engagehub.analytics import fold
 from engagehub.analytics import goals as goal_store
-from engagehub.analytics.lifecycle import MILESTONES, Key, contributions
-from engagehub.analytics.processor import (
-    AnalyticsProcessor,
-    load_messages,
-    recipients_of,
-    settle,
-)
+from engagehub.analytics.lifecycle import MILESTONES
+from engagehub.analytics.processor import AnalyticsProcessor, settle, store_goal_rows
 from engagehub.errors import NotFound
 from engagehub.processing import get_offset
 from engagehub.storage import events as log
@@ -41,8 +36,10 @@ def add_goal(
             (cursor, event, event),
         ).fetchall():
             rows.extend(x for x in matcher.rows(log.from_row(r)) if x[0] == goal_id)
-        goal_store.store_rows(conn, rows)
-        _resettle(conn, load_messages(conn, recipients_of(conn, rows, {})))
+        fold.prepare(conn)
+        store_goal_rows(conn, rows)
+        fold.touch_window(conn)
+        settle(conn, lambda: None)
     return goal.public() | {"backfilled_events": len(rows)}
 
 
@@ -57,14 +54,14 @@ def remove_goal(conn: Connection, goal_id: int) -> None:
                 "SELECT message_id FROM analytics_messages WHERE goal_id = ?", (goal_id,)
             ).fetchall()
         ]
-        conn.execute("DELETE FROM analytics_goal_events WHERE goal_id = ?", (goal_id,))
-        conn.execute("DELETE FROM analytics_goals WHERE id = ?", (goal_id,))
-        _resettle(conn, load_messages(conn, ids))
+        fold.prepare(conn)
+        fold.touch(conn, ids)
 
+        def forget() -> None:
+            conn.execute("DELETE FROM analytics_goal_events WHERE goal_id = ?", (goal_id,))
+            conn.execute("DELETE FROM analytics_goals WHERE id = ?", (goal_id,))
 
-def _resettle(conn: Connection, msgs: dict[str, dict[str, Any]]) -> None:
-    before: dict[str, Counter[Key]] = {mid: contributions(m) for mid, m in msgs.items()}
-    settle(conn, msgs, before, goal_store.Matcher(goal_store.load(conn)))
+        settle(conn, forget)
 
 
 def message_view(conn: Connection, message_id: str, limit: int = 500) -> dict[str, Any]:
@@ -75,7 +72,7 @@ def message_view(conn: Connection, message_id: str, limit: int = 500) -> dict[st
         "SELECT message_id FROM analytics_message_aliases WHERE alias = ?", (message_id,)
     )
     message_id = str(target or message_id)
-    found = load_messages(conn, [message_id]).get(message_id)
+    found = conn.one("SELECT * FROM analytics_messages WHERE message_id = ?", (message_id,))
     ids = [message_id] + [
         str(a)
         for (a,) in conn.execute(
@@ -96,8 +93,15 @@ def message_view(conn: Connection, message_id: str, limit: int = 500) -> dict[st
     timeline = [event_json(ev, names) for ev in events]
     if found is None:
         return {"message_id": message_id, "status": None, "milestones": {}, "timeline": timeline}
-    state = found["state"]
-    reason = state.get("reason")
+    hours = conn.all(
+        "SELECT url, SUM(opens) AS opens, SUM(machine_opens) AS machine_opens, "
+        "SUM(clicks) AS clicks, SUM(bot_clicks) AS bot_clicks, MIN(first_click) AS first_click "
+        "FROM analytics_message_hours WHERE message_id = ? GROUP BY url",
+        (message_id,),
+    )
+    links = sorted(
+        (r["first_click"], r["url"]) for r in hours if r["url"] and r["first_click"] is not None
+    )
     return {
         "message_id": message_id,
         "provider_ids": ids[1:],
@@ -110,14 +114,12 @@ def message_view(conn: Connection, message_id: str, limit: int = 500) -> dict[st
         "contact": found["contact"],
         "status": found["status"],
         "milestones": {m: format_ts(found[f"first_{m}"]) for m in MILESTONES},
-        "opens_total": sum(state.get("opens_total", {}).values()),
-        "machine_opens_total": sum(state.get("machine_opens_total", {}).values()),
-        "clicks_total": sum(state.get("clicks_total", {}).values()),
-        "links": [
-            {"url": url, "first_clicked": format_ts(t)}
-            for url, t in sorted(state.get("links", {}).items(), key=lambda kv: (kv[1], kv[0]))
-        ],
-        "bounce_reason": reason[1] if reason else None,
+        "opens_total": sum(int(r["opens"]) for r in hours),
+        "machine_opens_total": sum(int(r["machine_opens"]) for r in hours),
+        "clicks_total": sum(int(r["clicks"]) for r in hours),
+        "bot_clicks_total": sum(int(r["bot_clicks"]) for r in hours),
+        "links": [{"url": url, "first_clicked": format_ts(t)} for t, url in links],
+        "bounce_reason": found["reason"],
         "converted_at": format_ts(found["converted_at"]),
         "goal_id": found["goal_id"],
         "timeline": timeline,

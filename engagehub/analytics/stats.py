@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from engagehub.analytics import goals as goal_store
-from engagehub.analytics.lifecycle import HOUR_MS
+from engagehub.analytics.lifecycle import DAY_MS, HOUR_MS
+from engagehub.analytics.lifecycle import METRICS as ROLLUP_METRICS
 from engagehub.errors import NotFound, PayloadError
 from engagehub.storage.base import Connection
 from engagehub.timeutil import format_ts
 
-DAY_MS = 24 * HOUR_MS
 # Rollup metric -> name in the API.
 METRICS = {
     "queued": "queued",
@@ -31,6 +31,8 @@ METRICS = {
     "machine_opens_total": "machine_opens_total",
     "clicked": "clicks_unique",
     "clicks_total": "clicks_total",
+    "bot_clicked": "bot_clicks_unique",
+    "bot_clicks_total": "bot_clicks_total",
     "read": "read",
     "unsubscribed": "unsubscribes",
     "spam": "spam_reports",
@@ -91,11 +93,11 @@ def list_campaigns(conn: Connection, limit: int = 1000) -> list[dict[str, Any]]:
     for start in range(0, len(ids), 500):
         part = ids[start : start + 500]
         for r in conn.all(
-            "SELECT campaign_id, metric, n FROM analytics_campaigns WHERE campaign_id IN "
-            f"({', '.join('?' * len(part))})",
+            f"SELECT campaign_id, {', '.join(ROLLUP_METRICS)} FROM analytics_campaigns "
+            f"WHERE campaign_id IN ({', '.join('?' * len(part))})",
             part,
         ):
-            counts[r["campaign_id"]][r["metric"]] = int(r["n"])
+            counts[r.pop("campaign_id")] = r
     out = []
     for r in names:
         totals = _totals(counts[r["campaign_id"]])
@@ -129,12 +131,6 @@ def campaign_stats(
         raise PayloadError("to must be after from", field="to", value=format_ts(until))
     where = ["campaign_id = ?"]
     params: list[Any] = [campaign_id]
-    if since is not None:
-        where.append("bucket >= ?")
-        params.append(since - since % HOUR_MS)
-    if until is not None:
-        where.append("bucket < ?")
-        params.append(until)
     if channel:
         where.append("channel = ?")
         params.append(channel)
@@ -142,37 +138,63 @@ def campaign_stats(
         where.append("variation = ?")
         params.append(variation)
     clause = " AND ".join(where)
-    rows = conn.all(
-        "SELECT bucket, channel, variation, step, metric, detail, n FROM analytics_rollups "
-        f"WHERE {clause} AND n <> 0",
-        params,
+    lo = None if since is None else since - since % HOUR_MS
+    span = conn.one(
+        f"SELECT MIN(bucket) AS first, MAX(bucket) AS last FROM analytics_rollups WHERE {clause} "
+        "AND grain = ? AND bucket >= ? AND bucket < ?",
+        [
+            *params,
+            HOUR_MS,
+            _FAR_PAST if lo is None else lo,
+            _FAR_FUTURE if until is None else until,
+        ],
     )
+    step = _interval(interval, span["first"] if span else None, span["last"] if span else None)
     counts: dict[str, int] = {}
     groups: dict[tuple[str, str, str], dict[str, int]] = {}
     series: dict[int, dict[str, int]] = {}
     links: dict[str, dict[str, int]] = {}
     reasons: dict[str, int] = {}
     goal_counts: dict[str, int] = {}
-    first = min((r["bucket"] for r in rows), default=None)
-    last = max((r["bucket"] for r in rows), default=None)
-    step = _interval(interval, first, last)
-    for r in rows:
-        metric, detail, n = r["metric"], r["detail"], int(r["n"])
-        if metric == "link_unique":
-            links.setdefault(detail, {"clicks_unique": 0, "clicks_total": 0})["clicks_unique"] += n
-        elif metric == "link_clicks":
-            links.setdefault(detail, {"clicks_unique": 0, "clicks_total": 0})["clicks_total"] += n
-        elif metric == "bounce_reason":
-            reasons[detail] = reasons.get(detail, 0) + n
-        elif metric == "goal_converted":
-            goal_counts[detail] = goal_counts.get(detail, 0) + n
-        else:
-            counts[metric] = counts.get(metric, 0) + n
+    # Summed inside the database per series point and dimension, from day rows for the whole
+    # days of the range and hour rows for the rest: a month of a campaign is a few dozen rows.
+    sums = ", ".join(f"SUM({m}) AS {m}" for m in ROLLUP_METRICS)
+    for grain, a, b in _pieces(lo, until, step):
+        bounds = f"{clause} AND grain = ? AND bucket >= ? AND bucket < ?"
+        args = [*params, grain, _FAR_PAST if a is None else a, _FAR_FUTURE if b is None else b]
+        for r in conn.all(
+            f"SELECT bucket - bucket % {step} AS point, channel, variation, step, {sums} "
+            f"FROM analytics_rollups WHERE {bounds} "
+            f"GROUP BY bucket - bucket % {step}, channel, variation, step",
+            args,
+        ):
             g = groups.setdefault((r["channel"], r["variation"], r["step"]), {})
-            g[metric] = g.get(metric, 0) + n
-            b = int(r["bucket"]) - int(r["bucket"]) % step
-            s = series.setdefault(b, {})
-            s[metric] = s.get(metric, 0) + n
+            s = series.setdefault(int(r["point"]), {})
+            for metric in ROLLUP_METRICS:
+                n = int(r[metric] or 0)
+                counts[metric] = counts.get(metric, 0) + n
+                g[metric] = g.get(metric, 0) + n
+                s[metric] = s.get(metric, 0) + n
+        for r in conn.all(
+            "SELECT kind, detail, SUM(uniques) AS uniques, SUM(total) AS total "
+            f"FROM analytics_rollup_details WHERE {bounds} GROUP BY kind, detail",
+            args,
+        ):
+            kind, detail = r["kind"], r["detail"]
+            uniques, total = int(r["uniques"]), int(r["total"])
+            if kind == "link":
+                link = links.setdefault(detail, {"clicks_unique": 0, "clicks_total": 0})
+                link["clicks_unique"] += uniques
+                link["clicks_total"] += total
+            elif kind == "bounce_reason":
+                reasons[detail] = reasons.get(detail, 0) + uniques
+            elif kind == "goal":
+                goal_counts[detail] = goal_counts.get(detail, 0) + uniques
+    reasons = {k: v for k, v in reasons.items() if v}
+    goal_counts = {k: v for k, v in goal_counts.items() if v}
+    groups = {k: v for k, v in groups.items() if any(v.values())}
+    series = {k: v for k, v in series.items() if any(v.values())}
+    links = {k: v for k, v in links.items() if any(v.values())}
     totals = _totals(counts)
     goal_defs = {str(g.id): g for g in goal_store.load(conn) if g.campaign_id == campaign_id}
     return {
@@ -217,6 +239,29 @@ def campaign_stats(
             if k not in goal_counts
         ],
     }
+
+
+_FAR_PAST = -(2**62)
+_FAR_FUTURE = 2**62
+
+
+def _pieces(
+    lo: int | None, until: int | None, step: int
+) -> list[tuple[int, int | None, int | None]]:
+    """(grain, from, to) parts of a range: whole UTC days from day rows when the series is
+    daily, the partial days at either end (or everything) from hour rows."""
+    if step != DAY_MS:
+        return [(HOUR_MS, lo, until)]
+    first_day = None if lo is None else -(-lo // DAY_MS) * DAY_MS
+    last_day = None if until is None else until - until % DAY_MS
+    if first_day is not None and last_day is not None and first_day >= last_day:
+        return [(HOUR_MS, lo, until)]
+    out: list[tuple[int, int | None, int | None]] = [(DAY_MS, first_day, last_day)]
+    if lo is not None and first_day is not None and lo < first_day:
+        out.append((HOUR_MS, lo, first_day))
+    if until is not None and last_day is not None and last_day < until:
+        out.append((HOUR_MS, last_day, until))
+    return out
 
 
 def _top_links(links: dict[str, dict[str, int]]) -> list[dict[str, Any]]:

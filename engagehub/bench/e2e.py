@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import psutil
 
 from engagehub.bench.ingest import WRITE_KEY, _basic, free_port, peak_rss_mb, server
 from engagehub.bench.loadgen import run_load
+from engagehub.processing.runner import processor_children
 from engagehub.storage import events as log
 from engagehub.storage.migrate import migrate
 from engagehub.storage.sqlite import SQLiteConnection
@@ -134,14 +134,8 @@ def processor_lag(port: int) -> dict[str, int]:
 def _rss(pid: int) -> dict[str, float]:
     """Peak RSS (MB) of the server and of each child process (the processors)."""
     out = {"server_peak_rss_mb": peak_rss_mb(pid)}
-    try:
-        children = psutil.Process(pid).children(recursive=True)
-    except psutil.Error:
-        children = []
-    for child in children:
-        out["processor_peak_rss_mb"] = max(
-            out.get("processor_peak_rss_mb", 0.0), peak_rss_mb(child.pid)
-        )
+    for child in processor_children(pid):
+        out["processor_peak_rss_mb"] = peak_rss_mb(child)
     return out
 
 

@@ -149,6 +149,122 @@ def copy_ceiling(url: str, template: bytes, rows: int, per_txn: int = 2000) -> f
     return len(made) / elapsed
 
 
+def _preload(url: str, events: int) -> int:
+    """Append ``events`` mixed engagement events (Segment batches) to the log; the head."""
+    from engagehub.bench.e2e import bodies
+
+    db = open_database(url, Settings(database_url=url))
+    try:
+        with db.session() as conn:
+            source = source_store.by_name(conn, "bench")
+            received = now_ms()
+            for body in bodies(events, batch_size=1000):
+                parsed = segment.parse(segment.decode(body, "batch"), received).events
+                log.append(conn, [log.Batch(source.id, received, parsed)])
+            return log.head(conn)
+    finally:
+        db.close()
+
+
+def _reset_processors(url: str) -> None:
+    """Every processor back to position 0 with empty derived tables (one layout: unsharded)."""
+    from engagehub import registry
+    from engagehub.processing import reset
+
+    settings = Settings(database_url=url)
+    db = open_database(url, settings)
+    try:
+        with db.session() as conn:
+            with conn.transaction():
+                conn.execute("DELETE FROM processor_offsets WHERE name LIKE '%#%'")
+            for processor in registry.processors(settings):
+                reset(conn, processor)
+    finally:
+        db.close()
+
+
+def _positions(url: str) -> tuple[int, dict[str, int]]:
+    from engagehub.processing.shards import processor_positions
+
+    db = open_database(url, Settings(database_url=url))
+    try:
+        with db.session() as conn:
+            return log.head(conn), processor_positions(conn)
+    finally:
+        db.close()
+
+
+def measure_workers(url: str, workers: int, timeout: float = 900.0) -> dict[str, Any]:
+    """Events/s at which ``workers`` ``engagehub worker`` processes derive the pre-loaded log.
+
+    Each processor that can be split gets one shard per worker. Timed from the first cursor
+    that moves (start-up excluded) until every processor is at the log head.
+    """
+    from engagehub import registry
+
+    _reset_processors(url)
+    names = [p.name for p in registry.processors(Settings(database_url=url))]
+    env = {
+        **os.environ,
+        "ENGAGEHUB_DATABASE_URL": url,
+        "ENGAGEHUB_PROCESSOR_SHARDS": str(workers),
+        "ENGAGEHUB_RUN_SERVICES": "false",
+        "ENGAGEHUB_WORKER_POLL_INTERVAL": "0.05",
+        "ENGAGEHUB_POSTGRES_POOL_SIZE": "2",
+    }
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "engagehub", "worker"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(workers)
+    ]
+    started = first = time.perf_counter()
+    moved = False
+    try:
+        while True:
+            head, positions = _positions(url)
+            now = time.perf_counter()
+            if not moved and any(positions.get(n, 0) > 0 for n in names):
+                moved, first = True, now
+            if moved and all(positions.get(n, 0) >= head for n in names):
+                break
+            if now - started > timeout:
+                raise RuntimeError(f"workers did not catch up in {timeout:.0f} s: {positions}")
+            time.sleep(0.05)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    elapsed = max(1e-9, now - first)
+    return {"events": head, "seconds": elapsed, "events_per_s": head / elapsed}
+
+
+def run_processing(
+    counts: Sequence[int] = (1, 2, 4), events: int = 100_000, url: str | None = None
+) -> dict[str, Any]:
+    """Processing rate of one pre-loaded log with each worker count (same run, same server)."""
+    figures: dict[str, Any] = {"events": events, "cpus": os.cpu_count()}
+    with contextlib.ExitStack() as stack:
+        base = url or stack.enter_context(throwaway_postgres())
+        with fresh_schema(base) as schema_url:
+            figures["head"] = _preload(schema_url, events)
+            for n in counts:
+                figures[f"workers_{n}"] = measure_workers(schema_url, n)
+    one = figures[f"workers_{counts[0]}"]["events_per_s"]
+    for n in counts:
+        figures[f"workers_{n}"][f"ratio_vs_{counts[0]}_worker"] = (
+            figures[f"workers_{n}"]["events_per_s"] / one
+        )
+    return figures
+
+
 def run(
     processes: Sequence[int] = (1, 2, 4),
     duration: float = 10.0,

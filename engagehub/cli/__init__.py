@@ -92,6 +92,9 @@ def register() -> None:
     from engagehub.cli import suppressions
 
     suppressions.register(app)
+    from engagehub.cli import processors
+
+    processors.register(app)
 
 
 def main() -> None:

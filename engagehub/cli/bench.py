@@ -101,9 +101,14 @@ def postgres(
         str | None,
         typer.Option(help="PostgreSQL URL to use (default: start a throwaway server)."),
     ] = None,
+    processing_events: Annotated[
+        int,
+        typer.Option(help="Pre-loaded events derived by 1, 2, 4 `engagehub worker`s (0: skip)."),
+    ] = 100_000,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
-    """Ingest events/s on PostgreSQL with 1, 2, 4 API processes vs a raw COPY (same run)."""
+    """Ingest events/s with 1, 2, 4 API processes vs a raw COPY, and the processing rate of a
+    pre-loaded log with as many workers (same run)."""
     from engagehub.bench.postgres import run
     from engagehub.errors import PayloadError
 
@@ -114,6 +119,10 @@ def postgres(
     if not counts or min(counts) < 1:
         raise PayloadError("--processes takes numbers like 1,2,4", value=processes)
     figures = run(counts, duration, concurrency, batch_size, url)
+    if processing_events:
+        from engagehub.bench.postgres import run_processing
+
+        figures["processing"] = run_processing(counts, processing_events, url)
     if as_json:
         print(orjson.dumps(figures).decode())
         return
@@ -142,6 +151,21 @@ def postgres(
             str(f["acked_events"] == f["stored_events"]),
         )
     console.print(table)
+    processing = figures.get("processing")
+    if processing:
+        derived = Table(
+            "workers", "events/s", f"ratio vs {counts[0]}", "seconds",
+            title=f"processing a pre-loaded log of {processing['head']:,} positions",
+        )  # fmt: skip
+        for n in counts:
+            f = processing[f"workers_{n}"]
+            derived.add_row(
+                str(n),
+                f"{f['events_per_s']:,.0f}",
+                f"{f[f'ratio_vs_{counts[0]}_worker']:.2f}",
+                f"{f['seconds']:.1f}",
+            )
+        console.print(derived)
 
 
 @bench_app.command("analytics")
@@ -149,17 +173,18 @@ def analytics(
     events: Annotated[int, typer.Option(help="Events to generate.")] = 10_000_000,
     campaigns: Annotated[int, typer.Option(help="Campaigns they belong to.")] = 1000,
     queries: Annotated[int, typer.Option(help="Random stats queries to time.")] = 200,
-    batch: Annotated[int, typer.Option(help="Events appended per transaction.")] = 5000,
+    batch: Annotated[int, typer.Option(help="Events bulk-loaded per transaction.")] = 500_000,
+    window: Annotated[int, typer.Option(help="Log positions per processor window.")] = 100_000,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
-    """Ingest with rollups (vs append only), then stats p50/p95 vs DuckDB over Parquet."""
+    """Derive analytics from a bulk-loaded log, then stats p50/p95 vs DuckDB over Parquet."""
     from rich.progress import Progress
 
     from engagehub.bench.analytics import run
 
     with Progress(console=console, transient=True) as bar:
-        task = bar.add_task("ingesting", total=events)
-        figures = run(events, campaigns, queries, batch, lambda n: bar.advance(task, n))
+        task = bar.add_task("loading the log", total=events)
+        figures = run(events, campaigns, queries, batch, lambda n: bar.advance(task, n), window)
     if as_json:
         print(orjson.dumps(figures).decode())
         return

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import orjson
 
-from engagehub.destinations import signing
+from engagehub.destinations import patterns, signing
 from engagehub.destinations.errors import (
     TerminalDeliveryError,
     TransientDeliveryError,
@@ -29,11 +29,14 @@ from engagehub.timeutil import format_ts, now_ms
 
 
 def event_json(ev: StoredEvent) -> dict[str, Any]:
-    """The public form of one canonical event in a delivered batch."""
+    """The public form of one event in a delivered batch (``event``: canonical name, else the
+    vendor's; ``canonical``: whether it is a canonical one)."""
     return {
         "id": ev.event_id,
         "seq": ev.seq,
-        "event": ev.event,
+        "event": patterns.name_of(ev.event, ev.vendor_event, ev.type),
+        "canonical": ev.event is not None,
+        "vendor_event": ev.vendor_event,
         "type": ev.type,
         "channel": ev.channel,
         "user_id": ev.user_id,
@@ -60,17 +63,26 @@ def webhook_body(dest: Destination, msg_id: str, events: Sequence[StoredEvent]) 
 
 
 def segment_body(events: Sequence[StoredEvent]) -> bytes:
-    """A Segment ``/v1/batch`` body of track calls (messageId = our stable event id)."""
+    """A Segment ``/v1/batch`` body (messageId = our stable event id): track calls under the
+    event's name, identify/page/screen/group/alias calls as their own type."""
     calls = []
     for ev in events:
         call: dict[str, Any] = {
-            "type": "track",
-            "event": ev.event,
+            "type": ev.type if ev.type in _SEGMENT_TYPES else "track",
             "messageId": ev.event_id,
             "timestamp": format_ts(ev.event_time),
-            "properties": ev.properties,
             "context": {"library": {"name": "engagehub"}},
         }
+        if call["type"] == "track":
+            call["event"] = patterns.name_of(ev.event, ev.vendor_event)
+            call["properties"] = ev.properties
+        elif call["type"] == "identify":
+            call["traits"] = ev.properties
+        else:
+            call["properties"] = ev.properties
+            for field, prop in _SEGMENT_FIELDS.get(call["type"], {}).items():
+                if ev.properties.get(prop) is not None:
+                    call[field] = ev.properties[prop]
         if ev.user_id:
             call["userId"] = ev.user_id
         call["anonymousId"] = ev.anonymous_id or (None if ev.user_id else ev.contact or ev.event_id)
@@ -78,6 +90,15 @@ def segment_body(events: Sequence[StoredEvent]) -> bytes:
             del call["anonymousId"]
         calls.append(call)
     return orjson.dumps({"batch": calls, "sentAt": format_ts(now_ms())})
+
+
+_SEGMENT_TYPES = ("track", "identify", "page", "screen", "group", "alias")
+_SEGMENT_FIELDS = {
+    "page": {"name": "name"},
+    "screen": {"name": "name"},
+    "group": {"groupId": "group_id"},
+    "alias": {"previousId": "previous_id"},
+}
 
 
 def segment_url(url: str) -> str:

@@ -189,7 +189,7 @@ def read_batch(conn: Connection, dest: Destination, after: int, upto: int) -> li
         [after, upto, *params],
     ).fetchall()
     found = [log.from_row(r) for r in rows]
-    return [e for e in found if patterns.matches(dest.events, e.event)]
+    return [e for e in found if patterns.matches(dest.events, e.event, e.vendor_event)]
 
 
 def delivered(conn: Connection, name: str, upto: int, count: int) -> None:

@@ -94,7 +94,14 @@ def export_range(
         schema.READ_SCHEMA,
     )
     if events:
-        keep = [patterns.matches(events, e) for e in table.column("event").to_pylist()]
+        keep = [
+            patterns.matches(events, e, v)
+            for e, v in zip(
+                table.column("event").to_pylist(),
+                table.column("vendor_event").to_pylist(),
+                strict=True,
+            )
+        ]
         table = table.filter(pa.array(keep, pa.bool_()))
     if table.num_rows == 0:
         return 0, []

@@ -35,7 +35,9 @@ SHORT = {
     "g": "group",
     "a": "alias",
 }
-_ACCEPTS = ("segment",)
+# MoEngage's Segment integration sends Segment calls with MoEngage's names to a moengage
+# source's write key (moengage-source.md): they are read with MoEngage's taxonomy.
+_ACCEPTS = ("segment", "moengage")
 
 _EVENT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -91,7 +93,12 @@ async def handle(request: Request, call: str) -> JSONResponse:
     source = await hub.source_for_key(basic_auth_user(request) or envelope.writeKey, _ACCEPTS)
     check_origin(request.headers.get("origin"), source.name, source.config)
     result = segment.parse(
-        envelope, received_at, call, settings.max_event_bytes, settings.default_region
+        envelope,
+        received_at,
+        call,
+        settings.max_event_bytes,
+        settings.default_region,
+        vendor="moengage" if source.kind == "moengage" else segment.NAME,
     )
     return await commit(hub, source.id, result, received_at, single=call != "batch")
 

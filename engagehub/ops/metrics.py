@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from prometheus_client import (
@@ -107,8 +107,9 @@ def processor_lag(conn: Connection, names: Iterable[str] = ()) -> dict[str, Lag]
     head = log.head(conn)
     now = now_ms()
     cursors = dict.fromkeys(names, 0)
-    for row in conn.all("SELECT name, seq FROM processor_offsets WHERE kind = 'processor'"):
-        cursors[row["name"]] = int(row["seq"])
+    from engagehub.processing.shards import processor_positions
+
+    cursors.update(processor_positions(conn))  # a sharded processor: its slowest shard
     found = {}
     for name, seq in sorted(cursors.items()):
         behind = max(0, head - seq)
@@ -123,6 +124,8 @@ class Snapshot:
     head: int
     lag: dict[tuple[str, str], Lag]
     unmapped: list[tuple[str, str, int, int]]
+    failing_at: dict[str, int] = field(default_factory=dict)
+    """Processors stuck on one event (``processor_failures``): name -> log position."""
 
 
 def snapshot(conn: Connection, processors: Iterable[str] = ()) -> Snapshot:
@@ -143,7 +146,11 @@ def snapshot(conn: Connection, processors: Iterable[str] = ()) -> Snapshot:
         "GROUP BY s.name, s.kind ORDER BY s.name"
     )
     rows = [(r["source"], r["kind"], int(r["events"]), int(r["names"])) for r in unmapped]
-    return Snapshot(log.head(conn), lag, rows)
+    failing = {
+        str(name): int(seq)
+        for name, seq in conn.execute("SELECT name, seq FROM processor_failures").fetchall()
+    }
+    return Snapshot(log.head(conn), lag, rows, failing)
 
 
 def _gauges(snap: Snapshot, failing: Mapping[str, str]) -> Iterable[Metric]:
@@ -167,8 +174,15 @@ def _gauges(snap: Snapshot, failing: Mapping[str, str]) -> Iterable[Metric]:
         "1 when a processor's last step in this process failed (it retries).",
         labels=["name"],
     )
-    for name in sorted(failing):
+    for name in sorted(set(failing) | set(snap.failing_at)):
         broken.add_metric([name], 1)
+    stuck = GaugeMetricFamily(
+        "engagehub_processor_failing_seq",
+        "Log position of the event a processor fails on (see `engagehub processors status`).",
+        labels=["name"],
+    )
+    for name, seq in sorted(snap.failing_at.items()):
+        stuck.add_metric([name], seq)
     unmapped = GaugeMetricFamily(
         "engagehub_unmapped_events",
         "Events whose name the taxonomy does not map, per source.",
@@ -182,7 +196,7 @@ def _gauges(snap: Snapshot, failing: Mapping[str, str]) -> Iterable[Metric]:
     for source, kind, count, distinct in snap.unmapped:
         unmapped.add_metric([source, kind], count)
         names.add_metric([source, kind], distinct)
-    return [head, events, seconds, broken, unmapped, names]
+    return [head, events, seconds, broken, stuck, unmapped, names]
 
 
 class _Static:

@@ -29,6 +29,7 @@ __all__ = [
     "Processor",
     "Round",
     "Shard",
+    "Unit",
     "Window",
     "WindowProcessor",
     "apply",
@@ -125,12 +126,30 @@ class Round:
     """Log positions folded in, summed over processors."""
 
 
+@dataclass(frozen=True)
+class Unit:
+    """What one cursor follows: a processor, or one shard of it (``name#index/count``)."""
+
+    processor: Processor
+    shard: Shard | None = None
+
+    @property
+    def name(self) -> str:
+        """The cursor's row name."""
+        if self.shard is None or self.shard.count == 1:
+            return self.processor.name
+        return f"{self.processor.name}#{self.shard.index}/{self.shard.count}"
+
+
 def _cursors(conn: Connection, names: Sequence[str]) -> dict[str, int]:
+    """Cursors of ``names``, locked on PostgreSQL; a new processor starts at 0, but a shard's
+    row is only made by ``shards.reshard`` (a missing one is another shard layout's)."""
     now = now_ms()
     conn.executemany(
-        "INSERT INTO processor_offsets (name, seq, updated_at) VALUES (?, 0, ?) "
+        "INSERT INTO processor_offsets (name, seq, updated_at) SELECT ?, 0, ? WHERE NOT EXISTS "
+        "(SELECT 1 FROM processor_offsets WHERE name = ? OR name LIKE ?) "
         "ON CONFLICT (name) DO NOTHING",
-        [(n, now) for n in names],
+        [(n, now, n, n + "#%") for n in names if "#" not in n],
     )
     sql = (
         "SELECT name, seq FROM processor_offsets WHERE name IN ("
@@ -157,42 +176,45 @@ def _lock(conn: Connection, names: Sequence[str], wait: bool) -> tuple[list[str]
 
 def run_round(
     conn: Connection,
-    processors: Sequence[Processor],
+    processors: Sequence[Processor | Unit],
     window: int,
     wait: bool = True,
     limits: dict[str, int] | None = None,
 ) -> Round:
-    """Apply the next window of the log to every processor, in one transaction.
+    """Apply the next window of the log to every processor (or shard), in one transaction.
 
     The window starts at the lowest cursor; each processor sees it from its own cursor
     (``Window.view``), at most ``limits[name]`` positions (a failing processor is narrowed down
     to the event that fails). Cursors move in the same transaction as the effects.
     """
-    by_name = {p.name: p for p in processors}
+    units = {u.name: u for u in (p if isinstance(p, Unit) else Unit(p) for p in processors)}
     with conn.transaction():
-        names, busy = _lock(conn, list(by_name), wait)
-        if not names:
+        got, busy = _lock(conn, list(units), wait)
+        if not got:
             return Round(log.head(conn), {}, {}, busy)
-        cursors = _cursors(conn, names)
+        cursors = _cursors(conn, got)
+        busy += [n for n in got if n not in cursors]
+        names = [n for n in units if n in cursors]  # registry order
         head = log.head(conn)
         result = Round(head, dict(cursors), {}, busy)
+        if not names:
+            return result
         low = min(cursors.values())
         upto = min(head, low + window)
         if upto <= low:
             return result
         shared = Window(conn, low, upto)
         moved: list[tuple[int, int, str]] = []
-        for name in names:  # registry order is kept by ``by_name``
+        for name in names:
             cursor = cursors[name]
+            unit = units[name]
             mine = min(upto, cursor + (limits or {}).get(name, window))
             if mine <= cursor:
                 continue
-            view = shared.view(cursor)
-            if mine < upto:
-                view = Window(conn, cursor, mine, None, shared._cache)
+            view = Window(conn, cursor, mine, unit.shard, shared._cache)
             try:
                 with conn.transaction():  # a savepoint: a failure rolls back this one alone
-                    apply(by_name[name], view)
+                    apply(unit.processor, view)
             except TransientError:
                 raise  # the database itself is unavailable: the whole round is retried
             except Exception as exc:
@@ -204,6 +226,8 @@ def run_round(
         conn.executemany(
             "UPDATE processor_offsets SET seq = ?, updated_at = ? WHERE name = ?", moved
         )
+        if moved:  # processors may have appended (consent's companions): the next round's work
+            result.head = log.head(conn)
     return result
 
 

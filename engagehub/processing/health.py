@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from engagehub.errors import ConflictError, EngagehubError, NotFound
-from engagehub.processing import Processor, Round, get_offset, run_round, set_offset
+from engagehub.processing import Processor, Round, Unit, get_offset, run_round, set_offset
 from engagehub.storage.base import Connection
 from engagehub.timeutil import now_ms
 
@@ -46,7 +46,7 @@ class Follower:
 
     def __init__(
         self,
-        processors: Sequence[Processor],
+        processors: Sequence[Processor | Unit],
         window: int,
         retry_s: float = RETRY_S,
         round_s: float | None = None,
@@ -56,7 +56,7 @@ class Follower:
         self.retry_s = retry_s
         self.round_s = round_s
         """Target duration of a round (its write lock); the window adapts to it. None: fixed."""
-        self.size = window if round_s is None else min(window, 500)
+        self.size = window if round_s is None else min(window, 1000)
         self.sick: dict[str, _Sick] = {}
         self.cursors: dict[str, int] = {}
         self.head = 0
@@ -98,7 +98,7 @@ class Follower:
         if self.round_s is None or not result.applied:
             return
         if elapsed > self.round_s:
-            self.size = max(100, int(self.size * self.round_s / elapsed))
+            self.size = max(min(self.window, 1000), int(self.size * self.round_s / elapsed))
         elif elapsed < self.round_s / 2:
             self.size = min(self.window, self.size * 2)
 

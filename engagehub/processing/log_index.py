@@ -40,6 +40,7 @@ class LogIndex:
     """Derived table ``event_index``."""
 
     name = "log_index"
+    shard_key = "seq"  # no order between events matters: any split of the log works
 
     def apply_window(self, window: Window) -> None:
         """Index every non-empty key of the window's events (one statement)."""

@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 _IDLE_POLL_S = 1.0
 _YIELD_S = 0.0003
 _RESTART_S = 1.0
-_ROUND_S = 0.05  # a round holds the SQLite write lock about this long; ingest commits between
+_ROUND_S = 0.2  # a round holds the SQLite write lock about this long; ingest commits between
 
 Progress = dict[str, Any]
 """``{"cursors": {name: seq}, "head": int, "errors": {name: text}}``."""
@@ -42,9 +42,12 @@ def follow(
     wait: Callable[[float], bool],
     publish: Callable[[Progress], None],
     stopping: Callable[[], bool],
+    shards: int = 1,
 ) -> None:
     """Rounds until caught up, publish, sleep until woken; reconnect after database errors."""
-    follower = Follower(processors, window, round_s=_ROUND_S)
+    from engagehub.processing.shards import units
+
+    follower = Follower(units(processors, shards), window, round_s=_ROUND_S)
     conn = None
     while not stopping():
         try:
@@ -60,9 +63,11 @@ def follow(
             publish({"cursors": {}, "head": 0, "errors": {"round": f"{type(exc).__name__}: {exc}"}})
             wait(_RESTART_S)
             continue
-        publish(
-            {"cursors": dict(follower.cursors), "head": follower.head, "errors": follower.errors}
-        )
+        cursors: dict[str, int] = {}
+        for name, seq in follower.cursors.items():  # a sharded processor: its slowest shard
+            base = name.split("#", 1)[0]
+            cursors[base] = min(cursors.get(base, seq), seq)
+        publish({"cursors": cursors, "head": follower.head, "errors": follower.errors})
         if more:
             time.sleep(_YIELD_S)  # let a waiting ingest commit take the write lock
             continue
@@ -138,6 +143,7 @@ class ProcessorRunner:
             self._wait,
             self._publish,
             self._stop.is_set,
+            self.settings.processor_shards,
         )
 
     def _supervise(self) -> None:
@@ -202,6 +208,20 @@ class ProcessorRunner:
                 child.terminate()
 
 
+def processor_children(pid: int) -> list[int]:
+    """Process ids of the processor processes of server ``pid`` (benchmarks, tests)."""
+    import psutil
+
+    found = []
+    for child in psutil.Process(pid).children():
+        try:
+            if "spawn_main" in " ".join(child.cmdline()):
+                found.append(child.pid)
+        except psutil.Error:
+            continue
+    return found
+
+
 def _from_registry(processors: Sequence[Processor], settings: Settings) -> bool:
     """Whether the child process can rebuild exactly these processors from the registry."""
     from engagehub import registry
@@ -248,6 +268,14 @@ def child_main(settings: Settings, names: list[str], pipe: Pipe) -> None:
             pipe.send(progress)
 
     try:
-        follow(db, processors, settings.processor_batch, wait, publish, stop.is_set)
+        follow(
+            db,
+            processors,
+            settings.processor_batch,
+            wait,
+            publish,
+            stop.is_set,
+            settings.processor_shards,
+        )
     finally:
         db.close()

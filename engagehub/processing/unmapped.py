@@ -10,6 +10,7 @@ class UnmappedCounter:
     """Derived table ``unmapped_events``: how often, first and last seen (one statement)."""
 
     name = "unmapped"
+    shard_key = "seq"  # counts, minimum and maximum add up in any order
 
     def apply_window(self, window: Window) -> None:
         """Fold the window into per-name counters inside the database."""

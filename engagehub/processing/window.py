@@ -34,10 +34,10 @@ class Shard:
         if self.count == 1:
             return "1 = 1"
         prefix = f"{alias}." if alias else ""
-        key = self.key.replace("@", prefix)
+        key = f"COALESCE(CAST({self.key.replace('@', prefix)} AS TEXT), '')"
         if conn.dialect == "postgresql":
-            return f"mod(abs(hashtext(COALESCE({key}, ''))::bigint), {self.count}) = {self.index}"
-        return f"(eh_hash(COALESCE({key}, '')) % {self.count}) = {self.index}"
+            return f"mod(abs(hashtext({key})::bigint), {self.count}) = {self.index}"
+        return f"(eh_hash({key}) % {self.count}) = {self.index}"
 
 
 class _Cache:

@@ -19,9 +19,10 @@ from functools import partial
 
 import psycopg
 
-from engagehub.processing import Processor
+from engagehub.processing import Processor, Unit
 from engagehub.processing.health import Follower
 from engagehub.processing.services import Service, ServiceRunner
+from engagehub.processing.shards import reshard, units
 from engagehub.settings import Settings
 from engagehub.storage import Database, migrate
 from engagehub.storage import events as log
@@ -43,11 +44,12 @@ class Worker:
         self.settings = settings
         self.db = db
         self.processors = list(processors)
+        self.units = units(self.processors, settings.processor_shards)
         self.services = ServiceRunner(db, services)
         self.offsets: dict[str, int] = {}
         self.errors: dict[str, str] = {}
         self._stop = asyncio.Event()
-        self._wake = {p.name: asyncio.Event() for p in self.processors}
+        self._wake = {u.name: asyncio.Event() for u in self.units}
         self._closing = threading.Event()
 
     def stop(self) -> None:
@@ -63,7 +65,7 @@ class Worker:
         """Migrate, then follow the log and run services until ``stop()``."""
         await asyncio.to_thread(self._migrate)
         await self.services.start()
-        loops = [asyncio.create_task(self._follow(p), name=p.name) for p in self.processors]
+        loops = [asyncio.create_task(self._follow(u), name=u.name) for u in self.units]
         listener = None
         if self.db.dialect == "postgresql" and self.processors:
             loop = asyncio.get_running_loop()
@@ -87,9 +89,12 @@ class Worker:
     def _migrate(self) -> None:
         with self.db.session() as conn:
             migrate(conn)
+            for p in self.processors:  # ENGAGEHUB_PROCESSOR_SHARDS changed: move the cursors
+                if getattr(p, "shard_key", None):
+                    reshard(conn, p, self.settings.processor_shards, self.settings.processor_batch)
 
-    async def _follow(self, processor: Processor) -> None:
-        """Step one processor until caught up, then poll; reconnect after errors."""
+    async def _follow(self, processor: Unit) -> None:
+        """Step one processor (or shard) until caught up, then poll; reconnect after errors."""
         loop = asyncio.get_running_loop()
         executor = ThreadPoolExecutor(1, thread_name_prefix=f"engagehub-{processor.name}")
         conn: Connection | None = None

@@ -313,8 +313,9 @@ def _index_candidates(conn: Connection, q: EventQuery) -> tuple[str, list[Any]] 
     for column in ("message_id", "user_id", "contact", "anonymous_id", "campaign_id"):
         value = getattr(q, column)
         if value is not None:
-            indexed_upto = conn.scalar(
-                "SELECT seq FROM processor_offsets WHERE name = ?", (LogIndex.name,)
+            indexed_upto = conn.scalar(  # the slowest shard, when log_index is sharded
+                "SELECT MIN(seq) FROM processor_offsets WHERE name = ? OR name LIKE ?",
+                (LogIndex.name, LogIndex.name + "#%"),
             )
             clause = (
                 "seq IN (SELECT seq FROM event_index WHERE k = ? "

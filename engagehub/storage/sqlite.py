@@ -177,6 +177,7 @@ class SQLiteConnection(Connection):
             self._lock_fd = None
 
 
+@lru_cache(maxsize=65_536)  # a window repeats its users, messages and campaigns
 def _key_hash(kind: str, value: str | None) -> int | None:
     """``eh_key(kind, value)``: the log index's key hash (same as ``log_index.key_hash``)."""
     if value is None:
@@ -185,9 +186,9 @@ def _key_hash(kind: str, value: str | None) -> int | None:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def _hash(value: str | None) -> int:
+def _hash(value: object) -> int:
     """``eh_hash(value)``: a stable non-negative hash (shard of a key)."""
-    digest = hashlib.md5((value or "").encode()).digest()  # noqa: S324 - not for security
+    digest = hashlib.md5(("" if value is None else str(value)).encode()).digest()  # noqa: S324
     return int.from_bytes(digest[:4], "big")
 
 

@@ -104,8 +104,12 @@ def parse(
     call: str = "batch",
     max_event_bytes: int = 32 * 1024,
     region: str = "US",
+    vendor: str = NAME,
 ) -> ParseResult:
-    """Normalize every event of the envelope; invalid ones become rejections with the reason."""
+    """Normalize every event of the envelope; invalid ones become rejections with the reason.
+
+    ``vendor`` names the taxonomy the event names come in: ``moengage`` for MoEngage's Segment
+    integration (MoEngage names and properties first, then Segment's resolution)."""
     result = ParseResult()
     seen: Counter[bytes] = Counter()
     batch_sent = _batch_sent_at(envelope)
@@ -129,7 +133,7 @@ def parse(
                 raise PayloadError(f"malformed event JSON: {exc}") from None
             dedup = _dedup_key(item, data, seen)
             result.events.append(
-                _normalize(item, data, call, batch_sent, received_at, dedup, region)
+                _normalize(item, data, call, batch_sent, received_at, dedup, region, vendor)
             )
         except (PayloadError, PayloadTooLarge) as exc:
             exc.details.setdefault("index", index)
@@ -171,6 +175,7 @@ def _normalize(
     received_at: int,
     dedup: str,
     region: str,
+    vendor: str = NAME,
 ) -> IncomingEvent:
     kind = item.type if call == "batch" else call
     if kind is None:
@@ -193,8 +198,10 @@ def _normalize(
         if not item.event or not item.event.strip():
             raise PayloadError("track calls need a non-empty event name", field="event")
         vendor_event = item.event
-        resolved = taxonomy.resolve(NAME, vendor_event)
-        properties = taxonomy.rename(NAME, item.properties or {})
+        resolved = taxonomy.resolve(vendor, vendor_event)
+        if resolved.event is None and vendor != NAME:
+            resolved = taxonomy.resolve(NAME, vendor_event)
+        properties = taxonomy.rename(vendor, item.properties or {})
         for key, value in resolved.set.items():
             properties.setdefault(key, value)
     elif kind in ("identify", "group"):

@@ -63,21 +63,21 @@ def source_id(db: Database) -> int:
     return make_source(db)[0].id
 
 
-def snapshot(conn: Connection) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]:
-    """Lifecycle rows and non-zero rollups, comparable across runs."""
+def snapshot(conn: Connection) -> tuple[list[dict[str, Any]], ...]:
+    """Lifecycle rows, hourly counters and rollups, comparable across runs."""
     rows = conn.all("SELECT * FROM analytics_messages ORDER BY message_id")
     for r in rows:
         r.pop("updated_at")
-        r.pop("last_seq")
-        r["state"] = orjson.loads(r["state"])
-    rollups = [
-        tuple(r)
-        for r in conn.execute(
-            "SELECT campaign_id, bucket, channel, variation, step, metric, detail, n "
-            "FROM analytics_rollups WHERE n <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7"
-        ).fetchall()
+    tables = [
+        [tuple(r) for r in conn.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()]
+        for table, order in (
+            ("analytics_message_hours", "1, 2, 3"),
+            ("analytics_rollups", "1, 2, 3, 4, 5, 6"),
+            ("analytics_rollup_details", "1, 2, 3, 4, 5, 6, 7, 8"),
+            ("analytics_campaigns", "1"),
+        )
     ]
-    return rows, rollups
+    return (rows, *tables)
 
 
 def clear_log(conn: Connection) -> None:

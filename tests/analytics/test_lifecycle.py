@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from engagehub.analytics import service, stats
 from engagehub.analytics.processor import AnalyticsProcessor
 from engagehub.processing import reset, run_until_caught_up
@@ -105,16 +107,25 @@ def test_any_order_and_window_gives_the_same_state(db: Database) -> None:
             assert snapshot(conn) == expected
 
 
-def test_replaying_a_window_changes_nothing(db: Database) -> None:
+def test_a_window_cut_short_is_replayed_whole(db: Database) -> None:
+    """Effects commit with the cursor: a crash mid-window leaves nothing, the replay counts once."""
     sid = source_id(db)
     with db.session() as conn:
         feed(conn, sid, email_story())
         before = snapshot(conn)
         processor = AnalyticsProcessor()
+        reset(conn, processor)
         window = log.read_range(conn, 0, log.head(conn))
-        with conn.transaction():
-            processor.apply(conn, window[:4])  # a crash after apply, before the cursor moved
-            processor.apply(conn, window)
+
+        def crash() -> None:
+            with conn.transaction():
+                processor.apply(conn, window[:4])
+                raise RuntimeError("crash before the cursor moved")
+
+        with pytest.raises(RuntimeError, match="crash"):
+            crash()
+        assert conn.scalar("SELECT COUNT(*) FROM analytics_messages") == 0
+        run_until_caught_up(conn, [processor], 5)
         assert snapshot(conn) == before
         # A full rebuild from the log gives the same derived state.
         reset(conn, processor)
@@ -166,3 +177,50 @@ def test_provider_ids_join_the_message_whenever_the_link_arrives(db: Database) -
         "Email Opened",
         "Email Link Clicked",
     ]
+
+
+def test_bounces_without_reason_and_clicks_without_url_are_counted(db: Database) -> None:
+    """Every bounce and click shows in the tables: under placeholders when the vendor sent none."""
+    sid = source_id(db)
+    events = [
+        ev("n1-s", "Email Sent", T0, "n1", "c7"),
+        ev("n1-b", "Email Bounced", T0 + 5, "n1", bounce_type="hard"),
+        ev("n2-s", "Email Sent", T0, "n2", "c7"),
+        ev("n2-b", "Email Bounced", T0 + 6, "n2"),
+        ev("n3-s", "Email Sent", T0, "n3", "c7"),
+        ev("n3-c1", "Email Link Clicked", T0 + 7, "n3"),
+        ev("n3-c2", "Email Link Clicked", T0 + 8, "n3"),
+        ev("n3-c3", "Email Link Clicked", T0 + 9, "n3"),
+        # A reason given later beats the placeholder of an earlier event of the same message.
+        ev("n4-s", "Email Sent", T0, "n4", "c7"),
+        ev("n4-d", "Email Soft Bounced", T0 + 1, "n4"),
+        ev("n4-b", "Email Bounced", T0 + 2, "n4", bounce_reason="550 no user"),
+    ]
+    with db.session() as conn:
+        feed(conn, sid, events)
+        data = stats.campaign_stats(conn, "c7")
+    assert data["bounce_reasons"] == [
+        {"reason": "(no reason given)", "count": 2},
+        {"reason": "550 no user", "count": 1},
+    ]
+    assert data["top_links"] == [{"url": "(no URL)", "clicks_unique": 1, "clicks_total": 3}]
+
+
+def test_bot_clicks_are_kept_apart_from_human_clicks(db: Database) -> None:
+    sid = source_id(db)
+    scanner = ev("m1-bot", "Email Link Clicked", T0 + 61_500, "m1", url="https://x.test/a",
+                 bot_click=True, bot_click_reason="scanner_user_agent")  # fmt: skip
+    with db.session() as conn:
+        feed(conn, sid, [*email_story(), scanner])
+        data = stats.campaign_stats(conn, "c1")
+        view = service.message_view(conn, "m1")
+    t = data["totals"]
+    assert (t["clicks_unique"], t["clicks_total"]) == (1, 3)  # the human ones only
+    assert (t["bot_clicks_unique"], t["bot_clicks_total"]) == (1, 1)
+    assert data["top_links"][0] == {
+        "url": "https://x.test/a",
+        "clicks_unique": 1,
+        "clicks_total": 2,
+    }
+    assert view["milestones"]["clicked"] != view["milestones"]["bot_clicked"]
+    assert (view["clicks_total"], view["bot_clicks_total"]) == (3, 1)

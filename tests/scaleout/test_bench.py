@@ -17,3 +17,15 @@ def test_bench_postgres_measures_api_and_copy_in_one_run() -> None:
     assert figures["copy_rows_per_s"] > 0
     assert api["ratio_vs_copy"] == api["events_per_s"] / figures["copy_rows_per_s"]
     assert api["ratio_vs_1_process"] == 1.0
+
+
+def test_bench_postgres_processing_rate_with_sharded_workers() -> None:
+    from engagehub.bench.postgres import run_processing
+
+    figures = run_processing([1, 2], events=3000, url=postgres_base_url())
+    assert figures["head"] >= 3000
+    for n in (1, 2):
+        entry = figures[f"workers_{n}"]
+        assert entry["events"] >= 3000  # every processor reached the head (companions too)
+        assert entry["events_per_s"] > 0
+    assert figures["workers_1"]["ratio_vs_1_worker"] == 1.0

@@ -1,0 +1,97 @@
+"""``serve`` derives in a child process: it catches up behind real HTTP ingest, and a child
+killed with SIGKILL is restarted and resumes from its durable cursors."""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import orjson
+
+from engagehub.bench.e2e import bodies, processor_lag
+from engagehub.bench.ingest import free_port, server
+from engagehub.processing.runner import processor_children
+
+KEY = "runner-test-write-key-01"
+
+
+def _post(port: int, body: bytes) -> int:
+    auth = base64.b64encode(f"{KEY}:".encode()).decode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/v1/batch",
+        data=body,
+        headers={"Authorization": f"Basic {auth}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return int(response.status)
+
+
+def _caught_up(port: int, timeout: float = 60) -> dict[str, int]:
+    deadline = time.monotonic() + timeout
+    while True:
+        lag = processor_lag(port)
+        if lag and not any(lag.values()):
+            return lag
+        if time.monotonic() > deadline:
+            raise AssertionError(f"processors still behind: {lag}")
+        time.sleep(0.1)
+
+
+def test_processor_process_follows_ingest_and_survives_kill_9(tmp_path: Path) -> None:
+    env = {
+        "ENGAGEHUB_DATABASE_URL": f"sqlite:///{tmp_path}/runner.db",
+        "ENGAGEHUB_ADMIN_TOKEN": "runner-admin-token",
+        "ENGAGEHUB_PROCESSOR_MODE": "process",
+    }
+    full_env = {**os.environ, **env}
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "engagehub",
+            "sources",
+            "add",
+            "web",
+            "--kind",
+            "segment",
+            "--write-key",
+            KEY,
+        ],
+        env=full_env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    requests = bodies(1200, batch_size=100)
+    port = free_port()
+    cmd = [sys.executable, "-m", "engagehub", "serve", "--port", str(port)]
+    with server([*cmd, "--log-level", "warning"], env, port) as proc:
+        for body in requests[:6]:
+            assert _post(port, body) == 200
+        lag = _caught_up(port)
+        assert {"log_index", "profiles", "consent", "analytics"} <= set(lag)
+        children = processor_children(proc.pid)
+        assert len(children) == 1, children  # derivation runs in its own process
+        os.kill(children[0], signal.SIGKILL)
+        for body in requests[6:]:
+            assert _post(port, body) == 200  # ingest never waits for the processors
+        _caught_up(port)
+        restarted = processor_children(proc.pid)
+        assert len(restarted) == 1
+        assert restarted[0] != children[0]
+    status = subprocess.run(
+        [sys.executable, "-m", "engagehub", "processors", "status", "--json"],
+        env=full_env,
+        check=True,
+        capture_output=True,
+    )
+    report = orjson.loads(status.stdout)
+    processors = [f for f in report["followers"] if f["kind"] == "processor"]
+    assert processors
+    assert all(f["lag"] == 0 and f["failing_seq"] is None for f in processors)
+    assert report["head"] >= 1200
