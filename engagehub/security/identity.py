@@ -13,7 +13,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import Scope
 
-from engagehub.api.auth import SESSION_COOKIE, token_hash
+from engagehub.access.tokens import token_hash
+from engagehub.api.auth import SESSION_COOKIE
 
 Headers = dict[bytes, bytes]
 
