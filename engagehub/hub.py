@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import multiprocessing
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -55,7 +56,9 @@ class Hub:
         self.settings = settings
         self.db = db
         self.writer = LogWriter(db)
-        self.runner = ProcessorRunner(db, processors, settings)
+        # Set while appends wait for the writer; the processors (any process) let them go first.
+        self.writer.busy_flag = multiprocessing.get_context("spawn").Value("b", 0, lock=False)
+        self.runner = ProcessorRunner(db, processors, settings, self.writer.busy_flag)
         self._unlisten: Callable[[], None] | None = None
         self.services = ServiceRunner(db, services)
         self.admin_token_hash = ""
