@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engagehub.api.auth import require_admin
 from engagehub.destinations import store
-from engagehub.destinations.guard import check_url
+from engagehub.destinations.guard import check_destination
 from engagehub.http import JSONResponse, error_responses
 from engagehub.hub import Hub
 from engagehub.storage import events as log
@@ -113,7 +113,7 @@ async def list_destinations(request: Request) -> JSONResponse:
 async def add_destination(request: Request, body: NewDestination) -> JSONResponse:
     """Check the URL (SSRF guard) and add the destination; it starts at the log head."""
     hub: Hub = request.app.state.hub
-    check_url(body.url, body.kind, hub.settings.allow_private_destinations)
+    check_destination(body.url, body.kind, body.secret, hub.settings.allow_private_destinations)
 
     def run(conn: Connection) -> dict[str, Any]:
         dest = store.create(

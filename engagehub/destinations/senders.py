@@ -21,7 +21,7 @@ from engagehub.destinations.errors import (
     classify,
     retry_after_seconds,
 )
-from engagehub.destinations.guard import check_url
+from engagehub.destinations.guard import Target, host_header, pinned, resolve
 from engagehub.destinations.store import Destination
 from engagehub.errors import PayloadError
 from engagehub.model import StoredEvent
@@ -107,6 +107,14 @@ def segment_url(url: str) -> str:
     return url if url.endswith("/v1/batch") else url + "/v1/batch"
 
 
+def _checked(dest: Destination, allow_private: bool) -> Target:
+    """The SSRF guard's verdict at delivery time (DNS may have changed since the create)."""
+    try:
+        return resolve(dest.url, dest.kind, allow_private)
+    except PayloadError as exc:
+        raise TerminalDeliveryError(exc.message, destination=dest.name, url=dest.url) from None
+
+
 class HttpSender:
     """Posts batches over one keep-alive client per destination."""
 
@@ -120,10 +128,7 @@ class HttpSender:
 
     def send(self, dest: Destination, msg_id: str, events: Sequence[StoredEvent]) -> None:
         """POST one batch; raise a classified DeliveryError unless it got a 2xx."""
-        try:
-            check_url(dest.url, dest.kind, self.allow_private)
-        except PayloadError as exc:
-            raise TerminalDeliveryError(exc.message, destination=dest.name, url=dest.url) from None
+        target = _checked(dest, self.allow_private)
         headers = {"content-type": "application/json", "user-agent": "engagehub"}
         if dest.kind == "segment":
             url = segment_url(dest.url)
@@ -136,8 +141,14 @@ class HttpSender:
             body = webhook_body(dest, msg_id, events)
             key = signing.secret_bytes(dest.secret or "")
             headers.update(signing.headers(key, msg_id, now_ms() // 1000, body))
+        headers["host"] = host_header(url)
+        # connect to the address the guard checked (no second DNS answer); TLS still checks
+        # the certificate against the host name
+        extensions = {"sni_hostname": target.host} if url.startswith("https:") else {}
         try:
-            response = self.client.post(url, content=body, headers=headers)
+            response = self.client.post(
+                pinned(url, target), content=body, headers=headers, extensions=extensions
+            )
         except httpx.TimeoutException as exc:
             raise TransientDeliveryError(
                 f"timed out posting to {url}: {type(exc).__name__}", destination=dest.name, url=url
@@ -178,14 +189,11 @@ class NatsSender:
 
     def send(self, dest: Destination, msg_id: str, events: Sequence[StoredEvent]) -> None:
         """Publish and wait for every JetStream ack."""
-        try:
-            check_url(dest.url, dest.kind, self.allow_private)
-        except PayloadError as exc:
-            raise TerminalDeliveryError(exc.message, destination=dest.name, url=dest.url) from None
+        target = _checked(dest, self.allow_private)
         try:
             # nats-py retries a refused first connect forever: bound the whole batch instead
             limit = self.timeout * 2 + 0.01 * len(events)
-            asyncio.run(asyncio.wait_for(self._publish(dest, msg_id, events), limit))
+            asyncio.run(asyncio.wait_for(self._publish(dest, target, msg_id, events), limit))
         except TimeoutError:
             raise TransientDeliveryError(
                 f"NATS {dest.url} did not connect or ack in time", destination=dest.name
@@ -195,11 +203,14 @@ class NatsSender:
                 f"NATS {dest.url} failed: {type(exc).__name__}: {exc}", destination=dest.name
             ) from None
 
-    async def _publish(self, dest: Destination, msg_id: str, events: Sequence[StoredEvent]) -> None:
+    async def _publish(
+        self, dest: Destination, target: Target, msg_id: str, events: Sequence[StoredEvent]
+    ) -> None:
         import nats
 
         nc = await nats.connect(
-            dest.url,
+            pinned(dest.url, target),
+            tls_hostname=target.host if dest.url.startswith("tls:") else None,
             connect_timeout=self.timeout,
             max_reconnect_attempts=0,
             allow_reconnect=False,

@@ -195,13 +195,14 @@ def read_batch(conn: Connection, dest: Destination, after: int, upto: int) -> li
 def delivered(conn: Connection, name: str, upto: int, count: int) -> None:
     """The in-flight batch was accepted: move the cursor past it."""
     with conn.transaction():
-        conn.execute(
+        moved = conn.execute(
             "UPDATE destinations SET cursor = ?, inflight_upto = NULL, attempts = 0, "
             "next_attempt_at = 0, delivered = delivered + ?, last_success_at = ? "
             "WHERE name = ? AND inflight_upto = ?",
             (upto, count, now_ms(), name, upto),
-        )
-        followers.advance(conn, "destination", name, get(conn, name).cursor)
+        ).rowcount
+        if moved:
+            followers.advance(conn, "destination", name, upto)
 
 
 def failed(conn: Connection, name: str, error: str, retry_in_ms: int) -> None:

@@ -128,6 +128,7 @@ def parse_http(body: bytes, region: str = "US") -> ParseResult:
         try:
             if not isinstance(item, Mapping):
                 raise PayloadError("each event must be an object", value=str(item)[:100])
+            safejson.check_depth(item)
             event_type, record = flatten(item)
             result.events.append(normalize(event_type, record, region))
         except PayloadError as exc:

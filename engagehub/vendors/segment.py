@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from engagehub import safejson
 from engagehub.classify import flag
 from engagehub.contacts import quick_contact
 from engagehub.errors import PayloadError, PayloadTooLarge
@@ -76,12 +77,19 @@ def decode(body: bytes, call: str) -> Envelope:
     """Read a request body; ``call`` is ``batch`` or one of the six call types."""
     try:
         if call == "batch":
-            return _envelope_decoder.decode(body)
+            try:
+                return _envelope_decoder.decode(body)
+            except RecursionError:  # one event too deep: split the batch, refuse that one
+                envelope, items = safejson.decode_split(_envelope_decoder.decode, body, b"batch")
+                envelope.batch = [msgspec.Raw(item) for item in items]
+                return envelope
         single = _single_decoder.decode(body)
     except msgspec.ValidationError as exc:
         raise PayloadError(f"invalid body: {exc}", path=_path(exc)) from None
     except msgspec.DecodeError as exc:
         raise PayloadError(f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise safejson.depth_error("body") from None
     return Envelope(batch=[msgspec.Raw(body)], sentAt=single.sentAt, writeKey=single.writeKey)
 
 
@@ -115,6 +123,8 @@ def parse(
                     size=len(data),
                     limit=max_event_bytes,
                 )
+            if safejson.text_too_deep(data, safejson.MAX_DEPTH):
+                raise safejson.depth_error()
             try:
                 item = _event_decoder.decode(data)
             except msgspec.ValidationError as exc:
@@ -144,7 +154,7 @@ def _batch_sent_at(envelope: Envelope) -> int | None:
 def _message_id_of(data: bytes) -> str | None:
     try:
         found = msgspec.json.decode(data, type=dict[str, Any]).get("messageId")
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None
     return str(found) if found is not None else None
 

@@ -8,11 +8,11 @@ from ``/static``); every form carries a CSRF token; state changes are POST only.
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from markupsafe import Markup
 from starlette.responses import Response
 
@@ -22,9 +22,10 @@ from engagehub.analytics import service, stats
 from engagehub.analytics.api import settled
 from engagehub.api.events import event_json, source_names
 from engagehub.errors import PayloadError
-from engagehub.http import JSONResponse
+from engagehub.http import INT64_MAX, JSONResponse
 from engagehub.hub import Hub
 from engagehub.profiles import store as profile_store
+from engagehub.security.identity import failed_authentication
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
 from engagehub.timeutil import parse_param
@@ -84,6 +85,7 @@ async def login(request: Request) -> Response:
     given = token_hash(form.get("token", ""))
     who = await hub.read(lambda c: tokens.resolve(c, given, hub.admin_token_hash))
     if who is None:
+        failed_authentication(request)  # a page for the browser, a failure for the limiter
         return await login_page(request, "That token is not valid.")
     request.state.principal = Principal(who.name, who.scope, who.token_hash, "dashboard")
     audit.annotate(request, action="dashboard login", target=who.name, params={"scope": who.scope})
@@ -239,7 +241,9 @@ async def live_page(request: Request) -> Response:
 
 
 @router.get("/live/events")
-async def live_events(request: Request, after: int = 0) -> Response:
+async def live_events(
+    request: Request, after: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0
+) -> Response:
     """Events after a log position, oldest first (session cookie, not the API token)."""
     if await current(request) is None:
         return JSONResponse(
