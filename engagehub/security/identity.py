@@ -13,7 +13,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import Scope
 
-from engagehub.access.tokens import token_hash
+from engagehub.access.tokens import resolve, token_hash
 from engagehub.api.auth import SESSION_COOKIE
 
 Headers = dict[bytes, bytes]
@@ -53,7 +53,7 @@ async def verified_credential(scope: Scope, headers: Headers) -> str | None:
     scheme, _, value = auth.partition(" ")
     value = value.strip()
     if scheme.lower() == "bearer" and value:
-        found = bearer_identity(hub, value)
+        found = await bearer_identity(hub, value)
         if found is not None:
             return found
     key = basic_user(value) if scheme.lower() == "basic" else None
@@ -64,7 +64,7 @@ async def verified_credential(scope: Scope, headers: Headers) -> str | None:
     cookies = headers.get(b"cookie", b"")
     cookie = _cookie(cookies, SESSION_COOKIE)
     if cookie:
-        return bearer_identity(hub, cookie)
+        return await bearer_identity(hub, cookie)
     return _dashboard_identity(app, hub, _cookie(cookies, "engagehub_dashboard"))
 
 
@@ -78,11 +78,13 @@ def _dashboard_identity(app: Any, hub: Any, cookie: str | None) -> str | None:
     return "admin" if session.read(cookie, secret, hub.admin_token_hash) is not None else None
 
 
-def bearer_identity(hub: Any, token: str) -> str | None:
-    """The name of the management credential ``token`` is, or None (token kinds plug in here)."""
+async def bearer_identity(hub: Any, token: str) -> str | None:
+    """``admin``, or ``token:<name>`` for a live scoped token (issue 19), or None."""
     if _is_admin(token, hub.admin_token_hash):
         return "admin"
-    return None
+    digest = token_hash(token)
+    found = await hub.read(lambda conn: resolve(conn, digest, hub.admin_token_hash))
+    return f"token:{found.name}" if found is not None else None
 
 
 def _is_admin(token: str, expected: str) -> bool:

@@ -198,3 +198,18 @@ def test_dashboard_login_honours_the_scope(client: TestClient, admin: dict[str, 
         ("bootstrap", "dashboard"),
         ("analyst", "dashboard"),
     ]
+
+
+def test_a_scoped_token_counts_as_a_credential_for_large_uploads(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    """Bodies over the anonymous 64 KB cap pass for a verified scoped token, not for a bogus one."""
+    writer = new_token(client, admin, "importer", "write")
+    rows = "".join(f"u{i},user{i}@example.com,subscribed\r\n" for i in range(4000))
+    csv = ("user_id,email,email_subscription_status\r\n" + rows).encode()
+    assert len(csv) > 64 * 1024
+    upload = {"file": ("subs.csv", csv, "text/csv")}
+    r = client.post("/api/imports", files=upload, headers=bearer(writer))
+    assert r.status_code == 202, r.text
+    bogus = client.post("/api/imports", files=upload, headers=bearer("not-a-token-" + "x" * 20))
+    assert bogus.status_code == 401, bogus.text
