@@ -44,6 +44,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     from engagehub.ops.api import install as install_ops
 
     install_ops(app)
+    from engagehub.access.audit import AuditMiddleware
+
+    app.add_middleware(AuditMiddleware)  # inside the security middleware: limits come first
     harden(app, settings)
     app.add_middleware(CorsMiddleware)  # outermost: preflights and every /v1/ reply, errors too
     return app

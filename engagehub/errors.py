@@ -9,6 +9,7 @@
     ├── NotFound                        404 not_found
     ├── ConflictError                   409 conflict
     ├── PayloadTooLarge                 413 payload_too_large
+    ├── UriTooLong                      414 uri_too_long
     ├── UnsupportedMediaType            415 unsupported_media_type
     ├── RateLimited                     429 rate_limited
     ├── TransientError                  503 unavailable         (retry: storage busy, disk full)
@@ -35,6 +36,7 @@ __all__ = [
     "SignatureError",
     "TransientError",
     "UnsupportedMediaType",
+    "UriTooLong",
     "ValidationFailed",
     "error_body",
 ]
@@ -109,6 +111,13 @@ class PayloadTooLarge(EngagehubError):
 
     code = "payload_too_large"
     http_status = 413
+
+
+class UriTooLong(EngagehubError):
+    """A request path over the documented length limit."""
+
+    code = "uri_too_long"
+    http_status = 414
 
 
 class UnsupportedMediaType(EngagehubError):

@@ -14,8 +14,11 @@ from starlette.responses import JSONResponse as StarletteJSONResponse
 from starlette.responses import Response
 
 from engagehub.errors import EngagehubError, RateLimited, error_body
+from engagehub.safejson import renderable
 
 logger = logging.getLogger(__name__)
+INT64_MAX = 2**63 - 1
+"""Largest integer a path or query parameter may carry (what every store can bind)."""
 
 _STATUS_CODES = {
     400: "invalid_payload",
@@ -25,6 +28,7 @@ _STATUS_CODES = {
     405: "method_not_allowed",
     406: "not_acceptable",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
     422: "invalid_payload",
     429: "rate_limited",
@@ -37,7 +41,12 @@ class JSONResponse(StarletteJSONResponse):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS, default=_fallback)
+        try:
+            return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS, default=_fallback)
+        except orjson.JSONEncodeError:  # too deep (stored before the limit) or a huge integer
+            return orjson.dumps(
+                renderable(content), option=orjson.OPT_NON_STR_KEYS, default=_fallback
+            )
 
 
 def _fallback(value: Any) -> Any:
@@ -57,6 +66,13 @@ def error_response(exc: EngagehubError) -> JSONResponse:
     if exc.http_status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="engagehub", Bearer'
     return JSONResponse(exc.body(), status_code=exc.http_status, headers=headers)
+
+
+def crash_response() -> JSONResponse:
+    """The answer to an unexpected exception: the one shape, nothing of the exception leaked."""
+    return JSONResponse(
+        error_body("internal", "internal error; see the server log", {}), status_code=500
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -100,9 +116,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_crash(request: Request, exc: Exception) -> Response:
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse(
-            error_body("internal", "internal error; see the server log", {}), status_code=500
-        )
+        return crash_response()
 
     app.add_exception_handler(EngagehubError, on_engagehub_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
+import multiprocessing
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -13,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from engagehub.errors import AuthError, ForbiddenError, NotFound, TransientError
 from engagehub.ingest.writer import LogWriter
+from engagehub.lru import LRU
 from engagehub.model import AppendResult, IncomingEvent
 from engagehub.ops import metrics
 from engagehub.processing import Processor
@@ -26,7 +29,10 @@ from engagehub.storage.base import Connection
 from engagehub.timeutil import now_ms
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 _SOURCE_TTL = 30.0
+_MISS_TTL = 2.0
+MAX_SOURCE_NAME = 200  # longer names are never looked up (the API allows 100 characters)
 
 
 def tune_runtime() -> None:
@@ -42,6 +48,19 @@ def tune_runtime() -> None:
     sys.setswitchinterval(0.0005)
 
 
+def warn_host_header_trust(conn: Connection, settings: Settings) -> None:
+    """Twilio signs the URL it called; without a public base URL we rebuild it from ``Host``."""
+    if settings.public_base_url:
+        return
+    kinds = {s.kind for s in source_store.list_all(conn)}
+    if "twilio" in kinds:
+        logger.warning(
+            "ENGAGEHUB_PUBLIC_BASE_URL is unset: Twilio signatures are checked against the URL "
+            "built from the request's Host header; set it to the public URL Twilio calls "
+            "(required behind a proxy, and so a forged Host cannot matter)"
+        )
+
+
 class Hub:
     """One per process; routes reach it as ``request.app.state.hub``."""
 
@@ -55,11 +74,15 @@ class Hub:
         self.settings = settings
         self.db = db
         self.writer = LogWriter(db)
-        self.runner = ProcessorRunner(db, processors, settings)
+        # Set while appends wait for the writer; the processors (any process) let them go first.
+        self.writer.busy_flag = multiprocessing.get_context("spawn").Value("b", 0, lock=False)
+        self.runner = ProcessorRunner(db, processors, settings, self.writer.busy_flag)
         self._unlisten: Callable[[], None] | None = None
         self.services = ServiceRunner(db, services)
         self.admin_token_hash = ""
-        self._sources: dict[str, tuple[float, source_store.Source | None]] = {}
+        self._sources: LRU[str, tuple[float, source_store.Source | None]] = LRU(
+            settings.source_cache_size
+        )
         self._kinds: dict[int, str] = {}
         self.started = False
 
@@ -70,6 +93,7 @@ class Hub:
         def prepare() -> tuple[str, str | None]:
             with self.db.session() as conn:
                 migrate(conn)
+                warn_host_header_trust(conn, self.settings)
                 return ensure_admin_token(conn, self.settings)
 
         self.admin_token_hash, generated = await run_in_threadpool(prepare)
@@ -157,11 +181,17 @@ class Hub:
         """The enabled source owning this write key, of one of ``kinds``; 401/403 otherwise."""
         if not write_key:
             raise AuthError("missing write key", hint="send it as HTTP Basic user name or writeKey")
-        cache_key = "k:" + source_store.hash_key(write_key)
-        source = await self._cached(cache_key, lambda c: source_store.by_write_key(c, write_key))
+        source = await self.find_write_key(write_key)
         if source is None:
             raise AuthError("unknown write key", write_key_hint=write_key[:4] + "…")
         return self._check(source, kinds)
+
+    async def find_write_key(self, write_key: str) -> source_store.Source | None:
+        """The source owning ``write_key`` or None (cached; the rate limiter asks this too)."""
+        if len(write_key) > 1000:
+            return None
+        cache_key = "k:" + source_store.hash_key(write_key)
+        return await self._cached(cache_key, lambda c: source_store.by_write_key(c, write_key))
 
     async def source_named(self, name: str, kinds: Sequence[str]) -> source_store.Source:
         """The enabled source called ``name`` of one of ``kinds`` (webhook routes)."""
@@ -172,7 +202,7 @@ class Hub:
             except NotFound:
                 return None
 
-        source = await self._cached("n:" + name, find)
+        source = await self._cached("n:" + name, find) if len(name) <= MAX_SOURCE_NAME else None
         if source is None:
             raise NotFound(f"no source named {name!r}", source=name)
         return self._check(source, kinds)
@@ -185,8 +215,8 @@ class Hub:
         if hit is not None and hit[0] > now:
             return hit[1]
         source = await self.read(load)
-        ttl = _SOURCE_TTL if source is not None else 2.0
-        self._sources[key] = (now + ttl, source)
+        ttl = _SOURCE_TTL if source is not None else _MISS_TTL
+        self._sources.put(key, (now + ttl, source))
         return source
 
     def forget_sources(self) -> None:

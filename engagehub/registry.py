@@ -15,10 +15,12 @@ from engagehub.settings import Settings
 
 def routers() -> list[APIRouter]:
     """Every HTTP router, ingest first."""
+    from engagehub.access import api as access_api
     from engagehub.analytics import api as analytics_api
     from engagehub.api import events, sources, system, taxonomy
     from engagehub.consent import api as consent_api
     from engagehub.consent import imports_api
+    from engagehub.consent import summary as consent_summary
     from engagehub.destinations import api as destinations_api
     from engagehub.ingest import crossengage, segment, segment_browser, webhooks
     from engagehub.messaging import api as messaging_api
@@ -26,6 +28,7 @@ def routers() -> list[APIRouter]:
     from engagehub.messaging import pages as messaging_pages
     from engagehub.ops import api as ops_api
     from engagehub.ops import status as ops_status
+    from engagehub.privacy import api as privacy_api
     from engagehub.profiles import api as profiles_api
     from engagehub.suppression import api as suppression_api
     from engagehub.web import routers as web_routers
@@ -51,6 +54,9 @@ def routers() -> list[APIRouter]:
         ops_status.router,
         suppression_api.router,
         confirm_pages.router,
+        consent_summary.router,
+        access_api.router,
+        privacy_api.router,
     ]
 
 
@@ -68,8 +74,8 @@ def processors(settings: Settings) -> list[Processor]:
     return [
         LogIndex(),
         UnmappedCounter(),
+        ProfileProcessor(settings.default_region),  # before consent: user -> contact points
         ConsentProcessor(settings),
-        ProfileProcessor(settings.default_region),
         AnalyticsProcessor(),
         JourneyProcessor(),
         SuppressionProcessor(settings),
@@ -81,6 +87,12 @@ def services(settings: Settings) -> list[Service]:
     """Every background service (outbox delivery, broadcasts, journey timers...)."""
     from engagehub.destinations.service import DeliveryService
     from engagehub.messaging.service import MessagingService
+    from engagehub.privacy.service import ErasureService
     from engagehub.scaleout.maintenance import PartitionMaintenance
 
-    return [PartitionMaintenance(settings), DeliveryService(settings), MessagingService(settings)]
+    return [
+        PartitionMaintenance(settings),
+        DeliveryService(settings),
+        MessagingService(settings),
+        ErasureService(settings),
+    ]

@@ -5,8 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_ADMIN_TOKEN = 16
 
 
 class Settings(BaseSettings):
@@ -26,7 +28,8 @@ class Settings(BaseSettings):
     """Port ``engagehub serve`` listens on."""
 
     admin_token: SecretStr | None = None
-    """Bearer token for the management API and dashboard; generated and printed once if unset."""
+    """Bearer token for the management API and dashboard (at least 16 characters); generated and
+    printed once if unset."""
 
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     """NORMAL survives a killed process; FULL also survives power loss (fsync per commit)."""
@@ -131,6 +134,33 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(default=10000, gt=0)
     """Requests a credential may make at once before the per-second rate applies (bucket size)."""
 
+    # --- attack surface (issue 21) ---------------------------------------------------------
+    max_anonymous_body_bytes: int = Field(default=64 * 1024, gt=0)
+    """Largest body a request without a verified credential may send outside the ingest routes
+    (login and unsubscribe forms); uploads are read only once the admin token checked out."""
+
+    max_path_chars: int = Field(default=2048, gt=0)
+    """Longest request path accepted (414 beyond): nothing keyed by a path can grow large."""
+
+    auth_failure_rate_per_second: float = Field(default=10.0, ge=0)
+    """Failed authentications (401) a client address may have a second once its burst is used
+    up; then its unauthenticated requests get 429. 0 turns this off."""
+
+    auth_failure_burst: int = Field(default=1000, gt=0)
+    """Failed authentications a client address may have at once before the rate above applies."""
+
+    source_cache_size: int = Field(default=10_000, gt=0)
+    """Source lookups (by name or write key, misses too) kept in memory; least recent dropped."""
+
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    """Time a connection has to send a request's complete headers before it is closed."""
+
+    body_timeout_seconds: float = Field(default=20.0, gt=0)
+    """Longest pause between two pieces of a request body before the connection is closed."""
+
+    max_connections: int = Field(default=1000, ge=1)
+    """Open connections (and requests) ``serve`` holds at once; beyond it answers 503 at once."""
+
     # --- messaging (issue 8) -------------------------------------------------------------
     secret_key: SecretStr | None = None
     """Key that signs unsubscribe/preference links; a random one is kept in the DB if unset."""
@@ -219,6 +249,18 @@ class Settings(BaseSettings):
 
     double_opt_in_expiry_hours: float = Field(default=72.0, gt=0)
     """How long a confirmation link works; unconfirmed requests then expire."""
+
+    @field_validator("admin_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        """A short admin token can be guessed: refuse it (empty means unset)."""
+        if value is not None and 0 < len(value.get_secret_value()) < MIN_ADMIN_TOKEN:
+            raise ValueError(
+                f"ENGAGEHUB_ADMIN_TOKEN is {len(value.get_secret_value())} characters; use at "
+                f"least {MIN_ADMIN_TOKEN} (e.g. python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))')"
+            )
+        return value
 
 
 @lru_cache(maxsize=1)

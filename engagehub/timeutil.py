@@ -24,15 +24,15 @@ def now_ms() -> int:
 
 def parse_ts(value: object) -> int:
     """Read ISO 8601 (any offset, ``Z``, date only) or epoch seconds/millis into UTC ms."""
-    if type(value) is str:
-        try:  # fast path: ISO 8601 as every SDK sends it
+    if type(value) is str and value[4:5] == "-":
+        try:  # fast path: ISO 8601 as every SDK sends it (not "6227020800000": compact ISO)
             parsed = datetime.fromisoformat(value)
         except ValueError:
             pass
         else:
             if parsed.tzinfo is None:
                 parsed = parsed.replace(tzinfo=UTC)
-            return (parsed - _EPOCH) // _ONE_MS
+            return _in_range((parsed - _EPOCH) // _ONE_MS, value)
     if isinstance(value, bool):
         raise TimestampError(f"not a timestamp: {value!r}")
     if isinstance(value, int | float):
@@ -50,7 +50,14 @@ def parse_ts(value: object) -> int:
         raise TimestampError(f"not an ISO 8601 timestamp: {value!r}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return (parsed - _EPOCH) // _ONE_MS
+    return _in_range((parsed - _EPOCH) // _ONE_MS, value)
+
+
+def _in_range(ms: int, original: object) -> int:
+    """``ms`` when it lies in years 1-9999 UTC (an offset can push a valid text outside)."""
+    if not MIN_MS <= ms <= MAX_MS:
+        raise TimestampError(f"timestamp out of range (years 1-9999 UTC): {original!r}")
+    return ms
 
 
 def _looks_numeric(text: str) -> bool:

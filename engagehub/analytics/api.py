@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as FastPath
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
@@ -12,7 +13,7 @@ from engagehub.analytics import goals as goal_store
 from engagehub.analytics import service, stats
 from engagehub.analytics.processor import AnalyticsProcessor
 from engagehub.api.auth import require_admin
-from engagehub.http import JSONResponse, error_responses
+from engagehub.http import INT64_MAX, JSONResponse, error_responses
 from engagehub.hub import Hub
 from engagehub.ingest.body import body_as
 from engagehub.storage import events as log
@@ -132,7 +133,9 @@ async def add_goal(request: Request) -> JSONResponse:
     summary="Delete a goal; its conversions are re-evaluated",
     responses=error_responses(401, 404),
 )
-async def delete_goal(request: Request, goal_id: int) -> Response:
+async def delete_goal(
+    request: Request, goal_id: Annotated[int, FastPath(ge=1, le=INT64_MAX)]
+) -> Response:
     """Messages converted by it may still convert by another goal."""
     hub: Hub = request.app.state.hub
     await hub.writer.submit(lambda conn: service.remove_goal(conn, goal_id))

@@ -246,6 +246,32 @@ class Expr:
         return _eval(self.tree, {"properties": properties, "traits": traits or {}})
 
 
+MAX_NESTING = 64
+"""Deepest expression accepted: evaluation recurses once per level, for every event."""
+
+
 def parse(source: str) -> Expr:
     """Parse a where clause; a PayloadError names the offending token and its position."""
-    return Expr(source, _Parser(source).parse())
+    try:
+        node = _Parser(source).parse()
+    except RecursionError:
+        node = None
+    if node is None or _too_deep(node):
+        raise PayloadError(
+            f"where expression nests deeper than {MAX_NESTING} levels (not, parentheses, "
+            "and/or chains, lists)",
+            field="where",
+            value=source[:200],
+            limit=MAX_NESTING,
+        )
+    return Expr(source, node)
+
+
+def _too_deep(node: Node) -> bool:
+    stack: list[tuple[Any, int]] = [(node, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_NESTING:
+            return True
+        stack.extend((part, depth + 1) for part in item if isinstance(part, tuple | list))
+    return False

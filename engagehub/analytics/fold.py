@@ -24,6 +24,8 @@ from engagehub.analytics.lifecycle import (
     METRICS,
     MILESTONE_OF_ACTION,
     MILESTONES,
+    NO_REASON,
+    NO_URL,
     REASON_MILESTONES,
     TOTAL_METRICS,
     UNIQUE_METRICS,
@@ -59,6 +61,11 @@ _TEMP = {
     "PRIMARY KEY (campaign_id, bucket, channel, variation, step, kind, detail)",
     "a_conv": "mid TEXT, t BIGINT, goal_id BIGINT, PRIMARY KEY (mid, t, goal_id)",
 }
+
+
+_REASON_AT = "COALESCE(reason_at, bounced, soft_bounced, failed)"
+"""When a message's bounce or failure counts in the reasons table (its reason's time, else
+the milestone's: a bounce without a reason still counts)."""
 
 
 def prepare(conn: Connection) -> None:
@@ -151,7 +158,7 @@ def stage(conn: Connection, bounds: str, params: list[Any]) -> None:
         "CASE WHEN e.channel <> 'message' THEN NULLIF(e.channel, '') END, "
         f"COALESCE({prop(conn, 'variation_id')}, {prop(conn, 'journey_variation_id')}), "
         f"{prop(conn, 'step_id')}, e.user_id, e.contact, "
-        f"CASE WHEN ms.milestone = 'clicked' THEN {prop(conn, 'url')} END, "
+        f"CASE WHEN ms.milestone = 'clicked' THEN COALESCE({prop(conn, 'url')}, '{NO_URL}') END, "
         f"CASE WHEN ms.milestone IN ({reasons}) THEN "
         f"substr(COALESCE({prop(conn, 'bounce_reason')}, {error}), 1, 200) END "
         f"FROM {window_source(conn, bounds, 'e.message_id IS NOT NULL')} "
@@ -223,8 +230,9 @@ def contributions(conn: Connection, sign: int) -> None:
         f"UNION ALL SELECT {xdims}, {bucket_sql('MIN(h.first_click)')}, 'link', h.url, {sign}, 0 "
         "FROM a_m x JOIN analytics_message_hours h ON h.message_id = x.mid "
         f"WHERE h.url <> '' AND h.first_click IS NOT NULL GROUP BY {xdims}, x.mid, h.url "
-        f"UNION ALL SELECT {dims}, {bucket_sql('reason_at')}, 'bounce_reason', reason, {sign}, 0 "
-        "FROM a_m WHERE reason IS NOT NULL "
+        # A message that bounced or failed without any reason counts under NO_REASON.
+        f"UNION ALL SELECT {dims}, {bucket_sql(_REASON_AT)}, 'bounce_reason', "
+        f"COALESCE(reason, '{NO_REASON}'), {sign}, 0 FROM a_m WHERE {_REASON_AT} IS NOT NULL "
         f"UNION ALL SELECT {dims}, {bucket_sql('converted')}, 'goal', CAST(goal_id AS TEXT), "
         f"{sign}, 0 FROM a_m WHERE converted IS NOT NULL",
     )

@@ -23,8 +23,9 @@ from engagehub.timeutil import now_ms
 
 VENDOR_GOAL = 0
 VENDOR_CONVERSIONS = frozenset(("Campaign Converted", "Journey Converted"))
-_DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d|w)\s*$")
+_DURATION = re.compile(r"^\s*(\d{1,15})\s*(ms|s|m|h|d|w)\s*$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+MAX_WITHIN_MS = 3650 * 86_400_000  # ten years: any real attribution window fits
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +61,15 @@ def parse_duration(text: str) -> int:
             field="within",
             value=text,
         )
-    return int(m.group(1)) * _UNIT_MS[m.group(2)]
+    ms = int(m.group(1)) * _UNIT_MS[m.group(2)]
+    if ms > MAX_WITHIN_MS:
+        raise PayloadError(
+            f"duration {text!r} is longer than the limit of {MAX_WITHIN_MS // _UNIT_MS['d']}d",
+            field="within",
+            value=text,
+            limit=format_duration(MAX_WITHIN_MS),
+        )
+    return ms
 
 
 def format_duration(ms: int) -> str:

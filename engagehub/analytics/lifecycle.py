@@ -14,6 +14,10 @@ in ``UNIQUE_METRICS`` or ``TOTAL_METRICS`` and one column in ``analytics_rollups
 from __future__ import annotations
 
 HOUR_MS = 3_600_000
+# Dashboard rows for bounces and clicks the vendor sent without a reason or a URL: every
+# bounce and click is counted somewhere, so the tables add up to the totals.
+NO_REASON = "(no reason given)"
+NO_URL = "(no URL)"
 DAY_MS = 24 * HOUR_MS
 GRAINS = (HOUR_MS, DAY_MS)
 """Rollup bucket widths: every count is kept per UTC hour and per UTC day."""
@@ -35,6 +39,8 @@ MILESTONE_OF_ACTION = {
     "rejected": "failed",
     "dropped": "failed",
     "canceled": "failed",
+    "aborted": "failed",
+    "retried": "deferred",
     "opened": "opened",
     "viewed": "opened",
     "shown": "opened",

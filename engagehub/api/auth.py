@@ -6,23 +6,17 @@ printed once, and only its SHA-256 hash is kept (table ``meta``).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 
 from fastapi import Request
 
+from engagehub.access.tokens import Principal, token_hash
 from engagehub.errors import AuthError
 from engagehub.settings import Settings
 from engagehub.storage.base import Connection
 
 _META_KEY = "admin_token_sha256"
 SESSION_COOKIE = "engagehub_session"
-
-
-def token_hash(token: str) -> str:
-    """What we store and compare: SHA-256 hex of the token."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def ensure_admin_token(conn: Connection, settings: Settings) -> tuple[str, str | None]:
@@ -56,16 +50,32 @@ def presented_token(request: Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE)
 
 
-def check_admin(request: Request) -> None:
-    """Raise 401 unless the request carries the admin token (constant-time comparison)."""
+async def authenticate(request: Request) -> Principal:
+    """The principal of the token a request carries (bootstrap admin or a scoped token); 401."""
+    from engagehub.access import tokens
+
     token = presented_token(request)
     if not token:
         raise AuthError("admin token required", hint="send Authorization: Bearer <token>")
-    expected = request.app.state.hub.admin_token_hash
-    if not hmac.compare_digest(token_hash(token), expected):
+    hub = request.app.state.hub
+    digest = token_hash(token)
+    principal: Principal | None = await hub.read(
+        lambda conn: tokens.resolve(conn, digest, hub.admin_token_hash)
+    )
+    if principal is None:
         raise AuthError("invalid admin token")
+    return principal
 
 
 async def require_admin(request: Request) -> None:
-    """FastAPI dependency guarding every management route."""
-    check_admin(request)
+    """FastAPI dependency guarding every management route: a token whose scope covers the call.
+
+    Reads (GET/HEAD) need ``read``, anything else ``write``; token management, erasure and the
+    audit log need ``admin`` (``access.scopes.ADMIN_PATHS``). The principal is kept for the
+    audit log.
+    """
+    from engagehub.access.scopes import enforce
+
+    principal = await authenticate(request)
+    request.state.principal = principal
+    enforce(principal, request.method, request.url.path)

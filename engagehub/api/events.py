@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 
+from engagehub import safejson
 from engagehub.api.auth import require_admin
 from engagehub.http import JSONResponse, error_responses
 from engagehub.hub import Hub
@@ -21,10 +22,12 @@ router = APIRouter(prefix="/api", tags=["events"], dependencies=[Depends(require
 
 def event_json(ev: StoredEvent, source_names: dict[int, str]) -> dict[str, Any]:
     """The public JSON form of a log row."""
-    try:
-        raw: Any = orjson.loads(ev.raw)
-    except orjson.JSONDecodeError:
-        raw = ev.raw
+    raw: Any = ev.raw  # verbatim text when it is not JSON or nests past what we render
+    if not safejson.text_too_deep(ev.raw, safejson.MAX_DEPTH):
+        try:
+            raw = orjson.loads(ev.raw)
+        except orjson.JSONDecodeError:
+            pass
     return {
         "event_id": ev.event_id,
         "seq": ev.seq,
@@ -98,20 +101,26 @@ async def list_events(
 
 @router.get(
     "/events/unmapped",
-    summary="Vendor event names the taxonomy does not map, with counts",
-    responses=error_responses(401),
+    summary="Vendor event names the taxonomy does not map, with counts (paginated)",
+    responses=error_responses(400, 401),
 )
-async def unmapped_counts(request: Request) -> JSONResponse:
-    """Counts kept by the ``unmapped`` processor."""
+async def unmapped_counts(
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+    cursor: Annotated[str | None, Query(max_length=18, pattern="^[0-9]+$")] = None,
+) -> JSONResponse:
+    """Counts kept by the ``unmapped`` processor, most frequent first; ``next_cursor`` pages on."""
     hub: Hub = request.app.state.hub
+    offset = int(cursor) if cursor else 0
 
-    def run(conn: Connection) -> list[dict[str, Any]]:
+    def run(conn: Connection) -> dict[str, Any]:
         names = source_names(conn)
         rows = conn.all(
             "SELECT source_id, vendor_event, count, first_seen, last_seen FROM unmapped_events "
-            "ORDER BY count DESC, vendor_event"
+            "ORDER BY count DESC, vendor_event, source_id LIMIT ? OFFSET ?",
+            (limit + 1, offset),
         )
-        return [
+        page = [
             {
                 "source": names.get(r["source_id"], str(r["source_id"])),
                 "vendor_event": r["vendor_event"],
@@ -119,7 +128,9 @@ async def unmapped_counts(request: Request) -> JSONResponse:
                 "first_seen": format_ts(r["first_seen"]),
                 "last_seen": format_ts(r["last_seen"]),
             }
-            for r in rows
+            for r in rows[:limit]
         ]
+        more = len(rows) > limit
+        return {"unmapped": page, "next_cursor": str(offset + limit) if more else None}
 
-    return JSONResponse({"unmapped": await hub.read(run)})
+    return JSONResponse(await hub.read(run))

@@ -225,7 +225,7 @@ def run(duration: float = 5.0, concurrency: int = 32, batch_size: int = 100) -> 
                 1,
             ),
         ]
-        env = {"ENGAGEHUB_DATABASE_URL": url, "ENGAGEHUB_ADMIN_TOKEN": "bench-admin"}
+        env = {"ENGAGEHUB_DATABASE_URL": url, "ENGAGEHUB_ADMIN_TOKEN": "bench-admin-token"}
         cmd = [
             sys.executable,
             "-m",

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.text import Text
 
 from engagehub import __version__
+from engagehub.access.cli import AuditedGroup
 from engagehub.errors import EngagehubError
 
 app = typer.Typer(
@@ -19,6 +20,7 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
+    cls=AuditedGroup,  # records every state-changing command in the audit log
 )
 err = Console(stderr=True)
 
@@ -95,6 +97,12 @@ def register() -> None:
     from engagehub.cli import processors
 
     processors.register(app)
+    from engagehub.access import cli as access_cli
+
+    access_cli.register(app)
+    from engagehub.privacy import cli as privacy_cli
+
+    privacy_cli.register(app)
 
 
 def main() -> None:

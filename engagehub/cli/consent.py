@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -9,8 +10,9 @@ import typer
 
 from engagehub import registry
 from engagehub.cli.common import console, database, settings
+from engagehub.cli.follow import CACHE_KB, Follower, peak_rss_mb
 from engagehub.cli.imports import import_app, progress_bar
-from engagehub.consent import store
+from engagehub.consent import batches, store
 from engagehub.consent.csv_import import (
     TEMPLATE,
     CsvErrorReport,
@@ -21,10 +23,11 @@ from engagehub.consent.csv_import import (
 )
 from engagehub.consent.model import Change
 from engagehub.consent.processor import PROTECTED
-from engagehub.model import IncomingEvent
 from engagehub.processing import run_until_caught_up
-from engagehub.storage import events as log
 from engagehub.timeutil import now_ms
+
+ALONGSIDE_BYTES = 2_000_000
+"""Files from this size on run the processors in follower processes while they are parsed."""
 
 template_app = typer.Typer(help="Print file templates.", no_args_is_help=True)
 
@@ -56,17 +59,20 @@ def import_subscriptions(
     report = CsvErrorReport(report_path)
     db = database()
     job = CsvImport(file_digest(file), now_ms(), region, allow_resubscribe)
-    with db.session() as conn, file.open("rb") as fh, progress_bar() as bar:
+    big = file.stat().st_size >= ALONGSIDE_BYTES  # small files: two more processes cost more
+    alongside = Follower() if big and not dry_run else contextlib.nullcontext()
+    with alongside as follower, db.session() as conn, file.open("rb") as fh, progress_bar() as bar:
         builtin = store.builtin_source_id(conn)
+        if conn.dialect == "sqlite" and follower is not None:  # three processes share memory
+            conn.execute(f"PRAGMA cache_size=-{CACHE_KB}")
         task = bar.add_task(file.name, total=file.stat().st_size or 1)
 
         def refused(changes: list[Change]) -> set[int]:
             keys = ((c.contact, c.channel, c.group) for c in changes)
             return refused_indexes(changes, store.load_states(conn, keys), PROTECTED)
 
-        def sink(events: list[IncomingEvent]) -> int:
-            (result,) = log.append(conn, [log.Batch(builtin, job.event_time, events)])
-            return result.inserted
+        def sink(item: batches.Chunk) -> int:
+            return batches.append(conn, builtin, item, now_ms())
 
         try:
             result = run_import(
@@ -81,7 +87,9 @@ def import_subscriptions(
             report.close()
             job.close()
         bar.update(task, completed=file.stat().st_size or 1)
-        if not dry_run:
+        if follower is not None and not follower.finish():
+            console.print("[yellow]the processors' process failed; catching up here[/]")
+        if not dry_run:  # nothing left unless the follower failed; its error shows here then
             run_until_caught_up(conn, registry.processors(current), window=5_000)
     verb = "would apply" if dry_run else "applied"
     console.print(
@@ -89,6 +97,12 @@ def import_subscriptions(
         f"({result.changes} changes, {result.stored} new events) · rejected {result.rows_rejected}",
         highlight=False,
     )
+    if follower is not None:
+        peaks = " + ".join(str(mb) for mb in follower.peaks_mb)
+        own = peak_rss_mb()
+        console.print(
+            f"processors ran alongside (peak RSS {peaks} MB; importer {own} MB)", highlight=False
+        )
     if report.count:
         console.print(
             f"[yellow]error report: {report_path}[/] ({report.count} errors)", highlight=False

@@ -12,7 +12,7 @@ from engagehub import registry
 from engagehub.cli.common import console, database, settings
 from engagehub.destinations import store
 from engagehub.destinations.api import status_json, statuses
-from engagehub.destinations.guard import check_url
+from engagehub.destinations.guard import check_destination
 from engagehub.storage import events as log
 
 destinations_app = typer.Typer(help="Deliver canonical events to webhooks, Segment, NATS.")
@@ -36,7 +36,7 @@ def add(
     ] = False,
 ) -> None:
     """Add a destination (its URL must resolve to public addresses unless allowed)."""
-    check_url(url, kind, settings().allow_private_destinations)
+    check_destination(url, kind, secret, settings().allow_private_destinations)
     db = database()
     with db.session() as conn:
         dest = store.create(

@@ -24,6 +24,13 @@ def export(
     events: Annotated[
         str | None, typer.Option(help='Event name globs, comma-separated, e.g. "Email *".')
     ] = None,
+    layout: Annotated[
+        str,
+        typer.Option(
+            help="canonical (folders per canonical event) or currents (Braze's types and "
+            "records, as Braze Currents writes them)."
+        ),
+    ] = "canonical",
 ) -> None:
     """Write new events since the last run of this target (exactly once per event)."""
     if fmt not in runner.FORMATS:
@@ -37,7 +44,15 @@ def export(
             def progress(done: int, head: int) -> None:
                 bar.update(task, completed=done, total=head)
 
-            result = runner.run(conn, out_dir, fmt, since, events, progress=progress)  # type: ignore[arg-type]
+            result = runner.run(
+                conn,
+                out_dir,
+                fmt,  # type: ignore[arg-type]
+                since,
+                events,
+                progress=progress,
+                layout=layout,
+            )
     if result.upto > result.after:
         span = f"log positions {result.after + 1}..{result.upto}"
     else:

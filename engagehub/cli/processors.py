@@ -90,7 +90,7 @@ def skip(
 ) -> None:
     """Quarantine the event a processor is stuck on (recorded in processor_skips)."""
     known = {p.name for p in registry.processors(settings())}
-    if name not in known:
+    if name.split("#", 1)[0] not in known:  # a shard: ``name#i/n``
         raise NotFound(f"no processor named {name!r}", known=", ".join(sorted(known)))
     db = database()
     try:

@@ -67,6 +67,8 @@ def serve(
         access_log=access_log,
         proxy_headers=True,
         timeout_graceful_shutdown=10,
+        http="engagehub.security.timeouts:TimedHttpToolsProtocol",
+        limit_concurrency=current.max_connections,
         log_config=log_config(current, log_level) or uvicorn.config.LOGGING_CONFIG,
     )
 

@@ -6,7 +6,8 @@ Columns: identifiers ``user_id``, ``anonymous_id``, ``email``, ``phone`` and ``i
 unchanged); groups ``<channel>_group:<name>``; any other column is a custom trait. A row with
 any error is rejected whole and reported (row number, column, value, reason, the original row);
 the report's extra columns are ignored on re-upload, so a fixed report can be uploaded as is.
-Events get dedup keys from the file's SHA-256 and the row number: the same file uploaded again
+Each chunk of valid rows becomes one log record with its rows aside (``consent.batches``); its
+dedup key comes from the file's SHA-256 and the chunk's row range: the same file uploaded again
 changes nothing.
 """
 
@@ -20,15 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-import orjson
-
 from engagehub import csvsafe
+from engagehub.consent import batches
 from engagehub.consent.model import Change, contact_for, status_of
 from engagehub.consent.seen import SeenStatuses, seen_key
-from engagehub.consent.store import change_event
 from engagehub.csvsafe import unneutralize
 from engagehub.errors import PayloadError
-from engagehub.model import IncomingEvent
 
 STATUS_COLUMNS = {
     "email_subscription_status": "email",
@@ -83,7 +81,7 @@ class ImportReport:
     rows_rejected: int = 0
     changes: int = 0
     stored: int = 0
-    """Events newly stored (a re-upload of the same file stores none)."""
+    """Log records newly stored, one per chunk (a re-upload of the same file stores none)."""
     header: list[str] = field(default_factory=list)
 
 
@@ -92,7 +90,8 @@ class _Row:
     number: int
     cells: list[str]
     changes: list[Change]
-    identify: IncomingEvent | None
+    ids: dict[str, str]
+    traits: dict[str, Any]
 
 
 def file_digest(path: Path) -> str:
@@ -213,7 +212,7 @@ class CsvImport:
             changes.append(Change(contact, channel, status, group, "csv", self.allow))
         if errors:
             return None, errors
-        return _Row(number, cells, changes, self._identify(number, ids, traits)), []
+        return _Row(number, cells, changes, ids, traits), []
 
     def conflicts(self, rows: list[_Row]) -> dict[int, list[RowError]]:
         """Rows (by index) giving a contact point another status than an earlier row did; the
@@ -247,44 +246,19 @@ class CsvImport:
         """Release the per-import duplicate check."""
         self.seen.close()
 
-    def _identify(
-        self, number: int, ids: dict[str, str], traits: dict[str, Any]
-    ) -> IncomingEvent | None:
-        """An identify call linking the row's identifiers and setting its traits."""
-        if not traits and len(ids) < 2 and "user_id" not in ids and "anonymous_id" not in ids:
-            return None
-        props: dict[str, Any] = dict(traits)
-        custom = {k[3:]: v for k, v in ids.items() if k.startswith("id:")}
-        if custom:
-            props["identifiers"] = custom
-        for name in ("email", "phone"):
-            if name in ids:
-                props[name] = ids[name]
-        return IncomingEvent(
-            dedup_key=f"csv:{self.key}:{number}:identify",
-            event_time=self.event_time,
-            raw=orjson.dumps({"csv_row": number, "identifiers": ids, "traits": traits}).decode(),
-            type="identify",
-            user_id=ids.get("user_id"),
-            anonymous_id=ids.get("anonymous_id"),
-            contact=ids.get("email") or ids.get("phone"),
-            properties=props,
+    def chunk(self, first_row: int, last_row: int, rows: list[_Row]) -> batches.Chunk:
+        """The log record (and its rows) of the valid rows of file rows ``first_row..last_row``."""
+        return batches.chunk(
+            self.key,
+            self.event_time,
+            first_row,
+            last_row,
+            [
+                (r.number, r.ids, r.traits, [(c.channel, c.status, c.group) for c in r.changes])
+                for r in rows
+            ],
+            self.allow,
         )
-
-    def events(self, row: _Row) -> list[IncomingEvent]:
-        """The row's consent events (and identify call), with deterministic dedup keys."""
-        out = [
-            change_event(
-                c,
-                self.event_time,
-                f"csv:{self.key}:{row.number}:{c.channel}:{c.group}",
-                csv_row=row.number,
-            )
-            for c in row.changes
-        ]
-        if row.identify is not None:
-            out.append(row.identify)
-        return out
 
 
 _SKIP, _CONTACT, _ID, _STATUS, _TRAIT = range(5)
@@ -335,16 +309,18 @@ def run_import(
     binary: IO[bytes],
     job: CsvImport,
     refused: Callable[[list[Change]], set[int]],
-    sink: Callable[[list[IncomingEvent]], int] | None,
+    sink: Callable[[batches.Chunk], int] | None,
     errors: ErrorSink,
     progress: Callable[[], None] | None = None,
-    chunk: int = 5000,
+    chunk: int = 2000,
 ) -> ImportReport:
     """Stream the file; ``refused`` names changes the own-action rule forbids (by index in the
-    list it is given); ``sink`` stores events and says how many were new (None = dry run)."""
+    list it is given); ``sink`` stores a chunk's record and says whether it was new (None = dry
+    run). Chunks end after ``chunk`` valid rows, so their row ranges depend on the file only."""
     report = ImportReport()
     rows: list[_Row] = []
     started = False
+    span = [0, 0]  # first and last file row of the current chunk
 
     pending: list[RowError] = []
 
@@ -370,7 +346,7 @@ def run_import(
             del rows[index]
         flat = [c for r in rows for c in r.changes]
         blocked = refused(flat) if flat else set()
-        out: list[IncomingEvent] = []
+        out: list[_Row] = []
         index = 0
         for row in rows:
             bad = [c for i, c in enumerate(row.changes, index) if i in blocked]
@@ -391,16 +367,19 @@ def run_import(
                 continue
             report.rows_applied += 1
             report.changes += len(row.changes)
-            out.extend(job.events(row))
+            out.append(row)
         if sink is not None and out:
-            report.stored += sink(out)
+            report.stored += sink(job.chunk(span[0], span[1], out))
         write_errors()
         rows.clear()
+        span[0] = 0
         if progress:
             progress()
 
     for number, cells in job.read(binary):
         report.rows_read += 1
+        span[0] = span[0] or number
+        span[1] = number
         planned, row_errors = job.plan(number, cells)
         if planned is None:
             report.rows_rejected += 1

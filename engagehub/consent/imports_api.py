@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from engagehub import csvsafe
 from engagehub.api.auth import require_admin
-from engagehub.consent import store
+from engagehub.consent import batches, store
 from engagehub.consent.csv_import import (
     REPORT_COLUMNS,
     CsvImport,
@@ -33,7 +33,6 @@ from engagehub.consent.processor import PROTECTED
 from engagehub.errors import EngagehubError, NotFound, PayloadTooLarge
 from engagehub.http import JSONResponse, error_responses
 from engagehub.hub import Hub
-from engagehub.model import IncomingEvent
 from engagehub.storage.base import Connection
 from engagehub.timeutil import format_ts, now_ms
 
@@ -100,9 +99,10 @@ async def _run(hub: Hub, import_id: str, path: Path, options: dict[str, Any]) ->
                 keys = ((c.contact, c.channel, c.group) for c in changes)
                 return refused_indexes(changes, store.load_states(conn, keys), PROTECTED)
 
-            def sink(events: list[IncomingEvent]) -> int:
+            def sink(item: batches.Chunk) -> int:
+                write(lambda c: batches.store(c, builtin, item, now_ms()))  # rows, then record
                 result = asyncio.run_coroutine_threadsafe(
-                    hub.append(builtin, events, job.event_time), loop
+                    hub.append(builtin, [item.event], job.event_time), loop
                 ).result()
                 heads.append(result.head)
                 return result.inserted

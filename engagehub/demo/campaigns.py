@@ -182,6 +182,7 @@ BRAZE_EMAIL = {
     "users.messages.email.Open": "Email Opened",
     "users.messages.email.Click": "Email Link Clicked",
     "users.messages.email.Unsubscribe": "Email Unsubscribed",
+    "users.behaviors.subscription.GlobalStateChange": "Channel Subscription Updated",
 }
 
 
@@ -225,6 +226,15 @@ def braze_newsletter_avro(b: Builder) -> list[Click]:
                 clicks.append((user, t, "braze-newsletter"))
         if user.user_id in unsubscribed:
             add("users.messages.email.Unsubscribe", user, t + MINUTE)
+            # The click is not the change: Braze reports the new state in its own event.
+            add(
+                "users.behaviors.subscription.GlobalStateChange",
+                user,
+                t + MINUTE,
+                channel="email",
+                subscription_status="Unsubscribed",
+                state_change_source="Unsubscribe Link",
+            )
             b.plan.unsubscribed_emails.append(user.email)
     return clicks
 

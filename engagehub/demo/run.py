@@ -44,6 +44,9 @@ AVRO_SCHEMA = fastavro.parse_schema(
             {"name": "email_address", "type": "string"},
             {"name": "url", "type": ["null", "string"], "default": None},
             {"name": "user_agent", "type": ["null", "string"], "default": None},
+            {"name": "channel", "type": ["null", "string"], "default": None},
+            {"name": "subscription_status", "type": ["null", "string"], "default": None},
+            {"name": "state_change_source", "type": ["null", "string"], "default": None},
         ],
     }
 )

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engagehub.api.auth import require_admin
 from engagehub.destinations import store
-from engagehub.destinations.guard import check_url
+from engagehub.destinations.guard import check_destination
 from engagehub.http import JSONResponse, error_responses
 from engagehub.hub import Hub
 from engagehub.storage import events as log
@@ -40,6 +40,8 @@ class Replay(BaseModel):
 
     from_time: str | int | None = Field(default=None, alias="from")
     dead_letters: bool = False
+    dead_letter_id: int | None = None
+    """Queue only this dead letter again (ids as listed by ``/dead-letters``)."""
 
 
 def status_json(dest: store.Destination, head: int) -> dict[str, Any]:
@@ -64,6 +66,7 @@ def status_json(dest: store.Destination, head: int) -> dict[str, Any]:
         "last_error_at": format_ts(dest.last_error_at),
         "last_success_at": format_ts(dest.last_success_at),
         "created_at": format_ts(dest.created_at),
+        "paused": dest.disabled,
     }
 
 
@@ -73,11 +76,32 @@ def statuses(conn: Connection) -> list[dict[str, Any]]:
     return [status_json(d, head) for d in store.list_all(conn)]
 
 
+def export_statuses(conn: Connection) -> list[dict[str, Any]]:
+    """Every export target: position, lag behind the log head, files and events, last run."""
+    head = log.head(conn)
+    return [
+        {
+            "name": t["name"],
+            "seq": int(t["seq"]),
+            "lag": max(0, head - int(t["seq"])),
+            "running_upto": t["pending_upto"],
+            "files": int(t["files"]),
+            "events": int(t["events"]),
+            "last_run_at": format_ts(t["updated_at"]),
+        }
+        for t in store.export_targets(conn)
+    ]
+
+
 @router.get("/destinations", summary="Destinations with lag and last error")
 async def list_destinations(request: Request) -> JSONResponse:
-    """Every destination's delivery status."""
+    """Every destination's delivery status, and every export target's position."""
     hub: Hub = request.app.state.hub
-    return JSONResponse({"destinations": await hub.read(statuses)})
+
+    def run(conn: Connection) -> dict[str, Any]:
+        return {"destinations": statuses(conn), "export_targets": export_statuses(conn)}
+
+    return JSONResponse(await hub.read(run))
 
 
 @router.post(
@@ -89,7 +113,7 @@ async def list_destinations(request: Request) -> JSONResponse:
 async def add_destination(request: Request, body: NewDestination) -> JSONResponse:
     """Check the URL (SSRF guard) and add the destination; it starts at the log head."""
     hub: Hub = request.app.state.hub
-    check_url(body.url, body.kind, hub.settings.allow_private_destinations)
+    check_destination(body.url, body.kind, body.secret, hub.settings.allow_private_destinations)
 
     def run(conn: Connection) -> dict[str, Any]:
         dest = store.create(
@@ -152,6 +176,25 @@ async def replay(request: Request, name: str, body: Replay) -> JSONResponse:
     """Rewind the cursor (to ``from``, or the start) or queue the dead letters again."""
     hub: Hub = request.app.state.hub
     from_ms = store.parse_from(body.from_time)
-    result = await hub.read(lambda c: store.replay(c, name, from_ms, body.dead_letters))
+    if body.dead_letter_id is not None:
+        letter = body.dead_letter_id
+        result = await hub.read(lambda c: store.replay_letter(c, name, letter))
+    else:
+        result = await hub.read(lambda c: store.replay(c, name, from_ms, body.dead_letters))
     hub.services.wake("destinations")
     return JSONResponse(result)
+
+
+@router.post(
+    "/destinations/{name}/{action}",
+    summary="Pause or resume a destination",
+    responses=error_responses(400, 401, 404),
+)
+async def pause_or_resume(
+    request: Request, name: str, action: Literal["pause", "resume"]
+) -> JSONResponse:
+    """Paused, nothing is delivered and the cursor waits; resumed, delivery starts at once."""
+    hub: Hub = request.app.state.hub
+    dest = await hub.read(lambda c: store.set_paused(c, name, action == "pause"))
+    hub.services.wake("destinations")
+    return JSONResponse(await hub.read(lambda c: status_json(dest, log.head(c))))

@@ -1,4 +1,6 @@
-"""Event name patterns (``"Email *"``, ``"Email *,SMS Delivered"``) as SQL and as a matcher."""
+"""Event name patterns (``"Email *"``, ``"Email *,SMS Delivered"``) as SQL and as a matcher.
+
+A pattern matches canonical names, and the vendor's name of events without one."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from engagehub.errors import PayloadError
 
 
 def split(pattern: str | None) -> list[str]:
-    """Comma-separated globs; empty means every canonical event."""
+    """Comma-separated globs; empty means every event."""
     if pattern is None:
         return []
     parts = [p.strip() for p in pattern.split(",")]
@@ -24,17 +26,28 @@ def _like(glob: str) -> str:
 
 
 def sql(pattern: str | None) -> tuple[str, list[Any]]:
-    """A WHERE clause on ``events`` keeping canonical events that match (LIKE pre-filter)."""
+    """A WHERE clause on ``events`` keeping the events whose name matches (LIKE pre-filter).
+
+    An event's name is its canonical name, else the vendor's (custom and unmapped events);
+    without a pattern every event is kept.
+    """
     globs = split(pattern)
     if not globs:
-        return "event IS NOT NULL", []
-    clause = " OR ".join("event LIKE ? ESCAPE '\\'" for _ in globs)
-    return f"event IS NOT NULL AND ({clause})", [_like(g) for g in globs]
+        return "1 = 1", []
+    one = "(event LIKE ? ESCAPE '\\' OR (event IS NULL AND vendor_event LIKE ? ESCAPE '\\'))"
+    return "(" + " OR ".join(one for _ in globs) + ")", [p for g in globs for p in (_like(g),) * 2]
 
 
-def matches(pattern: str | None, event: str | None) -> bool:
-    """Exact, case-sensitive glob match (LIKE is case-insensitive on SQLite)."""
-    if event is None:
-        return False
+def name_of(event: str | None, vendor_event: str | None, call_type: str = "track") -> str:
+    """The name an event is exported and forwarded under: canonical, else the vendor's, else
+    the call type (an identify without a name)."""
+    return event or vendor_event or call_type
+
+
+def matches(pattern: str | None, event: str | None, vendor_event: str | None = None) -> bool:
+    """Exact, case-sensitive glob match on the event's name (LIKE is case-insensitive on SQLite)."""
     globs = split(pattern)
-    return not globs or any(fnmatchcase(event, g) for g in globs)
+    if not globs:
+        return True
+    name = event or vendor_event
+    return name is not None and any(fnmatchcase(name, g) for g in globs)

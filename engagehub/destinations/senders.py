@@ -14,14 +14,14 @@ from typing import Any
 import httpx
 import orjson
 
-from engagehub.destinations import signing
+from engagehub.destinations import patterns, signing
 from engagehub.destinations.errors import (
     TerminalDeliveryError,
     TransientDeliveryError,
     classify,
     retry_after_seconds,
 )
-from engagehub.destinations.guard import check_url
+from engagehub.destinations.guard import Target, host_header, pinned, resolve
 from engagehub.destinations.store import Destination
 from engagehub.errors import PayloadError
 from engagehub.model import StoredEvent
@@ -29,11 +29,14 @@ from engagehub.timeutil import format_ts, now_ms
 
 
 def event_json(ev: StoredEvent) -> dict[str, Any]:
-    """The public form of one canonical event in a delivered batch."""
+    """The public form of one event in a delivered batch (``event``: canonical name, else the
+    vendor's; ``canonical``: whether it is a canonical one)."""
     return {
         "id": ev.event_id,
         "seq": ev.seq,
-        "event": ev.event,
+        "event": patterns.name_of(ev.event, ev.vendor_event, ev.type),
+        "canonical": ev.event is not None,
+        "vendor_event": ev.vendor_event,
         "type": ev.type,
         "channel": ev.channel,
         "user_id": ev.user_id,
@@ -60,17 +63,26 @@ def webhook_body(dest: Destination, msg_id: str, events: Sequence[StoredEvent]) 
 
 
 def segment_body(events: Sequence[StoredEvent]) -> bytes:
-    """A Segment ``/v1/batch`` body of track calls (messageId = our stable event id)."""
+    """A Segment ``/v1/batch`` body (messageId = our stable event id): track calls under the
+    event's name, identify/page/screen/group/alias calls as their own type."""
     calls = []
     for ev in events:
         call: dict[str, Any] = {
-            "type": "track",
-            "event": ev.event,
+            "type": ev.type if ev.type in _SEGMENT_TYPES else "track",
             "messageId": ev.event_id,
             "timestamp": format_ts(ev.event_time),
-            "properties": ev.properties,
             "context": {"library": {"name": "engagehub"}},
         }
+        if call["type"] == "track":
+            call["event"] = patterns.name_of(ev.event, ev.vendor_event)
+            call["properties"] = ev.properties
+        elif call["type"] == "identify":
+            call["traits"] = ev.properties
+        else:
+            call["properties"] = ev.properties
+            for field, prop in _SEGMENT_FIELDS.get(call["type"], {}).items():
+                if ev.properties.get(prop) is not None:
+                    call[field] = ev.properties[prop]
         if ev.user_id:
             call["userId"] = ev.user_id
         call["anonymousId"] = ev.anonymous_id or (None if ev.user_id else ev.contact or ev.event_id)
@@ -80,10 +92,27 @@ def segment_body(events: Sequence[StoredEvent]) -> bytes:
     return orjson.dumps({"batch": calls, "sentAt": format_ts(now_ms())})
 
 
+_SEGMENT_TYPES = ("track", "identify", "page", "screen", "group", "alias")
+_SEGMENT_FIELDS = {
+    "page": {"name": "name"},
+    "screen": {"name": "name"},
+    "group": {"groupId": "group_id"},
+    "alias": {"previousId": "previous_id"},
+}
+
+
 def segment_url(url: str) -> str:
     """Accept a Segment-compatible base URL or the full ``/v1/batch`` endpoint."""
     url = url.rstrip("/")
     return url if url.endswith("/v1/batch") else url + "/v1/batch"
+
+
+def _checked(dest: Destination, allow_private: bool) -> Target:
+    """The SSRF guard's verdict at delivery time (DNS may have changed since the create)."""
+    try:
+        return resolve(dest.url, dest.kind, allow_private)
+    except PayloadError as exc:
+        raise TerminalDeliveryError(exc.message, destination=dest.name, url=dest.url) from None
 
 
 class HttpSender:
@@ -99,10 +128,7 @@ class HttpSender:
 
     def send(self, dest: Destination, msg_id: str, events: Sequence[StoredEvent]) -> None:
         """POST one batch; raise a classified DeliveryError unless it got a 2xx."""
-        try:
-            check_url(dest.url, dest.kind, self.allow_private)
-        except PayloadError as exc:
-            raise TerminalDeliveryError(exc.message, destination=dest.name, url=dest.url) from None
+        target = _checked(dest, self.allow_private)
         headers = {"content-type": "application/json", "user-agent": "engagehub"}
         if dest.kind == "segment":
             url = segment_url(dest.url)
@@ -115,8 +141,14 @@ class HttpSender:
             body = webhook_body(dest, msg_id, events)
             key = signing.secret_bytes(dest.secret or "")
             headers.update(signing.headers(key, msg_id, now_ms() // 1000, body))
+        headers["host"] = host_header(url)
+        # connect to the address the guard checked (no second DNS answer); TLS still checks
+        # the certificate against the host name
+        extensions = {"sni_hostname": target.host} if url.startswith("https:") else {}
         try:
-            response = self.client.post(url, content=body, headers=headers)
+            response = self.client.post(
+                pinned(url, target), content=body, headers=headers, extensions=extensions
+            )
         except httpx.TimeoutException as exc:
             raise TransientDeliveryError(
                 f"timed out posting to {url}: {type(exc).__name__}", destination=dest.name, url=url
@@ -157,14 +189,11 @@ class NatsSender:
 
     def send(self, dest: Destination, msg_id: str, events: Sequence[StoredEvent]) -> None:
         """Publish and wait for every JetStream ack."""
-        try:
-            check_url(dest.url, dest.kind, self.allow_private)
-        except PayloadError as exc:
-            raise TerminalDeliveryError(exc.message, destination=dest.name, url=dest.url) from None
+        target = _checked(dest, self.allow_private)
         try:
             # nats-py retries a refused first connect forever: bound the whole batch instead
             limit = self.timeout * 2 + 0.01 * len(events)
-            asyncio.run(asyncio.wait_for(self._publish(dest, msg_id, events), limit))
+            asyncio.run(asyncio.wait_for(self._publish(dest, target, msg_id, events), limit))
         except TimeoutError:
             raise TransientDeliveryError(
                 f"NATS {dest.url} did not connect or ack in time", destination=dest.name
@@ -174,11 +203,14 @@ class NatsSender:
                 f"NATS {dest.url} failed: {type(exc).__name__}: {exc}", destination=dest.name
             ) from None
 
-    async def _publish(self, dest: Destination, msg_id: str, events: Sequence[StoredEvent]) -> None:
+    async def _publish(
+        self, dest: Destination, target: Target, msg_id: str, events: Sequence[StoredEvent]
+    ) -> None:
         import nats
 
         nc = await nats.connect(
-            dest.url,
+            pinned(dest.url, target),
+            tls_hostname=target.host if dest.url.startswith("tls:") else None,
             connect_timeout=self.timeout,
             max_reconnect_attempts=0,
             allow_reconnect=False,

@@ -97,7 +97,7 @@ class Deliverer:
                     return True
                 msg_id = store.batch_id(name, after, upto)
                 try:
-                    self.sender(dest).send(dest, msg_id, events)
+                    self._send(dest, msg_id, events)
                 except TransientDeliveryError as exc:
                     if dest.attempts + 1 >= self.settings.destination_max_attempts:
                         reason = f"gave up after {dest.attempts + 1} attempts: {exc.message}"
@@ -114,11 +114,24 @@ class Deliverer:
             finally:
                 store.release(conn, name)
 
+    def _send(self, dest: store.Destination, msg_id: str, events: list[StoredEvent]) -> None:
+        """Send one batch; an unexpected exception becomes a transient failure with its text,
+        so it is retried with backoff and shows in ``last_error`` (never a silent loop)."""
+        try:
+            self.sender(dest).send(dest, msg_id, events)
+        except DeliveryError:
+            raise
+        except Exception as exc:
+            logger.warning("delivery to %s failed unexpectedly", dest.name, exc_info=True)
+            raise TransientDeliveryError(
+                f"unexpected {type(exc).__name__}: {exc}"[:1000], destination=dest.name
+            ) from exc
+
     def _replay(self, conn: Connection, dest: store.Destination, letter: dict[str, Any]) -> None:
         after, upto = int(letter["after_seq"]), int(letter["upto_seq"])
         events = store.read_batch(conn, dest, after, upto)
         try:
-            self.sender(dest).send(dest, str(letter["batch_id"]), events)
+            self._send(dest, str(letter["batch_id"]), events)
         except DeliveryError as exc:
             store.mark_letter(conn, int(letter["id"]), "dead", exc.message)
             store.failed(conn, dest.name, exc.message, backoff_ms(self.settings, 0, None))

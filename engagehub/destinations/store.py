@@ -189,19 +189,20 @@ def read_batch(conn: Connection, dest: Destination, after: int, upto: int) -> li
         [after, upto, *params],
     ).fetchall()
     found = [log.from_row(r) for r in rows]
-    return [e for e in found if patterns.matches(dest.events, e.event)]
+    return [e for e in found if patterns.matches(dest.events, e.event, e.vendor_event)]
 
 
 def delivered(conn: Connection, name: str, upto: int, count: int) -> None:
     """The in-flight batch was accepted: move the cursor past it."""
     with conn.transaction():
-        conn.execute(
+        moved = conn.execute(
             "UPDATE destinations SET cursor = ?, inflight_upto = NULL, attempts = 0, "
             "next_attempt_at = 0, delivered = delivered + ?, last_success_at = ? "
             "WHERE name = ? AND inflight_upto = ?",
             (upto, count, now_ms(), name, upto),
-        )
-        followers.advance(conn, "destination", name, get(conn, name).cursor)
+        ).rowcount
+        if moved:
+            followers.advance(conn, "destination", name, upto)
 
 
 def failed(conn: Connection, name: str, error: str, retry_in_ms: int) -> None:
@@ -312,3 +313,41 @@ def parse_from(value: str | int | None) -> int | None:
         return parse_ts(value)
     except TimestampError as exc:
         raise PayloadError(f"--from: {exc}", field="from", value=value) from None
+
+
+def set_paused(conn: Connection, name: str, paused: bool) -> Destination:
+    """Pause (no delivery, the cursor waits) or resume (deliver now) a destination."""
+    get(conn, name)
+    with conn.transaction():
+        conn.execute(
+            "UPDATE destinations SET disabled = ?, next_attempt_at = 0 WHERE name = ?",
+            (1 if paused else 0, name),
+        )
+    return get(conn, name)
+
+
+def replay_letter(conn: Connection, name: str, letter_id: int) -> dict[str, Any]:
+    """Queue one dead letter again; NotFound unless it is a dead letter of this destination."""
+    get(conn, name)
+    with conn.transaction():
+        cur = conn.execute(
+            "UPDATE dead_letters SET status = 'replay', updated_at = ? "
+            "WHERE id = ? AND destination = ? AND status = 'dead'",
+            (now_ms(), letter_id, name),
+        )
+        if cur.rowcount != 1:
+            raise NotFound(
+                f"destination {name!r} has no dead letter {letter_id} waiting",
+                destination=name,
+                dead_letter=letter_id,
+            )
+        conn.execute("UPDATE destinations SET next_attempt_at = 0 WHERE name = ?", (name,))
+    return {"destination": name, "dead_letters": 1}
+
+
+def export_targets(conn: Connection) -> list[dict[str, Any]]:
+    """Export targets with their position in the log, files and events written, last run."""
+    return conn.all(
+        "SELECT name, seq, pending_upto, files, events, updated_at FROM export_targets "
+        "ORDER BY name"
+    )

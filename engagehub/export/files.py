@@ -78,21 +78,32 @@ def _property_columns(props: pa.StringArray) -> list[pa.Array]:
         return [_strings([p.get(name) for p in rows]) for name in schema.PROPERTY_COLUMNS]
 
 
-def partitions(table: pa.Table) -> list[tuple[tuple[str, str], pa.Table]]:
-    """The table split per (canonical event, ``YYYY-MM-DD-HH`` of the event time), sorted.
+def folder_names(table: pa.Table) -> pa.Array:
+    """Each row's ``event_type=`` folder: the canonical name, else the vendor's name, else the
+    call type (custom and unmapped events are exported too)."""
+    return pc.coalesce(
+        table.column("event"), table.column("vendor_event"), table.column("type")
+    ).combine_chunks()
 
-    One stable sort (rows keep their log order inside a partition), then slices at the runs'
-    ends; no Python object per row.
+
+def partitions(
+    table: pa.Table, names: pa.Array | None = None
+) -> list[tuple[tuple[str, str], pa.Table]]:
+    """The table split per (folder name, ``YYYY-MM-DD-HH`` of the event time), sorted.
+
+    ``names`` is each row's folder (``folder_names`` by default). One stable sort (rows keep
+    their log order inside a partition), then slices at the runs' ends; no Python object per row.
     """
     if table.num_rows == 0:
         return []
+    names = folder_names(table) if names is None else names
     hours = pc.floor_temporal(table.column("time"), unit="hour").cast(pa.int64())
     order = pc.sort_indices(
-        pa.table({"event": table.column("event"), "hour": hours, "seq": table.column("seq")}),
+        pa.table({"event": names, "hour": hours, "seq": table.column("seq")}),
         sort_keys=[("event", "ascending"), ("hour", "ascending"), ("seq", "ascending")],
     )
     table = table.take(order).combine_chunks()
-    events = table.column("event").chunk(0)
+    events = names.take(order)
     hours = pc.floor_temporal(table.column("time").chunk(0), unit="hour").cast(pa.int64())
     ends = sorted(
         {

@@ -14,7 +14,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from engagehub.destinations import patterns
 from engagehub.errors import PayloadError
-from engagehub.export import files, schema
+from engagehub.export import currents, files, schema
 from engagehub.storage import arrow, followers
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
@@ -22,6 +22,9 @@ from engagehub.timeutil import now_ms
 
 Format = Literal["parquet", "avro"]
 FORMATS = ("parquet", "avro")
+LAYOUTS = ("canonical", "currents")
+"""``canonical``: folders per canonical (else vendor) name, one engagehub schema; ``currents``:
+Braze's own types and records (``export.currents``)."""
 CHUNK = 200_000
 """Log positions per write-ahead range (bounds memory and the work a crash repeats)."""
 
@@ -84,6 +87,7 @@ def export_range(
     events: str | None,
     after: int,
     upto: int,
+    layout: str = "canonical",
 ) -> tuple[int, list[str]]:
     """Write every partition file of ``after < seq <= upto``; returns (events, paths)."""
     where, params = patterns.sql(events)
@@ -94,14 +98,33 @@ def export_range(
         schema.READ_SCHEMA,
     )
     if events:
-        keep = [patterns.matches(events, e) for e in table.column("event").to_pylist()]
+        keep = [
+            patterns.matches(events, e, v)
+            for e, v in zip(
+                table.column("event").to_pylist(),
+                table.column("vendor_event").to_pylist(),
+                strict=True,
+            )
+        ]
         table = table.filter(pa.array(keep, pa.bool_()))
     if table.num_rows == 0:
         return 0, []
     items: list[tuple[str, bytes]] = []
-    for (event, date), part in files.partitions(table):
-        part = files.build_table(part)
+    names = None
+    if layout == "currents":
+        from_braze = currents.braze_rows(conn, after, upto)
+        names = currents.folder_names(table, from_braze)
+    for (event, date), part in files.partitions(table, names):
         meta = schema.metadata(event, after, upto)
+        if layout == "currents" and currents.is_braze_type(event):
+            recs = currents.records(part, event, from_braze)
+            if fmt == "parquet":
+                data = currents.parquet_bytes(recs, event, meta)
+            else:
+                data = currents.avro_bytes(recs, event, meta)
+            items.append((file_path(root, event, date, after, upto, fmt), data))
+            continue
+        part = files.build_table(part)
         if fmt == "parquet":
             data = files.parquet_bytes(part, meta)
         else:
@@ -120,6 +143,7 @@ def run(
     chunk: int = CHUNK,
     upto: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    layout: str = "canonical",
 ) -> ExportResult:
     """Export everything after the target's cursor (or ``since``) up to the current log head.
 
@@ -129,9 +153,13 @@ def run(
     """
     if fmt not in FORMATS:
         raise PayloadError(f"unknown format {fmt!r}; expected parquet or avro", field="format")
+    if layout not in LAYOUTS:
+        raise PayloadError(
+            f"unknown layout {layout!r}; expected canonical or currents", field="layout"
+        )
     patterns.split(events)
     fs, root = open_output(out)
-    name = target_name(fs, root, fmt, events)
+    name = target_name(fs, root, fmt, events) + (":currents" if layout == "currents" else "")
     with conn.transaction():
         target = _target(conn, name)
         if since is not None:
@@ -154,7 +182,7 @@ def run(
                 "UPDATE export_targets SET pending_upto = ?, updated_at = ? WHERE name = ?",
                 (end, now_ms(), name),
             )
-        count, paths = export_range(conn, fs, root, fmt, events, cursor, end)
+        count, paths = export_range(conn, fs, root, fmt, events, cursor, end, layout)
         with conn.transaction():
             conn.execute(
                 "UPDATE export_targets SET seq = ?, pending_upto = NULL, files = files + ?, "
@@ -168,6 +196,12 @@ def run(
         pending = None
         if progress is not None:
             progress(cursor, head)
+    from engagehub.privacy import manifest
+
+    result.files.extend(manifest.write_pending(conn, fs, root, name))  # erasures since last run
+    target["snapshot_seq"] = conn.scalar(
+        "SELECT snapshot_seq FROM export_targets WHERE name = ?", (name,)
+    )
     result.snapshot = snapshot(conn, fs, root, fmt, name, int(target["snapshot_seq"]))
     return result
 

@@ -1,6 +1,7 @@
 """Last checks before an event reaches the log: values no store can keep faithfully are refused.
 
-PostgreSQL text cannot hold NUL characters and our timestamps stop at year 9999; one such event
+PostgreSQL text cannot hold NUL characters, our timestamps stop at year 9999 and values nested
+deeper than ``safejson.MAX_DEPTH`` cannot be rendered back; one such event
 would otherwise fail the group commit it shares with other clients' requests. Parsers already
 refuse most of this; these checks make sure nothing slips through from any route.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from engagehub import safejson
 from engagehub.errors import PayloadError
 from engagehub.model import IncomingEvent, ParseResult, Rejection
 from engagehub.timeutil import MAX_MS, MIN_MS
@@ -34,6 +36,8 @@ def problem(event: IncomingEvent) -> PayloadError | None:
         value = getattr(event, name)
         if value is not None and "\x00" in value:
             return PayloadError(f"{name} contains a NUL character", field=name)
+    if safejson.text_too_deep(event.raw, safejson.MAX_DEPTH):
+        return safejson.depth_error()
     if not MIN_MS <= event.event_time <= MAX_MS:
         return PayloadError(
             "event time is outside years 1-9999 (after clock-skew correction)",

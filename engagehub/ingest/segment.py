@@ -9,8 +9,6 @@ never required nor checked, the body is always read as JSON.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -20,6 +18,7 @@ from engagehub.hub import Hub
 from engagehub.ingest.body import read_body
 from engagehub.ingest.cors import check_origin
 from engagehub.ingest.respond import commit
+from engagehub.security.identity import basic_user
 from engagehub.timeutil import now_ms
 from engagehub.vendors import segment
 
@@ -36,7 +35,9 @@ SHORT = {
     "g": "group",
     "a": "alias",
 }
-_ACCEPTS = ("segment",)
+# MoEngage's Segment integration sends Segment calls with MoEngage's names to a moengage
+# source's write key (moengage-source.md): they are read with MoEngage's taxonomy.
+_ACCEPTS = ("segment", "moengage")
 
 _EVENT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -79,11 +80,7 @@ def basic_auth_user(request: Request) -> str | None:
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic" or not value:
         return None
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return decoded.split(":", 1)[0] or None
+    return basic_user(value.strip())
 
 
 async def handle(request: Request, call: str) -> JSONResponse:
@@ -96,7 +93,12 @@ async def handle(request: Request, call: str) -> JSONResponse:
     source = await hub.source_for_key(basic_auth_user(request) or envelope.writeKey, _ACCEPTS)
     check_origin(request.headers.get("origin"), source.name, source.config)
     result = segment.parse(
-        envelope, received_at, call, settings.max_event_bytes, settings.default_region
+        envelope,
+        received_at,
+        call,
+        settings.max_event_bytes,
+        settings.default_region,
+        vendor="moengage" if source.kind == "moengage" else segment.NAME,
     )
     return await commit(hub, source.id, result, received_at, single=call != "batch")
 

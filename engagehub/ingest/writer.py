@@ -42,6 +42,8 @@ class LogWriter:
         self._reconnect = asyncio.Lock()
         self.commits = 0
         self.appended = 0
+        self.busy_flag: Any = None
+        """Shared flag (``.value``) set while appends wait: processors let them go first."""
 
     async def start(self) -> None:
         """Open the writer connection on the writer thread and start committing."""
@@ -55,6 +57,8 @@ class LogWriter:
             raise TransientError("the server is shutting down; retry")
         future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
         self._pending.append((batch, future))
+        if self.busy_flag is not None:
+            self.busy_flag.value = 1
         self._idle.clear()
         self._wakeup.set()
         return await asyncio.shield(future)
@@ -96,6 +100,8 @@ class LogWriter:
             while self._pending:
                 group = self._take()
                 await self._commit(group)
+            if self.busy_flag is not None:
+                self.busy_flag.value = 0
             self._idle.set()
             if self._closing and not self._pending:
                 return

@@ -72,8 +72,14 @@ class PreviewIn(BaseModel):
 
 
 def preview(conn: Connection, hub: Hub, name: str, p: PreviewIn) -> dict[str, Any]:
-    """Render a template as a recipient would see it (SMS adds encoding and segments)."""
-    tpl = templates.load(conn, name)
+    """Render a stored template as a recipient would see it (SMS adds encoding and segments)."""
+    return render_preview(conn, hub, templates.load(conn, name), p)
+
+
+def render_preview(
+    conn: Connection, hub: Hub, tpl: templates.TemplateIn, p: PreviewIn
+) -> dict[str, Any]:
+    """Render any template, saved or not (the dashboard's editor previews unsaved drafts)."""
     traits: dict[str, Any] = {}
     address = "preview@example.com" if tpl.channel == "email" else "+15555550100"
     if p.profile:

@@ -26,6 +26,7 @@ from engagehub.errors import PayloadError
 from engagehub.messaging import links
 from engagehub.messaging.providers import Accepted, Outgoing, Provider, ProviderError
 from engagehub.messaging.templates import Rendered, TemplateIn, load, render
+from engagehub.privacy import suppress
 from engagehub.settings import Settings
 from engagehub.storage.base import Connection
 from engagehub.suppression import store as suppression
@@ -235,8 +236,12 @@ def check_consent(conn: Connection, jobs: list[Job], prep: Prepared) -> None:
         if tpl and tpl.subscription_group:
             keys.append((job.contact, job.channel, tpl.subscription_group))
     states = consent.load_states(conn, keys)
+    erased = suppress.blocked(conn, [job.contact for job in jobs])
     for job in jobs:
         tpl = prep.templates.get(job.template)
+        if job.contact in erased:  # even transactional: the person was erased
+            job.outcome, job.error = "dropped", "erased: this contact point's person was erased"
+            continue
         if job.outcome or job.transactional or (tpl is not None and tpl.kind == "transactional"):
             continue
         channel = states.get((job.contact, job.channel, ""))

@@ -265,21 +265,32 @@ def run_until_caught_up(
     raised (``ProcessorFailed``, with its log position) and recorded for ``processors status``.
     """
     from engagehub.processing.health import Follower
+    from engagehub.processing.shards import layout
 
-    Follower(processors, window).catch_up(conn)
+    Follower(layout(conn, processors), window).catch_up(conn)
 
 
 def reset(conn: Connection, processor: Processor) -> None:
     """Forget a processor's state and cursor; the next run rebuilds it from the whole log."""
+    pattern = (processor.name, processor.name + "#%")
     with conn.transaction():
-        if conn.dialect == "postgresql":  # wait for a worker applying a window right now
-            conn.execute(
-                "SELECT pg_advisory_xact_lock(?, hashtext(?))",
-                (PROCESSOR_LOCK_CLASS, processor.name),
-            )
+        names = [
+            str(r[0])
+            for r in conn.execute(
+                "SELECT name FROM processor_offsets WHERE name = ? OR name LIKE ?", pattern
+            ).fetchall()
+        ] or [processor.name]
+        if conn.dialect == "postgresql":  # wait for workers applying a window right now
+            for name in sorted(names):
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(?, hashtext(?))", (PROCESSOR_LOCK_CLASS, name)
+                )
         processor.reset(conn)
-        get_offset(conn, processor.name)
-        set_offset(conn, processor.name, 0)
+        get_offset(conn, names[0])
+        conn.execute(  # every shard of it, when it is sharded
+            "UPDATE processor_offsets SET seq = 0, updated_at = ? WHERE name = ? OR name LIKE ?",
+            (now_ms(), *pattern),
+        )
 
 
 class SharedWindow:

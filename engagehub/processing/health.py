@@ -56,7 +56,7 @@ class Follower:
         self.retry_s = retry_s
         self.round_s = round_s
         """Target duration of a round (its write lock); the window adapts to it. None: fixed."""
-        self.size = window if round_s is None else min(window, 1000)
+        self.size = window if round_s is None else min(window, 200)
         self.sick: dict[str, _Sick] = {}
         self.cursors: dict[str, int] = {}
         self.head = 0
@@ -98,7 +98,7 @@ class Follower:
         if self.round_s is None or not result.applied:
             return
         if elapsed > self.round_s:
-            self.size = max(min(self.window, 1000), int(self.size * self.round_s / elapsed))
+            self.size = max(min(self.window, 200), int(self.size * self.round_s / elapsed))
         elif elapsed < self.round_s / 2:
             self.size = min(self.window, self.size * 2)
 

@@ -29,7 +29,9 @@ logger = logging.getLogger(__name__)
 _IDLE_POLL_S = 1.0
 _YIELD_S = 0.0003
 _RESTART_S = 1.0
-_ROUND_S = 0.2  # a round holds the SQLite write lock about this long; ingest commits between
+_ROUND_S = 0.1  # a round holds the SQLite write lock about this long; ingest commits between
+_YIELD_MAX_S = 0.25  # longest a round waits for queued appends to commit first
+_BUSY_RECENT_S = 1.0  # ingest counts as busy this long after appends last waited
 
 Progress = dict[str, Any]
 """``{"cursors": {name: seq}, "head": int, "errors": {name: text}}``."""
@@ -43,13 +45,30 @@ def follow(
     publish: Callable[[Progress], None],
     stopping: Callable[[], bool],
     shards: int = 1,
+    ingest_busy: Any = None,
 ) -> None:
-    """Rounds until caught up, publish, sleep until woken; reconnect after database errors."""
+    """Rounds until caught up, publish, sleep until woken; reconnect after database errors.
+
+    ``ingest_busy`` (a shared ``.value`` flag) is set while appends wait for the writer:
+    acknowledging events comes first, so a round waits (up to ``_YIELD_MAX_S``) for them.
+    """
     from engagehub.processing.shards import units
 
-    follower = Follower(units(processors, shards), window, round_s=_ROUND_S)
+    follower = Follower(units(processors, shards), window)
     conn = None
+    busy_at = 0.0
     while not stopping():
+        waited = 0.0
+        while ingest_busy is not None and ingest_busy.value and waited < _YIELD_MAX_S:
+            busy_at = time.monotonic()
+            time.sleep(0.002)
+            waited += 0.002
+        # Short rounds (short write locks) only while ingest is busy; full windows otherwise.
+        if time.monotonic() - busy_at < _BUSY_RECENT_S:
+            if follower.round_s is None:
+                follower.round_s, follower.size = _ROUND_S, min(window, 200)
+        else:
+            follower.round_s, follower.size = None, window
         try:
             if conn is None:
                 conn = db.connect()
@@ -84,8 +103,15 @@ def follow(
 class ProcessorRunner:
     """The server's view of its processors: start/stop, wake on commits, cursors, errors."""
 
-    def __init__(self, db: Database, processors: Sequence[Processor], settings: Settings) -> None:
+    def __init__(
+        self,
+        db: Database,
+        processors: Sequence[Processor],
+        settings: Settings,
+        ingest_busy: Any = None,
+    ) -> None:
         self.db = db
+        self.ingest_busy = ingest_busy
         self.processors = list(processors)
         self.settings = settings
         self.mode = settings.processor_mode if _from_registry(processors, settings) else "thread"
@@ -144,6 +170,7 @@ class ProcessorRunner:
             self._publish,
             self._stop.is_set,
             self.settings.processor_shards,
+            self.ingest_busy,
         )
 
     def _supervise(self) -> None:
@@ -154,7 +181,7 @@ class ProcessorRunner:
             parent, child_end = ctx.Pipe()
             child = ctx.Process(
                 target=child_main,
-                args=(self.settings, names, child_end),
+                args=(self.settings, names, child_end, self.ingest_busy),
                 name="engagehub-processors",
                 daemon=True,
             )
@@ -232,7 +259,7 @@ def _from_registry(processors: Sequence[Processor], settings: Settings) -> bool:
     )
 
 
-def child_main(settings: Settings, names: list[str], pipe: Pipe) -> None:
+def child_main(settings: Settings, names: list[str], pipe: Pipe, ingest_busy: Any = None) -> None:
     """The processor process: follow the log, report each round, stop when the server does."""
     from engagehub import registry
     from engagehub.hub import tune_runtime
@@ -276,6 +303,7 @@ def child_main(settings: Settings, names: list[str], pipe: Pipe) -> None:
             publish,
             stop.is_set,
             settings.processor_shards,
+            ingest_busy,
         )
     finally:
         db.close()

@@ -33,6 +33,22 @@ def units(processors: Sequence[Processor], count: int) -> list[Unit]:
     return out
 
 
+def layout(conn: Connection, processors: Sequence[Processor | Unit]) -> list[Unit | Processor]:
+    """The units the database has cursors for: a processor that workers sharded is followed
+    shard by shard (a CLI catch-up or ``reprocess`` must not add an unsharded cursor)."""
+    out: list[Unit | Processor] = []
+    for p in processors:
+        if isinstance(p, Unit):
+            out.append(p)
+            continue
+        rows = _rows(conn, p.name)
+        if any("#" in n for n in rows):
+            out.extend(_units_named(p, rows))
+        else:
+            out.append(p)
+    return out
+
+
 def base_name(cursor: str) -> str:
     """``analytics#2/4`` -> ``analytics``."""
     return cursor.split("#", 1)[0]

@@ -19,9 +19,11 @@ from typing import Any
 
 import orjson
 
+from engagehub.consent import batches
 from engagehub.contacts import ContactError, normalize_phone
 from engagehub.model import StoredEvent
 from engagehub.processing.window import Window
+from engagehub.profiles import imports
 from engagehub.storage.base import Connection
 
 Identity = tuple[str, str]
@@ -84,6 +86,13 @@ class _Item:
     """The full event when it is an identify call (its traits)."""
 
 
+# A CSV import's records (``consent.batches``): their rows are identify calls.
+_RECORDS = (
+    f"event = '{batches.IMPORTED}' "
+    "AND source_id IN (SELECT id FROM sources WHERE kind = 'engagehub')"
+)
+
+
 class ProfileProcessor:
     """Derived tables ``profiles`` and ``profile_identities``."""
 
@@ -121,15 +130,54 @@ class ProfileProcessor:
             items.append(_Item(int(seq), int(first), int(last), ids))
             received = max(received, int(rec))
         items.sort(key=lambda item: item.seq)
+        records = window.events(_RECORDS)
+        for record in records:  # an import's rows, in log order with the other events
+            before = [item for item in items if item.seq < record.seq]
+            items = items[len(before) :]
+            self._link(window.conn, before, received)
+            self._import(window.conn, record)
         self._link(window.conn, items, received)
 
     def apply(self, conn: Connection, events: Sequence[StoredEvent]) -> None:
         """Link identities of these events in order (the per-event path, for tests and tools)."""
-        items = [
-            _Item(ev.seq, ev.event_time, ev.event_time, identities_of(ev, self.region), ev)
-            for ev in events
-        ]
-        self._link(conn, items, max((ev.received_at for ev in events), default=0))
+        items: list[_Item] = []
+        received = max((ev.received_at for ev in events), default=0)
+        for ev in events:
+            if ev.event == batches.IMPORTED and ev.vendor_event == batches.IMPORTED:
+                self._link(conn, items, received)
+                items = []
+                self._import(conn, ev)
+            else:
+                items.append(
+                    _Item(ev.seq, ev.event_time, ev.event_time, identities_of(ev, self.region), ev)
+                )
+        self._link(conn, items, received)
+
+    fast_imports = True
+    """Whether import rows nothing can link become profiles without the loop (``imports``)."""
+
+    def _import(self, conn: Connection, record: StoredEvent) -> None:
+        """A CSV import record's rows as identify calls, a few thousand at a time; rows whose
+        identities nobody has are written as new profiles directly (``profiles.imports``)."""
+        rows = batches.load(conn, record)[1]
+        for start in range(0, len(rows), 5_000):
+            rest = rows[start : start + 5_000]
+            if self.fast_imports:
+                profiles, changed, rest = imports.split_rows(
+                    rest,
+                    record.event_time,
+                    lambda wanted: self._owners(conn, wanted),
+                    lambda ids, when: self._new(profile_id_for(min(ids)), when),
+                )
+                if profiles:
+                    self._write(conn, profiles, changed, [], record.received_at)
+            items = []
+            for row in rest:
+                ev = batches.identify_event(record, row)
+                items.append(
+                    _Item(ev.seq, ev.event_time, ev.event_time, identities_of(ev, self.region), ev)
+                )
+            self._link(conn, items, record.received_at)
 
     def _link(self, conn: Connection, items: list[_Item], received: int) -> None:
         wanted = {i for item in items for i in item.ids}

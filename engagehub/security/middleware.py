@@ -1,10 +1,15 @@
 """One pure-ASGI middleware in front of every route: limits first, then headers on every answer.
 
 - NUL characters in the path or query are refused (400): no store can keep them faithfully.
+- Paths longer than ``max_path_chars`` are refused (414): nothing keyed by a path grows large.
 - Bodies over the route family's limit are refused (413) from ``Content-Length`` or while
-  streaming, before FastAPI buffers them (ingest routes add their own, stricter limits).
-- Each credential (or, without one, each client address) gets a token bucket (429 with
-  ``Retry-After``).
+  streaming, before FastAPI buffers them (ingest routes add their own, stricter limits). Outside
+  the ingest routes a request without a verified credential may send only a small body (forms):
+  nothing is buffered for a caller that has not authenticated (401 for ``/api/``).
+- Each verified credential (or, without one, each client address) gets a token bucket (429 with
+  ``Retry-After``); failed authentications (401) have a stricter bucket per client address.
+- A crash answers 500 in the one error shape, with the security headers, and keeps the connection
+  usable (the exception never reaches the server).
 - A state-changing request authenticated only by the dashboard cookie must come from our own
   origin (``Origin``/``Referer`` match ``Host``): cross-site request forgery gets 403.
 - Every answer gets ``nosniff``, frame denial, no referrer, ``no-store`` caching, a
@@ -13,22 +18,29 @@
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import parse_qsl, urlsplit
 
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engagehub.api.auth import SESSION_COOKIE
 from engagehub.errors import (
+    AuthError,
     EngagehubError,
     ForbiddenError,
     PayloadError,
     PayloadTooLarge,
     RateLimited,
+    UriTooLong,
 )
-from engagehub.http import error_response
+from engagehub.http import crash_response, error_response
+from engagehub.security.identity import auth_failed, client_address, verified_credential
 from engagehub.security.ratelimit import RateLimiter
 from engagehub.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 PAGE_CSP = (
@@ -60,29 +72,51 @@ class SecurityMiddleware:
         self.app = app
         self.settings = settings
         self.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+        self.failures = RateLimiter(
+            settings.auth_failure_rate_per_second, settings.auth_failure_burst
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        send = self._with_headers(scope, send)
+        status: list[int] = []
+        send = self._with_headers(scope, send, status)
         headers: dict[bytes, bytes] = dict(scope.get("headers") or ())  # names are lowercase
+        address = client_address(scope)
         try:
             self._check_text(scope)
-            limit = self.body_limit(scope, headers)
-            declared = self._check_length(headers, limit)
-            self._check_rate(scope, headers)
+            who = await verified_credential(scope, headers)
+            limit = self.body_limit(scope, headers, who)
+            declared = self._check_length(scope, headers, limit, who)
+            self._check_rate(who, address)
             self._check_origin(scope, headers)
         except EngagehubError as exc:
             await error_response(exc)(scope, receive, send)
+            self._count_failure(scope, exc.http_status, address)
             return
         # With a declared length the server never delivers more; otherwise count as it streams.
-        await self.app(scope, receive if declared else _limited(receive, limit), send)
+        try:
+            await self.app(scope, receive if declared else _limited(receive, limit), send)
+        except ClientDisconnect:
+            return  # the client went away (or was closed for being too slow): nobody to answer
+        except Exception:
+            if status:  # the answer has begun: all the server can do is drop the connection
+                raise
+            logger.exception("unhandled error on %s %s", scope["method"], scope["path"][:200])
+            await crash_response()(scope, receive, send)
+        self._count_failure(scope, status[0] if status else 500, address)
 
     # --- checks --------------------------------------------------------------------------
 
-    @staticmethod
-    def _check_text(scope: Scope) -> None:
+    def _check_text(self, scope: Scope) -> None:
+        if len(scope["path"]) > self.settings.max_path_chars:
+            raise UriTooLong(
+                f"path is {len(scope['path'])} characters; the limit is "
+                f"{self.settings.max_path_chars}",
+                size=len(scope["path"]),
+                limit=self.settings.max_path_chars,
+            )
         if "\x00" in scope["path"]:
             raise PayloadError("the path contains a NUL character", path=scope["path"][:200])
         query = scope.get("query_string", b"")
@@ -94,39 +128,64 @@ class SecurityMiddleware:
                         field=name.replace("\x00", "\\0"),
                     )
 
-    def body_limit(self, scope: Scope, headers: dict[bytes, bytes]) -> int:
-        """The largest body this path and content type may carry."""
+    def body_limit(self, scope: Scope, headers: dict[bytes, bytes], who: str | None) -> int:
+        """The largest body this path, content type and credential may carry."""
         s = self.settings
         if scope["path"].startswith(INGEST_PREFIXES):
             return max(s.max_batch_bytes, s.max_webhook_bytes)
+        if who is None:
+            return s.max_anonymous_body_bytes
         if headers.get(b"content-type", b"").startswith(b"multipart/"):
             return s.max_upload_bytes
         return s.max_api_body_bytes
 
     @staticmethod
-    def _check_length(headers: dict[bytes, bytes], limit: int) -> bool:
-        """Whether the request declares a valid length; 413 when it is over ``limit``."""
+    def _check_length(
+        scope: Scope, headers: dict[bytes, bytes], limit: int, who: str | None
+    ) -> bool:
+        """Whether the request declares a valid length; 413 (401 unauthenticated) over ``limit``."""
         declared = headers.get(b"content-length", b"").strip()
-        if not declared.isdigit():
+        if not declared.isdigit() or len(declared) > 18:
             return False
-        if int(declared) > limit:
-            raise PayloadTooLarge(
-                f"body is {int(declared)} bytes; the limit is {limit}",
-                size=int(declared),
+        size = int(declared)
+        if size > limit and who is None and scope["path"].startswith("/api/"):
+            raise AuthError(
+                f"authenticate before sending a body of {size} bytes; without a valid admin "
+                f"token the limit is {limit}",
+                size=size,
                 limit=limit,
+                hint="send Authorization: Bearer <token>",
+            )
+        if size > limit:
+            raise PayloadTooLarge(
+                f"body is {size} bytes; the limit is {limit}", size=size, limit=limit
             )
         return True
 
-    def _check_rate(self, scope: Scope, headers: dict[bytes, bytes]) -> None:
+    def _check_rate(self, who: str | None, address: str) -> None:
+        """One bucket per verified credential, else per address; failed auths block early."""
+        if who is None and self.failures.enabled:
+            wait = self.failures.peek("fail:" + address)
+            if wait:
+                raise RateLimited(
+                    f"too many failed authentications from {address}; retry in {wait} s",
+                    retry_after=wait,
+                    limit_per_second=self.failures.rate,
+                )
         if not self.limiter.enabled:
             return
-        wait = self.limiter.check(rate_key(scope, headers))
+        wait = self.limiter.check(rate_key(who, address))
         if wait:
             raise RateLimited(
                 f"too many requests for this key; retry in {wait} s",
                 retry_after=wait,
                 limit_per_second=self.limiter.rate,
             )
+
+    def _count_failure(self, scope: Scope, status: int, address: str) -> None:
+        """A failed authentication takes a token from the address's stricter bucket."""
+        if auth_failed(scope, status):
+            self.failures.check("fail:" + address)
 
     @staticmethod
     def _check_origin(scope: Scope, headers: dict[bytes, bytes]) -> None:
@@ -148,12 +207,13 @@ class SecurityMiddleware:
     # --- response headers ----------------------------------------------------------------
 
     @staticmethod
-    def _with_headers(scope: Scope, send: Send) -> Send:
+    def _with_headers(scope: Scope, send: Send, status: list[int]) -> Send:
         https = scope.get("scheme") == "https"
         docs = scope["path"].startswith(DOCS_PATHS)
 
         async def wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
+                status.append(int(message["status"]))
                 message["headers"] = secure_headers(list(message.get("headers", [])), https, docs)
             await send(message)
 
@@ -194,19 +254,9 @@ def harden_cookie(value: bytes, https: bool) -> bytes:
     return value
 
 
-def rate_key(scope: Scope, headers: dict[bytes, bytes]) -> str:
-    """What a request is counted against: its credential, its webhook source, or its address."""
-    auth = headers.get(b"authorization")
-    if auth:
-        return "a:" + auth.decode("latin-1")
-    token = headers.get(b"x-xng-authtoken")
-    if token:
-        return "x:" + token.decode("latin-1")
-    path: str = scope["path"]
-    if path.startswith("/webhooks/"):
-        return "w:" + "/".join(path.split("/")[:4])
-    client = scope.get("client") or ("?", 0)
-    return "ip:" + str(client[0])
+def rate_key(who: str | None, address: str) -> str:
+    """What a request is counted against: its verified credential, else its client address."""
+    return "c:" + who if who is not None else "ip:" + address
 
 
 def _limited(receive: Receive, limit: int) -> Receive:

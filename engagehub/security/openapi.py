@@ -1,8 +1,9 @@
 """Every operation documents the errors the shared machinery can answer with, in one shape.
 
-Validation (400), the admin token (401), the body limit (413), the rate limit (429) and storage
-being unavailable (503) can happen on any route; they are added to the schema here so clients
-and the API fuzzer see every status a route may return, each with the error schema.
+Validation (400), the admin token (401), the body limit (413), the path limit (414), the rate
+limit (429) and storage being unavailable (503) can happen on any route; they are added to the
+schema here so clients and the API fuzzer see every status a route may return, each with the
+error schema.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ def document_errors(app: FastAPI) -> None:
                 statuses = ["429", "503"]
                 if operation.get("parameters") or operation.get("requestBody"):
                     statuses.append("400")
+                if "{" in path:
+                    statuses.append("414")
                 if method in _UNSAFE or operation.get("requestBody"):
                     statuses.append("413")
                 if (path, method) in guarded:

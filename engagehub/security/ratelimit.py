@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections import OrderedDict
+
+from engagehub.lru import LRU
 
 MAX_KEYS = 100_000
 
@@ -21,25 +22,44 @@ class RateLimiter:
         self.rate = rate
         self.burst = float(max(burst, 1))
         self.max_keys = max_keys
-        self._buckets: OrderedDict[bytes, tuple[float, float]] = OrderedDict()
+        self._buckets: LRU[bytes, tuple[float, float]] = LRU(max_keys)
 
     @property
     def enabled(self) -> bool:
         """A rate of 0 turns limiting off."""
         return self.rate > 0
 
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def _tokens(self, digest: bytes, now: float) -> float:
+        tokens, last = self._buckets.get(digest) or (self.burst, now)
+        return min(self.burst, tokens + (now - last) * self.rate)
+
+    def _wait(self, tokens: float) -> int:
+        return max(1, math.ceil((1.0 - tokens) / self.rate))
+
     def check(self, key: str, now: float | None = None) -> int:
         """Take one token for ``key``; 0 when allowed, else whole seconds until one is free."""
         if not self.enabled:
             return 0
         now = time.monotonic() if now is None else now
-        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
-        tokens, last = self._buckets.pop(digest, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        digest = _digest(key)
+        tokens = self._tokens(digest, now)
         allowed = tokens >= 1.0
         if allowed:
             tokens -= 1.0
-        self._buckets[digest] = (tokens, now)
-        if len(self._buckets) > self.max_keys:
-            self._buckets.popitem(last=False)
-        return 0 if allowed else max(1, math.ceil((1.0 - tokens) / self.rate))
+        self._buckets.put(digest, (tokens, now))
+        return 0 if allowed else self._wait(tokens)
+
+    def peek(self, key: str, now: float | None = None) -> int:
+        """Seconds until ``key`` has a token again (0: it has one); takes nothing."""
+        if not self.enabled:
+            return 0
+        now = time.monotonic() if now is None else now
+        tokens = self._tokens(_digest(key), now)
+        return 0 if tokens >= 1.0 else self._wait(tokens)
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()

@@ -13,6 +13,7 @@ import orjson
 from engagehub import safejson
 from engagehub.errors import PayloadError, TransientError
 from engagehub.model import AppendResult, IncomingEvent, StoredEvent, event_id_for
+from engagehub.privacy import suppress
 from engagehub.storage.base import Connection
 
 COLUMNS = (
@@ -96,6 +97,7 @@ def append(conn: Connection, batches: Sequence[Batch]) -> list[AppendResult]:
         sanity.check(b.events)
     rows = [[_row(b.source_id, b.received_at, ev) for ev in b.events] for b in batches]
     with conn.transaction():
+        rows = suppress.screen(conn, rows)  # erased people's events: acknowledged, not stored
         partitioned = conn.dialect == "postgresql" and _partitioned(conn)
         if partitioned:
             # Claim keys before the lock: event_keys' primary key decides, so only positions,
@@ -103,6 +105,7 @@ def append(conn: Connection, batches: Sequence[Batch]) -> list[AppendResult]:
             seen = _claim_keys(conn, rows)
         if conn.dialect == "postgresql":
             conn.execute("SELECT pg_advisory_xact_lock(?)", (APPEND_LOCK_ID,))
+            rows = suppress.screen(conn, rows)  # ...and of an erasure committed meanwhile
         if not partitioned:
             seen = _existing_keys(conn, rows)
         fresh: list[tuple[Any, ...]] = []

@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 import psycopg
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from engagehub.errors import TransientError
 from engagehub.storage.base import Connection, Database
@@ -132,7 +132,7 @@ class PostgresDatabase(Database):
             with pool.connection() as conn:
                 yield PostgresConnection(conn)
             return
-        except PoolTimeout:
+        except (PoolTimeout, PoolClosed):  # closed: another reader replaced it meanwhile
             pass
         # No pooled connection in time: the server is down, or it came back while the pool is
         # still backing off. A direct connection tells which, and a fresh pool recovers at once.

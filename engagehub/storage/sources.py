@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from engagehub import safejson
 from engagehub.errors import ConflictError, NotFound
 from engagehub.storage.base import Connection
 from engagehub.timeutil import now_ms
@@ -92,7 +93,7 @@ def create(
                 hash_key(key),
                 key[:4] + "…",
                 stored_secret(kind, secret),
-                orjson.dumps(config or {}).decode(),
+                safejson.dumps(config or {}).decode(),  # huge integers kept as text
                 now_ms(),
             ),
         )

@@ -115,7 +115,10 @@ async def delete_suppressions(request: Request) -> JSONResponse:
 @router.get(
     "/suppressions",
     summary="The suppression list (JSON pages, or CSV with format=csv)",
-    responses=error_responses(400, 401),
+    responses={
+        200: {"content": {"application/json": {}, "text/csv": {}}},
+        **error_responses(400, 401),
+    },
 )
 async def get_suppressions(
     request: Request,

@@ -25,7 +25,21 @@ __all__ = [
 # Segment sources may carry any vendor's names (MoEngage and Braze forward into Segment).
 _SEGMENT_FALLBACKS = ("moengage", "braze", "crossengage", "sendgrid", "twilio")
 MESSAGE_CHANNELS = frozenset(
-    ("email", "sms", "whatsapp", "push", "in_app", "content_card", "news_feed", "webhook")
+    (
+        "email",
+        "sms",
+        "whatsapp",
+        "push",
+        "in_app",
+        "content_card",
+        "news_feed",
+        "webhook",
+        "rcs",
+        "line",
+        "banner",
+        "live_activity",
+        "feature_flag",
+    )
 )
 
 

@@ -26,6 +26,8 @@ KIND = "braze"
 MAX_HTTP_EVENTS = 100
 _PARTITION = re.compile(r"^(event_type|date)=(.+)$")
 _NESTED = ("user", "properties", "device", "app")
+_STATUSES = {"opted_in": "subscribed", "opted-in": "subscribed"}
+_ACTIONS = {"subscribed": "subscribe", "unsubscribed": "unsubscribe", "help": "help"}
 
 
 def normalize(event_type: str, record: Mapping[str, Any], region: str = "US") -> IncomingEvent:
@@ -41,13 +43,10 @@ def normalize(event_type: str, record: Mapping[str, Any], region: str = "US") ->
     props = taxonomy.rename(
         NAME, {k: v for k, v in record.items() if k not in envelope and v is not None}
     )
-    if isinstance(props.get("subscription_status"), str):
-        props["subscription_status"] = props["subscription_status"].strip().lower()
-    action = props.get("action")
-    if event_type.endswith("sms.InboundReceived") and action in ("subscribed", "unsubscribed"):
-        props["keyword_action"] = "subscribe" if action == "subscribed" else "unsubscribe"
+    _consent_fields(event_type, props)
     for key, value in resolved.set.items():
         props.setdefault(key, value)
+    name = text(props.get("name")) if resolved.event is None else None
     email = props.get("email")
     if isinstance(email, str):
         props["email"] = email.strip().lower()
@@ -63,7 +62,7 @@ def normalize(event_type: str, record: Mapping[str, Any], region: str = "US") ->
         event_time=event_time(record.get("time"), "time"),
         raw=safejson.dumps(record).decode(),
         type="track",
-        vendor_event=event_type,
+        vendor_event=name or event_type,
         event=resolved.event,
         channel=channel,
         user_id=text(props.get("user_id")),
@@ -75,6 +74,34 @@ def normalize(event_type: str, record: Mapping[str, Any], region: str = "US") ->
         properties=props,
     )
     return flag(event)
+
+
+def _consent_fields(event_type: str, props: dict[str, Any]) -> None:
+    """Braze's consent values in canonical form (the raw record keeps Braze's own).
+
+    ``subscription_status`` lower-cased (``Opted In`` is subscribed); the documented
+    ``subscription_group_id`` names the group when no ``subscription_group_api_id`` does;
+    ``channel_identifier`` is the contact of a state change that has no address field; an
+    inbound SMS/WhatsApp ``action`` (Subscribed, Unsubscribed) becomes ``keyword_action``.
+    """
+    status = props.get("subscription_status")
+    if isinstance(status, str):
+        status = status.strip().lower().replace(" ", "_")
+        props["subscription_status"] = _STATUSES.get(status, status)
+    if not props.get("subscription_group") and props.get("subscription_group_id"):
+        props["subscription_group"] = str(props["subscription_group_id"])
+    ident = props.get("channel_identifier")
+    if isinstance(ident, str) and ident:
+        channel = str(props.get("channel") or "").strip().lower()
+        if channel == "email":
+            props.setdefault("email", ident)
+        elif channel in ("sms", "whatsapp", "rcs"):
+            props.setdefault("phone", ident)
+    action = props.get("action")
+    if isinstance(action, str) and ".InboundReceive" in event_type:
+        wanted = _ACTIONS.get(action.strip().casefold())
+        if wanted:
+            props["keyword_action"] = wanted
 
 
 def flatten(event: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -101,6 +128,7 @@ def parse_http(body: bytes, region: str = "US") -> ParseResult:
         try:
             if not isinstance(item, Mapping):
                 raise PayloadError("each event must be an object", value=str(item)[:100])
+            safejson.check_depth(item)
             event_type, record = flatten(item)
             result.events.append(normalize(event_type, record, region))
         except PayloadError as exc:

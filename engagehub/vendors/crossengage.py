@@ -46,7 +46,11 @@ _event_decoder = msgspec.json.Decoder(_Event)
 def decode(body: bytes) -> Body:
     """Read the API body; a missing ``id`` or a malformed body is one clear error."""
     try:
-        decoded = _body_decoder.decode(body)
+        try:
+            decoded = _body_decoder.decode(body)
+        except RecursionError:  # one event too deep: split the list, refuse that one
+            decoded, items = safejson.decode_split(_body_decoder.decode, body, b"events")
+            decoded.events = [msgspec.Raw(item) for item in items]
     except msgspec.ValidationError as exc:
         text = str(exc)
         field = text.rsplit("`", 2)[-2] if "`" in text else None
@@ -72,6 +76,8 @@ def parse(body: Body, region: str = "US") -> ParseResult:
     for index, raw in enumerate(body.events):
         data = bytes(raw)
         try:
+            if safejson.text_too_deep(data, safejson.MAX_DEPTH):
+                raise safejson.depth_error()
             try:
                 item = _event_decoder.decode(data)
             except msgspec.ValidationError as exc:
@@ -100,6 +106,7 @@ def parse_feed_row(row: object, index: int, region: str = "US") -> IncomingEvent
             raise PayloadError(f"missing mandatory field {required}", field=required, index=index)
     if not isinstance(row["event"], str):
         raise PayloadError("event must be a string", field="event", value=row["event"])
+    safejson.check_depth(row)
     props = {k: v for k, v in row.items() if k not in ("id", "event", "timestamp")}
     raw = safejson.dumps(row)
     return normalize(str(row["id"]), row["event"], row["timestamp"], props, raw, region)

@@ -43,6 +43,7 @@ def normalize(item: object, context: Mapping[str, Any], region: str = "US") -> I
     """One MoEngage event: attributes flattened into canonical properties."""
     if not isinstance(item, Mapping):
         raise PayloadError("each MoEngage event must be an object", value=str(item)[:100])
+    safejson.check_depth(item)
     name = item.get("event_name")
     if not isinstance(name, str) or not name.strip():
         raise PayloadError("missing event_name", field="event_name")

@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from engagehub import safejson
 from engagehub.classify import flag
 from engagehub.contacts import quick_contact
 from engagehub.errors import PayloadError, PayloadTooLarge
@@ -76,12 +77,19 @@ def decode(body: bytes, call: str) -> Envelope:
     """Read a request body; ``call`` is ``batch`` or one of the six call types."""
     try:
         if call == "batch":
-            return _envelope_decoder.decode(body)
+            try:
+                return _envelope_decoder.decode(body)
+            except RecursionError:  # one event too deep: split the batch, refuse that one
+                envelope, items = safejson.decode_split(_envelope_decoder.decode, body, b"batch")
+                envelope.batch = [msgspec.Raw(item) for item in items]
+                return envelope
         single = _single_decoder.decode(body)
     except msgspec.ValidationError as exc:
         raise PayloadError(f"invalid body: {exc}", path=_path(exc)) from None
     except msgspec.DecodeError as exc:
         raise PayloadError(f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise safejson.depth_error("body") from None
     return Envelope(batch=[msgspec.Raw(body)], sentAt=single.sentAt, writeKey=single.writeKey)
 
 
@@ -96,8 +104,12 @@ def parse(
     call: str = "batch",
     max_event_bytes: int = 32 * 1024,
     region: str = "US",
+    vendor: str = NAME,
 ) -> ParseResult:
-    """Normalize every event of the envelope; invalid ones become rejections with the reason."""
+    """Normalize every event of the envelope; invalid ones become rejections with the reason.
+
+    ``vendor`` names the taxonomy the event names come in: ``moengage`` for MoEngage's Segment
+    integration (MoEngage names and properties first, then Segment's resolution)."""
     result = ParseResult()
     seen: Counter[bytes] = Counter()
     batch_sent = _batch_sent_at(envelope)
@@ -111,6 +123,8 @@ def parse(
                     size=len(data),
                     limit=max_event_bytes,
                 )
+            if safejson.text_too_deep(data, safejson.MAX_DEPTH):
+                raise safejson.depth_error()
             try:
                 item = _event_decoder.decode(data)
             except msgspec.ValidationError as exc:
@@ -119,7 +133,7 @@ def parse(
                 raise PayloadError(f"malformed event JSON: {exc}") from None
             dedup = _dedup_key(item, data, seen)
             result.events.append(
-                _normalize(item, data, call, batch_sent, received_at, dedup, region)
+                _normalize(item, data, call, batch_sent, received_at, dedup, region, vendor)
             )
         except (PayloadError, PayloadTooLarge) as exc:
             exc.details.setdefault("index", index)
@@ -140,7 +154,7 @@ def _batch_sent_at(envelope: Envelope) -> int | None:
 def _message_id_of(data: bytes) -> str | None:
     try:
         found = msgspec.json.decode(data, type=dict[str, Any]).get("messageId")
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None
     return str(found) if found is not None else None
 
@@ -161,6 +175,7 @@ def _normalize(
     received_at: int,
     dedup: str,
     region: str,
+    vendor: str = NAME,
 ) -> IncomingEvent:
     kind = item.type if call == "batch" else call
     if kind is None:
@@ -183,8 +198,10 @@ def _normalize(
         if not item.event or not item.event.strip():
             raise PayloadError("track calls need a non-empty event name", field="event")
         vendor_event = item.event
-        resolved = taxonomy.resolve(NAME, vendor_event)
-        properties = taxonomy.rename(NAME, item.properties or {})
+        resolved = taxonomy.resolve(vendor, vendor_event)
+        if resolved.event is None and vendor != NAME:
+            resolved = taxonomy.resolve(NAME, vendor_event)
+        properties = taxonomy.rename(vendor, item.properties or {})
         for key, value in resolved.set.items():
             properties.setdefault(key, value)
     elif kind in ("identify", "group"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +20,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
+from engagehub import safejson
 from engagehub.classify import flag
 from engagehub.contacts import quick_contact
 from engagehub.errors import ConfigError, PayloadError, SignatureError
@@ -30,6 +32,7 @@ NAME = "sendgrid"
 KIND = "sendgrid"
 SIGNATURE_HEADER = "x-twilio-email-event-webhook-signature"
 TIMESTAMP_HEADER = "x-twilio-email-event-webhook-timestamp"
+_EPOCH = re.compile(r"[0-9]{1,12}")
 
 
 def public_key(secret: str) -> ec.EllipticCurvePublicKey:
@@ -54,8 +57,12 @@ def verify(
     timestamp = headers.get(TIMESTAMP_HEADER)
     if not signature or not timestamp:
         raise SignatureError("missing SendGrid signature headers", header=SIGNATURE_HEADER)
-    if not timestamp.isdigit():
-        raise SignatureError("invalid signature timestamp", value=timestamp)
+    if _EPOCH.fullmatch(timestamp) is None:  # ASCII digits only (str.isdigit takes "²")
+        raise SignatureError(
+            "invalid signature timestamp: expected Unix seconds (1 to 12 ASCII digits)",
+            header=TIMESTAMP_HEADER,
+            value=timestamp[:40],
+        )
     age = abs(now // 1000 - int(timestamp))
     if tolerance_s and age > tolerance_s:
         raise SignatureError(
@@ -99,6 +106,7 @@ def normalize(item: object, region: str = "US") -> IncomingEvent:
     """One SendGrid event as an IncomingEvent."""
     if not isinstance(item, dict):
         raise PayloadError("each SendGrid event must be an object", value=str(item)[:100])
+    safejson.check_depth(item)
     name = item.get("event")
     if not isinstance(name, str) or not name:
         raise PayloadError("missing event", field="event")

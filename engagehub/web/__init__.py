@@ -11,6 +11,22 @@ from fastapi import APIRouter
 
 def routers() -> list[APIRouter]:
     """Every dashboard page's router; one module per page (add a new page's module here)."""
-    from engagehub.web import routes, sources, suppressions, system
+    from engagehub.web import (
+        consent,
+        destinations,
+        messaging,
+        routes,
+        sources,
+        suppressions,
+        system,
+    )
 
-    return [routes.router, sources.router, suppressions.router, system.router]
+    return [
+        routes.router,
+        sources.router,
+        consent.router,
+        destinations.router,
+        messaging.router,
+        suppressions.router,
+        system.router,
+    ]

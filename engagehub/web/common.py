@@ -14,6 +14,9 @@ from fastapi import Request
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from engagehub.access import tokens
+from engagehub.access.scopes import READ_METHODS
+from engagehub.access.tokens import Principal
 from engagehub.errors import EngagehubError, PayloadError
 from engagehub.hub import Hub
 from engagehub.web import session
@@ -64,22 +67,44 @@ async def dashboard_secret(request: Request) -> str:
 
 
 async def current(request: Request) -> dict[str, Any] | None:
-    """The signed-in session, if any."""
+    """The signed-in session, if any: signed under a token that is still valid (not revoked).
+
+    ``sess["scope"]`` is that token's scope; the principal is kept for the audit log.
+    """
     hub: Hub = request.app.state.hub
-    return session.read(
-        request.cookies.get(session.SESSION), await dashboard_secret(request), hub.admin_token_hash
-    )
+    value = request.cookies.get(session.SESSION)
+    name = session.claimed_token(value)
+    if name is None:
+        return None
+    who = await hub.read(lambda c: tokens.by_name(c, name, hub.admin_token_hash))
+    if who is None:
+        return None
+    sess = session.read(value, await dashboard_secret(request), who.token_hash)
+    if sess is not None:
+        sess["scope"], sess["token"] = who.scope, who.name
+        request.state.principal = Principal(who.name, who.scope, who.token_hash, "dashboard")
+    return sess
 
 
 Page = Callable[[Request, Hub, dict[str, Any]], Awaitable[Response]]
 
 
+def navigation(path: str) -> bool:
+    """Dashboard forms that only move between pages (any scope may post them)."""
+    return path in ("/lookup", "/logout") or path.endswith("/filter")
+
+
 async def guarded(request: Request, page: Page) -> Response:
-    """Run a page for a signed-in user; errors become an HTML page with their status."""
+    """Run a page for a signed-in user; errors become an HTML page with their status.
+
+    A form that changes state needs a session of a ``write`` (or ``admin``) token.
+    """
     sess = await current(request)
     if sess is None:
         return redirect("/login")
     try:
+        if request.method not in READ_METHODS and not navigation(request.url.path):
+            request.state.principal.require("write", f"{request.method} {request.url.path}")
         return await page(request, request.app.state.hub, sess)
     except EngagehubError as exc:
         return render(

@@ -7,24 +7,25 @@ from ``/static``); every form carries a CSRF token; state changes are POST only.
 
 from __future__ import annotations
 
-import hmac
 import secrets
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from markupsafe import Markup
 from starlette.responses import Response
 
+from engagehub.access import audit, tokens
+from engagehub.access.tokens import Principal, token_hash
 from engagehub.analytics import service, stats
 from engagehub.analytics.api import settled
-from engagehub.api.auth import token_hash
 from engagehub.api.events import event_json, source_names
 from engagehub.errors import PayloadError
-from engagehub.http import JSONResponse
+from engagehub.http import INT64_MAX, JSONResponse
 from engagehub.hub import Hub
 from engagehub.profiles import store as profile_store
+from engagehub.security.identity import failed_authentication
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
 from engagehub.timeutil import parse_param
@@ -82,9 +83,13 @@ async def login(request: Request) -> Response:
     except PayloadError:
         return await login_page(request, "Your login form expired; please try again.")
     given = token_hash(form.get("token", ""))
-    if not hmac.compare_digest(given, hub.admin_token_hash):
-        return await login_page(request, "That admin token is not valid.")
-    value, _ = session.issue(await dashboard_secret(request), hub.admin_token_hash)
+    who = await hub.read(lambda c: tokens.resolve(c, given, hub.admin_token_hash))
+    if who is None:
+        failed_authentication(request)  # a page for the browser, a failure for the limiter
+        return await login_page(request, "That token is not valid.")
+    request.state.principal = Principal(who.name, who.scope, who.token_hash, "dashboard")
+    audit.annotate(request, action="dashboard login", target=who.name, params={"scope": who.scope})
+    value, _ = session.issue(await dashboard_secret(request), who.token_hash, who.name)
     response = redirect("/")
     session.set_cookie(response, request, session.SESSION, value, session.MAX_AGE_S)
     response.delete_cookie(session.LOGIN_CSRF, path="/")
@@ -161,6 +166,7 @@ async def campaign_filter(request: Request, campaign_id: str) -> Response:
     """The filter form: redirect to the campaign page with the filters in its query."""
 
     async def page(request: Request, hub: Hub, sess: dict[str, Any]) -> Response:
+        audit.skip(request)  # navigation, not a change
         form = await form_of(request, sess)
         query = {k: form[k] for k in ("from", "to", "channel", "variation") if form.get(k)}
         suffix = f"?{urlencode(query)}" if query else ""
@@ -174,6 +180,7 @@ async def lookup(request: Request) -> Response:
     """The search form: a message id or a profile identifier."""
 
     async def page(request: Request, hub: Hub, sess: dict[str, Any]) -> Response:
+        audit.skip(request)  # navigation, not a change
         form = await form_of(request, sess)
         kind = "profiles" if form.get("kind") == "profile" else "messages"
         return redirect(f"/{kind}/{quote(form.get('q', '').strip(), safe='')}")
@@ -234,7 +241,9 @@ async def live_page(request: Request) -> Response:
 
 
 @router.get("/live/events")
-async def live_events(request: Request, after: int = 0) -> Response:
+async def live_events(
+    request: Request, after: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0
+) -> Response:
     """Events after a log position, oldest first (session cookie, not the API token)."""
     if await current(request) is None:
         return JSONResponse(
@@ -244,3 +253,15 @@ async def live_events(request: Request, after: int = 0) -> Response:
     hub: Hub = request.app.state.hub
     events = await hub.read(lambda c: _latest(c, after, 200))
     return JSONResponse({"events": events}, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/audit")
+async def audit_page(request: Request) -> Response:
+    """The audit log of management calls (admin tokens only)."""
+
+    async def page(request: Request, hub: Hub, sess: dict[str, Any]) -> Response:
+        request.state.principal.require("admin", "the audit page")
+        entries = await hub.read(lambda c: audit.query(c, limit=200))
+        return render("audit.html", csrf=sess["csrf"], entries=entries)
+
+    return await guarded(request, page)

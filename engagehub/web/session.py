@@ -47,10 +47,11 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def issue(secret: str, token_hash: str) -> tuple[str, str]:
-    """(cookie value, csrf token) of a new session."""
+def issue(secret: str, token_hash: str, name: str = "bootstrap") -> tuple[str, str]:
+    """(cookie value, csrf token) of a new session of the token called ``name``."""
     csrf = secrets.token_urlsafe(24)
-    payload = _b64(orjson.dumps({"exp": int(time.time()) + MAX_AGE_S, "csrf": csrf}))
+    claims = {"exp": int(time.time()) + MAX_AGE_S, "csrf": csrf, "tok": name}
+    payload = _b64(orjson.dumps(claims))
     sig = _b64(hmac.new(_key(secret, token_hash), payload.encode(), hashlib.sha256).digest())
     return f"{payload}.{sig}", csrf
 
@@ -70,6 +71,18 @@ def read(value: str | None, secret: str, token_hash: str) -> dict[str, Any] | No
     if not isinstance(data, dict) or int(data.get("exp", 0)) < time.time():
         return None
     return data
+
+
+def claimed_token(value: str | None) -> str | None:
+    """The token name a cookie claims, unverified (it says which key to verify it with)."""
+    if not value or "." not in value:
+        return None
+    try:
+        data = orjson.loads(_unb64(value.partition(".")[0]))
+    except (ValueError, orjson.JSONDecodeError):
+        return None
+    name = data.get("tok", "bootstrap") if isinstance(data, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def is_https(request: Request) -> bool:

@@ -179,6 +179,33 @@ def test_provider_ids_join_the_message_whenever_the_link_arrives(db: Database) -
     ]
 
 
+def test_bounces_without_reason_and_clicks_without_url_are_counted(db: Database) -> None:
+    """Every bounce and click shows in the tables: under placeholders when the vendor sent none."""
+    sid = source_id(db)
+    events = [
+        ev("n1-s", "Email Sent", T0, "n1", "c7"),
+        ev("n1-b", "Email Bounced", T0 + 5, "n1", bounce_type="hard"),
+        ev("n2-s", "Email Sent", T0, "n2", "c7"),
+        ev("n2-b", "Email Bounced", T0 + 6, "n2"),
+        ev("n3-s", "Email Sent", T0, "n3", "c7"),
+        ev("n3-c1", "Email Link Clicked", T0 + 7, "n3"),
+        ev("n3-c2", "Email Link Clicked", T0 + 8, "n3"),
+        ev("n3-c3", "Email Link Clicked", T0 + 9, "n3"),
+        # A reason given later beats the placeholder of an earlier event of the same message.
+        ev("n4-s", "Email Sent", T0, "n4", "c7"),
+        ev("n4-d", "Email Soft Bounced", T0 + 1, "n4"),
+        ev("n4-b", "Email Bounced", T0 + 2, "n4", bounce_reason="550 no user"),
+    ]
+    with db.session() as conn:
+        feed(conn, sid, events)
+        data = stats.campaign_stats(conn, "c7")
+    assert data["bounce_reasons"] == [
+        {"reason": "(no reason given)", "count": 2},
+        {"reason": "550 no user", "count": 1},
+    ]
+    assert data["top_links"] == [{"url": "(no URL)", "clicks_unique": 1, "clicks_total": 3}]
+
+
 def test_bot_clicks_are_kept_apart_from_human_clicks(db: Database) -> None:
     sid = source_id(db)
     scanner = ev("m1-bot", "Email Link Clicked", T0 + 61_500, "m1", url="https://x.test/a",

@@ -18,7 +18,11 @@ CASES = Path(__file__).parent
 
 def case_files(vendor: str) -> list[Path]:
     """Every recorded payload of a vendor."""
-    return sorted(p for p in (CASES / vendor).iterdir() if not p.name.endswith(".expected.json"))
+    return sorted(
+        p
+        for p in (CASES / vendor).iterdir()
+        if p.is_file() and not p.name.endswith(".expected.json")
+    )
 
 
 def event_dict(ev: IncomingEvent) -> dict[str, Any]:

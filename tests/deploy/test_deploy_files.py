@@ -99,7 +99,10 @@ def test_image_health_check_command_works_against_a_server(tmp_path: Path) -> No
     health = next(args for word, args in dockerfile() if word == "HEALTHCHECK")
     argv = json.loads(health.split(" CMD ", 1)[1])
     assert argv[0] == "python"
-    env = {"ENGAGEHUB_DATABASE_URL": f"sqlite:///{tmp_path}/h.db", "ENGAGEHUB_ADMIN_TOKEN": "x"}
+    env = {
+        "ENGAGEHUB_DATABASE_URL": f"sqlite:///{tmp_path}/h.db",
+        "ENGAGEHUB_ADMIN_TOKEN": "x" * 20,
+    }
     with live_server(env) as server:
         port = server.url.rsplit(":", 1)[1]
         live = [sys.executable, *[a.replace(":8000/", f":{port}/") for a in argv[1:]]]

@@ -91,3 +91,44 @@ def test_ssrf_guard_refuses_private_targets(url: str) -> None:
 def test_unresolvable_host() -> None:
     with pytest.raises(PayloadError, match="does not resolve"):
         check_url("https://no-such-host.invalid/x", "webhook", allow_private=True)
+
+
+def test_pause_resume_and_replay_one_dead_letter(
+    client: TestClient, admin: dict[str, str], hook: Receiver
+) -> None:
+    hook.script = [("status", 400)]
+    body = {"name": "hook", "kind": "webhook", "url": hook.url, "secret": "s3cret", "batch": 10}
+    assert client.post("/api/destinations", json=body, headers=admin).status_code == 201
+    key = client.post(
+        "/api/sources", json={"name": "web", "kind": "segment"}, headers=admin
+    ).json()["write_key"]
+    event = {"event": "Email Opened", "userId": "u1", "messageId": "m1"}
+    assert client.post("/v1/track", json=event, auth=(key, "")).status_code == 200
+    deadline = time.monotonic() + 10
+    while not (
+        letters := client.get("/api/destinations/hook/dead-letters", headers=admin).json()[
+            "dead_letters"
+        ]
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    paused = client.post("/api/destinations/hook/pause", headers=admin)
+    assert paused.status_code == 200, paused.text
+    assert paused.json()["paused"] is True
+    one = {"dead_letter_id": letters[0]["id"]}
+    assert client.post("/api/destinations/hook/replay", json=one, headers=admin).json() == {
+        "destination": "hook",
+        "dead_letters": 1,
+    }
+    time.sleep(0.5)
+    assert hook.received == []  # paused: even the replay waits
+    assert client.post("/api/destinations/hook/resume", headers=admin).json()["paused"] is False
+    hook.wait_for(1)
+    assert_error(
+        client.post("/api/destinations/hook/replay", json=one, headers=admin), 404, "not_found"
+    )
+    listed = client.get("/api/destinations", headers=admin).json()
+    assert listed["export_targets"] == []
+    assert_error(
+        client.post("/api/destinations/hook/explode", headers=admin), 400, "invalid_payload"
+    )

@@ -2,8 +2,9 @@
 
 The schema is read from the running app, so routes added later are fuzzed without touching this
 file. Requests carry real credentials (admin token, a Segment write key, a CrossEngage token) so
-the fuzzer gets past authentication and reaches the handlers. Every answer must be documented,
-never 5xx, and every error must have the one JSON error shape.
+the fuzzer gets past authentication and reaches the handlers; a second pass sends no credential
+and bodies just over each limit. Every answer must be documented, never 5xx, and every error
+must have the one JSON error shape.
 """
 
 from __future__ import annotations
@@ -62,8 +63,9 @@ def auth_headers(path: str, creds: dict[str, str]) -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
-def send(client: TestClient, case: Any, extra: dict[str, str]) -> httpx.Response:
-    """Send a schemathesis case through the started app (our TestClient owns the lifespan)."""
+def send(client: TestClient, case: Any, extra: dict[str, str], oversize: int = 0) -> httpx.Response:
+    """Send a schemathesis case through the started app (our TestClient owns the lifespan);
+    with ``oversize``, its body is replaced by that many bytes (same content type)."""
     kwargs = case.as_transport_kwargs(base_url="http://testserver")
     headers = {k: v for k, v in (kwargs.get("headers") or {}).items() if k.lower() != "connection"}
     for name, value in extra.items():
@@ -83,6 +85,8 @@ def send(client: TestClient, case: Any, extra: dict[str, str]) -> httpx.Response
         headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
     elif kwargs.get("data") is not None:
         body["content"] = kwargs["data"]
+    if oversize:
+        body = {"content": b"x" * oversize}
     return client.request(
         kwargs["method"],
         kwargs["url"],
@@ -94,12 +98,18 @@ def send(client: TestClient, case: Any, extra: dict[str, str]) -> httpx.Response
 
 
 def fuzz_operation(
-    client: TestClient, operation: Any, mode: GenerationMode, label: str, extra: dict[str, str]
+    client: TestClient,
+    operation: Any,
+    mode: GenerationMode,
+    label: str,
+    extra: dict[str, str],
+    examples: int = EXAMPLES,
+    oversize: int = 0,
 ) -> None:
     """Run a bounded, reproducible Hypothesis search over one operation in one mode."""
 
     @settings(
-        max_examples=EXAMPLES,
+        max_examples=examples,
         deadline=None,
         derandomize=True,
         database=None,
@@ -107,7 +117,7 @@ def fuzz_operation(
     )
     @given(case=operation.as_strategy(generation_mode=mode))
     def fuzz(case: Any) -> None:
-        response = send(client, case, extra)
+        response = send(client, case, extra, oversize)
         problem = error_shape_problem(response)
         if problem:
             raise AssertionError(f"{label}: {problem}")
@@ -134,6 +144,37 @@ def test_every_operation_survives_fuzzing(client: TestClient) -> None:
             except Unsatisfiable:  # nothing in this operation can be made invalid
                 continue
             except (Exception, BaseExceptionGroup) as exc:  # collect all, fail once with all
+                failures.append(f"{label}: {describe(exc)[:3000]}")
+    assert not failures, "\n\n".join(failures)
+
+
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
+def test_every_operation_survives_anonymous_and_oversized_requests(client: TestClient) -> None:
+    """The same checks with no credential at all, and with bodies just over each route's limit
+    (anonymous: the pre-authentication limit; authenticated: the route family's)."""
+    hub = client.app.state.hub  # type: ignore[attr-defined]
+    limits = hub.settings
+    schema = schemathesis.openapi.from_dict(client.app.openapi())  # type: ignore[attr-defined]
+    creds = credentials(client)
+    failures: list[str] = []
+    for operation in [result.ok() for result in schema.get_all_operations()]:
+        ingest = operation.path.startswith(("/v1/", "/crossengage/", "/webhooks/"))
+        runs: list[tuple[str, dict[str, str], int, int]] = [("anonymous", {}, 3, 0)]
+        if operation.method.upper() in {"POST", "PUT", "PATCH", "DELETE"}:
+            big = max(limits.max_batch_bytes, limits.max_webhook_bytes) if ingest else 0
+            anonymous = big or limits.max_anonymous_body_bytes
+            runs.append(("oversized anonymous", {}, 1, anonymous + 1))
+            authed = big or limits.max_api_body_bytes
+            runs.append(("oversized", auth_headers(operation.path, creds), 1, authed + 1))
+        for name, extra, examples, oversize in runs:
+            label = f"{operation.method.upper()} {operation.path} ({name})"
+            try:
+                fuzz_operation(
+                    client, operation, GenerationMode.POSITIVE, label, extra, examples, oversize
+                )
+            except Unsatisfiable:
+                continue
+            except (Exception, BaseExceptionGroup) as exc:
                 failures.append(f"{label}: {describe(exc)[:3000]}")
     assert not failures, "\n\n".join(failures)
 

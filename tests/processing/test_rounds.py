@@ -295,6 +295,11 @@ def test_shards_divide_a_processor_and_reshard_without_loss(db: Database) -> Non
         run_until_caught_up(conn, units([index], 2))
         assert processor_positions(conn)["log_index"] == 90
         assert conn.scalar("SELECT COUNT(*) FROM event_index") == 90  # each event once
+        reset(conn, index)  # `engagehub reprocess log_index` of a sharded processor
+        run_until_caught_up(conn, [index])
+        rows = {r["name"]: r["seq"] for r in conn.all("SELECT name, seq FROM processor_offsets")}
+        assert rows == {"log_index#0/2": 90, "log_index#1/2": 90}
+        assert conn.scalar("SELECT COUNT(*) FROM event_index") == 90
         assert reshard(conn, index, 1)
         assert get_offset(conn, "log_index") == 90
         found, _ = log.query(conn, log.EventQuery(user_id="user-7"))

@@ -41,6 +41,7 @@ def test_login_required_and_bad_tokens(client: TestClient) -> None:
     assert "default-src 'self'; script-src 'self'" in page.headers["content-security-policy"]
     assert "<script>" not in page.text  # no inline scripts anywhere
     wrong = client.post("/login", data={"token": "nope", "csrf": csrf_of(page.text)})
+    assert wrong.status_code == 200  # the page again; the rate limiter counts a failure
     assert "not valid" in wrong.text
     assert client.get("/", follow_redirects=False).status_code == 303
     forged = client.post("/login", data={"token": ADMIN_TOKEN, "csrf": "forged"})

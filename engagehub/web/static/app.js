@@ -91,10 +91,49 @@
     });
   }
 
+  // The CSV upload: sent with XMLHttpRequest to show its progress, then the import's page.
+  function uploadWithProgress() {
+    var form = document.getElementById("upload-form");
+    var bar = document.getElementById("upload-progress");
+    if (!form || !bar || !window.FormData) return;
+    form.addEventListener("submit", function (event) {
+      if (event.defaultPrevented) return; // the confirmation was declined
+      event.preventDefault();
+      var xhr = new XMLHttpRequest();
+      xhr.upload.addEventListener("progress", function (e) {
+        if (e.lengthComputable) bar.value = Math.round((e.loaded / e.total) * 100);
+      });
+      xhr.addEventListener("load", function () {
+        bar.value = 100;
+        if (xhr.status < 400) {
+          window.location.assign(xhr.responseURL || "/consent");
+          return;
+        }
+        var page = new DOMParser().parseFromString(xhr.responseText, "text/html");
+        var message = page.querySelector(".error");
+        var alert = document.getElementById("upload-error");
+        alert.textContent = message ? message.textContent : "Upload failed (" + xhr.status + ")";
+        alert.hidden = false;
+      });
+      xhr.open("POST", form.action);
+      xhr.send(new FormData(form));
+    });
+  }
+
+  // Pages of running work (imports, broadcasts) reload until it is over.
+  function refreshWhileRunning() {
+    var node = document.querySelector("[data-refresh]");
+    if (!node) return;
+    window.setTimeout(function () { window.location.reload(); },
+                      parseInt(node.getAttribute("data-refresh"), 10) || 2000);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     drawCharts();
     followLive();
     copyButtons();
     confirmForms();
+    uploadWithProgress();
+    refreshWhileRunning();
   });
 })();

@@ -1,0 +1,1 @@
+"""Access control: scoped API tokens and the audit log of management calls."""

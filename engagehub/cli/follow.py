@@ -1,0 +1,114 @@
+"""Processors in other processes while a bulk import appends, so parsing and deriving use
+both cores (SQLite's WAL lets one process read and write while the others append).
+
+One follower by default, running every processor in registry order: consent reads profiles
+(person-level vendor consent, ``consent.persons``), so the two must stay in one round. Groups
+of processors with no such dependency could each have a follower of their own."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import resource
+from multiprocessing.sharedctypes import Synchronized
+from multiprocessing.synchronize import Event
+from types import TracebackType
+
+# Positions per round in the follower: an import's records are ~2,000 rows each, so a round
+# stays a fraction of a second and the importing process never waits long for the write lock.
+WINDOW = 4
+
+
+CACHE_KB = 8_192
+"""SQLite page cache per follower (the default is 64 MB per connection)."""
+
+GROUPS: tuple[tuple[str, ...], ...] = ((),)
+"""Processor names per follower; an empty group takes every processor no other group names."""
+
+
+def _follow(
+    stop: Event, peak: Synchronized[int], window: int, group: tuple[str, ...], taken: set[str]
+) -> None:
+    """Catch up, wait a little, repeat; after ``stop``, one last catch-up, then exit."""
+    from engagehub import registry
+    from engagehub.processing import run_until_caught_up
+    from engagehub.settings import get_settings
+    from engagehub.storage import open_database
+
+    current = get_settings()
+    db = open_database(current.database_url, current)
+    processors = [
+        p
+        for p in registry.processors(current)
+        if (p.name in group if group else p.name not in taken)
+    ]
+    try:
+        with db.session() as conn:
+            if conn.dialect == "sqlite":  # three processes share the machine: a smaller cache
+                conn.execute(f"PRAGMA cache_size=-{CACHE_KB}")
+            while True:
+                last = stop.is_set()
+                run_until_caught_up(conn, processors, window)
+                if last:
+                    break
+                stop.wait(0.05)
+    finally:
+        db.close()
+        peak.value = peak_rss_mb()
+
+
+def peak_rss_mb() -> int:
+    """This process's own peak RSS: ``VmHWM`` (``ru_maxrss`` keeps the parent's across exec)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
+class Follower:
+    """``with Follower() as f: ...append...; f.finish()`` — processors run alongside."""
+
+    def __init__(self, window: int = WINDOW, groups: tuple[tuple[str, ...], ...] = GROUPS) -> None:
+        context = multiprocessing.get_context("spawn")  # no inherited threads or connections
+        self._stop = context.Event()
+        taken = {name for group in groups for name in group}
+        self._peaks = [context.Value("q", 0) for _ in groups]
+        self._processes = [
+            context.Process(
+                target=_follow, args=(self._stop, peak, window, group, taken), daemon=True
+            )
+            for peak, group in zip(self._peaks, groups, strict=True)
+        ]
+
+    @property
+    def peaks_mb(self) -> list[int]:
+        """Peak RSS of each follower process, once finished."""
+        return [int(p.value) for p in self._peaks]
+
+    def __enter__(self) -> Follower:
+        for process in self._processes:
+            process.start()
+        return self
+
+    def finish(self) -> bool:
+        """Let the followers catch up with everything appended; True when all succeeded."""
+        self._stop.set()
+        for process in self._processes:
+            process.join()
+        return all(p.exitcode == 0 for p in self._processes)
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for process in self._processes:
+            if process.is_alive():
+                process.terminate()
+                with contextlib.suppress(Exception):
+                    process.join(5)

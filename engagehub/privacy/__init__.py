@@ -1,0 +1,1 @@
+"""Privacy: erase and export a person, and suppress an erased person's future events."""

@@ -1,0 +1,79 @@
+"""``/api/people``: erase a person (admin), follow an erasure (admin), export a person (read)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import StreamingResponse
+
+from engagehub.access import audit
+from engagehub.api.auth import require_admin
+from engagehub.http import JSONResponse, error_responses
+from engagehub.hub import Hub
+from engagehub.privacy import erase, export
+from engagehub.storage import events as log
+from engagehub.storage.base import Connection
+
+router = APIRouter(prefix="/api", tags=["privacy"], dependencies=[Depends(require_admin)])
+
+
+class EraseRequest(BaseModel):
+    """Body of ``POST /api/people/erase``."""
+
+    key: str = Field(min_length=1, max_length=1000, description="Any identifier of the person.")
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+@router.post(
+    "/people/erase",
+    status_code=202,
+    summary="Erase a person (everything the key resolves to); follow the returned id",
+    responses=error_responses(400, 401, 403),
+)
+async def erase_person(request: Request, body: EraseRequest) -> JSONResponse:
+    """Suppressed at once; removal, notices and wiping run in the background."""
+    hub: Hub = request.app.state.hub
+    principal = request.state.principal
+    # Identities still in flight through the processors must be known before we resolve.
+    await hub.caught_up(await hub.read(log.head))
+
+    def run(conn: Connection) -> dict[str, Any]:
+        region = hub.settings.default_region
+        return erase.request(conn, body.key, body.reason, principal.name, region)
+
+    job = await hub.writer.submit(run)
+    audit.annotate(request, target=job["id"], params={"key": "[erased]", "reason": body.reason})
+    hub.services.wake("privacy-erasures")
+    return JSONResponse(job, status_code=202)
+
+
+@router.get(
+    "/people/erasures/{erasure_id}",
+    summary="An erasure's state (pending, done) and what it removed",
+    responses=error_responses(401, 403, 404),
+)
+async def erasure_state(request: Request, erasure_id: str) -> JSONResponse:
+    """Never names the person: only counts and the reason."""
+    hub: Hub = request.app.state.hub
+    return JSONResponse(await hub.read(lambda c: erase.get(c, erasure_id)))
+
+
+@router.get(
+    "/people/export",
+    summary="Everything held on a person as one streamed JSON document",
+    responses=error_responses(400, 401, 404),
+)
+async def export_person(request: Request, key: str) -> StreamingResponse:
+    """Profile, identities, subscriptions and their history, messages, every event."""
+    hub: Hub = request.app.state.hub
+    region = hub.settings.default_region
+    parts = export.document_from(hub.db, key, region)
+    first = await run_in_threadpool(next, parts)  # a 404 is still an answer, not a stream
+    return StreamingResponse(
+        export.prepend(first, parts),
+        media_type="application/json",
+        headers={"Content-Disposition": 'attachment; filename="person-export.json"'},
+    )

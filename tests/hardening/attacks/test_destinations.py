@@ -1,0 +1,156 @@
+"""Attacks 8 and 9 (admin input): SSRF targets the old guard let through, DNS rebinding between
+check and connect, destination URLs and secrets that looped forever with an empty last_error."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from engagehub.destinations import store
+from engagehub.destinations.guard import blocked_reason, check_url
+from engagehub.destinations.service import DeliveryService
+from engagehub.errors import PayloadError
+from engagehub.settings import Settings
+from engagehub.storage import Database
+from tests.conftest import ADMIN_TOKEN, assert_error
+from tests.destinations.conftest import add_events
+from tests.destinations.receiver import Receiver, receiver
+from tests.hardening.attacks.harness import ADMIN
+
+
+@pytest.fixture
+def hook() -> Iterator[Receiver]:
+    """A real HTTP receiver on loopback."""
+    with receiver() as rec:
+        yield rec
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "100.100.100.200",  # Alibaba Cloud metadata, in the 100.64/10 shared range
+        "100.64.0.1",
+        "2002:7f00:1::",  # 6to4 of 127.0.0.1
+        "2002:a9fe:a9fe::",  # 6to4 of 169.254.169.254
+        "::ffff:10.0.0.1",
+        "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+        "192.0.2.1",
+        "198.18.0.1",
+        "240.0.0.1",
+        "fd00::1",
+        "fe80::1",
+    ],
+)
+def test_non_global_addresses_are_refused(address: str) -> None:
+    assert blocked_reason(address) is not None, address
+    host = f"[{address}]" if ":" in address else address
+    with pytest.raises(PayloadError, match="resolves to"):
+        check_url(f"http://{host}/hook", "webhook", allow_private=False)
+
+
+@pytest.mark.parametrize("address", ["8.8.8.8", "2001:4860:4860::8888", "2002:808:808::"])
+def test_global_addresses_pass(address: str) -> None:
+    assert blocked_reason(address) is None
+
+
+def test_the_checked_address_is_the_one_connected_to(
+    tmp_path: Path, hook: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: the name answers the receiver once, then an unroutable address. Loopback
+    has no DNS server to rebind, so the resolver is scripted; the HTTP exchange is real."""
+    port = int(hook.url.rsplit(":", 1)[1].split("/")[0])
+    real = socket.getaddrinfo
+    answers = iter(["127.0.0.1"])
+
+    def rebinding(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != "rebind.example":
+            return real(host, *args, **kwargs)
+        address = next(answers, "10.255.255.1")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path}/r.db",
+        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+        allow_private_destinations=True,
+        destination_timeout_seconds=2,
+    )
+    from engagehub.storage import open_database
+
+    db: Database = open_database(settings.database_url, settings)
+    try:
+        from engagehub.storage import migrate
+
+        with db.session() as conn:
+            migrate(conn)
+            url = f"http://rebind.example:{port}/hook"
+            store.create(conn, "r", "webhook", url, "plain-secret", start=0)
+        add_events(db, 3)
+        service = DeliveryService(settings)
+        try:
+            service.drain(db, rounds=20)
+        finally:
+            service.close()
+        with db.session() as conn:
+            dest = store.get(conn, "r")
+    finally:
+        db.close()
+    assert dest.last_error is None, dest.last_error
+    assert len(hook.received) == 1
+    assert hook.received[0].headers["host"] == f"rebind.example:{port}"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"url": "http://example.com/a\r\nX-Injected: 1"}, "url"),
+        ({"url": "http://example.com/a b"}, "url"),
+        ({"url": "http://example.com/", "secret": "whsec_not base64!"}, "secret"),
+        ({"url": "http://example.com/", "secret": "line\r\nbreak"}, "secret"),
+    ],
+)
+def test_bad_destinations_are_refused_on_create(
+    client: TestClient, body: dict[str, str], field: str
+) -> None:
+    response = client.post(
+        "/api/destinations", json={"name": "d", "kind": "webhook", **body}, headers=ADMIN
+    )
+    details = assert_error(response, 400, "invalid_payload")
+    assert details["field"] == field
+
+
+def test_any_delivery_exception_is_recorded(tmp_path: Path, hook: Receiver) -> None:
+    """A destination stored before validation (a malformed secret) fails visibly, not in a loop."""
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path}/e.db",
+        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+        allow_private_destinations=True,
+        destination_backoff_seconds=0,
+        destination_max_attempts=2,
+    )
+    from engagehub.storage import migrate, open_database
+
+    db = open_database(settings.database_url, settings)
+    try:
+        with db.session() as conn:
+            migrate(conn)
+            store.create(conn, "bad", "webhook", hook.url, "whsec_%%%", start=0)
+            store.create(conn, "crlf", "webhook", hook.url + "\r\nX: y", "plain", start=0)
+        add_events(db, 2)
+        service = DeliveryService(settings)
+        try:
+            service.drain(db, rounds=50)
+        finally:
+            service.close()
+        with db.session() as conn:
+            bad, crlf = store.get(conn, "bad"), store.get(conn, "crlf")
+    finally:
+        db.close()
+    assert "base64" in (bad.last_error or ""), bad
+    assert "control" in (crlf.last_error or ""), crlf
+    assert hook.received == []
