@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from engagehub.consent import batches
 from engagehub.errors import NotFound
 from engagehub.privacy import person as people
 from engagehub.privacy import suppress
@@ -154,6 +155,8 @@ def forget(conn: Connection, eid: str) -> None:
         counts["messages"] = _forget_analytics(conn, person, messages, seqs)
         _forget_unmapped(conn, events)
         counts.update(_forget_rows(conn, person, messages))
+        # CSV imports keep their rows in import_batches (one log record per chunk, issue 15)
+        counts["import_rows"] = batches.erase(conn, set(person.values))
         for part in chunks(seqs):
             conn.execute(f"DELETE FROM event_index WHERE {where_in('seq', part)}", part)
             conn.execute(f"DELETE FROM events WHERE {where_in('seq', part)}", part)

@@ -254,3 +254,25 @@ def test_cli_export_is_one_complete_document(
     assert BOB[1] not in out.read_text()
     stdout = run(database_url, "people", "export", ALICE[1]).stdout
     assert orjson.loads(stdout)["event_count"] == mine
+
+
+def test_erasure_removes_the_person_from_stored_csv_import_rows(
+    db: Database, settings: Settings
+) -> None:
+    from engagehub.consent import batches
+    from tests.consent.test_import_records import import_text
+
+    text = (
+        "user_id,email,email_subscription_status\r\n"
+        "u-erin,erin.erased@example.com,subscribed\r\n"
+        "u-kept,kept@example.com,subscribed\r\n"
+    )
+    with db.session() as conn:
+        import_text(conn, text, T0)
+        run_until_caught_up(conn, registry.processors(settings))
+        job = erase.request(conn, "erin.erased@example.com", "GDPR art. 17", "test", "US")
+    assert erase.run(db, job["id"], settings)["state"] == "done"
+    with db.session() as conn:
+        assert conn.scalar("SELECT COUNT(*) FROM import_batches") == 1
+        assert batches.erase(conn, {"erin.erased@example.com"}) == 0  # nothing of her is left
+        assert batches.erase(conn, {"kept@example.com"}) == 1  # the other person's row stays
