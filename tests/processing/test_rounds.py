@@ -208,7 +208,7 @@ def test_kill_9_mid_round_replays_exactly_once(db: Database, settings: Settings)
     """SIGKILL a processing process at random moments; then its state equals a clean rebuild."""
     src, _ = make_source(db, "segment")
     with db.session() as conn:
-        _fill(conn, src.id, 3000)
+        _fill(conn, src.id, 6000)
         head = log.head(conn)
     rng = random.Random(15)
     env = {**os.environ, "ENGAGEHUB_DATABASE_URL": settings.database_url}
@@ -216,7 +216,7 @@ def test_kill_9_mid_round_replays_exactly_once(db: Database, settings: Settings)
     progress: list[dict[str, int]] = []
     while kills < 4:
         child = subprocess.Popen(
-            [sys.executable, "-c", _CHILD, "150"], env=env, stdout=subprocess.PIPE
+            [sys.executable, "-c", _CHILD, "25"], env=env, stdout=subprocess.PIPE
         )
         assert child.stdout is not None
         assert child.stdout.readline().strip() == b"ready"
@@ -229,6 +229,7 @@ def test_kill_9_mid_round_replays_exactly_once(db: Database, settings: Settings)
             time.sleep(0.01)
         time.sleep(rng.uniform(0.0, 0.3))
         if child.poll() is not None:
+            child.stdout.close()
             break  # it finished before the kill: nothing left to interrupt
         os.kill(child.pid, signal.SIGKILL)
         child.wait(10)
