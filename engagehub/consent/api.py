@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from engagehub.api.auth import require_admin
 from engagehub.consent import store
 from engagehub.consent.double_opt_in import DOI_PREFIX, RESENT, double_opt_in_request
-from engagehub.consent.model import PENDING, TYPES, Change, contact_for, status_of
+from engagehub.consent.model import PENDING, TYPES, Change, contact_for, contact_forms, status_of
 from engagehub.consent.processor import PROTECTED
 from engagehub.errors import ConflictError, EngagehubError, PayloadError
 from engagehub.http import JSONResponse, error_responses
@@ -170,13 +170,7 @@ def candidates(key: str, kind: str | None, region: str) -> list[str]:
         if kind and kind.upper() in TYPES
         else list(dict.fromkeys(TYPES.values()))
     )
-    found = []
-    for channel in channels:
-        try:
-            found.append(contact_for(channel, key, region))
-        except PayloadError:
-            continue
-    return list(dict.fromkeys(found))
+    return contact_forms(key, channels, region)
 
 
 @router.get(

@@ -67,6 +67,17 @@ def contact_for(channel: str, key: object, region: str) -> str:
     return text
 
 
+def contact_forms(key: object, channels: list[str] | tuple[str, ...], region: str) -> list[str]:
+    """Normal forms a lookup key may have on these channels (email, phone, or as given)."""
+    found = []
+    for channel in channels:
+        try:
+            found.append(contact_for(channel, key, region))
+        except PayloadError:
+            continue
+    return list(dict.fromkeys(found))
+
+
 @dataclass(slots=True)
 class Change:
     """One requested change of one subscription (whole channel when ``group`` is empty)."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engagehub import csvsafe
-from engagehub.consent.model import TYPES, contact_for
+from engagehub.consent.model import TYPES, contact_for, contact_forms
 from engagehub.errors import PayloadError
 from engagehub.model import IncomingEvent
 from engagehub.suppression.rules import REASONS
@@ -64,13 +64,7 @@ def channel_of(value: object) -> str:
 
 def forms(value: str, channel: str | None, region: str) -> list[str]:
     """Normal forms a lookup value may have (email, phone, or as given for push tokens)."""
-    found = []
-    for chan in [channel] if channel else CHANNELS:
-        try:
-            found.append(contact_for(chan, value, region))
-        except PayloadError:
-            continue
-    return list(dict.fromkeys(found)) or [value]
+    return contact_forms(value, [channel] if channel else CHANNELS, region) or [value]
 
 
 def validate(item: dict[str, Any], region: str, adding: bool) -> Entry:
