@@ -85,11 +85,11 @@ def append(conn: Connection, batches: Sequence[Batch]) -> list[AppendResult]:
     """Append many requests' events in one transaction (group commit); duplicates are skipped.
 
     Every append of the code base comes here: each event passes the same sanity check
-    (``ingest.sanity``), and processors are woken once the transaction commits. Keys already in
+    (``storage.sanity``), and processors are woken once the transaction commits. Keys already in
     the log are looked up first (in a few statements), so only new rows are inserted:
     per-request counts are exact and positions stay dense on both backends.
     """
-    from engagehub.ingest import sanity
+    from engagehub.storage import sanity
 
     for b in batches:
         sanity.check(b.events)
