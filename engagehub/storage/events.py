@@ -309,20 +309,16 @@ def decode_cursor(cursor: str) -> tuple[int, bool]:
 
 def _index_candidates(conn: Connection, q: EventQuery) -> tuple[str, list[Any]] | None:
     """Restrict to log positions from ``event_index`` plus the tail it has not indexed yet."""
-    from engagehub.processing.log_index import KEYED_COLUMNS, LogIndex, key_hash
+    from engagehub.storage.event_index import KEYED_COLUMNS, indexed_upto, key_hash
 
     for column in ("message_id", "user_id", "contact", "anonymous_id", "campaign_id"):
         value = getattr(q, column)
         if value is not None:
-            indexed_upto = conn.scalar(  # the slowest shard, when log_index is sharded
-                "SELECT MIN(seq) FROM processor_offsets WHERE name = ? OR name LIKE ?",
-                (LogIndex.name, LogIndex.name + "#%"),
-            )
             clause = (
                 "seq IN (SELECT seq FROM event_index WHERE k = ? "
                 "UNION ALL SELECT seq FROM events WHERE seq > ?)"
             )
-            return clause, [key_hash(KEYED_COLUMNS[column], value), int(indexed_upto or 0)]
+            return clause, [key_hash(KEYED_COLUMNS[column], value), indexed_upto(conn)]
     return None
 
 
