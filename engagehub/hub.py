@@ -14,7 +14,6 @@ from typing import TypeVar
 from starlette.concurrency import run_in_threadpool
 
 from engagehub.errors import AuthError, ForbiddenError, NotFound, TransientError
-from engagehub.ingest.writer import LogWriter
 from engagehub.lru import LRU
 from engagehub.model import AppendResult, IncomingEvent
 from engagehub.ops import metrics
@@ -26,6 +25,7 @@ from engagehub.storage import Database, migrate
 from engagehub.storage import events as log
 from engagehub.storage import sources as source_store
 from engagehub.storage.base import Connection
+from engagehub.storage.writer import LogWriter
 from engagehub.timeutil import now_ms
 
 T = TypeVar("T")

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from engagehub.scaleout import partitions
 from engagehub.settings import Settings
-from engagehub.storage import Database
+from engagehub.storage import Database, locks, partitions
 from engagehub.timeutil import now_ms
 
 logger = logging.getLogger(__name__)
-# Session-level advisory lock: one maintainer at a time across processes (others skip a round).
-_LOCK_ID = 0x6D61696E  # "main"
 
 
 class PartitionMaintenance:
@@ -33,7 +30,7 @@ class PartitionMaintenance:
         with db.session() as conn:
             if not partitions.is_partitioned(conn):
                 return False
-            if not conn.scalar("SELECT pg_try_advisory_lock(?)", (_LOCK_ID,)):
+            if not conn.scalar("SELECT pg_try_advisory_lock(?)", (locks.MAINTENANCE,)):
                 return False
             try:
                 now = now_ms()
@@ -45,7 +42,7 @@ class PartitionMaintenance:
                         conn, now, self.settings.retention_days, names
                     )
             finally:
-                conn.execute("SELECT pg_advisory_unlock(?)", (_LOCK_ID,))
+                conn.execute("SELECT pg_advisory_unlock(?)", (locks.MAINTENANCE,))
         self.last = {"created": created, "dropped": dropped}
         if created or dropped:
             logger.info("partitions created %s, dropped %s", created, dropped)

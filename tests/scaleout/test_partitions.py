@@ -13,10 +13,9 @@ import pytest
 from engagehub import registry
 from engagehub.model import IncomingEvent
 from engagehub.processing import run_until_caught_up
-from engagehub.scaleout import partitions
 from engagehub.scaleout.maintenance import PartitionMaintenance
 from engagehub.settings import Settings
-from engagehub.storage import Database, open_database
+from engagehub.storage import Database, open_database, partitions
 from engagehub.storage import events as log
 from engagehub.storage.migrate import load_migrations, migrate, split_statements
 from engagehub.timeutil import now_ms
