@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from engagehub.settings import Settings
 from engagehub.storage import Database, locks, partitions
@@ -16,8 +17,10 @@ class PartitionMaintenance:
 
     name = "partition-maintenance"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, followers: Sequence[str] = ()) -> None:
         self.settings = settings
+        # Processors that must have passed a partition before retention drops it (registry).
+        self.followers = list(followers)
         self.interval = settings.maintenance_interval
         self.last: dict[str, list[str]] = {"created": [], "dropped": []}
 
@@ -25,8 +28,6 @@ class PartitionMaintenance:
         """One round; returns False (nothing more to do until the next interval)."""
         if db.dialect != "postgresql":
             return False
-        from engagehub import registry
-
         with db.session() as conn:
             if not partitions.is_partitioned(conn):
                 return False
@@ -37,9 +38,8 @@ class PartitionMaintenance:
                 created = partitions.create_ahead(conn, now, self.settings.partitions_ahead)
                 dropped: list[str] = []
                 if self.settings.retention_days is not None:
-                    names = [p.name for p in registry.processors(self.settings)]
                     dropped = partitions.drop_expired(
-                        conn, now, self.settings.retention_days, names
+                        conn, now, self.settings.retention_days, self.followers
                     )
             finally:
                 conn.execute("SELECT pg_advisory_unlock(?)", (locks.MAINTENANCE,))

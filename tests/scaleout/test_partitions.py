@@ -124,7 +124,9 @@ def test_maintenance_creates_ahead_and_retention_drops_applied_months(
         # No processor has applied anything yet: retention keeps every partition.
         assert partitions.drop_expired(conn, now, 365, processors) == []
 
-    maintenance = PartitionMaintenance(settings.model_copy(update={"retention_days": 365}))
+    maintenance = PartitionMaintenance(
+        settings.model_copy(update={"retention_days": 365}), processors
+    )
     with db.session() as conn:
         run_until_caught_up(conn, registry.processors(settings))
     maintenance.run_once(db)
