@@ -250,6 +250,11 @@ class Settings(BaseSettings):
     double_opt_in_expiry_hours: float = Field(default=72.0, gt=0)
     """How long a confirmation link works; unconfirmed requests then expire."""
 
+    # --- privacy (issue 19) ----------------------------------------------------------------
+    privacy_vendor_erasure: Literal["record", "erase", "ignore"] = "record"
+    """Vendor deletion requests in the log ("User Deleted": Braze UserDeleteRequest, Segment
+    delete calls): record them for an operator to confirm, erase the person at once, or ignore."""
+
     @field_validator("admin_token")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
