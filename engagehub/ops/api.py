@@ -13,6 +13,7 @@ from engagehub.errors import AuthError
 from engagehub.http import error_responses
 from engagehub.hub import Hub
 from engagehub.ops import metrics
+from engagehub.vendors import SOURCE_KINDS
 
 router = APIRouter(tags=["system"])
 
@@ -38,14 +39,15 @@ async def prometheus_metrics(request: Request) -> Response:
 
 
 def vendor_of(path: str) -> str | None:
-    """The vendor an ingest path belongs to (None for other routes)."""
+    """The vendor an ingest path belongs to: a known kind only, so callers cannot mint labels."""
     if path.startswith("/v1/"):
         return "segment"
     if path.startswith("/crossengage/"):
         return "crossengage"
     if path.startswith("/webhooks/"):
         name = path.split("/", 3)[2]
-        return "braze" if name == "braze-currents" else name
+        name = "braze" if name == "braze-currents" else name
+        return name if name in SOURCE_KINDS else None
     return None
 
 

@@ -21,6 +21,7 @@ from engagehub.errors import TransientError
 from engagehub.model import StoredEvent
 from engagehub.processing.window import Shard, Window
 from engagehub.storage import events as log
+from engagehub.storage import locks
 from engagehub.storage.base import Connection
 from engagehub.timeutil import now_ms
 
@@ -108,10 +109,6 @@ def set_offset(conn: Connection, name: str, seq: int) -> None:
     )
 
 
-# Advisory lock class of processor cursors on PostgreSQL (second key: hashtext(name)).
-PROCESSOR_LOCK_CLASS = 0x70726F63  # "proc"
-
-
 @dataclass
 class Round:
     """What one round did: cursors after it, the log head, and processors that failed."""
@@ -169,7 +166,7 @@ def _lock(conn: Connection, names: Sequence[str], wait: bool) -> tuple[list[str]
     got: list[str] = []
     busy: list[str] = []
     for name in sorted(names):  # one order everywhere: no lock cycles between workers
-        ok = conn.scalar(f"SELECT {fn}(?, hashtext(?))::text", (PROCESSOR_LOCK_CLASS, name))
+        ok = conn.scalar(f"SELECT {fn}(?, hashtext(?))::text", (locks.PROCESSOR_CLASS, name))
         (busy if ok == "false" else got).append(name)
     return got, busy
 
@@ -283,7 +280,7 @@ def reset(conn: Connection, processor: Processor) -> None:
         if conn.dialect == "postgresql":  # wait for workers applying a window right now
             for name in sorted(names):
                 conn.execute(
-                    "SELECT pg_advisory_xact_lock(?, hashtext(?))", (PROCESSOR_LOCK_CLASS, name)
+                    "SELECT pg_advisory_xact_lock(?, hashtext(?))", (locks.PROCESSOR_CLASS, name)
                 )
         processor.reset(conn)
         get_offset(conn, names[0])

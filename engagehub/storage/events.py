@@ -14,6 +14,7 @@ from engagehub import safejson
 from engagehub.errors import PayloadError, TransientError
 from engagehub.model import AppendResult, IncomingEvent, StoredEvent, event_id_for
 from engagehub.privacy import suppress
+from engagehub.storage import locks
 from engagehub.storage.base import Connection
 
 COLUMNS = (
@@ -26,9 +27,6 @@ _INSERT = (
     "properties, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (source_id, dedup_key) DO NOTHING"
 )
-# Appends on PostgreSQL take this lock so log positions become visible in order (no gaps
-# a processor could skip): seq values are drawn and committed while it is held.
-APPEND_LOCK_ID = 0x6C6F67  # "log"
 # PostgreSQL: appends NOTIFY this channel; `engagehub worker` LISTENs instead of only polling.
 LOG_CHANNEL = "engagehub_log"
 
@@ -87,11 +85,11 @@ def append(conn: Connection, batches: Sequence[Batch]) -> list[AppendResult]:
     """Append many requests' events in one transaction (group commit); duplicates are skipped.
 
     Every append of the code base comes here: each event passes the same sanity check
-    (``ingest.sanity``), and processors are woken once the transaction commits. Keys already in
+    (``storage.sanity``), and processors are woken once the transaction commits. Keys already in
     the log are looked up first (in a few statements), so only new rows are inserted:
     per-request counts are exact and positions stay dense on both backends.
     """
-    from engagehub.ingest import sanity
+    from engagehub.storage import sanity
 
     for b in batches:
         sanity.check(b.events)
@@ -104,7 +102,7 @@ def append(conn: Connection, batches: Sequence[Batch]) -> list[AppendResult]:
             # rows and the commit wait for other processes' appends.
             seen = _claim_keys(conn, rows)
         if conn.dialect == "postgresql":
-            conn.execute("SELECT pg_advisory_xact_lock(?)", (APPEND_LOCK_ID,))
+            conn.execute("SELECT pg_advisory_xact_lock(?)", (locks.APPEND,))
             rows = suppress.screen(conn, rows)  # ...and of an erasure committed meanwhile
         if not partitioned:
             seen = _existing_keys(conn, rows)
@@ -139,7 +137,7 @@ _KEYS_PER_LOOKUP = 2000
 
 def _partitioned(conn: Connection) -> bool:
     """Whether this PostgreSQL database has the partitioned log (migration 600); cached once so."""
-    from engagehub.scaleout import partitions
+    from engagehub.storage import partitions
 
     if conn in _PARTITIONED:
         return True
@@ -161,7 +159,7 @@ def _copy_partitioned(conn: Connection, fresh: list[tuple[Any, ...]]) -> int:
     """PostgreSQL, under the append lock: reserve positions and COPY the rows; returns the last."""
     import psycopg
 
-    from engagehub.scaleout import partitions
+    from engagehub.storage import partitions
     from engagehub.storage.postgres import PostgresConnection
 
     assert isinstance(conn, PostgresConnection)
@@ -311,20 +309,16 @@ def decode_cursor(cursor: str) -> tuple[int, bool]:
 
 def _index_candidates(conn: Connection, q: EventQuery) -> tuple[str, list[Any]] | None:
     """Restrict to log positions from ``event_index`` plus the tail it has not indexed yet."""
-    from engagehub.processing.log_index import KEYED_COLUMNS, LogIndex, key_hash
+    from engagehub.storage.event_index import KEYED_COLUMNS, indexed_upto, key_hash
 
     for column in ("message_id", "user_id", "contact", "anonymous_id", "campaign_id"):
         value = getattr(q, column)
         if value is not None:
-            indexed_upto = conn.scalar(  # the slowest shard, when log_index is sharded
-                "SELECT MIN(seq) FROM processor_offsets WHERE name = ? OR name LIKE ?",
-                (LogIndex.name, LogIndex.name + "#%"),
-            )
             clause = (
                 "seq IN (SELECT seq FROM event_index WHERE k = ? "
                 "UNION ALL SELECT seq FROM events WHERE seq > ?)"
             )
-            return clause, [key_hash(KEYED_COLUMNS[column], value), int(indexed_upto or 0)]
+            return clause, [key_hash(KEYED_COLUMNS[column], value), indexed_upto(conn)]
     return None
 
 
