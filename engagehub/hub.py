@@ -48,7 +48,7 @@ def warn_host_header_trust(conn: Connection, settings: Settings) -> None:
 
 
 class Hub:
-    """One per process; routes reach it as ``request.app.state.hub``."""
+    """One per process; routes take it as ``hub: HubDep`` (``engagehub.api.deps``)."""
 
     def __init__(
         self,

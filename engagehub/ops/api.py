@@ -9,9 +9,9 @@ from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from engagehub.api.deps import HubDep
 from engagehub.errors import AuthError
 from engagehub.http import error_responses
-from engagehub.hub import Hub
 from engagehub.ops import metrics
 from engagehub.vendors import SOURCE_KINDS
 
@@ -24,9 +24,8 @@ router = APIRouter(tags=["system"])
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}}, **error_responses(401)},
 )
-async def prometheus_metrics(request: Request) -> Response:
+async def prometheus_metrics(hub: HubDep, request: Request) -> Response:
     """Ingest counters, lag per processor and destination, unmapped names (text format 0.0.4)."""
-    hub: Hub = request.app.state.hub
     token = hub.settings.metrics_token
     if token is not None:
         given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()

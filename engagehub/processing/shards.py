@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from engagehub.processing import Processor, Unit, run_round
+from engagehub.processing.rounds import Processor, Unit, run_round
 from engagehub.processing.window import Shard
 from engagehub.storage import locks
 from engagehub.storage.base import Connection
