@@ -13,7 +13,6 @@ import orjson
 from engagehub import safejson
 from engagehub.errors import PayloadError, TransientError
 from engagehub.model import AppendResult, IncomingEvent, StoredEvent, event_id_for
-from engagehub.privacy import suppress
 from engagehub.storage import locks
 from engagehub.storage.base import Connection
 
@@ -66,6 +65,30 @@ def _row(source_id: int, received_at: int, ev: IncomingEvent) -> tuple[Any, ...]
     )
 
 
+Rows = list[list[tuple[Any, ...]]]
+Screen = Callable[[Connection, Rows], Rows]
+_SCREENS: list[Screen] = []
+
+
+def add_screen(screen: Screen) -> None:
+    """Pass the rows of every append through ``screen`` inside its transaction (on PostgreSQL
+    again after the append lock). Storage imports no feature: features register here (privacy
+    drops erased people's events; ``engagehub/__init__`` imports it in every process)."""
+    if screen not in _SCREENS:
+        _SCREENS.append(screen)
+
+
+def screens() -> list[Screen]:
+    """The registered screens, in order."""
+    return list(_SCREENS)
+
+
+def _screen(conn: Connection, rows: Rows) -> Rows:
+    for screen in _SCREENS:
+        rows = screen(conn, rows)
+    return rows
+
+
 _LISTENERS: list[Callable[[], None]] = []
 
 
@@ -95,7 +118,7 @@ def append(conn: Connection, batches: Sequence[Batch]) -> list[AppendResult]:
         sanity.check(b.events)
     rows = [[_row(b.source_id, b.received_at, ev) for ev in b.events] for b in batches]
     with conn.transaction():
-        rows = suppress.screen(conn, rows)  # erased people's events: acknowledged, not stored
+        rows = _screen(conn, rows)  # e.g. erased people's events: acknowledged, not stored
         partitioned = conn.dialect == "postgresql" and _partitioned(conn)
         if partitioned:
             # Claim keys before the lock: event_keys' primary key decides, so only positions,
@@ -103,7 +126,7 @@ def append(conn: Connection, batches: Sequence[Batch]) -> list[AppendResult]:
             seen = _claim_keys(conn, rows)
         if conn.dialect == "postgresql":
             conn.execute("SELECT pg_advisory_xact_lock(?)", (locks.APPEND,))
-            rows = suppress.screen(conn, rows)  # ...and of an erasure committed meanwhile
+            rows = _screen(conn, rows)  # ...and of an erasure committed meanwhile
         if not partitioned:
             seen = _existing_keys(conn, rows)
         fresh: list[tuple[Any, ...]] = []
