@@ -244,3 +244,36 @@ def test_lists_filter_and_page(live: LiveServer, browser: Browser, tmp_path: Pat
     page.get_by_role("link", name="Show all templates").click()
     assert shown.count() == 25
     page.context.close()
+
+
+def test_the_editor_works_without_javascript(live: LiveServer, browser: Browser) -> None:
+    """Scripts off: the Preview button renders the draft, Save stores it, a broadcast is
+    scheduled from its row; the page never calls the preview route on its own."""
+    page = signed_in(browser, live, javascript=False)
+    calls: list[str] = []
+    page.on("request", lambda r: calls.append(r.url) if r.url.endswith("/preview") else None)
+    page.goto(live.url + "/messaging/templates/nojs?channel=sms")
+    page.get_by_label("SMS body (Liquid)").fill("Hello {{ profile.first_name | default: 'you' }}")
+    assert calls == []  # typing alone does nothing without scripts
+    page.get_by_role("button", name="Preview").click()
+    assert page.locator("#preview-body").inner_text().startswith("Hello you")
+    assert len(calls) == 1
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_selector("[role=status]")
+    assert api(live, "/api/templates/nojs")["body"].startswith("Hello")
+    api(live, "/api/audiences", "POST", json={"name": "phones", "channel": "sms"})
+    page.goto(live.url + "/messaging")
+    page.get_by_label("Broadcast name").fill("quiet")
+    page.get_by_label("Template", exact=True).select_option("nojs")
+    page.get_by_label("Audience", exact=True).select_option("phones")
+    page.get_by_role("button", name="Create broadcast").click()
+    row = page.locator("tr[data-broadcast=quiet]")
+    row.get_by_label("Start quiet at (UTC)").fill("2999-06-01T12:30")
+    row.get_by_role("button", name="Schedule quiet", exact=True).click()
+    assert (
+        "quiet scheduled for 2999-06-01T12:30:00.000Z" in page.locator("[role=status]").inner_text()
+    )
+    assert api(live, "/api/broadcasts/quiet")["state"] == "scheduled"
+    page.locator("tr[data-broadcast=quiet]").get_by_role("button", name="Unschedule quiet").click()
+    assert api(live, "/api/broadcasts/quiet")["state"] == "draft"
+    page.context.close()
