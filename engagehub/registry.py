@@ -91,7 +91,7 @@ def services(settings: Settings) -> list[Service]:
     from engagehub.scaleout.maintenance import PartitionMaintenance
 
     return [
-        PartitionMaintenance(settings),
+        PartitionMaintenance(settings, [p.name for p in processors(settings)]),
         DeliveryService(settings),
         MessagingService(settings),
         ErasureService(settings),

@@ -11,6 +11,7 @@ import secrets
 from fastapi import Request
 
 from engagehub.access.tokens import Principal, token_hash
+from engagehub.api.deps import hub_of
 from engagehub.errors import AuthError
 from engagehub.settings import Settings
 from engagehub.storage.base import Connection
@@ -57,7 +58,7 @@ async def authenticate(request: Request) -> Principal:
     token = presented_token(request)
     if not token:
         raise AuthError("admin token required", hint="send Authorization: Bearer <token>")
-    hub = request.app.state.hub
+    hub = hub_of(request)
     digest = token_hash(token)
     principal: Principal | None = await hub.read(
         lambda conn: tokens.resolve(conn, digest, hub.admin_token_hash)

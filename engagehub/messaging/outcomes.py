@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from engagehub.consent import store as consent
-from engagehub.messaging.providers import Accepted
+from engagehub.messaging.providers.base import Accepted
 from engagehub.messaging.sender import COLUMNS, Job, job_of
 from engagehub.model import IncomingEvent
 from engagehub.storage import events as log

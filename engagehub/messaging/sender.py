@@ -24,7 +24,7 @@ from engagehub.consent import store as consent
 from engagehub.consent.model import NO_STATUS, PENDING
 from engagehub.errors import PayloadError
 from engagehub.messaging import links
-from engagehub.messaging.providers import Accepted, Outgoing, Provider, ProviderError
+from engagehub.messaging.providers.base import Accepted, Outgoing, Provider, ProviderError
 from engagehub.messaging.templates import Rendered, TemplateIn, load, render
 from engagehub.privacy import suppress
 from engagehub.settings import Settings

@@ -19,6 +19,7 @@ from typing import Any
 from prometheus_client import Counter
 
 from engagehub.model import StoredEvent
+from engagehub.storage import events as log
 from engagehub.storage.base import Connection
 
 SUPPRESSED = Counter(
@@ -132,7 +133,7 @@ def _values(ev: StoredEvent) -> set[str]:
     return values
 
 
-Rows = list[list[tuple[Any, ...]]]
+Rows = log.Rows
 # Properties that may carry an identifier (else the user, anonymous id and contact columns say
 # it all and the JSON is not decoded).
 _IDENTIFYING = ('"phone"', '"braze_id"', '"previous_id"', '"identifiers"', '"email"')
@@ -142,9 +143,7 @@ def _row_values(row: tuple[Any, ...]) -> set[str]:
     values = {v for v in (row[7], row[8], row[9]) if v}
     props: str = row[14]
     if any(k in props for k in _IDENTIFYING):
-        from engagehub.storage.events import from_row
-
-        values |= _values(from_row((0, *row)))
+        values |= _values(log.from_row((0, *row)))
     return values
 
 
@@ -175,9 +174,7 @@ def screen(conn: Connection, rows: Rows) -> Rows:
             if not erased:
                 kept.append(row)
                 continue
-            from engagehub.storage.events import from_row
-
-            fresh = _own_opt_ins(conn, from_row((0, *row))) & erased
+            fresh = _own_opt_ins(conn, log.from_row((0, *row))) & erased
             if not fresh:
                 dropped += 1
                 continue
@@ -209,3 +206,6 @@ def _own_opt_ins(conn: Connection, ev: StoredEvent) -> set[str]:
         if change.status == "subscribed" and change.own_action:
             found.add(change.contact)
     return found
+
+
+log.add_screen(screen)  # every append screens erased people out (storage cannot import privacy)

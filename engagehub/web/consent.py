@@ -111,7 +111,7 @@ async def upload(request: Request) -> Response:
         if not isinstance(file, UploadFile) or not file.filename:
             raise PayloadError("choose a CSV file to upload", field="file")
         started = await imports_api.create_import(
-            request,
+            hub,
             file=cast(FastAPIUpload, file),  # the same object FastAPI would have passed
             dry_run=form.get("dry_run") == "on",
             default_region=None,
@@ -141,7 +141,7 @@ async def import_errors(request: Request, import_id: str) -> Response:
     """The API's error report (row, column, value, reason, original row)."""
 
     async def page(request: Request, hub: Hub, sess: dict[str, Any]) -> Response:
-        report = await imports_api.import_errors(request, import_id)
+        report = await imports_api.import_errors(hub, import_id)
         report.headers["Content-Disposition"] = f'attachment; filename="{import_id}.errors.csv"'
         return report
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from engagehub.messaging.providers import Accepted, Outgoing, ProviderError, http_terminal
+from engagehub.messaging.providers.base import Accepted, Outgoing, ProviderError, http_terminal
 from engagehub.settings import Settings
 
 NAME = "sendgrid"

@@ -17,7 +17,7 @@ from email.utils import formatdate
 
 import aiosmtplib
 
-from engagehub.messaging.providers import Accepted, Outgoing, ProviderError
+from engagehub.messaging.providers.base import Accepted, Outgoing, ProviderError
 from engagehub.settings import Settings
 
 NAME = "smtp"

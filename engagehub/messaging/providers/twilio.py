@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import httpx
 
-from engagehub.messaging.providers import Accepted, Outgoing, ProviderError, http_terminal
+from engagehub.messaging.providers.base import Accepted, Outgoing, ProviderError, http_terminal
 from engagehub.settings import Settings
 
 NAME = "twilio"
