@@ -325,19 +325,22 @@ async def add_goal(request: Request) -> Response:
     return await guarded(request, page)
 
 
-@router.post("/messaging/goals/{goal_id}")
-async def goal_action(request: Request, goal_id: int) -> Response:
+@router.post("/messaging/goals/{goal}")
+async def goal_action(request: Request, goal: str) -> Response:
     """``save`` an edited goal (``PUT /api/goals/{id}``) or ``delete`` it."""
 
     async def page(request: Request, hub: Hub, sess: dict[str, Any]) -> Response:
         form = await form_of(request, sess)
+        if not goal.isascii() or not goal.isdigit() or len(goal) > 18:
+            raise NotFound(f"no goal {goal!r}", goal_id=goal)
+        goal_id = int(goal)
         if form.get("action") == "delete":
             await hub.writer.submit(lambda c: service.remove_goal(c, goal_id))
             notice = f"goal {goal_id} deleted"
         else:
-            goal = _goal_form(form)
+            definition = _goal_form(form)
             await settled(hub)
-            await hub.writer.submit(lambda c: service.change_goal(c, goal_id, *goal))
+            await hub.writer.submit(lambda c: service.change_goal(c, goal_id, *definition))
             notice = f"goal {goal_id} saved"
         return redirect(f"/messaging?notice={quote(notice)}#goals")
 
