@@ -77,7 +77,7 @@ class Hub:
 
     async def start(self) -> None:
         """Migrate, make sure an admin token exists, start the writer and processors."""
-        from engagehub.api.auth import ensure_admin_token
+        from engagehub.access.admin_token import ensure_admin_token
 
         def prepare() -> tuple[str, str | None]:
             with self.db.session() as conn:

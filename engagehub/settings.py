@@ -314,7 +314,18 @@ class DeliverabilitySettings(BaseSettings):
     """How long a confirmation link works; unconfirmed requests then expire."""
 
 
+class PrivacySettings(BaseSettings):
+    """Erasure requests vendors send."""
+
+    model_config = _CONFIG
+
+    privacy_vendor_erasure: Literal["record", "erase", "ignore"] = "record"
+    """Vendor deletion requests in the log ("User Deleted": Braze UserDeleteRequest, Segment
+    delete calls): record them for an operator to confirm, erase the person at once, or ignore."""
+
+
 class Settings(
+    PrivacySettings,
     DeliverabilitySettings,
     MessagingSettings,
     SecuritySettings,
@@ -344,6 +355,7 @@ GROUPS: tuple[type[BaseSettings], ...] = (
     SecuritySettings,
     MessagingSettings,
     DeliverabilitySettings,
+    PrivacySettings,
 )
 """The groups in the order the settings reference lists them."""
 

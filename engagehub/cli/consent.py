@@ -23,6 +23,7 @@ from engagehub.consent.csv_import import (
 )
 from engagehub.consent.model import Change
 from engagehub.consent.processor import PROTECTED
+from engagehub.privacy import suppress
 from engagehub.processing import run_until_caught_up
 from engagehub.timeutil import now_ms
 
@@ -82,6 +83,7 @@ def import_subscriptions(
                 None if dry_run else sink,
                 report,
                 progress=lambda: bar.update(task, completed=fh.tell()),
+                erased=lambda values: suppress.matching(conn, values),
             )
         finally:
             report.close()

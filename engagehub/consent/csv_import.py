@@ -49,6 +49,8 @@ TEMPLATE = (
     "last_name",
 )
 _CONTACT_CHANNEL = {"email": "email", "sms": "phone", "whatsapp": "phone"}
+ERASED_REASON = "not imported: an identifier of this row belongs to an erased person"
+"""An erased person's row is reported by number only: the report keeps none of its values."""
 
 
 @dataclass(slots=True)
@@ -313,10 +315,13 @@ def run_import(
     errors: ErrorSink,
     progress: Callable[[], None] | None = None,
     chunk: int = 2000,
+    erased: Callable[[set[str]], set[str]] | None = None,
 ) -> ImportReport:
     """Stream the file; ``refused`` names changes the own-action rule forbids (by index in the
     list it is given); ``sink`` stores a chunk's record and says whether it was new (None = dry
-    run). Chunks end after ``chunk`` valid rows, so their row ranges depend on the file only."""
+    run); ``erased`` names the identifier values of erased people among those it is given (their
+    rows are rejected as erased, quoting nothing of them). Chunks end after ``chunk`` valid
+    rows, so their row ranges depend on the file only."""
     report = ImportReport()
     rows: list[_Row] = []
     started = False
@@ -338,6 +343,12 @@ def run_import(
         pending.clear()
 
     def flush() -> None:
+        if erased is not None and rows:
+            gone = erased({v for r in rows for v in r.ids.values()})
+            for index in [i for i, r in enumerate(rows) if gone.intersection(r.ids.values())]:
+                report.rows_rejected += 1
+                add_error(RowError(rows[index].number, "", "", ERASED_REASON, ()))
+            rows[:] = [r for r in rows if not gone.intersection(r.ids.values())]
         duplicates = job.conflicts(rows)
         for index in sorted(duplicates, reverse=True):
             report.rows_rejected += 1

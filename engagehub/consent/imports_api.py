@@ -34,6 +34,7 @@ from engagehub.consent.processor import PROTECTED
 from engagehub.errors import EngagehubError, NotFound, PayloadTooLarge
 from engagehub.http import JSONResponse, error_responses
 from engagehub.hub import Hub
+from engagehub.privacy import suppress
 from engagehub.storage.base import Connection
 from engagehub.timeutil import format_ts, now_ms
 
@@ -111,7 +112,12 @@ async def _run(hub: Hub, import_id: str, path: Path, options: dict[str, Any]) ->
             try:
                 with path.open("rb") as fh:
                     report = run_import(
-                        fh, job, refused, None if options["dry_run"] else sink, errors
+                        fh,
+                        job,
+                        refused,
+                        None if options["dry_run"] else sink,
+                        errors,
+                        erased=lambda values: suppress.matching(conn, values),
                     )
             finally:
                 job.close()

@@ -33,6 +33,8 @@ from engagehub.suppression import store as suppression
 from engagehub.timeutil import now_ms
 
 OPEN_STATES = ("pending", "sending", "handed")
+ERASED_ERROR = "erased: this contact point's person was erased"
+"""A send to an erased person: dropped, and its row keeps neither contact nor context."""
 COLUMNS = "id, template, channel, contact, broadcast_id, journey, transactional, context, attempts"
 
 
@@ -240,7 +242,7 @@ def check_consent(conn: Connection, jobs: list[Job], prep: Prepared) -> None:
     for job in jobs:
         tpl = prep.templates.get(job.template)
         if job.contact in erased:  # even transactional: the person was erased
-            job.outcome, job.error = "dropped", "erased: this contact point's person was erased"
+            job.outcome, job.error = "dropped", ERASED_ERROR
             continue
         if job.outcome or job.transactional or (tpl is not None and tpl.kind == "transactional"):
             continue
