@@ -23,7 +23,7 @@ from typing import IO, Any, Protocol
 
 from engagehub import csvsafe
 from engagehub.consent import batches
-from engagehub.consent.model import Change, contact_for, status_of
+from engagehub.consent.model import Change, contact_for, resubscribe_refused, status_of
 from engagehub.consent.seen import SeenStatuses, seen_key
 from engagehub.csvsafe import unneutralize
 from engagehub.errors import PayloadError
@@ -288,23 +288,14 @@ def _column(c: Change) -> str:
 
 
 def refused_indexes(
-    changes: list[Change],
-    current: dict[tuple[str, str, str], dict[str, Any]],
-    protected: frozenset[str],
+    changes: list[Change], current: dict[tuple[str, str, str], dict[str, Any]]
 ) -> set[int]:
     """Indexes of changes that would resubscribe someone who unsubscribed themselves."""
-    out = set()
-    for i, change in enumerate(changes):
-        cur = current.get((change.contact, change.channel, change.group))
-        if (
-            cur
-            and cur["status"] == "unsubscribed"
-            and cur["reason"] in protected
-            and change.status == "subscribed"
-            and not change.allow_resubscribe
-        ):
-            out.add(i)
-    return out
+    return {
+        i
+        for i, change in enumerate(changes)
+        if resubscribe_refused(current.get((change.contact, change.channel, change.group)), change)
+    }
 
 
 def run_import(

@@ -22,7 +22,7 @@ import orjson
 
 from engagehub.consent import store as consent
 from engagehub.consent.model import NO_STATUS, PENDING
-from engagehub.errors import PayloadError
+from engagehub.errors import PayloadError, is_terminal
 from engagehub.messaging import links
 from engagehub.messaging.providers.base import Accepted, Outgoing, Provider, ProviderError
 from engagehub.messaging.templates import Rendered, TemplateIn, load, render
@@ -351,6 +351,6 @@ async def _wave(
 
 def _failed(job: Job, exc: ProviderError) -> None:
     job.error = exc.message
-    job.error_code = exc.code
+    job.error_code = exc.provider_code
     job.outcome = "failed"
-    job.retry = not exc.terminal
+    job.retry = not is_terminal(exc)
