@@ -41,6 +41,7 @@ from engagehub.web.common import (
     redirect,
     render,
 )
+from engagehub.web.listing import fields, listing
 
 router = APIRouter(include_in_schema=False)
 _FUNNEL = [
@@ -117,7 +118,8 @@ async def campaigns_page(request: Request) -> Response:
     async def page(request: Request, hub: Hub, sess: dict[str, Any]) -> Response:
         await settled(hub)
         data = await hub.read(stats.list_campaigns)
-        return render("campaigns.html", csrf=sess["csrf"], campaigns=data)
+        shown = listing(request, "campaigns", data, fields("id", "name"))
+        return render("campaigns.html", csrf=sess["csrf"], campaigns=shown)
 
     return await guarded(request, page)
 
