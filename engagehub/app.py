@@ -20,7 +20,13 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     """Build the app; the database opens and migrates when the app starts (lifespan)."""
     settings = settings or get_settings()
     database = db or open_database(settings.database_url, settings)
-    hub = Hub(settings, database, registry.processors(settings), registry.services(settings))
+    hub = Hub(
+        settings,
+        database,
+        registry.processors(settings),
+        registry.services(settings),
+        processor_factory=registry.processors,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

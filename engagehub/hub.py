@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import multiprocessing
-import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -14,18 +12,19 @@ from typing import TypeVar
 from starlette.concurrency import run_in_threadpool
 
 from engagehub.errors import AuthError, ForbiddenError, NotFound, TransientError
-from engagehub.ingest.writer import LogWriter
 from engagehub.lru import LRU
 from engagehub.model import AppendResult, IncomingEvent
 from engagehub.ops import metrics
 from engagehub.processing import Processor
-from engagehub.processing.runner import ProcessorRunner
+from engagehub.processing.runner import Factory, ProcessorRunner
 from engagehub.processing.services import Service, ServiceRunner
+from engagehub.runtime import tune_runtime
 from engagehub.settings import Settings
 from engagehub.storage import Database, migrate
 from engagehub.storage import events as log
 from engagehub.storage import sources as source_store
 from engagehub.storage.base import Connection
+from engagehub.storage.writer import LogWriter
 from engagehub.timeutil import now_ms
 
 T = TypeVar("T")
@@ -33,19 +32,6 @@ logger = logging.getLogger(__name__)
 _SOURCE_TTL = 30.0
 _MISS_TTL = 2.0
 MAX_SOURCE_NAME = 200  # longer names are never looked up (the API allows 100 characters)
-
-
-def tune_runtime() -> None:
-    """Interpreter settings for a server that allocates many short-lived dicts per request.
-
-    Startup objects are frozen out of the cyclic GC and collections run less often (ingest
-    makes no reference cycles), and a shorter GIL switch interval keeps the writer thread from
-    waiting up to 5 ms for the event loop at each SQLite statement.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
-    sys.setswitchinterval(0.0005)
 
 
 def warn_host_header_trust(conn: Connection, settings: Settings) -> None:
@@ -62,7 +48,7 @@ def warn_host_header_trust(conn: Connection, settings: Settings) -> None:
 
 
 class Hub:
-    """One per process; routes reach it as ``request.app.state.hub``."""
+    """One per process; routes take it as ``hub: HubDep`` (``engagehub.api.deps``)."""
 
     def __init__(
         self,
@@ -70,13 +56,16 @@ class Hub:
         db: Database,
         processors: Sequence[Processor] = (),
         services: Sequence[Service] = (),
+        processor_factory: Factory | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
         self.writer = LogWriter(db)
         # Set while appends wait for the writer; the processors (any process) let them go first.
         self.writer.busy_flag = multiprocessing.get_context("spawn").Value("b", 0, lock=False)
-        self.runner = ProcessorRunner(db, processors, settings, self.writer.busy_flag)
+        self.runner = ProcessorRunner(
+            db, processors, settings, self.writer.busy_flag, factory=processor_factory
+        )
         self._unlisten: Callable[[], None] | None = None
         self.services = ServiceRunner(db, services)
         self.admin_token_hash = ""
@@ -88,7 +77,7 @@ class Hub:
 
     async def start(self) -> None:
         """Migrate, make sure an admin token exists, start the writer and processors."""
-        from engagehub.api.auth import ensure_admin_token
+        from engagehub.access.admin_token import ensure_admin_token
 
         def prepare() -> tuple[str, str | None]:
             with self.db.session() as conn:

@@ -66,6 +66,7 @@ def processors(settings: Settings) -> list[Processor]:
     from engagehub.consent.processor import ConsentProcessor
     from engagehub.messaging.double_opt_in import ConfirmationProcessor
     from engagehub.messaging.journeys import JourneyProcessor
+    from engagehub.privacy.requests import ErasureRequestProcessor
     from engagehub.processing.log_index import LogIndex
     from engagehub.processing.unmapped import UnmappedCounter
     from engagehub.profiles.processor import ProfileProcessor
@@ -80,6 +81,7 @@ def processors(settings: Settings) -> list[Processor]:
         JourneyProcessor(),
         SuppressionProcessor(settings),
         ConfirmationProcessor(settings),
+        ErasureRequestProcessor(settings),  # after profiles: the request names a profile
     ]
 
 
@@ -91,7 +93,7 @@ def services(settings: Settings) -> list[Service]:
     from engagehub.scaleout.maintenance import PartitionMaintenance
 
     return [
-        PartitionMaintenance(settings),
+        PartitionMaintenance(settings, [p.name for p in processors(settings)]),
         DeliveryService(settings),
         MessagingService(settings),
         ErasureService(settings),

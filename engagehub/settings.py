@@ -1,4 +1,10 @@
-"""Every setting, declared once: env variables ``ENGAGEHUB_*``, overridden by CLI flags."""
+"""Every setting, declared once: env variables ``ENGAGEHUB_*``, overridden by CLI flags.
+
+Settings are grouped per feature: each group is a class below, ``Settings`` combines them
+and is what code reads (``settings.smtp_host``; one flat namespace, so every env variable is
+``ENGAGEHUB_`` + the field name). A new setting goes at the end of its feature's group; a new
+feature gets a group of its own, added to ``Settings``'s bases and ``GROUPS``.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +15,13 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_ADMIN_TOKEN = 16
+_CONFIG = SettingsConfigDict(env_prefix="ENGAGEHUB_", use_attribute_docstrings=True, extra="ignore")
 
 
-class Settings(BaseSettings):
-    """engagehub configuration; the docs' settings table is generated from these docstrings."""
+class ServerSettings(BaseSettings):
+    """Where the server listens, its database and its admin credential."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="ENGAGEHUB_", use_attribute_docstrings=True, extra="ignore"
-    )
+    model_config = _CONFIG
 
     database_url: str = "sqlite:///./engagehub.db"
     """SQLite file (``sqlite:///path``) or PostgreSQL URL (``postgresql://user@host/db``)."""
@@ -34,6 +39,30 @@ class Settings(BaseSettings):
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     """NORMAL survives a killed process; FULL also survives power loss (fsync per commit)."""
 
+    public_base_url: str | None = None
+    """Public URL of this server as vendors see it (Twilio signs it); behind a proxy set it."""
+
+    log_format: Literal["text", "json"] = "text"
+    """Log lines as plain text or as one JSON object per line."""
+
+    @field_validator("admin_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        """A short admin token can be guessed: refuse it (empty means unset)."""
+        if value is not None and 0 < len(value.get_secret_value()) < MIN_ADMIN_TOKEN:
+            raise ValueError(
+                f"ENGAGEHUB_ADMIN_TOKEN is {len(value.get_secret_value())} characters; use at "
+                f"least {MIN_ADMIN_TOKEN} (e.g. python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))')"
+            )
+        return value
+
+
+class IngestSettings(BaseSettings):
+    """What ingest accepts: body sizes, signature windows, phone numbers' region."""
+
+    model_config = _CONFIG
+
     max_event_bytes: int = Field(default=32 * 1024, gt=0)
     """Largest single event accepted (Segment's limit: 32 KB)."""
 
@@ -46,6 +75,21 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
     """Largest file accepted by upload endpoints (CSV imports)."""
 
+    max_api_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    """Largest body accepted by management API writes (subscriptions...)."""
+
+    default_region: str = "US"
+    """Region used to read phone numbers written without a country code."""
+
+    signature_tolerance_seconds: int = Field(default=300, ge=0)
+    """How old a signed webhook timestamp may be (replay window), in seconds."""
+
+
+class ProcessingSettings(BaseSettings):
+    """How the log processors and background services run inside ``serve``."""
+
+    model_config = _CONFIG
+
     run_processors: bool = True
     """Run the log processors inside ``serve`` right after each commit (embedded mode)."""
 
@@ -55,22 +99,15 @@ class Settings(BaseSettings):
     processor_batch: int = Field(default=5000, gt=0)
     """Log positions of one processing round (one transaction for every processor)."""
 
-    public_base_url: str | None = None
-    """Public URL of this server as vendors see it (Twilio signs it); behind a proxy set it."""
-
-    default_region: str = "US"
-    """Region used to read phone numbers written without a country code."""
-
-    signature_tolerance_seconds: int = Field(default=300, ge=0)
-    """How old a signed webhook timestamp may be (replay window), in seconds."""
-
-    log_format: Literal["text", "json"] = "text"
-    """Log lines as plain text or as one JSON object per line."""
-
     processor_mode: Literal["process", "thread"] = "process"
     """Where ``serve`` runs the processors: a child process (both cores) or a server thread."""
 
-    # --- consent -------------------------------------------------------------------------
+
+class ConsentSettings(BaseSettings):
+    """What vendor signals do to consent."""
+
+    model_config = _CONFIG
+
     consent_spam_policy: Literal["unsubscribe", "ignore"] = "unsubscribe"
     """A spam report unsubscribes the email address (``unsubscribe``) or only is recorded."""
 
@@ -81,10 +118,12 @@ class Settings(BaseSettings):
     """Unsubscribes made by link scanners: ``apply`` them, only ``record`` them, or hold them
     until the person ``confirm``s (our unsubscribe page asks; see docs/deliverability.md)."""
 
-    max_api_body_bytes: int = Field(default=1024 * 1024, gt=0)
-    """Largest body accepted by management API writes (subscriptions...)."""
 
-    # --- scale-out (PostgreSQL) ------------------------------------------------------------
+class ScaleOutSettings(BaseSettings):
+    """PostgreSQL pools, partitions, retention and workers."""
+
+    model_config = _CONFIG
+
     postgres_pool_size: int = Field(default=8, ge=1)
     """Pooled reader connections per process (plus one writer); mind max_connections."""
 
@@ -103,11 +142,21 @@ class Settings(BaseSettings):
     processor_shards: int = Field(default=1, ge=1, le=64)
     """Cursors per shardable processor, so that many workers divide its work (PostgreSQL)."""
 
-    # --- operations (newcomer experience, issue 11) ----------------------------------------
+
+class OperationsSettings(BaseSettings):
+    """Monitoring endpoints."""
+
+    model_config = _CONFIG
+
     metrics_token: SecretStr | None = None
     """Bearer token Prometheus must send to ``/metrics``; unset, ``/metrics`` is open."""
 
-    # --- export and destinations (issue 7) ----------------------------------------------
+
+class DestinationSettings(BaseSettings):
+    """Forwarding to destinations: SSRF guard, timeouts, retries."""
+
+    model_config = _CONFIG
+
     allow_private_destinations: bool = False
     """Allow destination URLs that resolve to loopback, private, link-local or unspecified
     addresses (refused by default: SSRF guard)."""
@@ -127,14 +176,18 @@ class Settings(BaseSettings):
     destination_workers: int = Field(default=8, ge=1)
     """Destinations delivered to at the same time (a slow one holds only its own worker)."""
 
-    # --- hardening (issue 10) --------------------------------------------------------------
+
+class SecuritySettings(BaseSettings):
+    """Limits on what any caller can make the server hold or do."""
+
+    model_config = _CONFIG
+
     rate_limit_per_second: float = Field(default=5000.0, ge=0)
     """Requests a second each credential (or client address) may make; 0 turns limiting off."""
 
     rate_limit_burst: int = Field(default=10000, gt=0)
     """Requests a credential may make at once before the per-second rate applies (bucket size)."""
 
-    # --- attack surface (issue 21) ---------------------------------------------------------
     max_anonymous_body_bytes: int = Field(default=64 * 1024, gt=0)
     """Largest body a request without a verified credential may send outside the ingest routes
     (login and unsubscribe forms); uploads are read only once the admin token checked out."""
@@ -161,7 +214,12 @@ class Settings(BaseSettings):
     max_connections: int = Field(default=1000, ge=1)
     """Open connections (and requests) ``serve`` holds at once; beyond it answers 503 at once."""
 
-    # --- messaging (issue 8) -------------------------------------------------------------
+
+class MessagingSettings(BaseSettings):
+    """Sending our own messages: providers, link signing, retries."""
+
+    model_config = _CONFIG
+
     secret_key: SecretStr | None = None
     """Key that signs unsubscribe/preference links; a random one is kept in the DB if unset."""
 
@@ -222,7 +280,12 @@ class Settings(BaseSettings):
     send_lease_seconds: float = Field(default=60.0, gt=0)
     """How long a claimed message stays reserved; after a crash it is resumed after this."""
 
-    # --- deliverability (issue 20) ---------------------------------------------------------
+
+class DeliverabilitySettings(BaseSettings):
+    """Suppression rules, frequency caps, quiet hours, double opt-in."""
+
+    model_config = _CONFIG
+
     suppression_soft_bounce_count: int = Field(default=3, ge=1)
     """Soft bounces (with no delivery between) that suppress an address: the rule's N."""
 
@@ -250,17 +313,51 @@ class Settings(BaseSettings):
     double_opt_in_expiry_hours: float = Field(default=72.0, gt=0)
     """How long a confirmation link works; unconfirmed requests then expire."""
 
-    @field_validator("admin_token")
-    @classmethod
-    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        """A short admin token can be guessed: refuse it (empty means unset)."""
-        if value is not None and 0 < len(value.get_secret_value()) < MIN_ADMIN_TOKEN:
-            raise ValueError(
-                f"ENGAGEHUB_ADMIN_TOKEN is {len(value.get_secret_value())} characters; use at "
-                f"least {MIN_ADMIN_TOKEN} (e.g. python -c 'import secrets; "
-                "print(secrets.token_urlsafe(32))')"
-            )
-        return value
+
+class PrivacySettings(BaseSettings):
+    """Erasure requests vendors send."""
+
+    model_config = _CONFIG
+
+    privacy_vendor_erasure: Literal["record", "erase", "ignore"] = "record"
+    """Vendor deletion requests in the log ("User Deleted": Braze UserDeleteRequest, Segment
+    delete calls): record them for an operator to confirm, erase the person at once, or ignore."""
+
+
+class Settings(
+    PrivacySettings,
+    DeliverabilitySettings,
+    MessagingSettings,
+    SecuritySettings,
+    DestinationSettings,
+    OperationsSettings,
+    ScaleOutSettings,
+    ConsentSettings,
+    ProcessingSettings,
+    IngestSettings,
+    ServerSettings,
+):
+    """engagehub configuration: every group's fields; the docs' settings table is generated
+    from the fields' docstrings, one section per group. Bases are listed last group first so
+    that fields keep the order of ``GROUPS`` (pydantic collects them from the last base)."""
+
+    model_config = _CONFIG
+
+
+GROUPS: tuple[type[BaseSettings], ...] = (
+    ServerSettings,
+    IngestSettings,
+    ProcessingSettings,
+    ConsentSettings,
+    ScaleOutSettings,
+    OperationsSettings,
+    DestinationSettings,
+    SecuritySettings,
+    MessagingSettings,
+    DeliverabilitySettings,
+    PrivacySettings,
+)
+"""The groups in the order the settings reference lists them."""
 
 
 @lru_cache(maxsize=1)

@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field
 
 from engagehub.access import audit, tokens
 from engagehub.api.auth import require_admin
+from engagehub.api.deps import HubDep
 from engagehub.http import JSONResponse, error_responses
-from engagehub.hub import Hub
 from engagehub.storage.base import Connection
 from engagehub.timeutil import format_ts, parse_param
 
@@ -36,9 +36,8 @@ def token_json(row: dict[str, Any]) -> dict[str, Any]:
 @router.get(
     "/tokens", summary="Every scoped token (never the token)", responses=error_responses(401, 403)
 )
-async def list_tokens(request: Request) -> JSONResponse:
+async def list_tokens(hub: HubDep) -> JSONResponse:
     """Names, scopes, hints; revoked ones too."""
-    hub: Hub = request.app.state.hub
     rows = await hub.read(tokens.list_all)
     return JSONResponse({"tokens": [token_json(r) for r in rows]})
 
@@ -49,9 +48,8 @@ async def list_tokens(request: Request) -> JSONResponse:
     summary="Create a scoped token; the reply holds it (shown once)",
     responses=error_responses(400, 401, 403, 409),
 )
-async def create_token(request: Request, body: NewToken) -> JSONResponse:
+async def create_token(hub: HubDep, request: Request, body: NewToken) -> JSONResponse:
     """A new read, write or admin token."""
-    hub: Hub = request.app.state.hub
 
     def run(conn: Connection) -> tuple[dict[str, Any], str]:
         with conn.transaction():
@@ -67,9 +65,8 @@ async def create_token(request: Request, body: NewToken) -> JSONResponse:
     summary="Revoke a token for good (its dashboard sessions end)",
     responses=error_responses(401, 403, 404),
 )
-async def revoke_token(request: Request, name: str) -> JSONResponse:
+async def revoke_token(hub: HubDep, name: str) -> JSONResponse:
     """Idempotent."""
-    hub: Hub = request.app.state.hub
 
     def run(conn: Connection) -> dict[str, Any]:
         with conn.transaction():
@@ -82,9 +79,9 @@ async def revoke_token(request: Request, name: str) -> JSONResponse:
 @router.delete(
     "/tokens/{name}", summary="Same as POST .../revoke", responses=error_responses(401, 403, 404)
 )
-async def delete_token(request: Request, name: str) -> JSONResponse:
+async def delete_token(hub: HubDep, name: str) -> JSONResponse:
     """Revoking keeps the row, so the audit log can still name the token."""
-    return await revoke_token(request, name)
+    return await revoke_token(hub, name)
 
 
 @router.get(
@@ -93,7 +90,7 @@ async def delete_token(request: Request, name: str) -> JSONResponse:
     responses=error_responses(400, 401, 403),
 )
 async def audit_log(
-    request: Request,
+    hub: HubDep,
     actor: str | None = None,
     action: str | None = None,
     via: str | None = None,
@@ -103,7 +100,6 @@ async def audit_log(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> JSONResponse:
     """Filter by token name, action substring, via (api, dashboard, cli) and time."""
-    hub: Hub = request.app.state.hub
     lo, hi = parse_param(since, "from"), parse_param(until, "to")
     rows = await hub.read(lambda c: audit.query(c, actor, action, via, lo, hi, cursor, limit + 1))
     more = len(rows) > limit

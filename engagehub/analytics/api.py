@@ -13,6 +13,7 @@ from engagehub.analytics import goals as goal_store
 from engagehub.analytics import service, stats
 from engagehub.analytics.processor import AnalyticsProcessor
 from engagehub.api.auth import require_admin
+from engagehub.api.deps import HubDep
 from engagehub.http import INT64_MAX, JSONResponse, error_responses
 from engagehub.hub import Hub
 from engagehub.ingest.body import body_as
@@ -46,19 +47,17 @@ async def settled(hub: Hub) -> dict[str, int]:
     summary="A message's lifecycle (first time of each milestone, final status) and timeline",
     responses=error_responses(401, 404),
 )
-async def get_message(request: Request, message_id: str) -> JSONResponse:
+async def get_message(hub: HubDep, message_id: str) -> JSONResponse:
     """Linked across vendors by message id."""
-    hub: Hub = request.app.state.hub
     await settled(hub)
     return JSONResponse(await hub.read(lambda c: service.message_view(c, message_id)))
 
 
 @router.get("/campaigns", summary="Campaigns with all-time totals", responses=error_responses(401))
 async def get_campaigns(
-    request: Request, limit: Annotated[int, Query(ge=1, le=10000)] = 1000
+    hub: HubDep, limit: Annotated[int, Query(ge=1, le=10000)] = 1000
 ) -> JSONResponse:
     """Most recently active first."""
-    hub: Hub = request.app.state.hub
     progress = await settled(hub)
     data = await hub.read(lambda c: stats.list_campaigns(c, limit))
     return JSONResponse({"campaigns": data, **progress})
@@ -70,7 +69,7 @@ async def get_campaigns(
     responses=error_responses(400, 401, 404),
 )
 async def get_campaign_stats(
-    request: Request,
+    hub: HubDep,
     campaign_id: str,
     from_: Annotated[str | None, Query(alias="from", description="ISO 8601 or epoch")] = None,
     to: Annotated[str | None, Query(description="ISO 8601 or epoch (exclusive)")] = None,
@@ -79,7 +78,6 @@ async def get_campaign_stats(
     interval: Annotated[str, Query(description="hour, day or auto")] = "auto",
 ) -> JSONResponse:
     """Counts fall in the range by the time of their milestone (UTC hours)."""
-    hub: Hub = request.app.state.hub
     since, until = parse_param(from_, "from"), parse_param(to, "to")
     progress = await settled(hub)
 
@@ -100,9 +98,8 @@ class GoalIn(BaseModel):
 
 
 @router.get("/goals", summary="Conversion goals", responses=error_responses(401))
-async def list_goals(request: Request, campaign: str | None = None) -> JSONResponse:
+async def list_goals(hub: HubDep, campaign: str | None = None) -> JSONResponse:
     """Every goal, or a campaign's."""
-    hub: Hub = request.app.state.hub
     goals = await hub.read(goal_store.load)
     return JSONResponse(
         {"goals": [g.public() for g in goals if campaign is None or g.campaign_id == campaign]}
@@ -115,9 +112,8 @@ async def list_goals(request: Request, campaign: str | None = None) -> JSONRespo
     summary="Add a conversion goal (goal events already in the log are attributed)",
     responses=error_responses(400, 401, 413),
 )
-async def add_goal(request: Request) -> JSONResponse:
+async def add_goal(hub: HubDep, request: Request) -> JSONResponse:
     """``{"campaign", "event", "where", "within"}``; ``where`` errors name the bad token."""
-    hub: Hub = request.app.state.hub
     body = await body_as(request, GoalIn)
     goal_store.validate(body.campaign, body.event, body.where, body.within)
     await settled(hub)  # the backfill count then covers everything sent before this request
@@ -127,6 +123,26 @@ async def add_goal(request: Request) -> JSONResponse:
     return JSONResponse(created, status_code=201)
 
 
+@router.put(
+    "/goals/{goal_id}",
+    summary="Edit a goal (same id); its conversions are re-evaluated",
+    responses=error_responses(400, 401, 404, 413),
+)
+async def change_goal(
+    hub: HubDep, request: Request, goal_id: Annotated[int, FastPath(ge=1, le=INT64_MAX)]
+) -> JSONResponse:
+    """The whole new definition, as for ``POST /api/goals``."""
+    body = await body_as(request, GoalIn)
+    goal_store.validate(body.campaign, body.event, body.where, body.within)
+    await settled(hub)
+    changed = await hub.writer.submit(
+        lambda conn: service.change_goal(
+            conn, goal_id, body.campaign, body.event, body.where, body.within
+        )
+    )
+    return JSONResponse(changed)
+
+
 @router.delete(
     "/goals/{goal_id}",
     status_code=204,
@@ -134,9 +150,8 @@ async def add_goal(request: Request) -> JSONResponse:
     responses=error_responses(401, 404),
 )
 async def delete_goal(
-    request: Request, goal_id: Annotated[int, FastPath(ge=1, le=INT64_MAX)]
+    hub: HubDep, goal_id: Annotated[int, FastPath(ge=1, le=INT64_MAX)]
 ) -> Response:
     """Messages converted by it may still convert by another goal."""
-    hub: Hub = request.app.state.hub
     await hub.writer.submit(lambda conn: service.remove_goal(conn, goal_id))
     return Response(status_code=204)

@@ -16,7 +16,12 @@ from engagehub.timeutil import format_ts
 
 
 def add_goal(
-    conn: Connection, campaign_id: str, event: str, where: str | None, within: str
+    conn: Connection,
+    campaign_id: str,
+    event: str,
+    where: str | None,
+    within: str,
+    goal_id: int | None = None,
 ) -> dict[str, Any]:
     """Create a goal and attribute the goal events already in the log (late goals count too).
 
@@ -26,7 +31,7 @@ def add_goal(
     within_ms = goal_store.validate(campaign_id, event, where, within)
     with conn.transaction():
         cursor = get_offset(conn, AnalyticsProcessor.name, lock=True)
-        goal_id = goal_store.insert(conn, campaign_id, event, where, within_ms)
+        goal_id = goal_store.insert(conn, campaign_id, event, where, within_ms, goal_id)
         goal = goal_store.get(conn, goal_id)
         matcher = goal_store.Matcher([goal])
         rows: list[tuple[Any, ...]] = []
@@ -41,6 +46,17 @@ def add_goal(
         fold.touch_window(conn)
         settle(conn, lambda: None)
     return goal.public() | {"backfilled_events": len(rows)}
+
+
+def change_goal(
+    conn: Connection, goal_id: int, campaign_id: str, event: str, where: str | None, within: str
+) -> dict[str, Any]:
+    """Edit a goal, keeping its id: as if it were removed and added again in one transaction
+    (its conversions are re-evaluated, the goal events already in the log attributed anew)."""
+    goal_store.validate(campaign_id, event, where, within)
+    with conn.transaction():
+        remove_goal(conn, goal_id)
+        return add_goal(conn, campaign_id, event, where, within, goal_id)
 
 
 def remove_goal(conn: Connection, goal_id: int) -> None:

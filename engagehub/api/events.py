@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
 from engagehub import safejson
 from engagehub.api.auth import require_admin
+from engagehub.api.deps import HubDep
 from engagehub.http import JSONResponse, error_responses
-from engagehub.hub import Hub
 from engagehub.model import StoredEvent
 from engagehub.storage import events as log
 from engagehub.storage import sources as source_store
@@ -59,7 +59,7 @@ def source_names(conn: Connection) -> dict[int, str]:
     responses=error_responses(400, 401, 404),
 )
 async def list_events(
-    request: Request,
+    hub: HubDep,
     user_id: str | None = None,
     event: str | None = None,
     channel: str | None = None,
@@ -74,7 +74,6 @@ async def list_events(
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
 ) -> JSONResponse:
     """Filter by user, canonical event, channel, campaign, message, source, time, unmapped."""
-    hub: Hub = request.app.state.hub
     q = log.EventQuery(
         user_id=user_id,
         event=event,
@@ -105,12 +104,11 @@ async def list_events(
     responses=error_responses(400, 401),
 )
 async def unmapped_counts(
-    request: Request,
+    hub: HubDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
     cursor: Annotated[str | None, Query(max_length=18, pattern="^[0-9]+$")] = None,
 ) -> JSONResponse:
     """Counts kept by the ``unmapped`` processor, most frequent first; ``next_cursor`` pages on."""
-    hub: Hub = request.app.state.hub
     offset = int(cursor) if cursor else 0
 
     def run(conn: Connection) -> dict[str, Any]:

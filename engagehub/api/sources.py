@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from engagehub.api.auth import require_admin
+from engagehub.api.deps import HubDep
 from engagehub.errors import PayloadError
 from engagehub.http import JSONResponse, error_responses
-from engagehub.hub import Hub
 from engagehub.ingest.cors import check_config
 from engagehub.storage import sources as source_store
 from engagehub.storage.base import Connection
@@ -83,10 +83,9 @@ def check_kind(kind: str) -> None:
 
 
 @router.get("/sources", summary="Every source", responses=error_responses(401))
-async def list_sources(request: Request) -> JSONResponse:
+async def list_sources(hub: HubDep) -> JSONResponse:
     """Sources without their secrets, with events today and the last event (from the newest
     million log positions)."""
-    hub: Hub = request.app.state.hub
     return JSONResponse({"sources": await hub.read(sources_with_activity)})
 
 
@@ -96,9 +95,8 @@ async def list_sources(request: Request) -> JSONResponse:
     summary="Create a source; the reply holds its write key (shown once)",
     responses=error_responses(400, 401, 409),
 )
-async def create_source(request: Request, body: NewSource) -> JSONResponse:
+async def create_source(hub: HubDep, body: NewSource) -> JSONResponse:
     """Create a source of a known kind."""
-    hub: Hub = request.app.state.hub
     check_kind(body.kind)
     check_config(body.config)
 
@@ -117,9 +115,8 @@ async def create_source(request: Request, body: NewSource) -> JSONResponse:
     summary="Give a source a new write key (shown once; the old one stops working)",
     responses=error_responses(401, 404),
 )
-async def rotate_key(request: Request, name: str) -> JSONResponse:
+async def rotate_key(hub: HubDep, name: str) -> JSONResponse:
     """A new random write key."""
-    hub: Hub = request.app.state.hub
     key = await hub.writer.submit(lambda c: source_store.rotate_key(c, name))
     hub.forget_sources()
     return JSONResponse({"name": name, "write_key": key})
@@ -130,9 +127,8 @@ async def rotate_key(request: Request, name: str) -> JSONResponse:
     summary="Replace a source's vendor secret (signing key, auth token, bearer token)",
     responses=error_responses(400, 401, 404),
 )
-async def replace_secret(request: Request, name: str, body: NewSecret) -> JSONResponse:
+async def replace_secret(hub: HubDep, request: Request, name: str, body: NewSecret) -> JSONResponse:
     """The new secret is used from the next request on."""
-    hub: Hub = request.app.state.hub
 
     def run(conn: Connection) -> source_store.Source:
         source_store.set_secret(conn, name, body.secret)

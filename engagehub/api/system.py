@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from engagehub import __version__
+from engagehub.api.deps import HubDep
 from engagehub.errors import TransientError
 from engagehub.http import JSONResponse, error_responses
-from engagehub.hub import Hub
 from engagehub.storage import events as log
 
 router = APIRouter(tags=["system"])
@@ -20,9 +20,8 @@ async def healthz() -> JSONResponse:
 
 
 @router.get("/readyz", summary="Readiness", responses=error_responses(503))
-async def readyz(request: Request) -> JSONResponse:
+async def readyz(hub: HubDep) -> JSONResponse:
     """The database answers and the writer runs."""
-    hub: Hub = request.app.state.hub
     if not hub.started:
         raise TransientError("not started")
     head = await hub.read(log.head)

@@ -133,7 +133,7 @@ def _broadcast(settings: Settings, progress: Callable[[int], None]) -> dict[str,
 
 async def _raw(settings: Settings, n: int) -> float:
     """Baseline: the same messages through aiosmtplib, same connection count, no database."""
-    from engagehub.messaging.providers import Outgoing
+    from engagehub.messaging.providers.base import Outgoing
     from engagehub.messaging.providers.smtp import build
 
     rendered = templates.render(TEMPLATE, {"profile": {}}, footer=False)

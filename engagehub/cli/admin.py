@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from engagehub import registry
-from engagehub.api.auth import rotate_admin_token
+from engagehub.access.admin_token import rotate_admin_token
 from engagehub.cli.common import console, database, settings
 from engagehub.errors import NotFound
 from engagehub.processing import reset, run_until_caught_up

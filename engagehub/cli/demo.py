@@ -14,7 +14,7 @@ from engagehub import registry
 from engagehub.cli.common import console, database, settings
 from engagehub.demo import report as demo_report
 from engagehub.demo import run as demo_run
-from engagehub.demo import scenario
+from engagehub.demo import week
 from engagehub.processing import run_until_caught_up
 
 
@@ -40,7 +40,7 @@ def demo(
     ] = None,
 ) -> None:
     """Create a source per vendor and send a week of realistic, correctly signed traffic."""
-    plan = scenario.build(seed, start, users)
+    plan = week.build(seed, start, users)
     folder = out or Path(tempfile.mkdtemp(prefix="engagehub-demo-"))
     current = settings()
     with console.status(f"sending {len(plan.calls)} requests"):

@@ -10,13 +10,20 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from engagehub.api.auth import require_admin
+from engagehub.api.deps import HubDep
 from engagehub.consent import store
 from engagehub.consent.double_opt_in import DOI_PREFIX, RESENT, double_opt_in_request
-from engagehub.consent.model import PENDING, TYPES, Change, contact_for, contact_forms, status_of
-from engagehub.consent.processor import PROTECTED
+from engagehub.consent.model import (
+    PENDING,
+    TYPES,
+    Change,
+    contact_for,
+    contact_forms,
+    resubscribe_refused,
+    status_of,
+)
 from engagehub.errors import ConflictError, EngagehubError, PayloadError
 from engagehub.http import JSONResponse, error_responses
-from engagehub.hub import Hub
 from engagehub.ingest.body import body_as
 from engagehub.model import IncomingEvent
 from engagehub.storage.base import Connection
@@ -83,13 +90,7 @@ def refused(conn: Connection, changes: list[Change]) -> Change | None:
     current = store.load_states(conn, ((c.contact, c.channel, c.group) for c in changes))
     for change in changes:
         cur = current.get((change.contact, change.channel, change.group))
-        if (
-            cur
-            and cur["status"] == "unsubscribed"
-            and cur["reason"] in PROTECTED
-            and change.status in ("subscribed", PENDING)
-            and not change.allow_resubscribe
-        ):
+        if resubscribe_refused(cur, change):
             return change
     return None
 
@@ -99,9 +100,8 @@ def refused(conn: Connection, changes: list[Change]) -> Change | None:
     summary="Set subscription states; per-item successes and failures",
     responses=error_responses(400, 401, 413),
 )
-async def replace_subscriptions(request: Request) -> JSONResponse:
+async def replace_subscriptions(hub: HubDep, request: Request) -> JSONResponse:
     """Each valid item becomes consent events; the answer reflects their applied effect."""
-    hub: Hub = request.app.state.hub
     body = await body_as(request, ReplaceBody)
     region = hub.settings.default_region
     plans: list[tuple[int, SubscriptionIn, list[Change]]] = []
@@ -179,12 +179,11 @@ def candidates(key: str, kind: str | None, region: str) -> list[str]:
     responses=error_responses(400, 401),
 )
 async def get_subscriptions(
-    request: Request,
+    hub: HubDep,
     key: str = Query(min_length=1, max_length=320),
     type: str | None = Query(default=None, description="EMAIL, SMS, WHATSAPP, IOS_PUSH..."),
 ) -> JSONResponse:
     """Every channel and group state recorded for the key (no entry = no_status)."""
-    hub: Hub = request.app.state.hub
     if type is not None and type.upper() not in TYPES:
         raise PayloadError(f"unknown type {type!r}", field="type", value=type)
     keys = candidates(key, type, hub.settings.default_region)
@@ -198,12 +197,11 @@ async def get_subscriptions(
     responses=error_responses(400, 401),
 )
 async def get_history(
-    request: Request,
+    hub: HubDep,
     contact: str = Query(min_length=1, max_length=320),
     limit: int = Query(default=200, ge=1, le=1000),
 ) -> JSONResponse:
     """What changed, when, from which source/event, and the previous state."""
-    hub: Hub = request.app.state.hub
     keys = candidates(contact, None, hub.settings.default_region)
 
     def run(conn: Connection) -> list[dict[str, Any]]:
@@ -228,9 +226,8 @@ class ResendIn(BaseModel):
     summary="Send a pending double opt-in's confirmation message again",
     responses=error_responses(400, 401, 404, 409),
 )
-async def resend_confirmation(request: Request) -> JSONResponse:
+async def resend_confirmation(hub: HubDep, request: Request) -> JSONResponse:
     """Only a ``pending`` subscription gets one; its expiry starts again from now."""
-    hub: Hub = request.app.state.hub
     body = await body_as(request, ResendIn)
     channel = TYPES.get(body.type.upper())
     if channel is None:

@@ -23,7 +23,7 @@ from typing import IO, Any, Protocol
 
 from engagehub import csvsafe
 from engagehub.consent import batches
-from engagehub.consent.model import Change, contact_for, status_of
+from engagehub.consent.model import Change, contact_for, resubscribe_refused, status_of
 from engagehub.consent.seen import SeenStatuses, seen_key
 from engagehub.csvsafe import unneutralize
 from engagehub.errors import PayloadError
@@ -49,6 +49,8 @@ TEMPLATE = (
     "last_name",
 )
 _CONTACT_CHANNEL = {"email": "email", "sms": "phone", "whatsapp": "phone"}
+ERASED_REASON = "not imported: an identifier of this row belongs to an erased person"
+"""An erased person's row is reported by number only: the report keeps none of its values."""
 
 
 @dataclass(slots=True)
@@ -303,23 +305,14 @@ def _column(c: Change) -> str:
 
 
 def refused_indexes(
-    changes: list[Change],
-    current: dict[tuple[str, str, str], dict[str, Any]],
-    protected: frozenset[str],
+    changes: list[Change], current: dict[tuple[str, str, str], dict[str, Any]]
 ) -> set[int]:
     """Indexes of changes that would resubscribe someone who unsubscribed themselves."""
-    out = set()
-    for i, change in enumerate(changes):
-        cur = current.get((change.contact, change.channel, change.group))
-        if (
-            cur
-            and cur["status"] == "unsubscribed"
-            and cur["reason"] in protected
-            and change.status == "subscribed"
-            and not change.allow_resubscribe
-        ):
-            out.add(i)
-    return out
+    return {
+        i
+        for i, change in enumerate(changes)
+        if resubscribe_refused(current.get((change.contact, change.channel, change.group)), change)
+    }
 
 
 def run_import(
@@ -330,10 +323,13 @@ def run_import(
     errors: ErrorSink,
     progress: Callable[[], None] | None = None,
     chunk: int = 2000,
+    erased: Callable[[set[str]], set[str]] | None = None,
 ) -> ImportReport:
     """Stream the file; ``refused`` names changes the own-action rule forbids (by index in the
     list it is given); ``sink`` stores a chunk's record and says whether it was new (None = dry
-    run). Chunks end after ``chunk`` valid rows, so their row ranges depend on the file only."""
+    run); ``erased`` names the identifier values of erased people among those it is given (their
+    rows are rejected as erased, quoting nothing of them). Chunks end after ``chunk`` valid
+    rows, so their row ranges depend on the file only."""
     report = ImportReport()
     rows: list[_Row] = []
     started = False
@@ -355,6 +351,12 @@ def run_import(
         pending.clear()
 
     def flush() -> None:
+        if erased is not None and rows:
+            gone = erased({v for r in rows for v in r.ids.values()})
+            for index in [i for i, r in enumerate(rows) if gone.intersection(r.ids.values())]:
+                report.rows_rejected += 1
+                add_error(RowError(rows[index].number, "", "", ERASED_REASON, ()))
+            rows[:] = [r for r in rows if not gone.intersection(r.ids.values())]
         duplicates = job.conflicts(rows)
         for index in sorted(duplicates, reverse=True):
             report.rows_rejected += 1

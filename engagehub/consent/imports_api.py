@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, UploadFile
 from starlette.responses import Response
 
 from engagehub import csvsafe
 from engagehub.api.auth import require_admin
+from engagehub.api.deps import HubDep
 from engagehub.consent import batches, store
 from engagehub.consent.csv_import import (
     REPORT_COLUMNS,
@@ -29,10 +30,10 @@ from engagehub.consent.csv_import import (
     run_import,
 )
 from engagehub.consent.model import Change
-from engagehub.consent.processor import PROTECTED
 from engagehub.errors import EngagehubError, NotFound, PayloadTooLarge
 from engagehub.http import JSONResponse, error_responses
 from engagehub.hub import Hub
+from engagehub.privacy import suppress
 from engagehub.storage.base import Connection
 from engagehub.timeutil import format_ts, now_ms
 
@@ -97,7 +98,7 @@ async def _run(hub: Hub, import_id: str, path: Path, options: dict[str, Any]) ->
 
             def refused(changes: list[Change]) -> set[int]:
                 keys = ((c.contact, c.channel, c.group) for c in changes)
-                return refused_indexes(changes, store.load_states(conn, keys), PROTECTED)
+                return refused_indexes(changes, store.load_states(conn, keys))
 
             def sink(item: batches.Chunk) -> int:
                 write(lambda c: batches.store(c, builtin, item, now_ms()))  # rows, then record
@@ -110,7 +111,12 @@ async def _run(hub: Hub, import_id: str, path: Path, options: dict[str, Any]) ->
             try:
                 with path.open("rb") as fh:
                     report = run_import(
-                        fh, job, refused, None if options["dry_run"] else sink, errors
+                        fh,
+                        job,
+                        refused,
+                        None if options["dry_run"] else sink,
+                        errors,
+                        erased=lambda values: suppress.matching(conn, values),
                     )
             finally:
                 job.close()
@@ -157,14 +163,13 @@ def _status(
     responses=error_responses(400, 401, 413),
 )
 async def create_import(
-    request: Request,
+    hub: HubDep,
     file: UploadFile = File(description="UTF-8 CSV; see `engagehub template subscriptions`"),
     dry_run: bool = Form(default=False),
     default_region: str | None = Form(default=None, min_length=2, max_length=2),
     allow_resubscribe: bool = Form(default=False),
 ) -> JSONResponse:
     """Start an import; poll ``GET /api/imports/{id}`` for its outcome."""
-    hub: Hub = request.app.state.hub
     limit = hub.settings.max_upload_bytes
     handle, name = tempfile.mkstemp(prefix="engagehub-import-", suffix=".csv")
     path = Path(name)
@@ -226,9 +231,8 @@ def import_json(row: dict[str, Any]) -> dict[str, Any]:
 @router.get(
     "/imports/{import_id}", summary="Status of an import", responses=error_responses(401, 404)
 )
-async def get_import(request: Request, import_id: str) -> JSONResponse:
+async def get_import(hub: HubDep, import_id: str) -> JSONResponse:
     """Counts, status (queued, running, done, failed) and the error report link."""
-    hub: Hub = request.app.state.hub
     row = await hub.read(lambda c: c.one("SELECT * FROM imports WHERE id = ?", (import_id,)))
     if row is None:
         raise NotFound(f"no import {import_id!r}", import_id=import_id)
@@ -240,9 +244,8 @@ async def get_import(request: Request, import_id: str) -> JSONResponse:
     summary="Error report of an import",
     responses={200: {"content": {"text/csv": {}}}, **error_responses(401, 404)},
 )
-async def import_errors(request: Request, import_id: str) -> Response:
+async def import_errors(hub: HubDep, import_id: str) -> Response:
     """Row number, column, value, reason and the original row; fix it and upload it again."""
-    hub: Hub = request.app.state.hub
 
     def run(conn: Connection) -> str | None:
         if conn.scalar("SELECT 1 FROM imports WHERE id = ?", (import_id,)) is None:

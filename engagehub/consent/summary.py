@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
 from engagehub.api.auth import require_admin
+from engagehub.api.deps import HubDep
 from engagehub.consent.model import STATUSES
 from engagehub.http import JSONResponse, error_responses
-from engagehub.hub import Hub
 from engagehub.storage.base import Connection
 
 router = APIRouter(prefix="/api", tags=["consent"], dependencies=[Depends(require_admin)])
@@ -41,7 +41,6 @@ def counts(conn: Connection) -> list[dict[str, Any]]:
     summary="Contact points per channel, group and subscription state",
     responses=error_responses(401),
 )
-async def subscription_counts(request: Request) -> JSONResponse:
+async def subscription_counts(hub: HubDep) -> JSONResponse:
     """Counts of the current states (no entry means no_status, which is not counted)."""
-    hub: Hub = request.app.state.hub
     return JSONResponse({"counts": await hub.read(counts), "states": list(STATUSES)})

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
-from engagehub.demo import report, run, scenario
+from engagehub.demo import report, run, week
 from engagehub.settings import Settings
 from engagehub.storage import migrate, open_database
 
@@ -33,7 +33,7 @@ def send_demo(settings: Settings, seed: int, console: Console) -> None:
     """Sources and Braze files through the database, every vendor request over HTTP."""
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104
     base = f"http://{host}:{settings.port}"
-    plan = scenario.build(seed)
+    plan = week.build(seed)
     with httpx.Client(base_url=base, timeout=30) as client:
         wait_ready(client)
         db = open_database(settings.database_url, settings)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from engagehub.api.auth import require_admin
+from engagehub.api.deps import HubDep
 from engagehub.destinations import store
 from engagehub.destinations.guard import check_destination
 from engagehub.http import JSONResponse, error_responses
-from engagehub.hub import Hub
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
 from engagehub.timeutil import format_ts
@@ -94,9 +94,8 @@ def export_statuses(conn: Connection) -> list[dict[str, Any]]:
 
 
 @router.get("/destinations", summary="Destinations with lag and last error")
-async def list_destinations(request: Request) -> JSONResponse:
+async def list_destinations(hub: HubDep) -> JSONResponse:
     """Every destination's delivery status, and every export target's position."""
-    hub: Hub = request.app.state.hub
 
     def run(conn: Connection) -> dict[str, Any]:
         return {"destinations": statuses(conn), "export_targets": export_statuses(conn)}
@@ -110,9 +109,8 @@ async def list_destinations(request: Request) -> JSONResponse:
     summary="Add a destination",
     responses=error_responses(400, 401, 409),
 )
-async def add_destination(request: Request, body: NewDestination) -> JSONResponse:
+async def add_destination(hub: HubDep, body: NewDestination) -> JSONResponse:
     """Check the URL (SSRF guard) and add the destination; it starts at the log head."""
-    hub: Hub = request.app.state.hub
     check_destination(body.url, body.kind, body.secret, hub.settings.allow_private_destinations)
 
     def run(conn: Connection) -> dict[str, Any]:
@@ -135,18 +133,16 @@ async def add_destination(request: Request, body: NewDestination) -> JSONRespons
 
 
 @router.get("/destinations/{name}", summary="One destination", responses=error_responses(401, 404))
-async def get_destination(request: Request, name: str) -> JSONResponse:
+async def get_destination(hub: HubDep, name: str) -> JSONResponse:
     """Status of one destination."""
-    hub: Hub = request.app.state.hub
     return JSONResponse(await hub.read(lambda c: status_json(store.get(c, name), log.head(c))))
 
 
 @router.delete(
     "/destinations/{name}", summary="Remove a destination", responses=error_responses(401, 404)
 )
-async def delete_destination(request: Request, name: str) -> JSONResponse:
+async def delete_destination(hub: HubDep, name: str) -> JSONResponse:
     """Remove it and its dead letters."""
-    hub: Hub = request.app.state.hub
     await hub.read(lambda c: store.delete(c, name))
     return JSONResponse({"deleted": name})
 
@@ -156,9 +152,8 @@ async def delete_destination(request: Request, name: str) -> JSONResponse:
     summary="Batches given up on",
     responses=error_responses(401, 404),
 )
-async def dead_letters(request: Request, name: str) -> JSONResponse:
+async def dead_letters(hub: HubDep, name: str) -> JSONResponse:
     """Dead letters with their seq ranges and errors."""
-    hub: Hub = request.app.state.hub
 
     def run(conn: Connection) -> list[dict[str, Any]]:
         store.get(conn, name)
@@ -172,9 +167,8 @@ async def dead_letters(request: Request, name: str) -> JSONResponse:
     summary="Re-send dead letters, or rewind to a time",
     responses=error_responses(400, 401, 404),
 )
-async def replay(request: Request, name: str, body: Replay) -> JSONResponse:
+async def replay(hub: HubDep, name: str, body: Replay) -> JSONResponse:
     """Rewind the cursor (to ``from``, or the start) or queue the dead letters again."""
-    hub: Hub = request.app.state.hub
     from_ms = store.parse_from(body.from_time)
     if body.dead_letter_id is not None:
         letter = body.dead_letter_id
@@ -191,10 +185,9 @@ async def replay(request: Request, name: str, body: Replay) -> JSONResponse:
     responses=error_responses(400, 401, 404),
 )
 async def pause_or_resume(
-    request: Request, name: str, action: Literal["pause", "resume"]
+    hub: HubDep, name: str, action: Literal["pause", "resume"]
 ) -> JSONResponse:
     """Paused, nothing is delivered and the cursor waits; resumed, delivery starts at once."""
-    hub: Hub = request.app.state.hub
     dest = await hub.read(lambda c: store.set_paused(c, name, action == "pause"))
     hub.services.wake("destinations")
     return JSONResponse(await hub.read(lambda c: status_json(dest, log.head(c))))

@@ -7,7 +7,7 @@ from collections import defaultdict
 
 from pydantic_core import PydanticUndefined
 
-from engagehub.settings import Settings
+from engagehub.settings import GROUPS, Settings
 from engagehub.taxonomy import Taxonomy, get_taxonomy
 
 
@@ -83,20 +83,31 @@ def env_name(field: str) -> str:
     return "ENGAGEHUB_" + field.upper()
 
 
+def _type_name(annotation: object) -> str:
+    """``int`` rather than ``<class 'int'>``; unions and literals as Python writes them."""
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "").replace("pydantic.types.", "")
+
+
 def settings_page() -> str:
-    """Every setting: variable, type, default, meaning (the field's docstring)."""
+    """Every setting, one table per feature group: variable, type, default, meaning."""
     out = [
         "# Settings",
         "",
         "Every setting is an environment variable (CLI flags such as `--database-url`, `--port`",
-        "override them). Generated from `engagehub/settings.py` when the docs are built.",
-        "",
-        "| variable | type | default | meaning |",
-        "|---|---|---|---|",
+        "override them). Generated from `engagehub/settings.py` when the docs are built; each",
+        "section is one group of it.",
     ]
-    for name, field in Settings.model_fields.items():
-        default = field.default
-        shown = "—" if default is None or default is PydanticUndefined else f"`{default}`"
-        kind = _cell(str(field.annotation).replace("typing.", "").replace("pydantic.types.", ""))
-        out.append(f"| `{env_name(name)}` | {kind} | {shown} | {_cell(field.description or '')} |")
+    for group in GROUPS:
+        title = group.__name__.removesuffix("Settings")
+        out += ["", f"## {title}", "", _cell(group.__doc__ or ""), ""]
+        out += ["| variable | type | default | meaning |", "|---|---|---|---|"]
+        for name in (n for n in group.__annotations__ if n in Settings.model_fields):
+            field = Settings.model_fields[name]
+            default = field.default
+            shown = "—" if default is None or default is PydanticUndefined else f"`{default}`"
+            kind = _cell(_type_name(field.annotation))
+            meaning = _cell(field.description or "")
+            out.append(f"| `{env_name(name)}` | {kind} | {shown} | {meaning} |")
     return "\n".join(out) + "\n"

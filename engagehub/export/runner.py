@@ -30,6 +30,8 @@ ENCODERS = min(4, os.cpu_count() or 1)
 """Partitions encoded at once (threads: the encoders run outside the GIL)."""
 READ_PIECE = 50_000
 """Log positions from which a range is read in parallel pieces."""
+DEFAULT_LAYOUT = "currents"
+"""The layout of a new export target when none is asked for (an existing target keeps its own)."""
 CHUNK = 200_000
 """Log positions per write-ahead range (bounds memory and the work a crash repeats)."""
 
@@ -44,6 +46,7 @@ class ExportResult:
     events: int = 0
     files: list[str] = field(default_factory=list)
     snapshot: str | None = None
+    layout: str = "canonical"
 
 
 def open_output(out: str) -> tuple[AbstractFileSystem, str]:
@@ -63,6 +66,25 @@ def target_name(fs: AbstractFileSystem, root: str, fmt: str, events: str | None)
     """The cursor key of an export target: where, which format, which events."""
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     return f"{fmt}:{protocol}://{root}:{events or '*'}"
+
+
+def layout_name(base: str, layout: str) -> str:
+    """The cursor key of a target in ``layout`` (canonical targets keep the unsuffixed key)."""
+    return base + (":currents" if layout == "currents" else "")
+
+
+def stored_layout(conn: Connection, base: str) -> str | None:
+    """The layout an existing target was written in, or None for a new target.
+
+    A canonical cursor wins when both exist: runs without ``--layout`` wrote canonical before
+    the default changed, so such a target goes on writing what it wrote."""
+    names = {layout_name(base, layout): layout for layout in LAYOUTS}
+    rows = conn.all("SELECT name FROM export_targets WHERE name IN (?, ?)", tuple(names))
+    found = {names[str(r["name"])] for r in rows}
+    for layout in LAYOUTS:
+        if layout in found:
+            return layout
+    return None
 
 
 def _target(conn: Connection, name: str) -> dict[str, Any]:
@@ -178,9 +200,11 @@ def run(
     chunk: int = CHUNK,
     upto: int | None = None,
     progress: Callable[[int, int], None] | None = None,
-    layout: str = "canonical",
+    layout: str | None = "canonical",
 ) -> ExportResult:
     """Export everything after the target's cursor (or ``since``) up to the current log head.
+
+    ``layout`` None: the layout the target was written in, ``DEFAULT_LAYOUT`` for a new one.
 
     Each range is first recorded as pending, then its files are written and renamed, and only
     then the cursor moves: a crash leaves the range pending and the next run rewrites the same
@@ -188,13 +212,18 @@ def run(
     """
     if fmt not in FORMATS:
         raise PayloadError(f"unknown format {fmt!r}; expected parquet or avro", field="format")
-    if layout not in LAYOUTS:
+    if layout is not None and layout not in LAYOUTS:
         raise PayloadError(
-            f"unknown layout {layout!r}; expected canonical or currents", field="layout"
+            f"unknown layout {layout!r}; expected canonical or currents",
+            field="layout",
+            value=layout,
         )
     patterns.split(events)
     fs, root = open_output(out)
-    name = target_name(fs, root, fmt, events) + (":currents" if layout == "currents" else "")
+    base = target_name(fs, root, fmt, events)
+    if layout is None:
+        layout = stored_layout(conn, base) or DEFAULT_LAYOUT
+    name = layout_name(base, layout)
     with conn.transaction():
         target = _target(conn, name)
         if since is not None:
@@ -206,7 +235,7 @@ def run(
             target["seq"], target["pending_upto"] = since, None
         head = log.head(conn) if upto is None else min(upto, log.head(conn))
     cursor = int(target["seq"])
-    result = ExportResult(name, cursor, cursor)
+    result = ExportResult(name, cursor, cursor, layout=layout)
     pending = target["pending_upto"]
     while True:
         end = int(pending) if pending is not None else min(head, cursor + chunk)

@@ -8,6 +8,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
+from engagehub.api.deps import hub_of
 from engagehub.errors import PayloadError, PayloadTooLarge, UnsupportedMediaType
 
 M = TypeVar("M", bound=BaseModel)
@@ -57,7 +58,7 @@ def _inflate(body: bytes, encoding: str, limit: int) -> bytes:
 
 async def body_as(request: Request, model: type[M]) -> M:
     """A management API body as ``model``; the error names the first bad field and its value."""
-    raw = await read_body(request, request.app.state.hub.settings.max_api_body_bytes)
+    raw = await read_body(request, hub_of(request).settings.max_api_body_bytes)
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:

@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from engagehub.api.deps import HubDep
 from engagehub.errors import PayloadError
 from engagehub.http import JSONResponse, error_responses
-from engagehub.hub import Hub
 from engagehub.ingest.body import read_body
 from engagehub.ingest.respond import commit
 from engagehub.timeutil import now_ms
@@ -64,9 +64,8 @@ _SCHEMA: dict[str, Any] = {
         ],
     },
 )
-async def crossengage_events(request: Request) -> JSONResponse:
+async def crossengage_events(hub: HubDep, request: Request) -> JSONResponse:
     """Store CrossEngage outbound events for the user ``id``."""
-    hub: Hub = request.app.state.hub
     received_at = now_ms()
     source = await hub.source_for_key(request.headers.get("x-xng-authtoken"), (crossengage.KIND,))
     version = request.headers.get("x-xng-apiversion")

@@ -7,8 +7,8 @@ from typing import Any
 from engagehub.errors import ValidationFailed
 from engagehub.http import JSONResponse
 from engagehub.hub import Hub
-from engagehub.ingest.sanity import screen
 from engagehub.model import ParseResult
+from engagehub.storage.sanity import screen
 
 
 async def commit(

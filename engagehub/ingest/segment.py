@@ -13,8 +13,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from engagehub.api.deps import hub_of
 from engagehub.http import JSONResponse, error_responses
-from engagehub.hub import Hub
 from engagehub.ingest.body import read_body
 from engagehub.ingest.cors import check_origin
 from engagehub.ingest.respond import commit
@@ -85,7 +85,7 @@ def basic_auth_user(request: Request) -> str | None:
 
 async def handle(request: Request, call: str) -> JSONResponse:
     """Read, authenticate, parse, commit, answer."""
-    hub: Hub = request.app.state.hub
+    hub = hub_of(request)
     settings = hub.settings
     received_at = now_ms()
     body = await read_body(request, settings.max_batch_bytes)

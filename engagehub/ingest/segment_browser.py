@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request, Response
 
+from engagehub.api.deps import HubDep
 from engagehub.errors import AuthError, NotFound
 from engagehub.http import JSONResponse, error_responses
-from engagehub.hub import Hub
 from engagehub.ingest.cors import check_origin
 
 router = APIRouter(tags=["ingest: Segment"])
@@ -66,9 +66,8 @@ def cdn_settings(write_key: str, protocol: str, api_host: str) -> dict[str, Any]
     summary="analytics.js settings for a write key (its Segment.io integration points here)",
     responses=error_responses(403, 404),
 )
-async def project_settings(request: Request, write_key: str) -> JSONResponse:
+async def project_settings(hub: HubDep, request: Request, write_key: str) -> JSONResponse:
     """Known, enabled segment sources only; an unknown key is 404 like Segment's CDN."""
-    hub: Hub = request.app.state.hub
     try:
         source = await hub.source_for_key(write_key, _ACCEPTS)
     except AuthError:

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from engagehub.api.deps import HubDep
 from engagehub.errors import PayloadTooLarge, ValidationFailed
 from engagehub.http import JSONResponse, error_responses
 from engagehub.hub import Hub
@@ -47,9 +48,8 @@ async def _body(request: Request, hub: Hub) -> bytes:
 
 
 @router.post("/webhooks/sendgrid/{source}", responses={**_OK, **_ERRORS}, summary="SendGrid")
-async def sendgrid_events(source: str, request: Request) -> JSONResponse:
+async def sendgrid_events(hub: HubDep, source: str, request: Request) -> JSONResponse:
     """SendGrid Signed Event Webhook."""
-    hub: Hub = request.app.state.hub
     src = await hub.source_named(source, (sendgrid.KIND,))
     received = now_ms()
     body = await _body(request, hub)
@@ -72,9 +72,8 @@ async def _twilio_params(request: Request, hub: Hub, secret: str | None) -> dict
     responses={**_OK, **_ERRORS},
     summary="Twilio status callback",
 )
-async def twilio_status(source: str, request: Request) -> JSONResponse:
+async def twilio_status(hub: HubDep, source: str, request: Request) -> JSONResponse:
     """A message status; ``?m=<message id>`` on the callback URL links it to our message."""
-    hub: Hub = request.app.state.hub
     src = await hub.source_named(source, (twilio.KIND,))
     received = now_ms()
     params = await _twilio_params(request, hub, src.secret)
@@ -89,9 +88,8 @@ async def twilio_status(source: str, request: Request) -> JSONResponse:
     responses={200: {"description": "TwiML", "content": {"text/xml": {}}}, **_ERRORS},
     summary="Twilio inbound message",
 )
-async def twilio_inbound(source: str, request: Request) -> Response:
+async def twilio_inbound(hub: HubDep, source: str, request: Request) -> Response:
     """An inbound SMS/WhatsApp; STOP/START/HELP keywords are logged for the consent processor."""
-    hub: Hub = request.app.state.hub
     src = await hub.source_named(source, (twilio.KIND,))
     received = now_ms()
     params = await _twilio_params(request, hub, src.secret)
@@ -108,10 +106,9 @@ async def twilio_inbound(source: str, request: Request) -> Response:
     responses={**_OK, **_ERRORS},
     summary="Braze Currents custom HTTP connector",
 )
-async def braze_currents(source: str, request: Request) -> JSONResponse:
+async def braze_currents(hub: HubDep, source: str, request: Request) -> JSONResponse:
     """Braze retries a 400 event by event, splits on 413 and retries 429/5xx: the good events
     of a partly bad batch are stored before the 400, and their retries are deduplicated."""
-    hub: Hub = request.app.state.hub
     src = await hub.source_named(source, (braze.KIND,))
     check_bearer(request.headers, src.secret)
     received = now_ms()
@@ -135,9 +132,8 @@ async def braze_currents(source: str, request: Request) -> JSONResponse:
 
 
 @router.post("/webhooks/moengage/{source}", responses={**_OK, **_ERRORS}, summary="MoEngage")
-async def moengage_events(source: str, request: Request) -> JSONResponse:
+async def moengage_events(hub: HubDep, source: str, request: Request) -> JSONResponse:
     """MoEngage Streams events."""
-    hub: Hub = request.app.state.hub
     src = await hub.source_named(source, (moengage.KIND,))
     check_bearer(request.headers, src.secret)
     received = now_ms()

@@ -5,7 +5,7 @@ POST           /api/templates/{name}/preview
 POST           /api/sends                GET /api/sends/{id}
 POST/GET       /api/audiences            GET /api/audiences/{name}
 POST/GET       /api/broadcasts           GET /api/broadcasts/{name}
-POST           /api/broadcasts/{name}/start|pause|resume
+POST           /api/broadcasts/{name}/start|pause|resume|unschedule|schedule
 POST/GET       /api/journeys             GET /api/journeys/{name}
 """
 
@@ -14,9 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from engagehub.api.auth import require_admin
+from engagehub.api.deps import HubDep
 from engagehub.consent.model import contact_for
 from engagehub.errors import NotFound, PayloadError
 from engagehub.http import JSONResponse, error_responses
@@ -33,31 +34,27 @@ _E = error_responses(400, 401, 404, 409)
 
 
 @router.post("/templates", summary="Create or replace a template", responses=_E)
-async def put_template(request: Request) -> JSONResponse:
+async def put_template(hub: HubDep, request: Request) -> JSONResponse:
     """Validates the Liquid of every part before storing."""
     tpl = await body_as(request, templates.TemplateIn)
-    hub: Hub = request.app.state.hub
     return JSONResponse(await hub.read(lambda c: templates.save(c, tpl)), status_code=201)
 
 
 @router.get("/templates", summary="List templates")
-async def get_templates(request: Request) -> JSONResponse:
+async def get_templates(hub: HubDep) -> JSONResponse:
     """Every template."""
-    hub: Hub = request.app.state.hub
     return JSONResponse({"templates": await hub.read(templates.list_all)})
 
 
 @router.get("/templates/{name}", summary="One template", responses=_E)
-async def get_template(name: str, request: Request) -> JSONResponse:
+async def get_template(hub: HubDep, name: str) -> JSONResponse:
     """A stored template."""
-    hub: Hub = request.app.state.hub
     return JSONResponse(await hub.read(lambda c: templates.describe(c, name)))
 
 
 @router.delete("/templates/{name}", summary="Delete a template", responses=_E)
-async def delete_template(name: str, request: Request) -> JSONResponse:
+async def delete_template(hub: HubDep, name: str) -> JSONResponse:
     """Remove a template."""
-    hub: Hub = request.app.state.hub
     await hub.read(lambda c: templates.delete(c, name))
     return JSONResponse({"deleted": name})
 
@@ -105,10 +102,9 @@ def render_preview(
 
 
 @router.post("/templates/{name}/preview", summary="Render a template", responses=_E)
-async def preview_template(name: str, request: Request) -> JSONResponse:
+async def preview_template(hub: HubDep, name: str, request: Request) -> JSONResponse:
     """Strict by default: unknown merge tags are a 400 naming each."""
     p = await body_as(request, PreviewIn)
-    hub: Hub = request.app.state.hub
     return JSONResponse(await hub.read(lambda c: preview(c, hub, name, p)))
 
 
@@ -146,10 +142,9 @@ def send_json(conn: Connection, mid: str) -> dict[str, Any]:
 
 
 @router.post("/sends", summary="Send one message now", responses=error_responses(400, 401, 404))
-async def post_send(request: Request) -> JSONResponse:
+async def post_send(hub: HubDep, request: Request) -> JSONResponse:
     """Stored before sending; 200 with the outcome (sent, dropped, failed, pending retry)."""
     s = await body_as(request, SendIn)
-    hub: Hub = request.app.state.hub
 
     def queue(conn: Connection) -> str:
         tpl = templates.load(conn, s.template)
@@ -170,29 +165,26 @@ async def post_send(request: Request) -> JSONResponse:
 
 
 @router.get("/sends/{message_id}", summary="One message and its state", responses=_E)
-async def get_send(message_id: str, request: Request) -> JSONResponse:
+async def get_send(hub: HubDep, message_id: str) -> JSONResponse:
     """State, provider id and error of one message."""
-    hub: Hub = request.app.state.hub
     return JSONResponse(await hub.read(lambda c: send_json(c, message_id)))
 
 
 @router.post("/audiences", summary="Save an audience", responses=_E)
-async def post_audience(request: Request) -> JSONResponse:
+async def post_audience(hub: HubDep, request: Request) -> JSONResponse:
     """A saved filter over subscription state, traits and past events."""
     aud = await body_as(request, audiences.AudienceIn)
-    hub: Hub = request.app.state.hub
     return JSONResponse(await hub.read(lambda c: audiences.save(c, aud)), status_code=201)
 
 
 @router.get("/audiences", summary="List audiences")
-async def get_audiences(request: Request) -> JSONResponse:
+async def get_audiences(hub: HubDep) -> JSONResponse:
     """Every audience."""
-    hub: Hub = request.app.state.hub
     return JSONResponse({"audiences": await hub.read(audiences.list_all)})
 
 
 @router.get("/audiences/{name}", summary="An audience and its current size", responses=_E)
-async def get_audience(name: str, request: Request) -> JSONResponse:
+async def get_audience(hub: HubDep, name: str) -> JSONResponse:
     """The definition, member count and the first members."""
 
     def get(conn: Connection) -> dict[str, Any]:
@@ -200,59 +192,66 @@ async def get_audience(name: str, request: Request) -> JSONResponse:
         members = audiences.members(conn, aud)
         return {**aud.model_dump(), "size": len(members), "sample": members[:20]}
 
-    hub: Hub = request.app.state.hub
     return JSONResponse(await hub.read(get))
 
 
 @router.post("/broadcasts", summary="Create a broadcast (draft)", responses=_E)
-async def post_broadcast(request: Request) -> JSONResponse:
+async def post_broadcast(hub: HubDep, request: Request) -> JSONResponse:
     """Template x audience at a rate; start it with /start."""
     b = await body_as(request, broadcasts.BroadcastIn)
-    hub: Hub = request.app.state.hub
     return JSONResponse(await hub.read(lambda c: broadcasts.create(c, b)), status_code=201)
 
 
 @router.get("/broadcasts", summary="List broadcasts")
-async def get_broadcasts(request: Request) -> JSONResponse:
+async def get_broadcasts(hub: HubDep) -> JSONResponse:
     """Every broadcast with its progress."""
-    hub: Hub = request.app.state.hub
     return JSONResponse({"broadcasts": await hub.read(broadcasts.list_all)})
 
 
 @router.get("/broadcasts/{name}", summary="Broadcast status", responses=_E)
-async def get_broadcast(name: str, request: Request) -> JSONResponse:
+async def get_broadcast(hub: HubDep, name: str) -> JSONResponse:
     """State, counts per recipient state, progress."""
-    hub: Hub = request.app.state.hub
     return JSONResponse(await hub.read(lambda c: broadcasts.status(c, name)))
 
 
-@router.post("/broadcasts/{name}/{action}", summary="Start, pause or resume", responses=_E)
-async def act_broadcast(name: str, action: str, request: Request) -> JSONResponse:
-    """``start`` snapshots the audience; ``pause``/``resume`` stop and restart claiming."""
-    hub: Hub = request.app.state.hub
-    if action == "start":
-        result = await hub.read(lambda c: broadcasts.start(c, name))
-    elif action in ("pause", "resume"):
-        target = "paused" if action == "pause" else "running"
-        result = await hub.read(lambda c: broadcasts.set_state(c, name, target))
-    else:
-        raise NotFound(f"unknown action {action!r}; use start, pause or resume", action=action)
+class ScheduleIn(BaseModel):
+    """Body of ``POST /api/broadcasts/{name}/schedule``."""
+
+    model_config = ConfigDict(extra="forbid")
+    at: str = Field(min_length=1, max_length=64)
+    """ISO 8601 (UTC when no offset) or epoch seconds/ms; a past time starts it at once."""
+
+
+@router.post("/broadcasts/{name}/schedule", summary="Schedule a draft broadcast", responses=_E)
+async def schedule_broadcast(hub: HubDep, name: str, request: Request) -> JSONResponse:
+    """The broadcast becomes ``scheduled`` and starts by itself at ``at``."""
+    body = await body_as(request, ScheduleIn)
+    result = await hub.read(lambda c: broadcasts.schedule(c, name, body.at))
+    hub.services.wake("messaging")
+    return JSONResponse(result)
+
+
+@router.post(
+    "/broadcasts/{name}/{action}", summary="Start, pause, resume or unschedule", responses=_E
+)
+async def act_broadcast(hub: HubDep, name: str, action: str) -> JSONResponse:
+    """``start`` snapshots the audience; ``pause``/``resume`` stop and restart claiming;
+    ``unschedule`` turns a scheduled broadcast back into a draft."""
+    result = await hub.read(lambda c: broadcasts.act(c, name, action))
     hub.services.wake("messaging")
     return JSONResponse(result)
 
 
 @router.post("/journeys", summary="Create a journey", responses=_E)
-async def post_journey(request: Request) -> JSONResponse:
+async def post_journey(hub: HubDep, request: Request) -> JSONResponse:
     """Trigger -> wait -> send steps, exit on the goal event."""
     j = await body_as(request, journeys.JourneyIn)
-    hub: Hub = request.app.state.hub
     return JSONResponse(await hub.read(lambda c: journeys.save(c, j)), status_code=201)
 
 
 @router.get("/journeys", summary="List journeys")
-async def get_journeys(request: Request) -> JSONResponse:
+async def get_journeys(hub: HubDep) -> JSONResponse:
     """Every journey with run counts."""
-    hub: Hub = request.app.state.hub
 
     def get(conn: Connection) -> list[dict[str, Any]]:
         return [journeys.describe(conn, j.name) for j in journeys.all_journeys(conn)]
@@ -261,9 +260,8 @@ async def get_journeys(request: Request) -> JSONResponse:
 
 
 @router.get("/journeys/{name}", summary="One journey and its runs", responses=_E)
-async def get_journey(name: str, request: Request) -> JSONResponse:
+async def get_journey(hub: HubDep, name: str) -> JSONResponse:
     """Definition, counts and each person's position."""
-    hub: Hub = request.app.state.hub
 
     def get(conn: Connection) -> dict[str, Any]:
         return {**journeys.describe(conn, name), "people": journeys.runs(conn, name)}

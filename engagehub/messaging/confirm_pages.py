@@ -12,6 +12,7 @@ import html
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
+from engagehub.api.deps import HubDep
 from engagehub.consent import store as consent
 from engagehub.errors import EngagehubError
 from engagehub.hub import Hub
@@ -35,9 +36,8 @@ async def _who(hub: Hub, token: str) -> links.Recipient:
 
 
 @router.get("/confirm/{token}", include_in_schema=False)
-async def confirm_page(token: str, request: Request) -> HTMLResponse:
+async def confirm_page(hub: HubDep, token: str) -> HTMLResponse:
     """A button that confirms; the GET itself changes nothing."""
-    hub: Hub = request.app.state.hub
     try:
         who = await _who(hub, token)
     except EngagehubError as exc:
@@ -50,9 +50,8 @@ async def confirm_page(token: str, request: Request) -> HTMLResponse:
 
 
 @router.post("/confirm/{token}", include_in_schema=False)
-async def confirm(token: str, request: Request) -> HTMLResponse:
+async def confirm(hub: HubDep, token: str, request: Request) -> HTMLResponse:
     """Apply the confirmation (once: the same link confirms the same way again)."""
-    hub: Hub = request.app.state.hub
     try:
         who = await _who(hub, token)
     except EngagehubError as exc:

@@ -7,7 +7,8 @@ from collections import defaultdict
 
 from engagehub.errors import ConfigError
 from engagehub.messaging import outcomes, pacing, sender
-from engagehub.messaging.providers import Outgoing, Provider, for_channel
+from engagehub.messaging.providers import for_channel
+from engagehub.messaging.providers.base import Outgoing, Provider
 from engagehub.messaging.sender import Job
 from engagehub.settings import Settings
 from engagehub.storage import Database

@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
+from engagehub.api.deps import HubDep
 from engagehub.classify import click_reason
 from engagehub.consent import store as consent
 from engagehub.consent.model import NO_STATUS, Change
@@ -83,9 +84,8 @@ def _what(who: links.Recipient) -> str:
 
 
 @router.get("/unsubscribe/{token}", include_in_schema=False)
-async def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
+async def unsubscribe_page(hub: HubDep, token: str) -> HTMLResponse:
     """Ask for confirmation; a GET never changes anything."""
-    hub: Hub = request.app.state.hub
     try:
         _, who = await _recipient(hub, token)
     except EngagehubError as exc:
@@ -100,9 +100,8 @@ async def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
 
 
 @router.post("/unsubscribe/{token}", include_in_schema=False)
-async def unsubscribe(token: str, request: Request) -> HTMLResponse:
+async def unsubscribe(hub: HubDep, token: str, request: Request) -> HTMLResponse:
     """One-click unsubscribe (RFC 8058): the signed token alone authorizes it."""
-    hub: Hub = request.app.state.hub
     try:
         key, who = await _recipient(hub, token)
     except EngagehubError as exc:
@@ -150,9 +149,8 @@ def _choices(conn: Connection, who: links.Recipient) -> list[tuple[str, str]]:
 
 
 @router.get("/preferences/{token}", include_in_schema=False)
-async def preferences_page(token: str, request: Request) -> HTMLResponse:
+async def preferences_page(hub: HubDep, token: str) -> HTMLResponse:
     """Checkboxes for the channel and each group, with a CSRF token bound to this link."""
-    hub: Hub = request.app.state.hub
     try:
         key, who = await _recipient(hub, token)
     except EngagehubError as exc:
@@ -177,9 +175,8 @@ async def preferences_page(token: str, request: Request) -> HTMLResponse:
 
 
 @router.post("/preferences/{token}", include_in_schema=False)
-async def save_preferences(token: str, request: Request) -> HTMLResponse:
+async def save_preferences(hub: HubDep, token: str, request: Request) -> HTMLResponse:
     """Apply the form: each box that differs from the current state becomes a change."""
-    hub: Hub = request.app.state.hub
     try:
         key, who = await _recipient(hub, token)
         form = dict(form_body(await read_body(request, 64 * 1024)))

@@ -22,9 +22,9 @@ import orjson
 
 from engagehub.consent import store as consent
 from engagehub.consent.model import NO_STATUS, PENDING
-from engagehub.errors import PayloadError
+from engagehub.errors import PayloadError, is_terminal
 from engagehub.messaging import links
-from engagehub.messaging.providers import Accepted, Outgoing, Provider, ProviderError
+from engagehub.messaging.providers.base import Accepted, Outgoing, Provider, ProviderError
 from engagehub.messaging.templates import Rendered, TemplateIn, load, render
 from engagehub.privacy import suppress
 from engagehub.settings import Settings
@@ -33,6 +33,8 @@ from engagehub.suppression import store as suppression
 from engagehub.timeutil import now_ms
 
 OPEN_STATES = ("pending", "sending", "handed")
+ERASED_ERROR = "erased: this contact point's person was erased"
+"""A send to an erased person: dropped, and its row keeps neither contact nor context."""
 COLUMNS = "id, template, channel, contact, broadcast_id, journey, transactional, context, attempts"
 
 
@@ -240,7 +242,7 @@ def check_consent(conn: Connection, jobs: list[Job], prep: Prepared) -> None:
     for job in jobs:
         tpl = prep.templates.get(job.template)
         if job.contact in erased:  # even transactional: the person was erased
-            job.outcome, job.error = "dropped", "erased: this contact point's person was erased"
+            job.outcome, job.error = "dropped", ERASED_ERROR
             continue
         if job.outcome or job.transactional or (tpl is not None and tpl.kind == "transactional"):
             continue
@@ -349,6 +351,6 @@ async def _wave(
 
 def _failed(job: Job, exc: ProviderError) -> None:
     job.error = exc.message
-    job.error_code = exc.code
+    job.error_code = exc.provider_code
     job.outcome = "failed"
-    job.retry = not exc.terminal
+    job.retry = not is_terminal(exc)

@@ -9,10 +9,11 @@ from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from engagehub.api.deps import HubDep
 from engagehub.errors import AuthError
 from engagehub.http import error_responses
-from engagehub.hub import Hub
 from engagehub.ops import metrics
+from engagehub.vendors import SOURCE_KINDS
 
 router = APIRouter(tags=["system"])
 
@@ -23,9 +24,8 @@ router = APIRouter(tags=["system"])
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}}, **error_responses(401)},
 )
-async def prometheus_metrics(request: Request) -> Response:
+async def prometheus_metrics(hub: HubDep, request: Request) -> Response:
     """Ingest counters, lag per processor and destination, unmapped names (text format 0.0.4)."""
-    hub: Hub = request.app.state.hub
     token = hub.settings.metrics_token
     if token is not None:
         given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
@@ -38,14 +38,15 @@ async def prometheus_metrics(request: Request) -> Response:
 
 
 def vendor_of(path: str) -> str | None:
-    """The vendor an ingest path belongs to (None for other routes)."""
+    """The vendor an ingest path belongs to: a known kind only, so callers cannot mint labels."""
     if path.startswith("/v1/"):
         return "segment"
     if path.startswith("/crossengage/"):
         return "crossengage"
     if path.startswith("/webhooks/"):
         name = path.split("/", 3)[2]
-        return "braze" if name == "braze-currents" else name
+        name = "braze" if name == "braze-currents" else name
+        return name if name in SOURCE_KINDS else None
     return None
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from pydantic import SecretStr
 
 from engagehub import __version__
 from engagehub.api.auth import require_admin
+from engagehub.api.deps import HubDep
 from engagehub.http import JSONResponse, error_responses
 from engagehub.hub import Hub
 from engagehub.ops import metrics
@@ -92,7 +93,6 @@ def system_status(conn: Connection, hub: Hub) -> dict[str, Any]:
     summary="Version, database, lag, unmapped names, settings (masked)",
     responses=error_responses(401),
 )
-async def system(request: Request) -> JSONResponse:
+async def system(hub: HubDep) -> JSONResponse:
     """What the dashboard's System page shows."""
-    hub: Hub = request.app.state.hub
     return JSONResponse(await hub.read(lambda c: system_status(c, hub)))

@@ -11,9 +11,9 @@ from starlette.responses import StreamingResponse
 
 from engagehub.access import audit
 from engagehub.api.auth import require_admin
+from engagehub.api.deps import HubDep
 from engagehub.http import JSONResponse, error_responses
-from engagehub.hub import Hub
-from engagehub.privacy import erase, export
+from engagehub.privacy import erase, export, requests
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
 
@@ -33,9 +33,8 @@ class EraseRequest(BaseModel):
     summary="Erase a person (everything the key resolves to); follow the returned id",
     responses=error_responses(400, 401, 403),
 )
-async def erase_person(request: Request, body: EraseRequest) -> JSONResponse:
+async def erase_person(hub: HubDep, request: Request, body: EraseRequest) -> JSONResponse:
     """Suppressed at once; removal, notices and wiping run in the background."""
-    hub: Hub = request.app.state.hub
     principal = request.state.principal
     # Identities still in flight through the processors must be known before we resolve.
     await hub.caught_up(await hub.read(log.head))
@@ -55,9 +54,8 @@ async def erase_person(request: Request, body: EraseRequest) -> JSONResponse:
     summary="An erasure's state (pending, done) and what it removed",
     responses=error_responses(401, 403, 404),
 )
-async def erasure_state(request: Request, erasure_id: str) -> JSONResponse:
+async def erasure_state(hub: HubDep, erasure_id: str) -> JSONResponse:
     """Never names the person: only counts and the reason."""
-    hub: Hub = request.app.state.hub
     return JSONResponse(await hub.read(lambda c: erase.get(c, erasure_id)))
 
 
@@ -66,9 +64,8 @@ async def erasure_state(request: Request, erasure_id: str) -> JSONResponse:
     summary="Everything held on a person as one streamed JSON document",
     responses=error_responses(400, 401, 404),
 )
-async def export_person(request: Request, key: str) -> StreamingResponse:
+async def export_person(hub: HubDep, key: str) -> StreamingResponse:
     """Profile, identities, subscriptions and their history, messages, every event."""
-    hub: Hub = request.app.state.hub
     region = hub.settings.default_region
     parts = export.document_from(hub.db, key, region)
     first = await run_in_threadpool(next, parts)  # a 404 is still an answer, not a stream
@@ -77,3 +74,44 @@ async def export_person(request: Request, key: str) -> StreamingResponse:
         media_type="application/json",
         headers={"Content-Disposition": 'attachment; filename="person-export.json"'},
     )
+
+
+class Decision(BaseModel):
+    """Body of ``POST /api/people/erasure-requests/{id}``."""
+
+    action: str = Field(description="confirm (erase the person the request names) or dismiss.")
+
+
+@router.get(
+    "/people/erasure-requests",
+    summary="Erasure requests vendors sent (Braze UserDeleteRequest, Segment delete...)",
+    responses=error_responses(400, 401, 403),
+)
+async def vendor_requests(hub: HubDep, state: str | None = None, limit: int = 100) -> JSONResponse:
+    """Newest first; ``state=pending`` lists what waits for a decision. Never names the person."""
+    limit = max(1, min(limit, 1000))
+    items = await hub.read(lambda c: requests.listing(c, state, limit))
+    return JSONResponse({"requests": items})
+
+
+@router.post(
+    "/people/erasure-requests/{request_id}",
+    summary="Confirm (erase the person) or dismiss a vendor's erasure request",
+    responses=error_responses(400, 401, 403, 404),
+)
+async def decide_request(
+    hub: HubDep, request: Request, request_id: str, body: Decision
+) -> JSONResponse:
+    """A confirmation starts an erasure exactly as ``POST /api/people/erase`` does."""
+    principal = request.state.principal
+    await hub.caught_up(await hub.read(log.head))
+    region = hub.settings.default_region
+
+    def run(conn: Connection) -> dict[str, Any]:
+        return requests.decide(conn, request_id, body.action, principal.name, region)
+
+    found = await hub.writer.submit(run)
+    audit.annotate(request, target=request_id, params={"action": body.action})
+    if "erasure" in found:
+        hub.services.wake("privacy-erasures")
+    return JSONResponse(found)

@@ -132,11 +132,11 @@ def _lock_followers(conn: Connection) -> None:
     """PostgreSQL: wait for appends and processor rounds in flight, and hold them off."""
     if conn.dialect != "postgresql":
         return  # one writer at a time: the transaction itself excludes them
-    from engagehub.storage.events import APPEND_LOCK_ID
+    from engagehub.storage import locks
 
     # Cursors first: a processor round holding them may still append (derived events).
     conn.execute("SELECT name FROM processor_offsets ORDER BY name FOR UPDATE").fetchall()
-    conn.execute("SELECT pg_advisory_xact_lock(?)", (APPEND_LOCK_ID,))
+    conn.execute("SELECT pg_advisory_xact_lock(?)", (locks.APPEND,))
 
 
 def forget(conn: Connection, eid: str) -> None:

@@ -120,7 +120,7 @@ def message_ids(conn: Connection, person: Person) -> set[str]:
 
 def events(conn: Connection, person: Person, messages: set[str]) -> list[StoredEvent]:
     """Every event of the person in the log, in log order (index plus the unindexed tail)."""
-    from engagehub.processing.log_index import KEYED_COLUMNS, LogIndex, key_hash
+    from engagehub.storage.event_index import KEYED_COLUMNS, indexed_upto, key_hash
 
     keys = [
         key_hash(KEYED_COLUMNS[column], value)
@@ -133,9 +133,7 @@ def events(conn: Connection, person: Person, messages: set[str]) -> list[StoredE
             int(r[0])
             for r in conn.execute(f"SELECT seq FROM event_index WHERE {where_in('k', part)}", part)
         )
-    indexed = int(
-        conn.scalar("SELECT seq FROM processor_offsets WHERE name = ?", (LogIndex.name,)) or 0
-    )
+    indexed = indexed_upto(conn)  # the slowest shard, when log_index is sharded
     values = sorted(person.values)
     clauses: list[str] = []
     params: list[Any] = [indexed]

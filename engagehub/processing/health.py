@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from engagehub.errors import ConflictError, EngagehubError, NotFound
-from engagehub.processing import Processor, Round, Unit, get_offset, run_round, set_offset
+from engagehub.processing.rounds import Processor, Round, Unit, get_offset, run_round, set_offset
 from engagehub.storage.base import Connection
 from engagehub.timeutil import now_ms
 

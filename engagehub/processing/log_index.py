@@ -9,37 +9,15 @@ collision only adds a candidate row: readers still compare the real column.
 
 from __future__ import annotations
 
-import hashlib
-
 from engagehub.processing.window import Window
 from engagehub.storage.base import Connection
-
-KEYED_COLUMNS = {
-    "user_id": "u",
-    "anonymous_id": "a",
-    "message_id": "m",
-    "campaign_id": "c",
-    "contact": "k",
-}
-
-
-def key_hash(kind: str, value: str) -> int:
-    """Signed 64-bit hash of one lookup key: the first 8 bytes of md5("kind:value")."""
-    digest = hashlib.md5(f"{kind}:{value}".encode()).digest()  # noqa: S324 - not for security
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
-def key_sql(conn: Connection, kind: str, column: str) -> str:
-    """SQL computing ``key_hash(kind, column)`` in the database."""
-    if conn.dialect == "postgresql":
-        return f"('x' || left(md5('{kind}:' || {column}), 16))::bit(64)::bigint"
-    return f"eh_key('{kind}', {column})"
+from engagehub.storage.event_index import FOLLOWER, KEYED_COLUMNS, key_sql
 
 
 class LogIndex:
     """Derived table ``event_index``."""
 
-    name = "log_index"
+    name = FOLLOWER
     shard_key = "seq"  # no order between events matters: any split of the log works
 
     def apply_window(self, window: Window) -> None:

@@ -34,6 +34,8 @@ _YIELD_MAX_S = 0.25  # longest a round waits for queued appends to commit first
 _BUSY_RECENT_S = 1.0  # ingest counts as busy this long after appends last waited
 
 Progress = dict[str, Any]
+# Builds the processors from settings (registry.processors): the child process calls it.
+Factory = Callable[[Settings], list[Processor]]
 """``{"cursors": {name: seq}, "head": int, "errors": {name: text}}``."""
 
 
@@ -109,12 +111,15 @@ class ProcessorRunner:
         processors: Sequence[Processor],
         settings: Settings,
         ingest_busy: Any = None,
+        factory: Factory | None = None,
     ) -> None:
         self.db = db
         self.ingest_busy = ingest_busy
         self.processors = list(processors)
         self.settings = settings
-        self.mode = settings.processor_mode if _from_registry(processors, settings) else "thread"
+        self.factory = factory
+        rebuildable = factory is not None and _rebuildable(processors, factory(settings))
+        self.mode = settings.processor_mode if rebuildable else "thread"
         self.offsets: dict[str, int] = {}
         self.errors: dict[str, str] = {}
         self._progress: asyncio.Event | None = None
@@ -181,7 +186,7 @@ class ProcessorRunner:
             parent, child_end = ctx.Pipe()
             child = ctx.Process(
                 target=child_main,
-                args=(self.settings, names, child_end, self.ingest_busy),
+                args=(self.settings, names, child_end, self.ingest_busy, self.factory),
                 name="engagehub-processors",
                 daemon=True,
             )
@@ -249,25 +254,33 @@ def processor_children(pid: int) -> list[int]:
     return found
 
 
-def _from_registry(processors: Sequence[Processor], settings: Settings) -> bool:
-    """Whether the child process can rebuild exactly these processors from the registry."""
-    from engagehub import registry
-
-    known = [p.name for p in registry.processors(settings)]
+def _rebuildable(processors: Sequence[Processor], built: Sequence[Processor]) -> bool:
+    """Whether a child process calling the factory gets exactly these processors (a prefix of
+    what it builds, all of them engagehub's own)."""
+    known = [p.name for p in built]
     return [p.name for p in processors] == known[: len(processors)] and all(
         type(p).__module__.startswith("engagehub.") for p in processors
     )
 
 
-def child_main(settings: Settings, names: list[str], pipe: Pipe, ingest_busy: Any = None) -> None:
-    """The processor process: follow the log, report each round, stop when the server does."""
-    from engagehub import registry
-    from engagehub.hub import tune_runtime
+def child_main(
+    settings: Settings,
+    names: list[str],
+    pipe: Pipe,
+    ingest_busy: Any = None,
+    factory: Factory | None = None,
+) -> None:
+    """The processor process: follow the log, report each round, stop when the server does.
+
+    ``factory`` (a module-level function, so it pickles by name) rebuilds the processors here.
+    """
+    from engagehub.runtime import tune_runtime
     from engagehub.storage import open_database
 
+    assert factory is not None, "process mode needs a processor factory"
     tune_runtime()
     db = open_database(settings.database_url, settings)
-    processors = [p for p in registry.processors(settings) if p.name in names]
+    processors = [p for p in factory(settings) if p.name in names]
     stop = threading.Event()
     wake = threading.Event()
 

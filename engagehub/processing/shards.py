@@ -13,8 +13,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from engagehub.processing import PROCESSOR_LOCK_CLASS, Processor, Unit, run_round
+from engagehub.processing.rounds import Processor, Unit, run_round
 from engagehub.processing.window import Shard
+from engagehub.storage import locks
 from engagehub.storage.base import Connection
 from engagehub.timeutil import now_ms
 
@@ -96,7 +97,7 @@ def reshard(conn: Connection, processor: Processor, count: int, window: int = 50
         for name in sorted(set(current) | set(wanted)):
             if conn.dialect == "postgresql":
                 conn.execute(
-                    "SELECT pg_advisory_xact_lock(?, hashtext(?))", (PROCESSOR_LOCK_CLASS, name)
+                    "SELECT pg_advisory_xact_lock(?, hashtext(?))", (locks.PROCESSOR_CLASS, name)
                 )
         rows = _rows(conn, processor.name)
         if len(set(rows.values())) != 1:

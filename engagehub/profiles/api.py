@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
 from engagehub.api.auth import require_admin
+from engagehub.api.deps import HubDep
 from engagehub.http import JSONResponse, error_responses
-from engagehub.hub import Hub
 from engagehub.profiles import store
 from engagehub.storage.base import Connection
 
@@ -20,9 +20,8 @@ router = APIRouter(prefix="/api", tags=["profiles"], dependencies=[Depends(requi
     summary="A profile by any identifier",
     responses=error_responses(401, 404),
 )
-async def get_profile(request: Request, identifier: str) -> JSONResponse:
+async def get_profile(hub: HubDep, identifier: str) -> JSONResponse:
     """Identities, traits, subscription states and history, and the latest events."""
-    hub: Hub = request.app.state.hub
 
     def run(conn: Connection) -> dict[str, Any]:
         return store.view(conn, store.find(conn, identifier, hub.settings.default_region))

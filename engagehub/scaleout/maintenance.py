@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
-from engagehub.scaleout import partitions
 from engagehub.settings import Settings
-from engagehub.storage import Database
+from engagehub.storage import Database, locks, partitions
 from engagehub.timeutil import now_ms
 
 logger = logging.getLogger(__name__)
-# Session-level advisory lock: one maintainer at a time across processes (others skip a round).
-_LOCK_ID = 0x6D61696E  # "main"
 
 
 class PartitionMaintenance:
@@ -19,8 +17,10 @@ class PartitionMaintenance:
 
     name = "partition-maintenance"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, followers: Sequence[str] = ()) -> None:
         self.settings = settings
+        # Processors that must have passed a partition before retention drops it (registry).
+        self.followers = list(followers)
         self.interval = settings.maintenance_interval
         self.last: dict[str, list[str]] = {"created": [], "dropped": []}
 
@@ -28,24 +28,21 @@ class PartitionMaintenance:
         """One round; returns False (nothing more to do until the next interval)."""
         if db.dialect != "postgresql":
             return False
-        from engagehub import registry
-
         with db.session() as conn:
             if not partitions.is_partitioned(conn):
                 return False
-            if not conn.scalar("SELECT pg_try_advisory_lock(?)", (_LOCK_ID,)):
+            if not conn.scalar("SELECT pg_try_advisory_lock(?)", (locks.MAINTENANCE,)):
                 return False
             try:
                 now = now_ms()
                 created = partitions.create_ahead(conn, now, self.settings.partitions_ahead)
                 dropped: list[str] = []
                 if self.settings.retention_days is not None:
-                    names = [p.name for p in registry.processors(self.settings)]
                     dropped = partitions.drop_expired(
-                        conn, now, self.settings.retention_days, names
+                        conn, now, self.settings.retention_days, self.followers
                     )
             finally:
-                conn.execute("SELECT pg_advisory_unlock(?)", (_LOCK_ID,))
+                conn.execute("SELECT pg_advisory_unlock(?)", (locks.MAINTENANCE,))
         self.last = {"created": created, "dropped": dropped}
         if created or dropped:
             logger.info("partitions created %s, dropped %s", created, dropped)

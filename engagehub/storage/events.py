@@ -13,7 +13,7 @@ import orjson
 from engagehub import safejson
 from engagehub.errors import PayloadError, TransientError
 from engagehub.model import AppendResult, IncomingEvent, StoredEvent, event_id_for
-from engagehub.privacy import suppress
+from engagehub.storage import locks
 from engagehub.storage.base import Connection
 
 COLUMNS = (
@@ -26,9 +26,6 @@ _INSERT = (
     "properties, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (source_id, dedup_key) DO NOTHING"
 )
-# Appends on PostgreSQL take this lock so log positions become visible in order (no gaps
-# a processor could skip): seq values are drawn and committed while it is held.
-APPEND_LOCK_ID = 0x6C6F67  # "log"
 # PostgreSQL: appends NOTIFY this channel; `engagehub worker` LISTENs instead of only polling.
 LOG_CHANNEL = "engagehub_log"
 
@@ -68,6 +65,30 @@ def _row(source_id: int, received_at: int, ev: IncomingEvent) -> tuple[Any, ...]
     )
 
 
+Rows = list[list[tuple[Any, ...]]]
+Screen = Callable[[Connection, Rows], Rows]
+_SCREENS: list[Screen] = []
+
+
+def add_screen(screen: Screen) -> None:
+    """Pass the rows of every append through ``screen`` inside its transaction (on PostgreSQL
+    again after the append lock). Storage imports no feature: features register here (privacy
+    drops erased people's events; ``engagehub/__init__`` imports it in every process)."""
+    if screen not in _SCREENS:
+        _SCREENS.append(screen)
+
+
+def screens() -> list[Screen]:
+    """The registered screens, in order."""
+    return list(_SCREENS)
+
+
+def _screen(conn: Connection, rows: Rows) -> Rows:
+    for screen in _SCREENS:
+        rows = screen(conn, rows)
+    return rows
+
+
 _LISTENERS: list[Callable[[], None]] = []
 
 
@@ -87,25 +108,25 @@ def append(conn: Connection, batches: Sequence[Batch]) -> list[AppendResult]:
     """Append many requests' events in one transaction (group commit); duplicates are skipped.
 
     Every append of the code base comes here: each event passes the same sanity check
-    (``ingest.sanity``), and processors are woken once the transaction commits. Keys already in
+    (``storage.sanity``), and processors are woken once the transaction commits. Keys already in
     the log are looked up first (in a few statements), so only new rows are inserted:
     per-request counts are exact and positions stay dense on both backends.
     """
-    from engagehub.ingest import sanity
+    from engagehub.storage import sanity
 
     for b in batches:
         sanity.check(b.events)
     rows = [[_row(b.source_id, b.received_at, ev) for ev in b.events] for b in batches]
     with conn.transaction():
-        rows = suppress.screen(conn, rows)  # erased people's events: acknowledged, not stored
+        rows = _screen(conn, rows)  # e.g. erased people's events: acknowledged, not stored
         partitioned = conn.dialect == "postgresql" and _partitioned(conn)
         if partitioned:
             # Claim keys before the lock: event_keys' primary key decides, so only positions,
             # rows and the commit wait for other processes' appends.
             seen = _claim_keys(conn, rows)
         if conn.dialect == "postgresql":
-            conn.execute("SELECT pg_advisory_xact_lock(?)", (APPEND_LOCK_ID,))
-            rows = suppress.screen(conn, rows)  # ...and of an erasure committed meanwhile
+            conn.execute("SELECT pg_advisory_xact_lock(?)", (locks.APPEND,))
+            rows = _screen(conn, rows)  # ...and of an erasure committed meanwhile
         if not partitioned:
             seen = _existing_keys(conn, rows)
         fresh: list[tuple[Any, ...]] = []
@@ -139,7 +160,7 @@ _KEYS_PER_LOOKUP = 2000
 
 def _partitioned(conn: Connection) -> bool:
     """Whether this PostgreSQL database has the partitioned log (migration 600); cached once so."""
-    from engagehub.scaleout import partitions
+    from engagehub.storage import partitions
 
     if conn in _PARTITIONED:
         return True
@@ -161,7 +182,7 @@ def _copy_partitioned(conn: Connection, fresh: list[tuple[Any, ...]]) -> int:
     """PostgreSQL, under the append lock: reserve positions and COPY the rows; returns the last."""
     import psycopg
 
-    from engagehub.scaleout import partitions
+    from engagehub.storage import partitions
     from engagehub.storage.postgres import PostgresConnection
 
     assert isinstance(conn, PostgresConnection)
@@ -311,20 +332,16 @@ def decode_cursor(cursor: str) -> tuple[int, bool]:
 
 def _index_candidates(conn: Connection, q: EventQuery) -> tuple[str, list[Any]] | None:
     """Restrict to log positions from ``event_index`` plus the tail it has not indexed yet."""
-    from engagehub.processing.log_index import KEYED_COLUMNS, LogIndex, key_hash
+    from engagehub.storage.event_index import KEYED_COLUMNS, indexed_upto, key_hash
 
     for column in ("message_id", "user_id", "contact", "anonymous_id", "campaign_id"):
         value = getattr(q, column)
         if value is not None:
-            indexed_upto = conn.scalar(  # the slowest shard, when log_index is sharded
-                "SELECT MIN(seq) FROM processor_offsets WHERE name = ? OR name LIKE ?",
-                (LogIndex.name, LogIndex.name + "#%"),
-            )
             clause = (
                 "seq IN (SELECT seq FROM event_index WHERE k = ? "
                 "UNION ALL SELECT seq FROM events WHERE seq > ?)"
             )
-            return clause, [key_hash(KEYED_COLUMNS[column], value), int(indexed_upto or 0)]
+            return clause, [key_hash(KEYED_COLUMNS[column], value), indexed_upto(conn)]
     return None
 
 

@@ -14,6 +14,7 @@ import sqlite3
 from dataclasses import dataclass
 from importlib import resources
 
+from engagehub.storage import locks
 from engagehub.storage.base import Connection, Dialect
 from engagehub.timeutil import now_ms
 
@@ -31,7 +32,6 @@ _TOKENS: dict[Dialect, dict[str, str]] = {
         "{{without_rowid}}": "",
     },
 }
-_PG_LOCK_ID = 0x656E6761  # "enga": one migrator at a time across processes
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def migrate(conn: Connection) -> list[Migration]:
     for migration in load_migrations(conn.dialect):
         with conn.transaction():
             if conn.dialect == "postgresql":
-                conn.execute("SELECT pg_advisory_xact_lock(?)", (_PG_LOCK_ID,))
+                conn.execute("SELECT pg_advisory_xact_lock(?)", (locks.MIGRATE,))
             done = conn.scalar(
                 "SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)
             )

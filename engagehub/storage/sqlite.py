@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from engagehub.errors import ConfigError, TransientError
+from engagehub.storage import event_index
 from engagehub.storage.base import Connection, Database
 
 _BUSY_TIMEOUT_MS = 30_000
@@ -179,11 +180,8 @@ class SQLiteConnection(Connection):
 
 @lru_cache(maxsize=65_536)  # a window repeats its users, messages and campaigns
 def _key_hash(kind: str, value: str | None) -> int | None:
-    """``eh_key(kind, value)``: the log index's key hash (same as ``log_index.key_hash``)."""
-    if value is None:
-        return None
-    digest = hashlib.md5(f"{kind}:{value}".encode()).digest()  # noqa: S324 - not for security
-    return int.from_bytes(digest[:8], "big", signed=True)
+    """``eh_key(kind, value)``: the log index's key hash (``event_index.key_hash``)."""
+    return None if value is None else event_index.key_hash(kind, value)
 
 
 def _hash(value: object) -> int:

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from engagehub.api.auth import require_admin
+from engagehub.api.deps import HubDep, hub_of
 from engagehub.consent.store import builtin_source_id
 from engagehub.errors import EngagehubError, PayloadError
 from engagehub.http import JSONResponse, error_responses
@@ -69,7 +70,7 @@ async def apply_entries(hub: Hub, entries: list[tuple[int, Entry]], call: str) -
 
 
 async def _write(request: Request, adding: bool) -> JSONResponse:
-    hub: Hub = request.app.state.hub
+    hub = hub_of(request)
     raw = await read_body(request, hub.settings.max_api_body_bytes)
     if not raw and not adding:
         raw = orjson.dumps(dict(request.query_params))
@@ -121,7 +122,7 @@ async def delete_suppressions(request: Request) -> JSONResponse:
     },
 )
 async def get_suppressions(
-    request: Request,
+    hub: HubDep,
     channel: str | None = Query(default=None),
     reason: str | None = Query(default=None, max_length=40),
     contact: str | None = Query(default=None, max_length=320),
@@ -131,7 +132,6 @@ async def get_suppressions(
     format: str = Query(default="json", pattern="^(json|csv)$"),
 ) -> Response:
     """Entries in contact order; ``next_cursor`` continues; CSV returns every entry."""
-    hub: Hub = request.app.state.hub
     chan = channel_of(channel) if channel else None
     keys = forms(contact, chan, hub.settings.default_region) if contact is not None else None
     after = _cursor(cursor)
@@ -176,12 +176,11 @@ def _cursor(value: str | None) -> tuple[str, str] | None:
     responses=error_responses(400, 401),
 )
 async def get_history(
-    request: Request,
+    hub: HubDep,
     contact: str = Query(min_length=1, max_length=320),
     limit: int = Query(default=200, ge=1, le=1000),
 ) -> JSONResponse:
     """Bounces, complaints, failures, operator entries and removals, newest first."""
-    hub: Hub = request.app.state.hub
     keys = forms(contact, None, hub.settings.default_region)
 
     def run(conn: Connection) -> list[dict[str, Any]]:
@@ -197,9 +196,8 @@ async def get_history(
     summary="Import a suppression CSV (contact,channel,reason,detail,expires_at)",
     responses=error_responses(400, 401, 413),
 )
-async def import_suppressions(request: Request) -> JSONResponse:
+async def import_suppressions(hub: HubDep, request: Request) -> JSONResponse:
     """Good rows are applied, bad ones reported with row number, field and value."""
-    hub: Hub = request.app.state.hub
     raw = await read_body(request, min(MAX_IMPORT_BYTES, hub.settings.max_upload_bytes))
     try:
         text = raw.decode("utf-8-sig")

@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from engagehub.access import tokens
 from engagehub.access.scopes import READ_METHODS
 from engagehub.access.tokens import Principal
+from engagehub.api.deps import hub_of
 from engagehub.errors import EngagehubError, PayloadError
 from engagehub.hub import Hub
 from engagehub.web import session
@@ -60,7 +61,7 @@ async def dashboard_secret(request: Request) -> str:
     state = request.app.state
     secret: str | None = getattr(state, "dashboard_secret", None)
     if secret is None:
-        hub: Hub = state.hub
+        hub = hub_of(request)
         secret = await hub.writer.submit(session.server_secret)
         state.dashboard_secret = secret
     return secret
@@ -71,7 +72,7 @@ async def current(request: Request) -> dict[str, Any] | None:
 
     ``sess["scope"]`` is that token's scope; the principal is kept for the audit log.
     """
-    hub: Hub = request.app.state.hub
+    hub = hub_of(request)
     value = request.cookies.get(session.SESSION)
     name = session.claimed_token(value)
     if name is None:
@@ -90,8 +91,8 @@ Page = Callable[[Request, Hub, dict[str, Any]], Awaitable[Response]]
 
 
 def navigation(path: str) -> bool:
-    """Dashboard forms that only move between pages (any scope may post them)."""
-    return path in ("/lookup", "/logout") or path.endswith("/filter")
+    """Dashboard forms that only move between pages or render a draft (any scope may post)."""
+    return path in ("/lookup", "/logout") or path.endswith(("/filter", "/preview"))
 
 
 async def guarded(request: Request, page: Page) -> Response:
@@ -105,7 +106,7 @@ async def guarded(request: Request, page: Page) -> Response:
     try:
         if request.method not in READ_METHODS and not navigation(request.url.path):
             request.state.principal.require("write", f"{request.method} {request.url.path}")
-        return await page(request, request.app.state.hub, sess)
+        return await page(request, hub_of(request), sess)
     except EngagehubError as exc:
         return render(
             "error.html",

@@ -20,6 +20,7 @@ from engagehub.access import audit, tokens
 from engagehub.access.tokens import Principal, token_hash
 from engagehub.analytics import service, stats
 from engagehub.analytics.api import settled
+from engagehub.api.deps import HubDep
 from engagehub.api.events import event_json, source_names
 from engagehub.errors import PayloadError
 from engagehub.http import INT64_MAX, JSONResponse
@@ -40,6 +41,7 @@ from engagehub.web.common import (
     redirect,
     render,
 )
+from engagehub.web.listing import fields, listing
 
 router = APIRouter(include_in_schema=False)
 _FUNNEL = [
@@ -75,9 +77,8 @@ async def login_page(request: Request, error: str | None = None) -> Response:
 
 
 @router.post("/login")
-async def login(request: Request) -> Response:
+async def login(hub: HubDep, request: Request) -> Response:
     """Check the admin token; on success set the signed session cookie."""
-    hub: Hub = request.app.state.hub
     try:
         form = await form_of(request, None)
     except PayloadError:
@@ -117,7 +118,8 @@ async def campaigns_page(request: Request) -> Response:
     async def page(request: Request, hub: Hub, sess: dict[str, Any]) -> Response:
         await settled(hub)
         data = await hub.read(stats.list_campaigns)
-        return render("campaigns.html", csrf=sess["csrf"], campaigns=data)
+        shown = listing(request, "campaigns", data, fields("id", "name"))
+        return render("campaigns.html", csrf=sess["csrf"], campaigns=shown)
 
     return await guarded(request, page)
 
@@ -242,7 +244,7 @@ async def live_page(request: Request) -> Response:
 
 @router.get("/live/events")
 async def live_events(
-    request: Request, after: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0
+    hub: HubDep, request: Request, after: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0
 ) -> Response:
     """Events after a log position, oldest first (session cookie, not the API token)."""
     if await current(request) is None:
@@ -250,7 +252,6 @@ async def live_events(
             {"error": {"code": "unauthorized", "message": "log in first", "details": {}}},
             status_code=401,
         )
-    hub: Hub = request.app.state.hub
     events = await hub.read(lambda c: _latest(c, after, 200))
     return JSONResponse({"events": events}, headers={"Cache-Control": "no-store"})
 

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from engagehub.demo import run as demo_run
 from engagehub.demo import scenario
+from engagehub.demo import week as demo_week
 from engagehub.demo.campaigns import SOURCES
 from engagehub.errors import ConfigError
 from engagehub.storage import Database
@@ -45,7 +46,7 @@ def demo_rows(db: Database) -> list[dict[str, object]]:
 def test_demo_week_lands_as_planned(
     client: TestClient, db: Database, admin: dict[str, str], tmp_path: Path
 ) -> None:
-    plan = scenario.build(seed=7, start=START, users=20)
+    plan = demo_week.build(seed=7, start=START, users=20)
     report = demo_run.run(client, plan, tmp_path / "avro", db=db)
     assert report.requests == len(plan.calls)
     assert report.avro_imported == sum(len(r) for r in plan.avro.values()) > 0
@@ -91,7 +92,7 @@ def test_demo_week_lands_as_planned(
     with db.session() as conn:
         head = log.head(conn)
     again = demo_run.run(
-        client, scenario.build(seed=7, start=START, users=20), tmp_path / "b", db=db
+        client, demo_week.build(seed=7, start=START, users=20), tmp_path / "b", db=db
     )
     assert again.avro_imported == 0
     assert again.avro_duplicates == report.avro_imported
@@ -100,12 +101,12 @@ def test_demo_week_lands_as_planned(
 
 
 def test_seed_decides_everything() -> None:
-    one, same, other = (scenario.build(s, START, 10) for s in (5, 5, 6))
+    one, same, other = (demo_week.build(s, START, 10) for s in (5, 5, 6))
     assert one.calls == same.calls
     assert one.avro == same.avro
     assert one.calls != other.calls
     with pytest.raises(ValueError, match="users must be between"):
-        scenario.build(1, START, 0)
+        demo_week.build(1, START, 0)
 
 
 def test_other_seed_cannot_reuse_sources(db: Database) -> None:
@@ -118,7 +119,7 @@ def test_other_seed_cannot_reuse_sources(db: Database) -> None:
 
 def test_forged_demo_traffic_is_refused(client: TestClient, db: Database, tmp_path: Path) -> None:
     demo_run.ensure_sources_db(db, demo_run.Credentials(1))
-    plan = scenario.build(seed=2, start=START, users=3)  # signed with seed 2's keys
+    plan = demo_week.build(seed=2, start=START, users=3)  # signed with seed 2's keys
     plan.avro.clear()
     with pytest.raises(demo_run.DemoError, match="refused: HTTP 401"):
         demo_run.send(client, plan, demo_run.Credentials(2), demo_run.Report())
@@ -140,7 +141,7 @@ def test_demo_command_in_process(database_url: str, db: Database, tmp_path: Path
     assert "Where to look" in out
     assert "demo-sendgrid" in out
     assert list((tmp_path / "avro").rglob("event_type=users.messages.email.Send/*/*.avro"))
-    plan = scenario.build(4, START, 8)
+    plan = demo_week.build(4, START, 8)
     assert Counter(r["event"] for r in demo_rows(db)) == plan.expected()
     with db.session() as conn:  # the command ran the processors before it returned
         assert not conn.scalar(

@@ -11,7 +11,7 @@ from collections import Counter
 import httpx
 
 from engagehub.bench.ingest import free_port
-from engagehub.demo import scenario
+from engagehub.demo import week as demo_week
 from engagehub.storage import Database
 from tests.cli.test_cli import run as cli
 from tests.conftest import ADMIN_TOKEN
@@ -33,7 +33,7 @@ def test_serve_demo_then_remote_demo(database_url: str, db: Database) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    planned = scenario.build(9).by_vendor()
+    planned = demo_week.build(9).by_vendor()
     try:
         deadline = time.monotonic() + 60
         while sum(1 for _ in demo_rows(db)) < sum(planned.values()):

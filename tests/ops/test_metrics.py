@@ -104,3 +104,16 @@ def test_metrics_token(database_url: str) -> None:
             client.get("/metrics", headers={"Authorization": "Bearer nope"}), 401, "unauthorized"
         )
         assert scrape(client, Authorization="Bearer scrape-me")
+
+
+def test_unknown_webhook_paths_mint_no_vendor_labels(client: TestClient) -> None:
+    """Anyone can post to /webhooks/<anything>: the refusal counter keeps to known vendors."""
+    for i in range(20):
+        assert client.post(f"/webhooks/nosuch{i}/src", content=b"{}").status_code == 404
+    assert client.post("/webhooks/sendgrid/nosuchsource", content=b"[]").status_code == 404
+    vendors = {
+        labels for (name, labels) in scrape(client) if name == "engagehub_events_rejected_total"
+    }
+    seen = {dict(labels)["vendor"] for labels in vendors}
+    assert not {v for v in seen if v.startswith("nosuch")}, seen
+    assert "sendgrid" in seen

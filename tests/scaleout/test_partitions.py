@@ -13,10 +13,9 @@ import pytest
 from engagehub import registry
 from engagehub.model import IncomingEvent
 from engagehub.processing import run_until_caught_up
-from engagehub.scaleout import partitions
 from engagehub.scaleout.maintenance import PartitionMaintenance
 from engagehub.settings import Settings
-from engagehub.storage import Database, open_database
+from engagehub.storage import Database, open_database, partitions
 from engagehub.storage import events as log
 from engagehub.storage.migrate import load_migrations, migrate, split_statements
 from engagehub.timeutil import now_ms
@@ -125,7 +124,9 @@ def test_maintenance_creates_ahead_and_retention_drops_applied_months(
         # No processor has applied anything yet: retention keeps every partition.
         assert partitions.drop_expired(conn, now, 365, processors) == []
 
-    maintenance = PartitionMaintenance(settings.model_copy(update={"retention_days": 365}))
+    maintenance = PartitionMaintenance(
+        settings.model_copy(update={"retention_days": 365}), processors
+    )
     with db.session() as conn:
         run_until_caught_up(conn, registry.processors(settings))
     maintenance.run_once(db)

@@ -24,9 +24,9 @@ import httpx
 import pytest
 
 from engagehub import registry
-from engagehub.processing.log_index import KEYED_COLUMNS, key_hash
 from engagehub.settings import Settings
 from engagehub.storage import Database, migrate, open_database
+from engagehub.storage.event_index import KEYED_COLUMNS, key_hash
 from tests.conftest import ADMIN_TOKEN, make_source
 from tests.destinations.receiver import Receiver, receiver
 from tests.live import LiveServer, live_server

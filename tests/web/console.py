@@ -41,9 +41,11 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-def signed_in(browser: Browser, live: LiveServer) -> Page:
-    """A page of a fresh context, logged in with the admin token; collects errors."""
-    context = browser.new_context(viewport=WIDE)  # type: ignore[arg-type]
+def signed_in(browser: Browser, live: LiveServer, javascript: bool = True) -> Page:
+    """A page of a fresh context, logged in with the admin token; collects errors.
+
+    ``javascript=False`` is a browser with scripts off: every page must work without them."""
+    context = browser.new_context(viewport=WIDE, java_script_enabled=javascript)  # type: ignore[arg-type]
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engagehub.errors import EngagehubError
-from engagehub.ingest.sanity import problem
 from engagehub.model import IncomingEvent, ParseResult, Rejection
 from engagehub.storage.events import dump_properties
+from engagehub.storage.sanity import problem
 from engagehub.taxonomy import get_taxonomy
 from engagehub.vendors import braze, crossengage, moengage, segment, sendgrid, twilio
 from engagehub.vendors.common import form_body, json_body

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from engagehub.storage import locks
 from engagehub.storage.base import Connection
 
 logger = logging.getLogger(__name__)
@@ -138,15 +139,13 @@ def drop_expired(
     Their dedup keys are deleted in the same transaction, under the append lock, so the log and
     ``event_keys`` never disagree. Returns the names dropped.
     """
-    from engagehub.storage.events import APPEND_LOCK_ID
-
     cutoff = now_ms - retention_days * _DAY_MS
     dropped = []
     for partition in existing(conn):
         if partition.end > cutoff:
             break
         with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(?)", (APPEND_LOCK_ID,))
+            conn.execute("SELECT pg_advisory_xact_lock(?)", (locks.APPEND,))
             last = conn.scalar(f'SELECT MAX(seq) FROM "{partition.name}"')
             if last is not None and not _passed(conn, processors, int(last)):
                 logger.warning(
