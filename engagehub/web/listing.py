@@ -2,7 +2,9 @@
 
 A list named ``templates`` reads ``?templates_q=`` (case-insensitive text any cell may contain)
 and ``?templates_page=`` (from 1); several lists on one page keep each other's parameters. The
-``lists.html`` macros draw the filter form and the pager; no JavaScript is needed.
+``lists.html`` macros draw the filter form and the pager; no JavaScript is needed. Lists that
+may hold millions of rows (suppressions, the audit log) page in SQL by a keyset cursor instead
+(``moved``) and filter with their own columns.
 """
 
 from __future__ import annotations
@@ -89,6 +91,17 @@ def listing(
     )
     rows = found[(page - 1) * size : page * size]
     return Listing(name, rows, q, page, len(found), len(everything), size, others)
+
+
+def moved(request: Request, **cursor: str | None) -> str:
+    """The query string of this page with keyset cursor parameters replaced (None drops one):
+    the pager of lists too long to count (suppressions, the audit log)."""
+    keep = [
+        (k, v)
+        for k, v in request.query_params.multi_items()
+        if k not in cursor and k not in _DROPPED
+    ]
+    return "?" + urlencode([*keep, *((k, v) for k, v in cursor.items() if v is not None)])
 
 
 def fields(*keys: str) -> Callable[[dict[str, Any]], Sequence[Any]]:
