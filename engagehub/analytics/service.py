@@ -11,6 +11,7 @@ from engagehub.analytics.processor import AnalyticsProcessor, settle, store_goal
 from engagehub.errors import NotFound
 from engagehub.processing import get_offset
 from engagehub.storage import events as log
+from engagehub.storage import logread
 from engagehub.storage.base import Connection
 from engagehub.timeutil import format_ts
 
@@ -35,12 +36,9 @@ def add_goal(
         goal = goal_store.get(conn, goal_id)
         matcher = goal_store.Matcher([goal])
         rows: list[tuple[Any, ...]] = []
-        for r in conn.execute(
-            f"SELECT {log.COLUMNS} FROM events WHERE seq <= ? AND type = 'track' "
-            "AND (event = ? OR vendor_event = ?) ORDER BY seq",
-            (cursor, event, event),
-        ).fetchall():
-            rows.extend(x for x in matcher.rows(log.from_row(r)) if x[0] == goal_id)
+        named = "type = 'track' AND (event = ? OR vendor_event = ?)"
+        for ev in logread.between(conn, 0, cursor, named, (event, event)):
+            rows.extend(x for x in matcher.rows(ev) if x[0] == goal_id)
         fold.prepare(conn)
         store_goal_rows(conn, rows)
         fold.touch_window(conn)

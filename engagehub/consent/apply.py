@@ -22,6 +22,7 @@ from engagehub.consent.store import change_event, load_states
 from engagehub.model import IncomingEvent, StoredEvent
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
+from engagehub.storage.sqlin import chunks, marks
 from engagehub.timeutil import now_ms
 
 Key = tuple[str, str, str]
@@ -97,13 +98,12 @@ def newest_recorded(
     """
     newest = {k: (int(v["event_time"]), int(v["seq"])) for k, v in current.items()}
     contacts = sorted({k[0] for k in current})
-    for start in range(0, len(contacts), 900):
-        part = contacts[start : start + 900]
+    for part in chunks(contacts):
         rows = conn.execute(
             "SELECT h.contact, h.channel, h.group_name, h.event_time, h.seq "
             "FROM subscription_history h JOIN subscription_states s ON s.contact = h.contact "
             "AND s.channel = h.channel AND s.group_name = h.group_name "
-            f"WHERE h.contact IN ({', '.join('?' * len(part))}) AND (h.event_time > s.event_time "
+            f"WHERE h.contact IN ({marks(part)}) AND (h.event_time > s.event_time "
             "OR (h.event_time = s.event_time AND h.seq > s.seq))",
             part,
         ).fetchall()
