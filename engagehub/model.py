@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from engagehub.errors import EngagehubError
@@ -73,6 +73,10 @@ class StoredEvent:
     received_at: int
     properties: dict[str, Any]
     raw: str
+
+
+LOG_COLUMNS = tuple(f.name for f in fields(StoredEvent))
+"""The columns of ``events`` a StoredEvent is read from, in field order (what every read uses)."""
 
 
 @dataclass(slots=True)

@@ -23,7 +23,7 @@ from typing import IO, Any, Protocol
 
 from engagehub import csvsafe
 from engagehub.consent import batches
-from engagehub.consent.model import Change, contact_for, status_of
+from engagehub.consent.model import Change, contact_for, resubscribe_refused, status_of
 from engagehub.consent.seen import SeenStatuses, seen_key
 from engagehub.csvsafe import unneutralize
 from engagehub.errors import PayloadError
@@ -118,6 +118,7 @@ class CsvImport:
         self.header: list[str] = []
         self.seen = SeenStatuses()
         self._columns: list[tuple[int, str, str, str]] = []
+        self._statuses: dict[tuple[str, str], str | PayloadError] = {}
 
     def read(self, binary: IO[bytes]) -> Iterator[tuple[int, list[str]]]:
         """(row number, cells) from a UTF-8 CSV (BOM, CRLF and quoted newlines handled)."""
@@ -197,10 +198,9 @@ class CsvImport:
             fail("", "", "no identifier: fill user_id, anonymous_id, email, phone or id:<kind>")
         changes: list[Change] = []
         for channel, group, value, column in statuses:
-            try:
-                status = status_of(value, column)
-            except PayloadError as exc:
-                fail(column, value, exc.message)
+            status = self._status(value, column)
+            if isinstance(status, PayloadError):
+                fail(column, value, status.message)
                 continue
             contact = ids.get(_CONTACT_CHANNEL[channel])
             if contact is None:
@@ -216,32 +216,48 @@ class CsvImport:
             return None, errors
         return _Row(number, cells, changes, ids, traits), []
 
+    def _status(self, value: str, column: str) -> str | PayloadError:
+        """``status_of`` remembered per (value, column): a file repeats a handful of values
+        millions of times (bounded: a file of many distinct bad values is not kept)."""
+        key = (value, column)
+        found = self._statuses.get(key)
+        if found is None:
+            try:
+                found = status_of(value, column)
+            except PayloadError as exc:
+                found = exc
+            if len(self._statuses) < _STATUS_CACHE:
+                self._statuses[key] = found
+        return found
+
     def conflicts(self, rows: list[_Row]) -> dict[int, list[RowError]]:
         """Rows (by index) giving a contact point another status than an earlier row did; the
         others are remembered, so the first row for a key wins across the whole file."""
-        earlier = self.seen.lookup(
-            seen_key(c.contact, c.channel, c.group) for r in rows for c in r.changes
-        )
+        keyed = [[seen_key(c.contact, c.channel, c.group) for c in r.changes] for r in rows]
+        earlier = self.seen.lookup(k for keys in keyed for k in keys)
+        new: dict[int, tuple[int, str]] = {}
         out: dict[int, list[RowError]] = {}
-        for index, row in enumerate(rows):
-            keys = [seen_key(c.contact, c.channel, c.group) for c in row.changes]
-            errors = [
-                RowError(
-                    row.number,
-                    _column(c),
-                    c.status,
-                    f"conflicts with row {earlier[k][0]} ({earlier[k][1]}) for the same contact",
-                    row.cells,
-                )
-                for k, c in zip(keys, row.changes, strict=True)
-                if k in earlier and earlier[k][1] != c.status
-            ]
+        for index, (row, keys) in enumerate(zip(rows, keyed, strict=True)):
+            errors = []
+            for k, c in zip(keys, row.changes, strict=True):
+                first = earlier.get(k) or new.get(k)
+                if first is not None and first[1] != c.status:
+                    errors.append(
+                        RowError(
+                            row.number,
+                            _column(c),
+                            c.status,
+                            f"conflicts with row {first[0]} ({first[1]}) for the same contact",
+                            row.cells,
+                        )
+                    )
             if errors:
                 out[index] = errors
                 continue
             for k, c in zip(keys, row.changes, strict=True):
-                earlier.setdefault(k, (row.number, c.status))
-        self.seen.record((k, number, status) for k, (number, status) in earlier.items())
+                if k not in earlier:
+                    new.setdefault(k, (row.number, c.status))
+        self.seen.record((k, number, status) for k, (number, status) in new.items())
         return out
 
     def close(self) -> None:
@@ -264,6 +280,7 @@ class CsvImport:
 
 
 _SKIP, _CONTACT, _ID, _STATUS, _TRAIT = range(5)
+_STATUS_CACHE = 1024
 
 
 def _column_plan(name: str) -> tuple[int, str, str, str]:
@@ -288,23 +305,14 @@ def _column(c: Change) -> str:
 
 
 def refused_indexes(
-    changes: list[Change],
-    current: dict[tuple[str, str, str], dict[str, Any]],
-    protected: frozenset[str],
+    changes: list[Change], current: dict[tuple[str, str, str], dict[str, Any]]
 ) -> set[int]:
     """Indexes of changes that would resubscribe someone who unsubscribed themselves."""
-    out = set()
-    for i, change in enumerate(changes):
-        cur = current.get((change.contact, change.channel, change.group))
-        if (
-            cur
-            and cur["status"] == "unsubscribed"
-            and cur["reason"] in protected
-            and change.status == "subscribed"
-            and not change.allow_resubscribe
-        ):
-            out.add(i)
-    return out
+    return {
+        i
+        for i, change in enumerate(changes)
+        if resubscribe_refused(current.get((change.contact, change.channel, change.group)), change)
+    }
 
 
 def run_import(

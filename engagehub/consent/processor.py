@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from engagehub.consent import batches
-from engagehub.consent.apply import PROTECTED, Context, Pending, apply_changes, apply_record
+from engagehub.consent.apply import Context, Pending, apply_changes, apply_record
 from engagehub.consent.changes import WHERE
 from engagehub.consent.model import Change
 from engagehub.consent.persons import changes_with_people
@@ -33,7 +33,7 @@ from engagehub.storage import sources as source_store
 from engagehub.storage.base import Connection
 from engagehub.timeutil import now_ms
 
-__all__ = ["PROTECTED", "ConsentProcessor"]
+__all__ = ["ConsentProcessor"]
 
 BLOCK = 20_000
 """Changes applied per block: an import's records are loaded a few at a time, never a window's."""

@@ -5,7 +5,7 @@ POST           /api/templates/{name}/preview
 POST           /api/sends                GET /api/sends/{id}
 POST/GET       /api/audiences            GET /api/audiences/{name}
 POST/GET       /api/broadcasts           GET /api/broadcasts/{name}
-POST           /api/broadcasts/{name}/start|pause|resume
+POST           /api/broadcasts/{name}/start|pause|resume|unschedule|schedule
 POST/GET       /api/journeys             GET /api/journeys/{name}
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from engagehub.api.auth import require_admin
 from engagehub.api.deps import HubDep
@@ -214,16 +214,30 @@ async def get_broadcast(hub: HubDep, name: str) -> JSONResponse:
     return JSONResponse(await hub.read(lambda c: broadcasts.status(c, name)))
 
 
-@router.post("/broadcasts/{name}/{action}", summary="Start, pause or resume", responses=_E)
+class ScheduleIn(BaseModel):
+    """Body of ``POST /api/broadcasts/{name}/schedule``."""
+
+    model_config = ConfigDict(extra="forbid")
+    at: str = Field(min_length=1, max_length=64)
+    """ISO 8601 (UTC when no offset) or epoch seconds/ms; a past time starts it at once."""
+
+
+@router.post("/broadcasts/{name}/schedule", summary="Schedule a draft broadcast", responses=_E)
+async def schedule_broadcast(hub: HubDep, name: str, request: Request) -> JSONResponse:
+    """The broadcast becomes ``scheduled`` and starts by itself at ``at``."""
+    body = await body_as(request, ScheduleIn)
+    result = await hub.writer.submit(lambda c: broadcasts.schedule(c, name, body.at))
+    hub.services.wake("messaging")
+    return JSONResponse(result)
+
+
+@router.post(
+    "/broadcasts/{name}/{action}", summary="Start, pause, resume or unschedule", responses=_E
+)
 async def act_broadcast(hub: HubDep, name: str, action: str) -> JSONResponse:
-    """``start`` snapshots the audience; ``pause``/``resume`` stop and restart claiming."""
-    if action == "start":
-        result = await hub.read(lambda c: broadcasts.start(c, name))
-    elif action in ("pause", "resume"):
-        target = "paused" if action == "pause" else "running"
-        result = await hub.read(lambda c: broadcasts.set_state(c, name, target))
-    else:
-        raise NotFound(f"unknown action {action!r}; use start, pause or resume", action=action)
+    """``start`` snapshots the audience; ``pause``/``resume`` stop and restart claiming;
+    ``unschedule`` turns a scheduled broadcast back into a draft."""
+    result = await hub.writer.submit(lambda c: broadcasts.act(c, name, action))
     hub.services.wake("messaging")
     return JSONResponse(result)
 

@@ -22,13 +22,14 @@ import orjson
 
 from engagehub.consent import store as consent
 from engagehub.consent.model import NO_STATUS, PENDING
-from engagehub.errors import PayloadError
+from engagehub.errors import PayloadError, is_terminal
 from engagehub.messaging import links, tracking
 from engagehub.messaging.providers.base import Accepted, Outgoing, Provider, ProviderError
 from engagehub.messaging.templates import Rendered, TemplateIn, load, render
 from engagehub.privacy import suppress
 from engagehub.settings import Settings
 from engagehub.storage.base import Connection
+from engagehub.storage.sqlin import chunks, marks
 from engagehub.suppression import store as suppression
 from engagehub.timeutil import now_ms
 
@@ -121,12 +122,11 @@ def traits_for(conn: Connection, contacts: Sequence[str]) -> dict[str, dict[str,
     """Profile traits per contact point (email/phone identity), in few statements."""
     out: dict[str, dict[str, Any]] = {}
     wanted = sorted(set(contacts))
-    for start in range(0, len(wanted), 500):
-        part = wanted[start : start + 500]
+    for part in chunks(wanted):
         rows = conn.all(
             "SELECT i.value AS contact, p.traits AS traits FROM profile_identities i "
             "JOIN profiles p ON p.id = i.profile_id WHERE i.kind IN ('email', 'phone') "
-            f"AND i.value IN ({', '.join('?' * len(part))})",
+            f"AND i.value IN ({marks(part)})",
             part,
         )
         for r in rows:
@@ -148,7 +148,7 @@ def claim(
     )
     params: list[Any] = [now, now]
     if ids is not None:
-        scope = f"id IN ({', '.join('?' * len(ids))})"
+        scope = f"id IN ({marks(ids)})"
         params += list(ids)
     elif broadcast is not None:
         scope = "broadcast_id = ?"
@@ -177,11 +177,11 @@ def mark(
     """Move jobs to ``state`` (with a lease while in flight)."""
     now = now_ms()
     bump = ", attempts = attempts + 1" if attempt else ""
-    for start in range(0, len(jobs), 500):
-        part = [j.id for j in jobs[start : start + 500]]
+    for chunk in chunks(jobs):
+        part = [j.id for j in chunk]
         conn.execute(
             f"UPDATE message_sends SET state = ?, lease_until = ?, updated_at = ?{bump} "
-            f"WHERE id IN ({', '.join('?' * len(part))})",
+            f"WHERE id IN ({marks(part)})",
             [state, lease, now, *part],
         )
 
@@ -355,6 +355,6 @@ async def _wave(
 
 def _failed(job: Job, exc: ProviderError) -> None:
     job.error = exc.message
-    job.error_code = exc.code
+    job.error_code = exc.provider_code
     job.outcome = "failed"
-    job.retry = not exc.terminal
+    job.retry = not is_terminal(exc)

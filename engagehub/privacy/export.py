@@ -15,11 +15,11 @@ import orjson
 from engagehub.api.events import event_json, source_names
 from engagehub.consent import store as consent
 from engagehub.privacy import person as people
-from engagehub.privacy.person import chunks, where_in
 from engagehub.profiles import store as profile_store
 from engagehub.storage import Database
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
+from engagehub.storage.sqlin import chunks, where_in
 from engagehub.timeutil import format_ts, now_ms
 
 FORMAT = "engagehub.person-export/1"

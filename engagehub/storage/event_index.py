@@ -20,7 +20,10 @@ KEYED_COLUMNS = {
     "message_id": "m",
     "campaign_id": "c",
     "contact": "k",
+    "COALESCE(event, vendor_event)": "n",  # the event's name: audiences, name filters
 }
+NAME = "COALESCE(event, vendor_event)"
+"""The keyed expression of an event's name (canonical, else the vendor's)."""
 
 
 def key_hash(kind: str, value: str) -> int:

@@ -91,8 +91,8 @@ Page = Callable[[Request, Hub, dict[str, Any]], Awaitable[Response]]
 
 
 def navigation(path: str) -> bool:
-    """Dashboard forms that only move between pages (any scope may post them)."""
-    return path in ("/lookup", "/logout") or path.endswith("/filter")
+    """Dashboard forms that only move between pages or render a draft (any scope may post)."""
+    return path in ("/lookup", "/logout") or path.endswith(("/filter", "/preview"))
 
 
 async def guarded(request: Request, page: Page) -> Response:
