@@ -80,7 +80,8 @@ def remove_goal(conn: Connection, goal_id: int) -> None:
 
 def message_view(conn: Connection, message_id: str, limit: int = 500) -> dict[str, Any]:
     """A message's lifecycle (first time of each milestone, final status) and its timeline."""
-    from engagehub.api.events import event_json, source_names
+    from engagehub.api.events import source_names
+    from engagehub.eventjson import event_json
 
     target = conn.scalar(
         "SELECT message_id FROM analytics_message_aliases WHERE alias = ?", (message_id,)
@@ -104,7 +105,7 @@ def message_view(conn: Connection, message_id: str, limit: int = 500) -> dict[st
     if found is None and not events:
         raise NotFound(f"no message {message_id!r}", message_id=message_id)
     names = source_names(conn)
-    timeline = [event_json(ev, names) for ev in events]
+    timeline = [event_json(ev, names, raw=True) for ev in events]
     if found is None:
         return {"message_id": message_id, "status": None, "milestones": {}, "timeline": timeline}
     hours = conn.all(

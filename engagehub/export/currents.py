@@ -26,7 +26,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engagehub.destinations import patterns
+from engagehub.eventjson import name_of
 from engagehub.export import schema
 from engagehub.storage.base import Connection
 from engagehub.taxonomy import get_taxonomy
@@ -88,7 +88,7 @@ def folder_names(table: pa.Table, from_braze: dict[int, tuple[str, str]]) -> pa.
         elif event in known:
             out.append(known[event])
         else:
-            out.append(OTHER_PREFIX + patterns.name_of(event, vendor, kind))
+            out.append(OTHER_PREFIX + name_of(event, vendor, kind))
     return pa.array(out, pa.string())
 
 

@@ -226,7 +226,7 @@ class ScheduleIn(BaseModel):
 async def schedule_broadcast(hub: HubDep, name: str, request: Request) -> JSONResponse:
     """The broadcast becomes ``scheduled`` and starts by itself at ``at``."""
     body = await body_as(request, ScheduleIn)
-    result = await hub.read(lambda c: broadcasts.schedule(c, name, body.at))
+    result = await hub.writer.submit(lambda c: broadcasts.schedule(c, name, body.at))
     hub.services.wake("messaging")
     return JSONResponse(result)
 
@@ -237,7 +237,7 @@ async def schedule_broadcast(hub: HubDep, name: str, request: Request) -> JSONRe
 async def act_broadcast(hub: HubDep, name: str, action: str) -> JSONResponse:
     """``start`` snapshots the audience; ``pause``/``resume`` stop and restart claiming;
     ``unschedule`` turns a scheduled broadcast back into a draft."""
-    result = await hub.read(lambda c: broadcasts.act(c, name, action))
+    result = await hub.writer.submit(lambda c: broadcasts.act(c, name, action))
     hub.services.wake("messaging")
     return JSONResponse(result)
 

@@ -12,8 +12,9 @@ from typing import Any
 
 import orjson
 
-from engagehub.api.events import event_json, source_names
+from engagehub.api.events import source_names
 from engagehub.consent import store as consent
+from engagehub.eventjson import event_json
 from engagehub.privacy import person as people
 from engagehub.profiles import store as profile_store
 from engagehub.storage import Database
@@ -95,7 +96,7 @@ def document(conn: Connection, key: str, region: str) -> Iterator[bytes]:
         rows = conn.execute(
             f"SELECT {log.COLUMNS} FROM events WHERE {where_in('seq', part)} ORDER BY seq", part
         ).fetchall()
-        encoded = [orjson.dumps(event_json(log.from_row(r), names)) for r in rows]
+        encoded = [orjson.dumps(event_json(log.from_row(r), names, raw=True)) for r in rows]
         count += len(encoded)
         if encoded:
             yield (b"" if first else b",") + b",".join(encoded)

@@ -190,7 +190,7 @@ async def template_action(request: Request, name: str) -> Response:
             return _editor(
                 request, sess, _draft(form, name), profile, None, exc.message, status=400
             )
-        await hub.read(lambda c: templates.save(c, tpl))
+        await hub.writer.submit(lambda c: templates.save(c, tpl))
         query = urlencode({"notice": "template saved", "profile": profile})
         return redirect(f"/messaging/templates/{quote(name, safe='')}?{query}")
 
@@ -278,7 +278,7 @@ async def create_broadcast(request: Request) -> Response:
             )
         except (ValidationError, ValueError) as exc:
             raise PayloadError(f"invalid broadcast: {exc}", field="broadcast") from None
-        found = await hub.read(lambda c: broadcasts.create(c, b))
+        found = await hub.writer.submit(lambda c: broadcasts.create(c, b))
         when = f" for {found['scheduled_at']}" if found["scheduled_at"] else " (draft)"
         notice = quote(f"broadcast {b.name} created{when}")
         return redirect(f"/messaging?notice={notice}#broadcasts")
@@ -297,9 +297,9 @@ async def broadcast_action(request: Request, name: str, action: str) -> Response
             at = form.get("at", "").strip()
             if not at:
                 raise PayloadError("when should it start?", field="at")
-            found = await hub.read(lambda c: broadcasts.schedule(c, name, at))
+            found = await hub.writer.submit(lambda c: broadcasts.schedule(c, name, at))
         else:
-            found = await hub.read(lambda c: broadcasts.act(c, name, action))
+            found = await hub.writer.submit(lambda c: broadcasts.act(c, name, action))
         hub.services.wake("messaging")
         done = {"start": "started", "pause": "paused", "resume": "resumed"}.get(action)
         if found["state"] == "scheduled":

@@ -21,8 +21,9 @@ from engagehub.access.tokens import Principal, token_hash
 from engagehub.analytics import service, stats
 from engagehub.analytics.api import settled
 from engagehub.api.deps import HubDep
-from engagehub.api.events import event_json, source_names
+from engagehub.api.events import source_names
 from engagehub.errors import PayloadError
+from engagehub.eventjson import event_json
 from engagehub.http import INT64_MAX, JSONResponse
 from engagehub.hub import Hub
 from engagehub.profiles import store as profile_store
@@ -251,7 +252,7 @@ def _latest(conn: Connection, after: int | None, limit: int = 50) -> list[dict[s
     )
     events, _ = log.query(conn, q)
     names = source_names(conn)
-    out = [event_json(e, names) for e in events]
+    out = [event_json(e, names, raw=True) for e in events]
     for e in out:
         e.pop("raw", None)
     return out

@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, expect
 from engagehub.bench.ingest import free_port
 from tests.live import LiveServer
 from tests.messaging.conftest import Sink
-from tests.web.console import api, audit, browser, signed_in, start_server
+from tests.web.console import api, audit, browser, keyboard_reaches, signed_in, start_server
 
 __all__ = ["browser"]
 PEOPLE = ["ada", "bo", "cy", "di", "ed", "fay"]
@@ -208,6 +208,7 @@ def test_template_editor_test_send_and_broadcast(
     page.errors.clear()  # type: ignore[attr-defined]  # that 400 page was asked for
     page.goto(live.url + "/messaging#goals")
     audit(page, shots, "messaging-goals")
+    assert keyboard_reaches(page) > 20
     page.get_by_role("button", name=f"Delete goal {goal['id']}").click()
     page.wait_for_selector("[role=status]")
     assert api(live, "/api/goals")["goals"] == []

@@ -14,7 +14,15 @@ from playwright.sync_api import Browser
 from twilio.request_validator import RequestValidator
 
 from tests.live import LiveServer
-from tests.web.console import api, audit, browser, signed_in, start_server
+from tests.web.console import (
+    api,
+    audit,
+    browser,
+    keyboard_reaches,
+    press_on,
+    signed_in,
+    start_server,
+)
 
 __all__ = ["browser"]
 AUTH_TOKEN = "twilio-auth-token-for-the-console-test"
@@ -57,7 +65,8 @@ def test_sources_page_end_to_end(live: LiveServer, browser: Browser, tmp_path: P
     page.get_by_role("button", name="Add source").click()
     key = page.locator("#write-key").inner_text()
     page.goto(live.url + "/sources")
-    page.get_by_role("button", name="Send a test event to web").click()
+    assert keyboard_reaches(page) > 10
+    press_on(page, "Send a test event to web")  # keyboard only
     page.wait_for_selector("[role=status]")
     assert "test event stored for web" in page.locator("[role=status]").inner_text()
 
