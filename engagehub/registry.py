@@ -24,7 +24,7 @@ def routers() -> list[APIRouter]:
     from engagehub.destinations import api as destinations_api
     from engagehub.ingest import crossengage, segment, segment_browser, webhooks
     from engagehub.messaging import api as messaging_api
-    from engagehub.messaging import confirm_pages, recipient_pages
+    from engagehub.messaging import click_pages, confirm_pages, recipient_pages, subscribe_pages
     from engagehub.ops import api as ops_api
     from engagehub.ops import status as ops_status
     from engagehub.privacy import api as privacy_api
@@ -56,6 +56,8 @@ def routers() -> list[APIRouter]:
         consent_summary.router,
         access_api.router,
         privacy_api.router,
+        click_pages.router,
+        subscribe_pages.router,
     ]
 
 

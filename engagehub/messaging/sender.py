@@ -23,7 +23,7 @@ import orjson
 from engagehub.consent import store as consent
 from engagehub.consent.model import NO_STATUS, PENDING
 from engagehub.errors import PayloadError, is_terminal
-from engagehub.messaging import links
+from engagehub.messaging import links, tracking
 from engagehub.messaging.providers.base import Accepted, Outgoing, Provider, ProviderError
 from engagehub.messaging.templates import Rendered, TemplateIn, load, render
 from engagehub.privacy import suppress
@@ -196,6 +196,8 @@ class Prepared:
     templates: dict[str, TemplateIn]
     key: bytes
     base_url: str
+    track_clicks: bool = False
+    """Marketing email links go through our redirect (setting ``click_tracking``)."""
 
 
 def prepare_batch(conn: Connection, settings: Settings, jobs: list[Job]) -> Prepared:
@@ -213,7 +215,7 @@ def prepare_batch(conn: Connection, settings: Settings, jobs: list[Job]) -> Prep
     for job in jobs:
         job.traits = traits.get(job.contact, {})
     base = settings.public_base_url or f"http://{settings.host}:{settings.port}"
-    return Prepared(templates, links.secret_key(conn, settings), base)
+    return Prepared(templates, links.secret_key(conn, settings), base, settings.click_tracking)
 
 
 def check_suppression(conn: Connection, jobs: list[Job]) -> None:
@@ -287,6 +289,8 @@ def compose(job: Job, prep: Prepared) -> Outgoing | None:
     if job.context.get("test") and rendered.subject is not None:
         rendered.subject = f"[TEST] {rendered.subject}"
     headers: dict[str, str] = {}
+    if prep.track_clicks and rendered.html and tpl.kind == "marketing":
+        rendered.html = tracking.rewrite(rendered.html, prep.base_url, prep.key, job.id)
     if job.channel == "email" and tpl.kind == "marketing":
         headers["List-Unsubscribe"] = f"<{unsubscribe}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
