@@ -18,7 +18,7 @@ from engagehub.errors import PayloadError
 from engagehub.hub import Hub
 from engagehub.storage.base import Connection
 from engagehub.timeutil import format_ts
-from engagehub.web.common import form_of, guarded, redirect, render
+from engagehub.web.common import alert, form_of, guarded, redirect, render
 from engagehub.web.listing import fields, listing
 
 router = APIRouter(include_in_schema=False)
@@ -58,6 +58,7 @@ async def destinations_page(request: Request) -> Response:
             "destinations.html",
             csrf=sess["csrf"],
             notice=request.query_params.get("notice"),
+            alert=alert(request),
             backoff={
                 "first": s.destination_backoff_seconds,
                 "max": s.destination_backoff_max_seconds,
@@ -92,4 +93,4 @@ async def destination_action(request: Request, name: str, action: str) -> Respon
         hub.services.wake("destinations")
         return redirect(f"/destinations?notice={quote(notice)}#dest-{quote(name)}")
 
-    return await guarded(request, page)
+    return await guarded(request, page, f"/destinations#dest-{quote(name)}")

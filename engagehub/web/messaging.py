@@ -23,7 +23,7 @@ from engagehub.messaging import audiences, broadcasts, journeys, sender, templat
 from engagehub.messaging.api import PreviewIn, preview, render_preview, send_json
 from engagehub.messaging.delivery import send_now
 from engagehub.storage.base import Connection
-from engagehub.web.common import form_of, guarded, redirect, render
+from engagehub.web.common import alert, form_of, guarded, redirect, render
 from engagehub.web.listing import fields, listing
 
 router = APIRouter(include_in_schema=False)
@@ -72,6 +72,7 @@ async def messaging_page(request: Request) -> Response:
             "messaging.html",
             csrf=sess["csrf"],
             notice=request.query_params.get("notice"),
+            alert=alert(request),
             running=running,
             all_templates=data["templates"],
             all_audiences=data["audiences"],
@@ -136,7 +137,7 @@ async def new_template(request: Request) -> Response:
         channel = "sms" if form.get("channel") == "sms" else "email"
         return redirect(f"/messaging/templates/{quote(name, safe='')}?channel={channel}")
 
-    return await guarded(request, page)
+    return await guarded(request, page, "/messaging")
 
 
 @router.get("/messaging/templates/{name}")
@@ -167,7 +168,7 @@ async def template_page(request: Request, name: str) -> Response:
 
         tpl, shown, error = await hub.read(run)
         notice = request.query_params.get("notice")
-        return _editor(request, sess, tpl, profile, shown, error, notice)
+        return _editor(request, sess, tpl, profile, shown, error or alert(request), notice)
 
     return await guarded(request, page)
 
@@ -194,7 +195,7 @@ async def template_action(request: Request, name: str) -> Response:
         query = urlencode({"notice": "template saved", "profile": profile})
         return redirect(f"/messaging/templates/{quote(name, safe='')}?{query}")
 
-    return await guarded(request, page)
+    return await guarded(request, page, _editor_url(name))
 
 
 @router.post("/messaging/templates/{name}/preview")
@@ -206,6 +207,10 @@ async def template_preview(request: Request, name: str) -> Response:
         return await _draft_preview(request, hub, sess, name, await form_of(request, sess))
 
     return await guarded(request, page)
+
+
+def _editor_url(name: str) -> str:
+    return f"/messaging/templates/{quote(name, safe='')}"
 
 
 def _draft(form: dict[str, str], name: str) -> dict[str, Any]:
@@ -283,7 +288,7 @@ async def create_broadcast(request: Request) -> Response:
         notice = quote(f"broadcast {b.name} created{when}")
         return redirect(f"/messaging?notice={notice}#broadcasts")
 
-    return await guarded(request, page)
+    return await guarded(request, page, "/messaging#broadcasts")
 
 
 @router.post("/messaging/broadcasts/{name}/{action}")
@@ -308,7 +313,7 @@ async def broadcast_action(request: Request, name: str, action: str) -> Response
             done = "is a draft again"
         return redirect(f"/messaging?notice={quote(f'broadcast {name} {done}')}#broadcasts")
 
-    return await guarded(request, page)
+    return await guarded(request, page, "/messaging#broadcasts")
 
 
 @router.post("/messaging/goals")
@@ -322,7 +327,7 @@ async def add_goal(request: Request) -> Response:
         notice = f"goal {made['id']} added ({made['backfilled_events']} goal events already logged)"
         return redirect(f"/messaging?notice={quote(notice)}#goals")
 
-    return await guarded(request, page)
+    return await guarded(request, page, "/messaging#goals")
 
 
 @router.post("/messaging/goals/{goal}")
@@ -344,7 +349,7 @@ async def goal_action(request: Request, goal: str) -> Response:
             notice = f"goal {goal_id} saved"
         return redirect(f"/messaging?notice={quote(notice)}#goals")
 
-    return await guarded(request, page)
+    return await guarded(request, page, "/messaging#goals")
 
 
 def _goal_form(form: dict[str, str]) -> tuple[str, str, str | None, str]:

@@ -26,7 +26,7 @@ from engagehub.storage import sources as source_store
 from engagehub.storage.base import Connection
 from engagehub.timeutil import format_ts, now_ms
 from engagehub.vendors import SOURCE_KINDS
-from engagehub.web.common import form_of, guarded, redirect, render
+from engagehub.web.common import alert, form_of, guarded, redirect, render
 from engagehub.web.listing import fields, listing
 
 router = APIRouter(include_in_schema=False)
@@ -103,6 +103,7 @@ async def sources_page(request: Request) -> Response:
         return render(
             "sources.html",
             csrf=sess["csrf"],
+            alert=alert(request),
             sources=listing(request, "sources", found, fields("name", "kind")),
             refusals=listing(request, "refusals", refusals(), _refusal_text),
             kinds=SOURCE_KINDS,
@@ -141,7 +142,7 @@ async def add_source(request: Request) -> Response:
         hub.forget_sources()
         return _created(request, hub, sess, source, key, shown_secret, "created")
 
-    return await guarded(request, page)
+    return await guarded(request, page, "/sources#add")
 
 
 def _origins_config(text: str) -> dict[str, Any]:
@@ -180,7 +181,7 @@ async def rotate_key(request: Request, name: str) -> Response:
         source = await hub.read(lambda c: source_store.by_name(c, name))
         return _created(request, hub, sess, source, key, None, "given a new write key")
 
-    return await guarded(request, page)
+    return await guarded(request, page, "/sources")
 
 
 @router.post("/sources/{name}/secret")
@@ -200,7 +201,7 @@ async def replace_secret(request: Request, name: str) -> Response:
         shown = secret if source.kind in _GENERATED_SECRET else None
         return _created(request, hub, sess, source, None, shown, "given a new secret")
 
-    return await guarded(request, page)
+    return await guarded(request, page, "/sources")
 
 
 @router.post("/sources/{name}/test")
@@ -224,4 +225,4 @@ async def send_test_event(request: Request, name: str) -> Response:
         what = event.event or event.vendor_event
         return redirect(f"/sources?notice={quote(f'test event stored for {name}: {what}')}")
 
-    return await guarded(request, page)
+    return await guarded(request, page, "/sources")

@@ -58,6 +58,15 @@ def test_sources_page_end_to_end(live: LiveServer, browser: Browser, tmp_path: P
     forged = httpx.post(status_url, data=params, headers={"X-Twilio-Signature": "Zm9yZ2Vk"})
     assert forged.status_code == 401
 
+    # A bad name is refused on the Sources page itself, naming the rule.
+    page.goto(live.url + "/sources")
+    page.get_by_label("Name").fill("sms")
+    page.get_by_label("Kind").select_option("twilio")
+    page.get_by_role("button", name="Add source").click()
+    page.wait_for_url("**/sources?error=*")
+    assert "'sms'" in page.locator("#alert").inner_text()  # it exists already
+    audit(page, tmp_path / "screenshots", "sources-error")
+
     # A Segment source: its key is shown once, the test-event button stores an event.
     page.goto(live.url + "/sources")
     page.get_by_label("Name").fill("web")
