@@ -21,8 +21,8 @@ from engagehub.consent.model import contact_for
 from engagehub.errors import NotFound, PayloadError
 from engagehub.hub import Hub
 from engagehub.messaging import audiences, broadcasts, journeys, sender, templates
-from engagehub.messaging.api import PreviewIn, preview, render_preview, send_json
 from engagehub.messaging.delivery import send_now
+from engagehub.messaging.preview import PreviewIn, preview, render_preview, send_json
 from engagehub.storage.base import Connection
 from engagehub.web.common import alert, form_of, guarded, redirect, render
 from engagehub.web.listing import fields, listing
@@ -163,7 +163,9 @@ async def template_page(request: Request, name: str) -> Response:
             try:
                 return (
                     tpl,
-                    preview(conn, hub, name, PreviewIn(profile=profile or None, strict=False)),
+                    preview(
+                        conn, hub.settings, name, PreviewIn(profile=profile or None, strict=False)
+                    ),
                     None,
                 )
             except NotFound as exc:  # the test profile
@@ -232,7 +234,9 @@ async def _draft_preview(
         return _editor(request, sess, _draft(form, name), profile, None, exc.message)
 
     def draft_preview(conn: Connection) -> dict[str, Any]:
-        return render_preview(conn, hub, tpl, PreviewIn(profile=profile or None, strict=False))
+        return render_preview(
+            conn, hub.settings, tpl, PreviewIn(profile=profile or None, strict=False)
+        )
 
     try:
         shown = await hub.read(draft_preview)
