@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
@@ -13,9 +13,12 @@ from engagehub.access import audit
 from engagehub.api.auth import require_admin
 from engagehub.api.deps import HubDep
 from engagehub.http import JSONResponse, error_responses
+from engagehub.ops import metrics
 from engagehub.privacy import erase, export, requests
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
+
+metrics.report_lag("privacy", requests.pending_lag)  # /metrics: pending vendor erasure requests
 
 router = APIRouter(prefix="/api", tags=["privacy"], dependencies=[Depends(require_admin)])
 
@@ -61,16 +64,29 @@ async def erasure_state(hub: HubDep, erasure_id: str) -> JSONResponse:
 
 @router.get(
     "/people/export",
-    summary="Everything held on a person as one streamed JSON document",
+    summary="Everything held on a person as one streamed JSON document (or zip)",
     responses=error_responses(400, 401, 404),
 )
-async def export_person(hub: HubDep, key: str) -> StreamingResponse:
+async def export_person(
+    hub: HubDep,
+    key: str,
+    format: Literal["json", "zip"] = Query(
+        default="json", description="zip: the same document, deflated (large histories)."
+    ),
+) -> StreamingResponse:
     """Profile, identities, subscriptions and their history, messages, every event."""
     region = hub.settings.default_region
     parts = export.document_from(hub.db, key, region)
     first = await run_in_threadpool(next, parts)  # a 404 is still an answer, not a stream
+    whole = export.prepend(first, parts)
+    if format == "zip":
+        return StreamingResponse(
+            export.zipped(whole),
+            media_type="application/zip",
+            headers={"Content-Disposition": 'attachment; filename="person-export.zip"'},
+        )
     return StreamingResponse(
-        export.prepend(first, parts),
+        whole,
         media_type="application/json",
         headers={"Content-Disposition": 'attachment; filename="person-export.json"'},
     )

@@ -67,14 +67,20 @@ def resume() -> None:
 def export_command(
     key: Annotated[str, typer.Argument(help="Any identifier of the person.")],
     out: Annotated[Path | None, typer.Option("--out", help="File (default: stdout).")] = None,
+    as_zip: Annotated[
+        bool, typer.Option("--zip", help="The same document in a zip (large histories).")
+    ] = False,
 ) -> None:
     """Everything held on a person as one JSON document (streamed)."""
     from engagehub.cli.common import database, settings
 
     db = database()
+    parts = export.document_from(db, key, settings().default_region)
+    first = next(parts)  # an unknown person fails before anything is written
     stream = sys.stdout.buffer if out is None else out.open("wb")
     try:
-        for part in export.document_from(db, key, settings().default_region):
+        whole = export.prepend(first, parts)
+        for part in export.zipped(whole) if as_zip else whole:
             stream.write(part)
     finally:
         if out is not None:

@@ -274,6 +274,7 @@ _ROWS = (
     ("suppression_signals", "contact", "contacts"),
     ("suppression_deliveries", "contact", "contacts"),
     ("import_errors", "value", "values"),
+    ("consent_person_requests", "id_value", "values"),
     ("profile_conflicts", "profile_id", "profiles"),
     ("profile_conflicts", "other_profile_id", "profiles"),
     ("profile_conflicts", "other_profile_id", "values"),

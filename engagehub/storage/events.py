@@ -15,6 +15,7 @@ from engagehub.errors import PayloadError, TransientError
 from engagehub.model import LOG_COLUMNS, AppendResult, IncomingEvent, StoredEvent, event_id_for
 from engagehub.storage import locks
 from engagehub.storage.base import Connection
+from engagehub.storage.event_index import keyed
 
 COLUMNS = ", ".join(LOG_COLUMNS)  # from the model: StoredEvent's fields, in order
 _INSERT = (
@@ -329,12 +330,10 @@ def decode_cursor(cursor: str) -> tuple[int, bool]:
 
 def _index_candidates(conn: Connection, q: EventQuery) -> tuple[str, list[Any]] | None:
     """Restrict to log positions from ``event_index`` plus the tail it has not indexed yet."""
-    from engagehub.storage import logread  # it reads through this module
-
     for column in ("message_id", "user_id", "contact", "anonymous_id", "campaign_id"):
         value = getattr(q, column)
         if value is not None:
-            return logread.keyed(conn, column, value)
+            return keyed(conn, column, value)
     return None
 
 

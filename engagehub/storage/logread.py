@@ -14,7 +14,7 @@ from typing import Any
 from engagehub.model import StoredEvent
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
-from engagehub.storage.event_index import KEYED_COLUMNS, NAME, indexed_upto, key_hash
+from engagehub.storage.event_index import NAME, keyed
 
 
 def between(
@@ -55,17 +55,6 @@ def last_received_before(conn: Connection, when_ms: int) -> int:
         conn.scalar("SELECT COALESCE(MAX(seq), 0) FROM events WHERE received_at < ?", (when_ms,))
         or 0
     )
-
-
-def keyed(conn: Connection, column: str, value: str) -> tuple[str, list[Any]]:
-    """A ``seq IN (...)`` clause of the positions whose ``column`` (a key of
-    ``event_index.KEYED_COLUMNS``) may equal ``value``: indexed ones plus the unindexed tail.
-    Candidates only: keep the exact condition next to it (hashes can collide)."""
-    clause = (
-        "seq IN (SELECT seq FROM event_index WHERE k = ? "
-        "UNION ALL SELECT seq FROM events WHERE seq > ?)"
-    )
-    return clause, [key_hash(KEYED_COLUMNS[column], value), indexed_upto(conn)]
 
 
 def performers(conn: Connection, name: str, since: int | None = None) -> list[dict[str, Any]]:

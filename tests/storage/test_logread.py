@@ -9,7 +9,7 @@ from engagehub.processing import run_round, run_until_caught_up
 from engagehub.processing.log_index import LogIndex
 from engagehub.storage import Database, logread
 from engagehub.storage import events as log
-from engagehub.storage.event_index import NAME
+from engagehub.storage.event_index import NAME, keyed
 from tests.conftest import make_source
 
 
@@ -55,7 +55,7 @@ def test_the_name_lookup_reads_no_whole_log(db: Database) -> None:
     if db.dialect != "sqlite":
         return  # the plan check is SQLite's; PostgreSQL runs the same SQL above
     with db.session() as conn:
-        clause, params = logread.keyed(conn, NAME, "Order Completed")
+        clause, params = keyed(conn, NAME, "Order Completed")
         plan = conn.all(
             f"EXPLAIN QUERY PLAN SELECT contact FROM events WHERE {clause} AND {NAME} = ?",
             [*params, "Order Completed"],
