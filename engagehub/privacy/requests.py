@@ -24,6 +24,7 @@ from typing import Any
 
 from engagehub.errors import NotFound, PayloadError
 from engagehub.model import StoredEvent
+from engagehub.ops.metrics import Lag
 from engagehub.privacy import erase
 from engagehub.processing.window import Window
 from engagehub.settings import Settings
@@ -148,3 +149,16 @@ def decide(conn: Connection, rid: str, action: str, by: str, region: str) -> dic
             (state, extra, by, now_ms(), rid),
         )
     return get(conn, rid)
+
+
+def pending_lag(conn: Connection) -> dict[str, Lag]:
+    """Requests waiting for a decision and the age of the oldest, for ``/metrics`` (an erasure
+    request has a legal deadline: alert on it)."""
+    row = conn.one(
+        "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM privacy_vendor_requests "
+        "WHERE state = 'pending'"
+    )
+    count = int(row["n"]) if row else 0
+    oldest = row["oldest"] if row else None
+    age = max(0.0, (now_ms() - int(oldest)) / 1000) if count and oldest is not None else 0.0
+    return {"vendor_erasure_requests": Lag(count, age)}

@@ -7,6 +7,7 @@ Previews, sends and broadcast actions call the functions behind ``/api/templates
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -28,6 +29,8 @@ from engagehub.web.listing import fields, listing
 
 router = APIRouter(include_in_schema=False)
 _PARTS = ("subject", "html", "text", "body")
+_IN_FLIGHT = ("pending", "sending", "handed")
+_TEST_SEND_POLLS = 100  # 10 s: the page then says "sending" and the send goes on
 
 
 def _overview(conn: Connection) -> dict[str, Any]:
@@ -262,7 +265,13 @@ async def _test_send(hub: Hub, name: str, to: str, profile: str) -> Response:
             )
 
     mid = await hub.read(queue)
-    await send_now(hub.db, hub.settings, mid)
+    result: dict[str, Any] = {}
+    if await send_now(hub.db, hub.settings, mid) is None:  # the messaging service took it
+        for _ in range(_TEST_SEND_POLLS):
+            result = await hub.read(lambda c: send_json(c, mid))
+            if result["state"] not in _IN_FLIGHT:
+                break
+            await asyncio.sleep(0.1)
     result = await hub.read(lambda c: send_json(c, mid))
     notice = f"test send to {result['contact']}: {result['state']}"
     if result["error"]:

@@ -153,6 +153,8 @@ def test_api_lists_and_confirms(client: TestClient, db: Database) -> None:
     bad = client.get("/api/people/erasure-requests?state=maybe", headers=admin)
     assert bad.status_code == 400
     assert bad.json()["error"]["details"]["value"] == "maybe"
+    scraped = client.get("/metrics", headers=admin).text
+    assert 'engagehub_lag_events{kind="privacy",name="vendor_erasure_requests"} 2.0' in scraped
     rid = listed[0]["id"]
     decided = client.post(
         f"/api/people/erasure-requests/{rid}", json={"action": "confirm"}, headers=admin
