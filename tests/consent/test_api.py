@@ -8,6 +8,7 @@ import orjson
 from fastapi.testclient import TestClient
 
 from tests.conftest import app_hub, assert_error
+from tests.waiting import eventually
 
 CSV = (
     "\ufeffuser_id,email,phone,email_subscription_status,sms_subscription_status,"
@@ -136,11 +137,12 @@ def test_csv_upload_over_http(client: TestClient, admin: dict[str, str]) -> None
     )
     assert r.status_code == 202, r.text
     url = r.json()["url"]
-    for _ in range(200):
-        status = client.get(url, headers=admin).json()
-        if status["status"] in ("done", "failed"):
-            break
-        time.sleep(0.02)
+    status = eventually(
+        lambda: (s := client.get(url, headers=admin).json())["status"] in ("done", "failed") and s,
+        10,
+        0.02,
+        what="the import to finish",
+    )
     assert status["status"] == "done", status
     assert (status["rows_read"], status["rows_applied"], status["rows_rejected"]) == (3, 2, 1)
     report = client.get(status["errors_url"], headers=admin)

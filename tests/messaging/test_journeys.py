@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -11,6 +10,7 @@ from engagehub.hub import Hub
 from engagehub.messaging.service import MessagingService
 from tests.conftest import app_hub, assert_error, make_source
 from tests.messaging.conftest import Sink, subscribe
+from tests.waiting import eventually
 
 CART = {
     "name": "abandoned-cart",
@@ -28,12 +28,12 @@ def runs(client: TestClient, admin: dict[str, str]) -> dict[str, dict[str, Any]]
 
 
 def wait_for(client: TestClient, admin: dict[str, str], check: Any) -> dict[str, dict[str, Any]]:
-    for _ in range(200):
+    def matched() -> dict[str, dict[str, Any]] | None:
         found = runs(client, admin)
-        if check(found):
-            return found
-        time.sleep(0.01)
-    raise AssertionError(runs(client, admin))
+        return found if check(found) else None
+
+    done: dict[str, dict[str, Any]] = eventually(matched, 10, 0.01, what="journey runs")
+    return done
 
 
 def test_journey_sends_waits_and_exits_on_goal(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import io
-import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from engagehub.storage import Database
 from tests.conftest import assert_error, make_source
+from tests.waiting import eventually
 
 EMAIL = "carla.erased@example.com"
 USER = "u-carla-2718"
@@ -52,12 +52,12 @@ def calls(user: str, email: str, anon: str, n: int = 5) -> list[dict[str, Any]]:
 
 
 def wait_done(client: TestClient, admin: dict[str, str], eid: str) -> dict[str, Any]:
-    for _ in range(300):
+    def done() -> dict[str, Any] | None:
         body: dict[str, Any] = client.get(f"/api/people/erasures/{eid}", headers=admin).json()
-        if body["state"] == "done":
-            return body
-        time.sleep(0.05)
-    raise AssertionError(body)
+        return body if body["state"] == "done" else None
+
+    found: dict[str, Any] = eventually(done, 15, what=f"erasure {eid} done")
+    return found
 
 
 def ingest(client: TestClient, key: str, batch: list[dict[str, Any]]) -> None:

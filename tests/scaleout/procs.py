@@ -6,12 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from engagehub.storage import Database
 from engagehub.storage import events as log
+from tests.waiting import eventually
 
 
 @contextmanager
@@ -39,16 +39,15 @@ def worker_process(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
 
 def wait_caught_up(db: Database, names: list[str], timeout: float = 60) -> int:
     """Wait until every named processor's durable cursor reached the log head; returns it."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def reached() -> tuple[int] | None:  # a tuple: head 0 is an answer too
         with db.session() as conn:
             head = log.head(conn)
             offsets = {
                 row["name"]: row["seq"]
                 for row in conn.all("SELECT name, seq FROM processor_offsets")
             }
-        if all(offsets.get(n, -1) >= head for n in names):
-            return head
-        if time.monotonic() > deadline:
-            raise AssertionError(f"processors not caught up: head {head}, offsets {offsets}")
-        time.sleep(0.05)
+        return (head,) if all(offsets.get(n, -1) >= head for n in names) else None
+
+    (head,) = eventually(reached, timeout, what=f"{names} caught up with the head")
+    return head
