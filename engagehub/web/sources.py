@@ -219,7 +219,7 @@ async def send_test_event(request: Request, name: str) -> Response:
             "properties": {"sent_from": "dashboard"},
         }
         envelope = segment.decode(orjson.dumps(body), "track")
-        result = segment.parse(envelope, received, "track", hub.settings.max_event_bytes)
+        result = segment.parse_envelope(envelope, received, "track", hub.settings.max_event_bytes)
         await commit(hub, source.id, result, received, single=True)
         return redirect(f"/sources?notice={quote('test event stored for ' + name)}")
 

@@ -43,7 +43,7 @@ def _identify(db: Database, settings: Settings, user: str = "u-42") -> None:
             }
         ]
     }
-    parsed = segment.parse(segment.decode(orjson.dumps(body), "batch"), T0)
+    parsed = segment.parse_envelope(segment.decode(orjson.dumps(body), "batch"), T0)
     _feed(db, settings, "segment", parsed.events)
 
 
@@ -60,7 +60,7 @@ def _crossengage(name: str, channel: str, user: str = "u-42", minute: int = 1) -
         "properties": {"channel": channel, "campaign_id": "c-1"},
     }
     body = crossengage.decode(orjson.dumps({"id": user, "events": [event]}))
-    (parsed,) = crossengage.parse(body).events
+    (parsed,) = crossengage.parse_body(body).events
     return parsed
 
 
@@ -109,7 +109,7 @@ def _braze(name: str, **changes: Any) -> IncomingEvent:
     record["time"] = T0 // 1000 + 60
     record["id"] = f"{name}-{len(changes)}-{sorted(changes.items())}"
     record["properties"].update(changes)
-    (event,) = braze.parse_http(orjson.dumps({"events": [record]})).events
+    (event,) = braze.parse(orjson.dumps({"events": [record]})).events
     return event
 
 
