@@ -17,6 +17,13 @@
 
 Every error is rendered as ``{"error": {"code", "message", "details"}}``; ``details`` carries the
 offending field and value so a client can fix its request without reading our logs.
+
+Whether work that failed is worth retrying is said once, by two marker classes (dlt-style):
+an error class also derives from ``TransientException`` or ``TerminalException``, and
+``is_terminal(exc)`` reads it. Only errors marked terminal are final: an unknown exception is
+transient, so a surprise is retried with backoff rather than dropped. Destination deliveries
+(``destinations.errors``) and message providers (``messaging.providers.base``) use them, and
+``terminal_status`` is the one HTTP status rule both apply.
 """
 
 from __future__ import annotations
@@ -34,12 +41,35 @@ __all__ = [
     "PayloadTooLarge",
     "RateLimited",
     "SignatureError",
+    "TerminalException",
     "TransientError",
+    "TransientException",
     "UnsupportedMediaType",
     "UriTooLong",
     "ValidationFailed",
     "error_body",
+    "is_terminal",
+    "terminal_status",
 ]
+
+
+class TransientException(Exception):
+    """Marker: the same work may succeed later (timeouts, 5xx, 408/429, anything unknown)."""
+
+
+class TerminalException(Exception):
+    """Marker: retrying the same work cannot succeed (the other side refused it)."""
+
+
+def is_terminal(exc: BaseException) -> bool:
+    """Whether retrying cannot help: only errors marked terminal; unknown errors are transient."""
+    return isinstance(exc, TerminalException)
+
+
+def terminal_status(status: int) -> bool:
+    """The one HTTP rule: a 4xx answer is final except 408 (timeout) and 429 (rate limit); 5xx
+    and anything unexpected (1xx/3xx we did not follow) is worth retrying."""
+    return 400 <= status < 500 and status not in (408, 429)
 
 
 class EngagehubError(Exception):
@@ -134,7 +164,7 @@ class RateLimited(EngagehubError):
     http_status = 429
 
 
-class TransientError(EngagehubError):
+class TransientError(EngagehubError, TransientException):
     """A failure the client should retry (storage busy, disk full); nothing was acknowledged."""
 
     code = "unavailable"

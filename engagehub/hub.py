@@ -11,6 +11,7 @@ from typing import TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
+from engagehub.classify import timing
 from engagehub.errors import AuthError, ForbiddenError, NotFound, TransientError
 from engagehub.lru import LRU
 from engagehub.model import AppendResult, IncomingEvent
@@ -61,6 +62,7 @@ class Hub:
         self.settings = settings
         self.db = db
         self.writer = LogWriter(db)
+        self.writer.before_append = timing.writer_hook(settings)  # click timing rules (#20)
         # Set while appends wait for the writer; the processors (any process) let them go first.
         self.writer.busy_flag = multiprocessing.get_context("spawn").Value("b", 0, lock=False)
         self.runner = ProcessorRunner(

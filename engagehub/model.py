@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from engagehub.errors import EngagehubError
@@ -12,7 +12,8 @@ from engagehub.errors import EngagehubError
 # Namespace of our stable event ids: uuid5(NS, f"{source_id}:{dedup_key}").
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c3a52-93b1-4d1e-8f7e-6c1f0f3b9a11")
 
-EVENT_TYPES = ("track", "identify", "page", "screen", "group", "alias")
+EVENT_TYPES = ("track", "identify", "page", "screen", "group", "alias", "delete")
+"""Segment call types; ``delete`` is the deletion request Segment forwards to destinations."""
 
 
 _NS_BYTES = EVENT_ID_NAMESPACE.bytes
@@ -72,6 +73,10 @@ class StoredEvent:
     received_at: int
     properties: dict[str, Any]
     raw: str
+
+
+LOG_COLUMNS = tuple(f.name for f in fields(StoredEvent))
+"""The columns of ``events`` a StoredEvent is read from, in field order (what every read uses)."""
 
 
 @dataclass(slots=True)

@@ -24,8 +24,7 @@ def routers() -> list[APIRouter]:
     from engagehub.destinations import api as destinations_api
     from engagehub.ingest import crossengage, segment, segment_browser, webhooks
     from engagehub.messaging import api as messaging_api
-    from engagehub.messaging import confirm_pages
-    from engagehub.messaging import pages as messaging_pages
+    from engagehub.messaging import click_pages, confirm_pages, recipient_pages, subscribe_pages
     from engagehub.ops import api as ops_api
     from engagehub.ops import status as ops_status
     from engagehub.privacy import api as privacy_api
@@ -45,7 +44,7 @@ def routers() -> list[APIRouter]:
         imports_api.router,
         profiles_api.router,
         messaging_api.router,
-        messaging_pages.router,
+        recipient_pages.router,
         ops_api.router,
         destinations_api.router,
         analytics_api.router,
@@ -57,6 +56,8 @@ def routers() -> list[APIRouter]:
         consent_summary.router,
         access_api.router,
         privacy_api.router,
+        click_pages.router,
+        subscribe_pages.router,
     ]
 
 
@@ -66,6 +67,7 @@ def processors(settings: Settings) -> list[Processor]:
     from engagehub.consent.processor import ConsentProcessor
     from engagehub.messaging.double_opt_in import ConfirmationProcessor
     from engagehub.messaging.journeys import JourneyProcessor
+    from engagehub.privacy.requests import ErasureRequestProcessor
     from engagehub.processing.log_index import LogIndex
     from engagehub.processing.unmapped import UnmappedCounter
     from engagehub.profiles.processor import ProfileProcessor
@@ -80,6 +82,7 @@ def processors(settings: Settings) -> list[Processor]:
         JourneyProcessor(),
         SuppressionProcessor(settings),
         ConfirmationProcessor(settings),
+        ErasureRequestProcessor(settings),  # after profiles: the request names a profile
     ]
 
 

@@ -313,8 +313,42 @@ class DeliverabilitySettings(BaseSettings):
     double_opt_in_expiry_hours: float = Field(default=72.0, gt=0)
     """How long a confirmation link works; unconfirmed requests then expire."""
 
+    bot_click_min_seconds: float = Field(default=5.0, ge=0)
+    """A click this soon after the message's delivery (else its send) is a link scanner's
+    (``too_fast``); 0 turns the rule off. See docs/deliverability.md for the evidence."""
+
+    bot_click_burst_links: int = Field(default=3, ge=0)
+    """This many different links of one message clicked within ``bot_click_burst_seconds`` are
+    a scanner's (``burst``, from the last of them on); 0 turns the rule off."""
+
+    bot_click_burst_seconds: float = Field(default=1.0, gt=0)
+    """The window of the burst rule, in seconds."""
+
+    click_tracking: bool = True
+    """Our own marketing emails: links go through ``/c/{token}`` (recorded as clicks, HEAD and
+    hidden-link hits flagged as machines), plus one hidden honeypot link."""
+
+    subscribe_form_rate_per_minute: float = Field(default=10.0, gt=0)
+    """Public double opt-in form (``/subscribe``): submissions one client address may make a
+    minute (the confirmations it sends go to people who did not ask)."""
+
+    subscribe_form_frame_ancestors: str = "*"
+    """Sites that may embed the ``/subscribe`` page in a frame (CSP ``frame-ancestors``
+    sources, e.g. ``https://shop.example``); ``'none'`` forbids embedding."""
+
+
+class PrivacySettings(BaseSettings):
+    """Erasure requests vendors send."""
+
+    model_config = _CONFIG
+
+    privacy_vendor_erasure: Literal["record", "erase", "ignore"] = "record"
+    """Vendor deletion requests in the log ("User Deleted": Braze UserDeleteRequest, Segment
+    delete calls): record them for an operator to confirm, erase the person at once, or ignore."""
+
 
 class Settings(
+    PrivacySettings,
     DeliverabilitySettings,
     MessagingSettings,
     SecuritySettings,
@@ -344,6 +378,7 @@ GROUPS: tuple[type[BaseSettings], ...] = (
     SecuritySettings,
     MessagingSettings,
     DeliverabilitySettings,
+    PrivacySettings,
 )
 """The groups in the order the settings reference lists them."""
 

@@ -123,6 +123,26 @@ async def add_goal(hub: HubDep, request: Request) -> JSONResponse:
     return JSONResponse(created, status_code=201)
 
 
+@router.put(
+    "/goals/{goal_id}",
+    summary="Edit a goal (same id); its conversions are re-evaluated",
+    responses=error_responses(400, 401, 404, 413),
+)
+async def change_goal(
+    hub: HubDep, request: Request, goal_id: Annotated[int, FastPath(ge=1, le=INT64_MAX)]
+) -> JSONResponse:
+    """The whole new definition, as for ``POST /api/goals``."""
+    body = await body_as(request, GoalIn)
+    goal_store.validate(body.campaign, body.event, body.where, body.within)
+    await settled(hub)
+    changed = await hub.writer.submit(
+        lambda conn: service.change_goal(
+            conn, goal_id, body.campaign, body.event, body.where, body.within
+        )
+    )
+    return JSONResponse(changed)
+
+
 @router.delete(
     "/goals/{goal_id}",
     status_code=204,

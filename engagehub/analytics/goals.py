@@ -113,9 +113,21 @@ def validate(campaign_id: str, event: str, where: str | None, within: str) -> in
 
 
 def insert(
-    conn: Connection, campaign_id: str, event: str, where: str | None, within_ms: int
+    conn: Connection,
+    campaign_id: str,
+    event: str,
+    where: str | None,
+    within_ms: int,
+    goal_id: int | None = None,
 ) -> int:
-    """Store a goal; returns its id."""
+    """Store a goal (under ``goal_id`` when an edit keeps it); returns its id."""
+    if goal_id is not None:
+        conn.execute(
+            "INSERT INTO analytics_goals (id, campaign_id, event, where_expr, within_ms, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (goal_id, campaign_id, event, where or None, within_ms, now_ms()),
+        )
+        return goal_id
     return int(
         conn.scalar(
             "INSERT INTO analytics_goals (campaign_id, event, where_expr, within_ms, created_at) "

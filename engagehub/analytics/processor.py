@@ -15,6 +15,7 @@ from engagehub.analytics import goals as goal_store
 from engagehub.model import StoredEvent
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
+from engagehub.storage.sqlin import chunks, marks
 
 DERIVED_TABLES = (
     "analytics_messages",
@@ -95,13 +96,12 @@ def _learn_aliases(conn: Connection, bounds: str, params: list[Any]) -> None:
         return
     keys = sorted({k for pair in pairs for k in pair})
     known: dict[str, str] = {}
-    for start in range(0, len(keys), 500):
-        part = keys[start : start + 500]
+    for part in chunks(keys):
         known.update(
             (str(a), str(m))
             for a, m in conn.execute(
                 "SELECT alias, message_id FROM analytics_message_aliases WHERE alias IN "
-                f"({', '.join('?' * len(part))})",
+                f"({marks(part)})",
                 part,
             ).fetchall()
         )
@@ -128,10 +128,10 @@ def _goal_events(conn: Connection, bounds: str, params: list[Any]) -> None:
     """Goal events of the window kept (and listed in ``a_goal`` so their recipients settle)."""
     goals = goal_store.load(conn)
     names = sorted(goal_store.VENDOR_CONVERSIONS | {g.event for g in goals})
-    marks = ", ".join("?" * len(names))
+    named = marks(names)
     rows = conn.execute(
         f"SELECT {log.COLUMNS} FROM events e WHERE {bounds} AND e.type = 'track' "
-        f"AND (e.event IN ({marks}) OR e.vendor_event IN ({marks})) ORDER BY e.seq",
+        f"AND (e.event IN ({named}) OR e.vendor_event IN ({named})) ORDER BY e.seq",
         [*params, *names, *names],
     ).fetchall()
     if not rows:

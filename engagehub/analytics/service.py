@@ -11,12 +11,18 @@ from engagehub.analytics.processor import AnalyticsProcessor, settle, store_goal
 from engagehub.errors import NotFound
 from engagehub.processing import get_offset
 from engagehub.storage import events as log
+from engagehub.storage import logread
 from engagehub.storage.base import Connection
 from engagehub.timeutil import format_ts
 
 
 def add_goal(
-    conn: Connection, campaign_id: str, event: str, where: str | None, within: str
+    conn: Connection,
+    campaign_id: str,
+    event: str,
+    where: str | None,
+    within: str,
+    goal_id: int | None = None,
 ) -> dict[str, Any]:
     """Create a goal and attribute the goal events already in the log (late goals count too).
 
@@ -26,21 +32,29 @@ def add_goal(
     within_ms = goal_store.validate(campaign_id, event, where, within)
     with conn.transaction():
         cursor = get_offset(conn, AnalyticsProcessor.name, lock=True)
-        goal_id = goal_store.insert(conn, campaign_id, event, where, within_ms)
+        goal_id = goal_store.insert(conn, campaign_id, event, where, within_ms, goal_id)
         goal = goal_store.get(conn, goal_id)
         matcher = goal_store.Matcher([goal])
         rows: list[tuple[Any, ...]] = []
-        for r in conn.execute(
-            f"SELECT {log.COLUMNS} FROM events WHERE seq <= ? AND type = 'track' "
-            "AND (event = ? OR vendor_event = ?) ORDER BY seq",
-            (cursor, event, event),
-        ).fetchall():
-            rows.extend(x for x in matcher.rows(log.from_row(r)) if x[0] == goal_id)
+        named = "type = 'track' AND (event = ? OR vendor_event = ?)"
+        for ev in logread.between(conn, 0, cursor, named, (event, event)):
+            rows.extend(x for x in matcher.rows(ev) if x[0] == goal_id)
         fold.prepare(conn)
         store_goal_rows(conn, rows)
         fold.touch_window(conn)
         settle(conn, lambda: None)
     return goal.public() | {"backfilled_events": len(rows)}
+
+
+def change_goal(
+    conn: Connection, goal_id: int, campaign_id: str, event: str, where: str | None, within: str
+) -> dict[str, Any]:
+    """Edit a goal, keeping its id: as if it were removed and added again in one transaction
+    (its conversions are re-evaluated, the goal events already in the log attributed anew)."""
+    goal_store.validate(campaign_id, event, where, within)
+    with conn.transaction():
+        remove_goal(conn, goal_id)
+        return add_goal(conn, campaign_id, event, where, within, goal_id)
 
 
 def remove_goal(conn: Connection, goal_id: int) -> None:
@@ -66,7 +80,8 @@ def remove_goal(conn: Connection, goal_id: int) -> None:
 
 def message_view(conn: Connection, message_id: str, limit: int = 500) -> dict[str, Any]:
     """A message's lifecycle (first time of each milestone, final status) and its timeline."""
-    from engagehub.api.events import event_json, source_names
+    from engagehub.api.events import source_names
+    from engagehub.eventjson import event_json
 
     target = conn.scalar(
         "SELECT message_id FROM analytics_message_aliases WHERE alias = ?", (message_id,)
@@ -90,7 +105,7 @@ def message_view(conn: Connection, message_id: str, limit: int = 500) -> dict[st
     if found is None and not events:
         raise NotFound(f"no message {message_id!r}", message_id=message_id)
     names = source_names(conn)
-    timeline = [event_json(ev, names) for ev in events]
+    timeline = [event_json(ev, names, raw=True) for ev in events]
     if found is None:
         return {"message_id": message_id, "status": None, "milestones": {}, "timeline": timeline}
     hours = conn.all(

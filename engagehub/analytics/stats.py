@@ -14,6 +14,7 @@ from engagehub.analytics.lifecycle import DAY_MS, HOUR_MS
 from engagehub.analytics.lifecycle import METRICS as ROLLUP_METRICS
 from engagehub.errors import NotFound, PayloadError
 from engagehub.storage.base import Connection
+from engagehub.storage.sqlin import chunks, marks
 from engagehub.timeutil import format_ts
 
 # Rollup metric -> name in the API.
@@ -90,11 +91,10 @@ def list_campaigns(conn: Connection, limit: int = 1000) -> list[dict[str, Any]]:
     )
     ids = [r["campaign_id"] for r in names]
     counts: dict[str, dict[str, int]] = {i: {} for i in ids}
-    for start in range(0, len(ids), 500):
-        part = ids[start : start + 500]
+    for part in chunks(ids):
         for r in conn.all(
             f"SELECT campaign_id, {', '.join(ROLLUP_METRICS)} FROM analytics_campaigns "
-            f"WHERE campaign_id IN ({', '.join('?' * len(part))})",
+            f"WHERE campaign_id IN ({marks(part)})",
             part,
         ):
             counts[r.pop("campaign_id")] = r

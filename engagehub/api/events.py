@@ -4,48 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, Query
 
-from engagehub import safejson
 from engagehub.api.auth import require_admin
 from engagehub.api.deps import HubDep
+from engagehub.eventjson import SHAPE_VERSION, event_json
 from engagehub.http import JSONResponse, error_responses
-from engagehub.model import StoredEvent
 from engagehub.storage import events as log
 from engagehub.storage import sources as source_store
 from engagehub.storage.base import Connection
 from engagehub.timeutil import format_ts, parse_param
 
 router = APIRouter(prefix="/api", tags=["events"], dependencies=[Depends(require_admin)])
-
-
-def event_json(ev: StoredEvent, source_names: dict[int, str]) -> dict[str, Any]:
-    """The public JSON form of a log row."""
-    raw: Any = ev.raw  # verbatim text when it is not JSON or nests past what we render
-    if not safejson.text_too_deep(ev.raw, safejson.MAX_DEPTH):
-        try:
-            raw = orjson.loads(ev.raw)
-        except orjson.JSONDecodeError:
-            pass
-    return {
-        "event_id": ev.event_id,
-        "seq": ev.seq,
-        "source": source_names.get(ev.source_id, str(ev.source_id)),
-        "type": ev.type,
-        "event": ev.event,
-        "vendor_event": ev.vendor_event,
-        "channel": ev.channel,
-        "user_id": ev.user_id,
-        "anonymous_id": ev.anonymous_id,
-        "contact": ev.contact,
-        "message_id": ev.message_id,
-        "campaign_id": ev.campaign_id,
-        "timestamp": format_ts(ev.event_time),
-        "received_at": format_ts(ev.received_at),
-        "properties": ev.properties,
-        "raw": raw,
-    }
 
 
 def source_names(conn: Connection) -> dict[int, str]:
@@ -93,7 +63,11 @@ async def list_events(
         if source is not None:
             q.source_id = source_store.by_name(conn, source).id
         events, next_cursor = log.query(conn, q)
-        return {"events": [event_json(e, names) for e in events], "next_cursor": next_cursor}
+        return {
+            "events": [event_json(e, names, raw=True) for e in events],
+            "next_cursor": next_cursor,
+            "shape_version": SHAPE_VERSION,
+        }
 
     return JSONResponse(await hub.read(run))
 

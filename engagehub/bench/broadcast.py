@@ -38,6 +38,18 @@ TEMPLATE = templates.TemplateIn(
 )
 
 
+def template(links: int) -> templates.TemplateIn:
+    """The bench template with ``links`` links in its HTML (each tracked when tracking is on)."""
+    anchors = "".join(
+        f'<p><a href="https://shop.example/deal/{i}?utm_source=mail&amp;utm_medium=email">'
+        f"Deal {i}</a></p>"
+        for i in range(links)
+    )
+    return TEMPLATE.model_copy(
+        update={"html": f"<html><body><p>Our spring deals are here.</p>{anchors}</body></html>"}
+    )
+
+
 class Sink:
     """The counting SMTP server process."""
 
@@ -74,7 +86,7 @@ class Sink:
         self.proc.wait(10)
 
 
-def _setup(settings: Settings, n: int) -> None:
+def _setup(settings: Settings, n: int, tpl: templates.TemplateIn = TEMPLATE) -> None:
     """N subscribed addresses, the template and an audience (not measured)."""
     db = open_database(settings.database_url, settings)
     now = now_ms()
@@ -91,7 +103,7 @@ def _setup(settings: Settings, n: int) -> None:
                         for i in range(start, min(n, start + 10_000))
                     ],
                 )
-        templates.save(conn, TEMPLATE)
+        templates.save(conn, tpl)
         audiences.save(conn, audiences.AudienceIn(name="everyone", channel="email"))
         broadcasts.create(
             conn,
@@ -113,6 +125,7 @@ def _broadcast(settings: Settings, progress: Callable[[int], None]) -> dict[str,
     peak = me.memory_info().rss
     service = MessagingService(settings)
     started = time.perf_counter()
+    cpu = time.process_time()
     while True:
         service.run_once(db)
         with db.reader() as conn:
@@ -122,10 +135,12 @@ def _broadcast(settings: Settings, progress: Callable[[int], None]) -> dict[str,
         if info["state"] == "done":
             break
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu
     db.close()
     return {
         "snapshot_s": snapshot,
         "send_s": elapsed,
+        "cpu_s": cpu,
         "sent": info["counts"].get("sent", 0),
         "rss_mb": peak / 2**20,
     }
@@ -156,9 +171,12 @@ async def _raw(settings: Settings, n: int) -> float:
     return time.perf_counter() - started
 
 
-def run(n: int, baseline_n: int, progress: Callable[[int], None]) -> dict[str, Any]:
-    """Figures: broadcast msg/s and peak RSS, raw aiosmtplib msg/s, their ratio."""
+def run(n: int, baseline_n: int, progress: Callable[[int], None], links: int = 0) -> dict[str, Any]:
+    """Figures: broadcast msg/s and peak RSS, raw aiosmtplib msg/s, their ratio; with
+    ``links``, the same broadcast again with click tracking off (the same-run baseline of
+    tracking's cost: link rewriting, signing, the honeypot)."""
     sink = Sink()
+    untracked: dict[str, float] | None = None
     try:
         with tempfile.TemporaryDirectory() as tmp:
             settings = Settings(
@@ -168,17 +186,29 @@ def run(n: int, baseline_n: int, progress: Callable[[int], None]) -> dict[str, A
                 send_batch=1000,
                 smtp_connections=32,
             )
-            _setup(settings, n)
+            tpl = template(links) if links else TEMPLATE
+            if links:  # tracking off first: the page cache warms for neither run's benefit
+                plain = settings.model_copy(
+                    update={
+                        "database_url": f"sqlite:///{Path(tmp) / 'plain.db'}",
+                        "click_tracking": False,
+                    }
+                )
+                _setup(plain, n, tpl)
+                untracked = _broadcast(plain, progress)
+            before = sink.counts()[0]
+            _setup(settings, n, tpl)
             figures = _broadcast(settings, progress)
             rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             received, distinct = sink.counts()
+            received -= before
             raw_s = asyncio.run(_raw(settings, baseline_n))
-            raw_received = sink.counts()[0] - received
+            raw_received = sink.counts()[0] - received - before
     finally:
         sink.close()
     rate = figures["sent"] / figures["send_s"]
     raw_rate = raw_received / raw_s
-    return {
+    out: dict[str, Any] = {
         "recipients": n,
         "sent": int(figures["sent"]),
         "received_by_smtp_server": received,
@@ -192,3 +222,12 @@ def run(n: int, baseline_n: int, progress: Callable[[int], None]) -> dict[str, A
         "baseline_raw_aiosmtplib_msg_per_s": round(raw_rate, 1),
         "ratio_broadcast_vs_raw": round(rate / raw_rate, 3),
     }
+    if untracked is not None:
+        plain_rate = untracked["sent"] / untracked["send_s"]
+        out["links_per_message"] = links
+        out["untracked_broadcast_msg_per_s"] = round(plain_rate, 1)
+        out["ratio_tracked_vs_untracked"] = round(rate / plain_rate, 3)
+        # CPU per message (all threads of this process): robust on a loaded machine
+        out["cpu_us_per_msg"] = round(figures["cpu_s"] / figures["sent"] * 1e6, 1)
+        out["untracked_cpu_us_per_msg"] = round(untracked["cpu_s"] / untracked["sent"] * 1e6, 1)
+    return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import secrets
 import shutil
 import subprocess
@@ -221,6 +222,7 @@ def measure_workers(url: str, workers: int, timeout: float = 900.0) -> dict[str,
         )
         for _ in range(workers)
     ]
+    cpu_before, idle_before = _children_cpu_s(), _machine_idle()
     started = first = time.perf_counter()
     moved = False
     try:
@@ -243,7 +245,32 @@ def measure_workers(url: str, workers: int, timeout: float = 900.0) -> dict[str,
             except subprocess.TimeoutExpired:
                 proc.kill()
     elapsed = max(1e-9, now - first)
-    return {"events": head, "seconds": elapsed, "events_per_s": head / elapsed}
+    idle = _machine_idle()
+    return {
+        "events": head,
+        "seconds": elapsed,
+        "events_per_s": head / elapsed,
+        # What bounds the count: the workers' CPU (start-up included) and whether the machine
+        # had any core left while they ran (every process on it, PostgreSQL and neighbours too).
+        "workers_cpu_s": _children_cpu_s() - cpu_before,
+        "machine_idle_share": (idle[0] - idle_before[0]) / max(1, idle[1] - idle_before[1]),
+        "load_average_1m": os.getloadavg()[0],
+    }
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _machine_idle() -> tuple[int, int]:
+    """(idle, total) CPU ticks of the whole machine since boot (``/proc/stat``; 0s elsewhere)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            ticks = [int(x) for x in fh.readline().split()[1:]]
+    except OSError:
+        return 0, 0
+    return ticks[3] + ticks[4], sum(ticks)  # idle + iowait
 
 
 def run_processing(

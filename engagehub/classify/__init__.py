@@ -6,8 +6,8 @@ wins: the vendor's own flag (SendGrid ``sg_machine_open``, Braze ``machine_open`
 ``is_suspected_bot_click``; an explicit "no" from the vendor is kept too), an Apple Mail
 Privacy Protection fetch, a known scanner or link-preview user agent, a known network, a HEAD
 request. The agents and networks are data
-(``data/machines.yaml``). Timing heuristics need the message's other events and are computed
-where lifecycles are (``too_fast``/``burst`` below are the pure rules they use).
+(``data/machines.yaml``). The timing rules (``too_fast``, ``burst``) need the message's other
+events and run where the server commits events (``classify.timing``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``engagehub goals add|list|remove`` and ``engagehub stats CAMPAIGN`` (the API's numbers)."""
+"""``engagehub goals add|list|edit|remove`` and ``engagehub stats CAMPAIGN`` (the API's numbers)."""
 
 from __future__ import annotations
 
@@ -73,6 +73,25 @@ def list_goals(
                 goal_store.format_duration(g.within_ms),
             )
     console.print(table)
+
+
+@goals_app.command("edit")
+def edit(
+    goal_id: Annotated[int, typer.Argument(help="Goal id.")],
+    campaign: Annotated[str, typer.Option("--campaign", help="Campaign (or journey) id.")],
+    event: Annotated[str, typer.Option("--event", help='Goal event name, e.g. "Order Completed".')],
+    within: Annotated[str, typer.Option("--within", help="Window after delivery: 72h, 3d...")],
+    where: Annotated[str | None, typer.Option("--where", help="Filter; omit it for none.")] = None,
+) -> None:
+    """Replace a goal's definition (same id); its conversions are counted again."""
+    goal_store.validate(campaign, event, where, within)
+    with _session() as conn:
+        run_until_caught_up(conn, [AnalyticsProcessor()])
+        changed = service.change_goal(conn, goal_id, campaign, event, where, within)
+    console.print(
+        f"goal {goal_id} of campaign {campaign}: {event} within {changed['within']} "
+        f"({changed['backfilled_events']} past goal events)"
+    )
 
 
 @goals_app.command("remove")

@@ -238,6 +238,10 @@ def broadcast(
     baseline: Annotated[
         int | None, typer.Option(help="Raw aiosmtplib sends for the baseline (default: same).")
     ] = None,
+    links: Annotated[
+        int,
+        typer.Option(help="Links per email; > 0 also sends it untracked (tracking's baseline)."),
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
     """A broadcast through a local aiosmtpd: msg/s and peak RSS vs raw aiosmtplib sends."""
@@ -253,7 +257,9 @@ def broadcast(
         disable=as_json,
     ) as bar:
         task = bar.add_task("broadcast", total=recipients)
-        figures = run(recipients, baseline or recipients, lambda n: bar.update(task, completed=n))
+        figures = run(
+            recipients, baseline or recipients, lambda n: bar.update(task, completed=n), links
+        )
     if as_json:
         print(orjson.dumps(figures).decode())
         return

@@ -22,7 +22,7 @@ from engagehub.consent.csv_import import (
     run_import,
 )
 from engagehub.consent.model import Change
-from engagehub.consent.processor import PROTECTED
+from engagehub.privacy import suppress
 from engagehub.processing import run_until_caught_up
 from engagehub.timeutil import now_ms
 
@@ -69,7 +69,7 @@ def import_subscriptions(
 
         def refused(changes: list[Change]) -> set[int]:
             keys = ((c.contact, c.channel, c.group) for c in changes)
-            return refused_indexes(changes, store.load_states(conn, keys), PROTECTED)
+            return refused_indexes(changes, store.load_states(conn, keys))
 
         def sink(item: batches.Chunk) -> int:
             return batches.append(conn, builtin, item, now_ms())
@@ -82,6 +82,7 @@ def import_subscriptions(
                 None if dry_run else sink,
                 report,
                 progress=lambda: bar.update(task, completed=fh.tell()),
+                erased=lambda values: suppress.matching(conn, values),
             )
         finally:
             report.close()

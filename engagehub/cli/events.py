@@ -9,8 +9,9 @@ import orjson
 import typer
 from rich.table import Table
 
-from engagehub.api.events import event_json, source_names
+from engagehub.api.events import source_names
 from engagehub.cli.common import console, database
+from engagehub.eventjson import event_json
 from engagehub.model import StoredEvent
 from engagehub.storage import events as log
 from engagehub.timeutil import format_ts
@@ -81,7 +82,7 @@ def tail(
 def _print(found: list[StoredEvent], names: dict[int, str], as_json: bool) -> None:
     if as_json:
         for ev in found:
-            print(orjson.dumps(event_json(ev, names)).decode())
+            print(orjson.dumps(event_json(ev, names, raw=True)).decode())
     elif found:
         console.print(_table(found, names))
 

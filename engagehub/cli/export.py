@@ -1,4 +1,4 @@
-"""``engagehub export OUT_DIR``: the log as Parquet/Avro files in the Currents layout."""
+"""``engagehub export OUT_DIR``: the log as Parquet/Avro files, Braze Currents-true by default."""
 
 from __future__ import annotations
 
@@ -25,12 +25,13 @@ def export(
         str | None, typer.Option(help='Event name globs, comma-separated, e.g. "Email *".')
     ] = None,
     layout: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="canonical (folders per canonical event) or currents (Braze's types and "
-            "records, as Braze Currents writes them)."
+            help="currents (Braze's types and records, as Braze Currents writes them; the "
+            "default for a new target) or canonical (folders per canonical event). Without "
+            "it, an existing target keeps the layout it was written in."
         ),
-    ] = "canonical",
+    ] = None,
 ) -> None:
     """Write new events since the last run of this target (exactly once per event)."""
     if fmt not in runner.FORMATS:
@@ -58,7 +59,8 @@ def export(
     else:
         span = f"nothing new after log position {result.after}"
     console.print(
-        f"exported {result.events:,} events ({span}) into {len(result.files)} files",
+        f"exported {result.events:,} events ({span}) into {len(result.files)} files "
+        f"(layout {result.layout})",
         highlight=False,
     )
     if result.snapshot:

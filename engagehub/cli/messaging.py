@@ -91,10 +91,7 @@ def templates_preview(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Render a template; strict by default (missing merge tags are an error naming each)."""
-    from engagehub.messaging.api import PreviewIn, preview
-
-    class _Hub:
-        settings = settings()
+    from engagehub.messaging.preview import PreviewIn, preview
 
     body = PreviewIn(
         profile=profile,
@@ -103,7 +100,7 @@ def templates_preview(
         strict=not lenient,
     )
     with database().session() as conn:
-        out = preview(conn, _Hub(), name, body)  # type: ignore[arg-type]
+        out = preview(conn, settings(), name, body)
     if as_json:
         _print(out)
         return
@@ -189,10 +186,14 @@ def broadcasts_create(
     template: Annotated[str, typer.Option(help="Template name.")],
     audience: Annotated[str, typer.Option(help="Audience name.")],
     rate: Annotated[float, typer.Option(help="Messages per second.")] = 100.0,
+    start_at: Annotated[
+        str | None,
+        typer.Option("--start-at", help="Schedule it: ISO 8601 (UTC without offset) or epoch."),
+    ] = None,
 ) -> None:
-    """Create a draft broadcast."""
+    """Create a draft broadcast, or a scheduled one with --start-at."""
     b = broadcasts.BroadcastIn(
-        name=name, template=template, audience=audience, rate_per_second=rate
+        name=name, template=template, audience=audience, rate_per_second=rate, start_at=start_at
     )
     with database().session() as conn:
         _print(broadcasts.create(conn, b))
@@ -207,6 +208,21 @@ def _act(name: str, fn: Any) -> None:
 def broadcasts_start(name: Annotated[str, typer.Argument(help="Broadcast name.")]) -> None:
     """Snapshot the audience; a running ``serve`` (or ``broadcasts run``) sends it."""
     _act(name, broadcasts.start)
+
+
+@broadcasts_app.command("schedule")
+def broadcasts_schedule(
+    name: Annotated[str, typer.Argument(help="Broadcast name.")],
+    at: Annotated[str, typer.Argument(help="ISO 8601 (UTC without offset) or epoch.")],
+) -> None:
+    """Start a draft by itself at a time (a running ``serve`` starts it)."""
+    _act(name, lambda c, n: broadcasts.schedule(c, n, at))
+
+
+@broadcasts_app.command("unschedule")
+def broadcasts_unschedule(name: Annotated[str, typer.Argument(help="Broadcast name.")]) -> None:
+    """Make a scheduled broadcast a draft again."""
+    _act(name, lambda c, n: broadcasts.act(c, n, "unschedule"))
 
 
 @broadcasts_app.command("pause")

@@ -13,8 +13,15 @@ from engagehub.api.auth import require_admin
 from engagehub.api.deps import HubDep
 from engagehub.consent import store
 from engagehub.consent.double_opt_in import DOI_PREFIX, RESENT, double_opt_in_request
-from engagehub.consent.model import PENDING, TYPES, Change, contact_for, contact_forms, status_of
-from engagehub.consent.processor import PROTECTED
+from engagehub.consent.model import (
+    PENDING,
+    TYPES,
+    Change,
+    contact_for,
+    contact_forms,
+    resubscribe_refused,
+    status_of,
+)
 from engagehub.errors import ConflictError, EngagehubError, PayloadError
 from engagehub.http import JSONResponse, error_responses
 from engagehub.ingest.body import body_as
@@ -83,13 +90,7 @@ def refused(conn: Connection, changes: list[Change]) -> Change | None:
     current = store.load_states(conn, ((c.contact, c.channel, c.group) for c in changes))
     for change in changes:
         cur = current.get((change.contact, change.channel, change.group))
-        if (
-            cur
-            and cur["status"] == "unsubscribed"
-            and cur["reason"] in PROTECTED
-            and change.status in ("subscribed", PENDING)
-            and not change.allow_resubscribe
-        ):
+        if resubscribe_refused(cur, change):
             return change
     return None
 

@@ -17,14 +17,14 @@ from typing import Any
 from engagehub.consent import batches, machine
 from engagehub.consent.batches import IMPORTED
 from engagehub.consent.changes import UPDATED
-from engagehub.consent.model import OWN_ACTIONS, PENDING, Change
+from engagehub.consent.model import OWN_ACTIONS, PROTECTED, Change, refused_sql, resubscribe_refused
 from engagehub.consent.store import change_event, load_states
 from engagehub.model import IncomingEvent, StoredEvent
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
+from engagehub.storage.sqlin import chunks, marks
 from engagehub.timeutil import now_ms
 
-PROTECTED = OWN_ACTIONS | {"hard_bounce"}
 Key = tuple[str, str, str]
 Pending = tuple[StoredEvent, Change]
 _COMPANIONS = {
@@ -85,10 +85,7 @@ def outcome(
         return "applied"
     if (cur["event_time"], cur["seq"]) >= (ev.event_time, ev.seq):
         return "superseded"
-    protected = cur["status"] == "unsubscribed" and cur["own_action"]
-    if protected and ch.status in ("subscribed", PENDING) and not ch.own_action:
-        return "applied" if ch.allow_resubscribe else "refused"
-    return "applied"
+    return "refused" if resubscribe_refused(cur, ch) else "applied"
 
 
 def newest_recorded(
@@ -101,13 +98,12 @@ def newest_recorded(
     """
     newest = {k: (int(v["event_time"]), int(v["seq"])) for k, v in current.items()}
     contacts = sorted({k[0] for k in current})
-    for start in range(0, len(contacts), 900):
-        part = contacts[start : start + 900]
+    for part in chunks(contacts):
         rows = conn.execute(
             "SELECT h.contact, h.channel, h.group_name, h.event_time, h.seq "
             "FROM subscription_history h JOIN subscription_states s ON s.contact = h.contact "
             "AND s.channel = h.channel AND s.group_name = h.group_name "
-            f"WHERE h.contact IN ({', '.join('?' * len(part))}) AND (h.event_time > s.event_time "
+            f"WHERE h.contact IN ({marks(part)}) AND (h.event_time > s.event_time "
             "OR (h.event_time = s.event_time AND h.seq > s.seq))",
             part,
         ).fetchall()
@@ -257,7 +253,7 @@ _STAGE = (
     "channel TEXT NOT NULL, group_name TEXT NOT NULL, status TEXT NOT NULL)"
 )
 _ON = "s.contact = c.contact AND s.channel = c.channel AND s.group_name = c.group_name"
-_REFUSED = "(s.status = 'unsubscribed' AND s.own_action <> 0 AND c.status = 'subscribed' AND ? = 0)"
+_REFUSED = refused_sql("s", "c")
 _HISTORY = (
     "INSERT INTO subscription_history (contact, channel, group_name, status, "
     "previous_status, event_time, seq, source, reason, outcome, event_id, recorded_at) "
@@ -320,6 +316,7 @@ def apply_record(conn: Connection, ev: StoredEvent, ctx: Context) -> None:
     source = ctx.names.get(ev.source_id) or str(ev.source_id)
     now = now_ms()
     own = int(reason in PROTECTED)
+    overrides = int(allow or reason in OWN_ACTIONS)  # what Change.own_action says of it
     if not known:  # nothing known of any key: every change applies, no previous status
         conn.execute(
             _HISTORY + "SELECT contact, channel, group_name, status, NULL, ?, ?, ?, ?, "
@@ -338,13 +335,13 @@ def apply_record(conn: Connection, ev: StoredEvent, ctx: Context) -> None:
             f"?, ?, CASE WHEN {_REFUSED} THEN 'refused' ELSE 'applied' END, ?, ? "
             f"FROM consent_stage c LEFT JOIN subscription_states s ON {_ON} WHERE 1 = 1 "
             "ORDER BY c.contact ON CONFLICT (seq, contact, channel, group_name) DO NOTHING",
-            (t, seq, source, reason, int(allow), ev.event_id, now),
+            (t, seq, source, reason, overrides, ev.event_id, now),
         )
         conn.execute(
             _STATES + "SELECT c.contact, c.channel, c.group_name, c.status, ?, ?, ?, ?, ?, ? "
             f"FROM consent_stage c LEFT JOIN subscription_states s ON {_ON} "
             f"WHERE NOT COALESCE({_REFUSED}, FALSE) "
             "ORDER BY c.contact, c.channel, c.group_name" + _ON_STATE,
-            (t, seq, source, reason, own, now, int(allow)),
+            (t, seq, source, reason, own, now, overrides),
         )
     conn.execute("DELETE FROM consent_stage")

@@ -10,7 +10,7 @@ identify calls; neither loads more than one chunk's rows at a time, whatever the
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -201,15 +201,20 @@ def identify_event(ev: StoredEvent, row: Row) -> StoredEvent:
     )
 
 
-def erase(conn: Connection, values: set[str]) -> int:
+def erase(conn: Connection, values: set[str], event_id: str | None = None) -> int:
     """Drop every import row naming one of ``values`` (erasure: an identifier, email or phone)
-    from the stored rows and changes; returns how many rows went. Derived tables are the
-    eraser's to clean; a reprocess afterwards no longer sees these rows."""
+    from the stored rows and changes (of one record, or of all); returns how many rows went.
+    Derived tables are the eraser's to clean; a reprocess afterwards no longer sees these rows."""
     if not values:
         return 0
     dropped = 0
-    found = conn.execute("SELECT event_id, payload FROM import_batches").fetchall()
-    for event_id, payload in found:
+    if event_id is None:
+        found = conn.execute("SELECT event_id, payload FROM import_batches").fetchall()
+    else:
+        found = conn.execute(
+            "SELECT event_id, payload FROM import_batches WHERE event_id = ?", (event_id,)
+        ).fetchall()
+    for found_id, payload in found:
         body = orjson.loads(zlib.decompress(bytes(payload)))
         keep = [r for r in body["rows"] if not values.intersection(r[1].values())]
         if len(keep) == len(body["rows"]):
@@ -223,7 +228,18 @@ def erase(conn: Connection, values: set[str]) -> int:
                 zlib.compress(orjson.dumps(body), 1),
                 zlib.compress(orjson.dumps(flat), 1),
                 len(keep),
-                event_id,
+                found_id,
             ),
         )
     return dropped
+
+
+def screen(conn: Connection, event_id: str, erased: Callable[[set[str]], set[str]]) -> int:
+    """Drop the rows of one stored record that name an erased identifier (``erased`` says which
+    values are); the suppression screen calls it for every import record it lets through."""
+    blob = conn.scalar("SELECT payload FROM import_batches WHERE event_id = ?", (event_id,))
+    if blob is None:
+        return 0
+    rows = orjson.loads(zlib.decompress(bytes(blob)))["rows"]
+    gone = erased({str(v) for r in rows for v in r[1].values()})
+    return erase(conn, gone, event_id) if gone else 0

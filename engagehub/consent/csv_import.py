@@ -23,7 +23,7 @@ from typing import IO, Any, Protocol
 
 from engagehub import csvsafe
 from engagehub.consent import batches
-from engagehub.consent.model import Change, contact_for, status_of
+from engagehub.consent.model import Change, contact_for, resubscribe_refused, status_of
 from engagehub.consent.seen import SeenStatuses, seen_key
 from engagehub.csvsafe import unneutralize
 from engagehub.errors import PayloadError
@@ -49,6 +49,8 @@ TEMPLATE = (
     "last_name",
 )
 _CONTACT_CHANNEL = {"email": "email", "sms": "phone", "whatsapp": "phone"}
+ERASED_REASON = "not imported: an identifier of this row belongs to an erased person"
+"""An erased person's row is reported by number only: the report keeps none of its values."""
 
 
 @dataclass(slots=True)
@@ -116,6 +118,7 @@ class CsvImport:
         self.header: list[str] = []
         self.seen = SeenStatuses()
         self._columns: list[tuple[int, str, str, str]] = []
+        self._statuses: dict[tuple[str, str], str | PayloadError] = {}
 
     def read(self, binary: IO[bytes]) -> Iterator[tuple[int, list[str]]]:
         """(row number, cells) from a UTF-8 CSV (BOM, CRLF and quoted newlines handled)."""
@@ -195,10 +198,9 @@ class CsvImport:
             fail("", "", "no identifier: fill user_id, anonymous_id, email, phone or id:<kind>")
         changes: list[Change] = []
         for channel, group, value, column in statuses:
-            try:
-                status = status_of(value, column)
-            except PayloadError as exc:
-                fail(column, value, exc.message)
+            status = self._status(value, column)
+            if isinstance(status, PayloadError):
+                fail(column, value, status.message)
                 continue
             contact = ids.get(_CONTACT_CHANNEL[channel])
             if contact is None:
@@ -214,32 +216,48 @@ class CsvImport:
             return None, errors
         return _Row(number, cells, changes, ids, traits), []
 
+    def _status(self, value: str, column: str) -> str | PayloadError:
+        """``status_of`` remembered per (value, column): a file repeats a handful of values
+        millions of times (bounded: a file of many distinct bad values is not kept)."""
+        key = (value, column)
+        found = self._statuses.get(key)
+        if found is None:
+            try:
+                found = status_of(value, column)
+            except PayloadError as exc:
+                found = exc
+            if len(self._statuses) < _STATUS_CACHE:
+                self._statuses[key] = found
+        return found
+
     def conflicts(self, rows: list[_Row]) -> dict[int, list[RowError]]:
         """Rows (by index) giving a contact point another status than an earlier row did; the
         others are remembered, so the first row for a key wins across the whole file."""
-        earlier = self.seen.lookup(
-            seen_key(c.contact, c.channel, c.group) for r in rows for c in r.changes
-        )
+        keyed = [[seen_key(c.contact, c.channel, c.group) for c in r.changes] for r in rows]
+        earlier = self.seen.lookup(k for keys in keyed for k in keys)
+        new: dict[int, tuple[int, str]] = {}
         out: dict[int, list[RowError]] = {}
-        for index, row in enumerate(rows):
-            keys = [seen_key(c.contact, c.channel, c.group) for c in row.changes]
-            errors = [
-                RowError(
-                    row.number,
-                    _column(c),
-                    c.status,
-                    f"conflicts with row {earlier[k][0]} ({earlier[k][1]}) for the same contact",
-                    row.cells,
-                )
-                for k, c in zip(keys, row.changes, strict=True)
-                if k in earlier and earlier[k][1] != c.status
-            ]
+        for index, (row, keys) in enumerate(zip(rows, keyed, strict=True)):
+            errors = []
+            for k, c in zip(keys, row.changes, strict=True):
+                first = earlier.get(k) or new.get(k)
+                if first is not None and first[1] != c.status:
+                    errors.append(
+                        RowError(
+                            row.number,
+                            _column(c),
+                            c.status,
+                            f"conflicts with row {first[0]} ({first[1]}) for the same contact",
+                            row.cells,
+                        )
+                    )
             if errors:
                 out[index] = errors
                 continue
             for k, c in zip(keys, row.changes, strict=True):
-                earlier.setdefault(k, (row.number, c.status))
-        self.seen.record((k, number, status) for k, (number, status) in earlier.items())
+                if k not in earlier:
+                    new.setdefault(k, (row.number, c.status))
+        self.seen.record((k, number, status) for k, (number, status) in new.items())
         return out
 
     def close(self) -> None:
@@ -262,6 +280,7 @@ class CsvImport:
 
 
 _SKIP, _CONTACT, _ID, _STATUS, _TRAIT = range(5)
+_STATUS_CACHE = 1024
 
 
 def _column_plan(name: str) -> tuple[int, str, str, str]:
@@ -286,23 +305,14 @@ def _column(c: Change) -> str:
 
 
 def refused_indexes(
-    changes: list[Change],
-    current: dict[tuple[str, str, str], dict[str, Any]],
-    protected: frozenset[str],
+    changes: list[Change], current: dict[tuple[str, str, str], dict[str, Any]]
 ) -> set[int]:
     """Indexes of changes that would resubscribe someone who unsubscribed themselves."""
-    out = set()
-    for i, change in enumerate(changes):
-        cur = current.get((change.contact, change.channel, change.group))
-        if (
-            cur
-            and cur["status"] == "unsubscribed"
-            and cur["reason"] in protected
-            and change.status == "subscribed"
-            and not change.allow_resubscribe
-        ):
-            out.add(i)
-    return out
+    return {
+        i
+        for i, change in enumerate(changes)
+        if resubscribe_refused(current.get((change.contact, change.channel, change.group)), change)
+    }
 
 
 def run_import(
@@ -313,10 +323,13 @@ def run_import(
     errors: ErrorSink,
     progress: Callable[[], None] | None = None,
     chunk: int = 2000,
+    erased: Callable[[set[str]], set[str]] | None = None,
 ) -> ImportReport:
     """Stream the file; ``refused`` names changes the own-action rule forbids (by index in the
     list it is given); ``sink`` stores a chunk's record and says whether it was new (None = dry
-    run). Chunks end after ``chunk`` valid rows, so their row ranges depend on the file only."""
+    run); ``erased`` names the identifier values of erased people among those it is given (their
+    rows are rejected as erased, quoting nothing of them). Chunks end after ``chunk`` valid
+    rows, so their row ranges depend on the file only."""
     report = ImportReport()
     rows: list[_Row] = []
     started = False
@@ -338,6 +351,12 @@ def run_import(
         pending.clear()
 
     def flush() -> None:
+        if erased is not None and rows:
+            gone = erased({v for r in rows for v in r.ids.values()})
+            for index in [i for i, r in enumerate(rows) if gone.intersection(r.ids.values())]:
+                report.rows_rejected += 1
+                add_error(RowError(rows[index].number, "", "", ERASED_REASON, ()))
+            rows[:] = [r for r in rows if not gone.intersection(r.ids.values())]
         duplicates = job.conflicts(rows)
         for index in sorted(duplicates, reverse=True):
             report.rows_rejected += 1

@@ -30,10 +30,10 @@ from engagehub.consent.csv_import import (
     run_import,
 )
 from engagehub.consent.model import Change
-from engagehub.consent.processor import PROTECTED
 from engagehub.errors import EngagehubError, NotFound, PayloadTooLarge
 from engagehub.http import JSONResponse, error_responses
 from engagehub.hub import Hub
+from engagehub.privacy import suppress
 from engagehub.storage.base import Connection
 from engagehub.timeutil import format_ts, now_ms
 
@@ -98,7 +98,7 @@ async def _run(hub: Hub, import_id: str, path: Path, options: dict[str, Any]) ->
 
             def refused(changes: list[Change]) -> set[int]:
                 keys = ((c.contact, c.channel, c.group) for c in changes)
-                return refused_indexes(changes, store.load_states(conn, keys), PROTECTED)
+                return refused_indexes(changes, store.load_states(conn, keys))
 
             def sink(item: batches.Chunk) -> int:
                 write(lambda c: batches.store(c, builtin, item, now_ms()))  # rows, then record
@@ -111,7 +111,12 @@ async def _run(hub: Hub, import_id: str, path: Path, options: dict[str, Any]) ->
             try:
                 with path.open("rb") as fh:
                     report = run_import(
-                        fh, job, refused, None if options["dry_run"] else sink, errors
+                        fh,
+                        job,
+                        refused,
+                        None if options["dry_run"] else sink,
+                        errors,
+                        erased=lambda values: suppress.matching(conn, values),
                     )
             finally:
                 job.close()

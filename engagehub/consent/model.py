@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from engagehub.consent.phones import fast_e164
 from engagehub.contacts import ContactError, normalize_email, normalize_phone
@@ -37,6 +39,10 @@ OWN_ACTIONS = frozenset(
         "double_opt_in",
     )
 )
+PROTECTED = OWN_ACTIONS | {"hard_bounce"}
+"""Reasons whose unsubscribe a bulk resubscribe may not undo (the state's ``own_action``)."""
+RESUBSCRIBING = ("subscribed", PENDING)
+"""Statuses a change moves to that would undo an unsubscribe."""
 
 
 def status_of(value: object, field: str = "status") -> str:
@@ -93,3 +99,28 @@ class Change:
     def own_action(self) -> bool:
         """Whether the person made this change themselves."""
         return self.reason in OWN_ACTIONS
+
+
+def resubscribe_refused(state: Mapping[str, Any] | None, change: Change) -> bool:
+    """The one own-action rule (API, CSV import, processor): a person's own unsubscribe, or a
+    hard bounce, stands against a resubscribe they did not make themselves, unless the change
+    says ``allow_resubscribe``. ``state`` is a row of ``store.load_states`` (or None)."""
+    return (
+        state is not None
+        and state["status"] == "unsubscribed"
+        and bool(state["own_action"])
+        and change.status in RESUBSCRIBING
+        and not change.own_action
+        and not change.allow_resubscribe
+    )
+
+
+def refused_sql(state: str = "s", change: str = "c") -> str:
+    """``resubscribe_refused`` over a ``subscription_states`` row and a staged change row, for
+    set-based paths; binds one parameter: 1 when the change may override (its
+    ``allow_resubscribe``, or the person's own action), else 0."""
+    statuses = ", ".join(f"'{s}'" for s in RESUBSCRIBING)
+    return (
+        f"({state}.status = 'unsubscribed' AND {state}.own_action <> 0 "
+        f"AND {change}.status IN ({statuses}) AND ? = 0)"
+    )

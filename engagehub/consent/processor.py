@@ -21,19 +21,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from engagehub.consent import batches
-from engagehub.consent.apply import PROTECTED, Context, Pending, apply_changes, apply_record
+from engagehub.consent.apply import Context, Pending, apply_changes, apply_record
 from engagehub.consent.changes import WHERE
 from engagehub.consent.model import Change
-from engagehub.consent.persons import changes_with_people
+from engagehub.consent.persons import changes_with_people, resolve_waiting
 from engagehub.consent.store import builtin_source_id
 from engagehub.model import StoredEvent
+from engagehub.processing.window import Window
 from engagehub.settings import Settings
 from engagehub.storage import events as log
 from engagehub.storage import sources as source_store
 from engagehub.storage.base import Connection
 from engagehub.timeutil import now_ms
 
-__all__ = ["PROTECTED", "ConsentProcessor"]
+__all__ = ["ConsentProcessor"]
 
 BLOCK = 20_000
 """Changes applied per block: an import's records are loaded a few at a time, never a window's."""
@@ -60,6 +61,18 @@ class ConsentProcessor:
         return changes_with_people(
             conn, ev, self._builtin, self.region, self.spam_policy, self.bounce_policy
         )
+
+    def apply_window(self, window: Window) -> None:
+        """The window's changes, then the waiting person-level requests it made applicable."""
+        conn = window.conn
+        events = window.events(self.where, payload=self.payload)
+        if events:
+            self.apply(conn, events)
+        self._builtin = self._builtin or builtin_source_id(conn)
+        ctx = Context(self._builtin, {}, self.changes_at, self.machine_policy)
+        waiting = resolve_waiting(conn, window.bounds(), self.changes_at)
+        if waiting:
+            self._flush(conn, waiting, ctx)
 
     def apply(self, conn: Connection, events: Sequence[StoredEvent]) -> None:
         """Apply the batch in log order, in blocks of ``BLOCK`` changes (idempotent)."""
@@ -90,3 +103,4 @@ class ConsentProcessor:
         """Forget states and history (rebuilt from the log by ``engagehub reprocess consent``)."""
         conn.execute("DELETE FROM subscription_states")
         conn.execute("DELETE FROM subscription_history")
+        conn.execute("DELETE FROM consent_person_requests")

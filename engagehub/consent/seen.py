@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Iterable
 
 from engagehub.consent.model import STATUSES
+from engagehub.storage.sqlin import chunks, marks
 
 _STATUS_CODE = {s: i for i, s in enumerate(STATUSES)}
 
@@ -44,10 +45,9 @@ class SeenStatuses:
         """(row number, status) already recorded for these keys."""
         wanted = list(set(keys))
         found: dict[int, tuple[int, str]] = {}
-        for start in range(0, len(wanted), 900):
-            part = wanted[start : start + 900]
+        for part in chunks(wanted):
             rows = self._db.execute(
-                f"SELECT k, row, status FROM seen WHERE k IN ({', '.join('?' * len(part))})",
+                f"SELECT k, row, status FROM seen WHERE k IN ({marks(part)})",
                 part,
             )
             for key, row, status in rows:
@@ -59,7 +59,8 @@ class SeenStatuses:
         self._db.execute("BEGIN")
         self._db.executemany(
             "INSERT OR IGNORE INTO seen (k, row, status) VALUES (?, ?, ?)",
-            [(k, row, _STATUS_CODE[status]) for k, row, status in items],
+            # In key order: each B-tree page is visited once per chunk, not once per key.
+            sorted((k, row, _STATUS_CODE[status]) for k, row, status in items),
         )
         self._db.execute("COMMIT")
 

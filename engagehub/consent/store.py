@@ -22,6 +22,7 @@ from engagehub.consent.model import BUILTIN_SOURCE, NO_STATUS, PENDING, Change
 from engagehub.errors import ConfigError
 from engagehub.model import IncomingEvent
 from engagehub.storage.base import Connection
+from engagehub.storage.sqlin import chunks, marks
 from engagehub.timeutil import format_ts
 
 STATE_COLUMNS = "contact, channel, group_name, status, event_time, seq, source, reason, own_action"
@@ -68,11 +69,9 @@ def load_states(
     wanted = list(set(keys))
     contacts = sorted({k[0] for k in wanted})
     found: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for start in range(0, len(contacts), 900):
-        part = contacts[start : start + 900]
+    for part in chunks(contacts):
         rows = conn.all(
-            f"SELECT {STATE_COLUMNS} FROM subscription_states WHERE contact IN "
-            f"({', '.join('?' * len(part))})",
+            f"SELECT {STATE_COLUMNS} FROM subscription_states WHERE contact IN ({marks(part)})",
             part,
         )
         for row in rows:
@@ -88,7 +87,7 @@ def states_for(conn: Connection, contacts: Iterable[str]) -> list[dict[str, Any]
         return []
     rows = conn.all(
         f"SELECT {STATE_COLUMNS}, updated_at FROM subscription_states WHERE contact IN "
-        f"({', '.join('?' * len(wanted))}) ORDER BY contact, channel, group_name",
+        f"({marks(wanted)}) ORDER BY contact, channel, group_name",
         wanted,
     )
     return [

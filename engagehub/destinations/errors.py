@@ -2,15 +2,23 @@
 
 EngagehubError
 └── DeliveryError
-    ├── TransientDeliveryError   timeouts, connection errors, 408, 429, 5xx: retry with backoff
+    ├── TransientDeliveryError   timeouts, connection errors, 408, 429, 5xx, 3xx, surprises: retry
     └── TerminalDeliveryError    other 4xx, refused addresses: the batch goes to dead letters
+
+The two carry the markers of ``engagehub.errors`` (``TransientException`` /
+``TerminalException``); the HTTP rule is ``errors.terminal_status``.
 """
 
 from __future__ import annotations
 
 from email.utils import parsedate_to_datetime
 
-from engagehub.errors import EngagehubError
+from engagehub.errors import (
+    EngagehubError,
+    TerminalException,
+    TransientException,
+    terminal_status,
+)
 from engagehub.timeutil import now_ms
 
 __all__ = [
@@ -29,7 +37,7 @@ class DeliveryError(EngagehubError):
     http_status = 502
 
 
-class TransientDeliveryError(DeliveryError):
+class TransientDeliveryError(DeliveryError, TransientException):
     """Worth retrying later; ``retry_after`` (seconds) when the destination asked for a delay."""
 
     def __init__(self, message: str, retry_after: float | None = None, **details: object) -> None:
@@ -37,16 +45,15 @@ class TransientDeliveryError(DeliveryError):
         self.retry_after = retry_after
 
 
-class TerminalDeliveryError(DeliveryError):
+class TerminalDeliveryError(DeliveryError, TerminalException):
     """Retrying the same batch will not help (the destination rejected it)."""
 
 
 def classify(status: int) -> type[DeliveryError] | None:
-    """None for success (2xx); 408, 429 and 5xx are transient; any other status is terminal."""
+    """None for success (2xx); else the class ``errors.terminal_status`` picks."""
     if 200 <= status < 300:
         return None
-    retry = status in (408, 429) or status >= 500
-    return TransientDeliveryError if retry else TerminalDeliveryError
+    return TerminalDeliveryError if terminal_status(status) else TransientDeliveryError
 
 
 def retry_after_seconds(value: str | None) -> float | None:

@@ -38,12 +38,6 @@ def sql(pattern: str | None) -> tuple[str, list[Any]]:
     return "(" + " OR ".join(one for _ in globs) + ")", [p for g in globs for p in (_like(g),) * 2]
 
 
-def name_of(event: str | None, vendor_event: str | None, call_type: str = "track") -> str:
-    """The name an event is exported and forwarded under: canonical, else the vendor's, else
-    the call type (an identify without a name)."""
-    return event or vendor_event or call_type
-
-
 def matches(pattern: str | None, event: str | None, vendor_event: str | None = None) -> bool:
     """Exact, case-sensitive glob match on the event's name (LIKE is case-insensitive on SQLite)."""
     globs = split(pattern)

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import orjson
 
-from engagehub.destinations import patterns, signing
+from engagehub.destinations import signing
 from engagehub.destinations.errors import (
     TerminalDeliveryError,
     TransientDeliveryError,
@@ -24,30 +24,9 @@ from engagehub.destinations.errors import (
 from engagehub.destinations.guard import Target, host_header, pinned, resolve
 from engagehub.destinations.store import Destination
 from engagehub.errors import PayloadError
+from engagehub.eventjson import SHAPE_VERSION, event_json, name_of
 from engagehub.model import StoredEvent
 from engagehub.timeutil import format_ts, now_ms
-
-
-def event_json(ev: StoredEvent) -> dict[str, Any]:
-    """The public form of one event in a delivered batch (``event``: canonical name, else the
-    vendor's; ``canonical``: whether it is a canonical one)."""
-    return {
-        "id": ev.event_id,
-        "seq": ev.seq,
-        "event": patterns.name_of(ev.event, ev.vendor_event, ev.type),
-        "canonical": ev.event is not None,
-        "vendor_event": ev.vendor_event,
-        "type": ev.type,
-        "channel": ev.channel,
-        "user_id": ev.user_id,
-        "anonymous_id": ev.anonymous_id,
-        "contact": ev.contact,
-        "message_id": ev.message_id,
-        "campaign_id": ev.campaign_id,
-        "timestamp": format_ts(ev.event_time),
-        "received_at": format_ts(ev.received_at),
-        "properties": ev.properties,
-    }
 
 
 def webhook_body(dest: Destination, msg_id: str, events: Sequence[StoredEvent]) -> bytes:
@@ -57,6 +36,7 @@ def webhook_body(dest: Destination, msg_id: str, events: Sequence[StoredEvent]) 
             "type": "engagehub.events",
             "batch_id": msg_id,
             "destination": dest.name,
+            "shape_version": SHAPE_VERSION,
             "events": [event_json(e) for e in events],
         }
     )
@@ -74,7 +54,7 @@ def segment_body(events: Sequence[StoredEvent]) -> bytes:
             "context": {"library": {"name": "engagehub"}},
         }
         if call["type"] == "track":
-            call["event"] = patterns.name_of(ev.event, ev.vendor_event)
+            call["event"] = name_of(ev.event, ev.vendor_event)
             call["properties"] = ev.properties
         elif call["type"] == "identify":
             call["traits"] = ev.properties

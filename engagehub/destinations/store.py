@@ -10,7 +10,7 @@ from engagehub.destinations import patterns
 from engagehub.errors import ConflictError, NotFound, PayloadError
 from engagehub.model import StoredEvent
 from engagehub.storage import events as log
-from engagehub.storage import followers
+from engagehub.storage import followers, logread
 from engagehub.storage.base import Connection
 from engagehub.timeutil import TimestampError, now_ms, parse_ts
 
@@ -171,11 +171,8 @@ def plan(conn: Connection, dest: Destination) -> int | None:
     if head <= dest.cursor:
         return None
     where, params = patterns.sql(dest.events)
-    rows = conn.execute(
-        f"SELECT seq FROM events WHERE seq > ? AND seq <= ? AND {where} ORDER BY seq LIMIT ?",
-        [dest.cursor, head, *params, dest.batch_size],
-    ).fetchall()
-    upto = int(rows[-1][0]) if len(rows) == dest.batch_size else head
+    seqs = logread.positions(conn, dest.cursor, head, where, params, dest.batch_size)
+    upto = seqs[-1] if len(seqs) == dest.batch_size else head
     with conn.transaction():
         conn.execute("UPDATE destinations SET inflight_upto = ? WHERE name = ?", (upto, dest.name))
     return upto
@@ -184,11 +181,7 @@ def plan(conn: Connection, dest: Destination) -> int | None:
 def read_batch(conn: Connection, dest: Destination, after: int, upto: int) -> list[StoredEvent]:
     """The events of a batch range that this destination takes, in log order."""
     where, params = patterns.sql(dest.events)
-    rows = conn.execute(
-        f"SELECT {log.COLUMNS} FROM events WHERE seq > ? AND seq <= ? AND {where} ORDER BY seq",
-        [after, upto, *params],
-    ).fetchall()
-    found = [log.from_row(r) for r in rows]
+    found = logread.between(conn, after, upto, where, params)
     return [e for e in found if patterns.matches(dest.events, e.event, e.vendor_event)]
 
 
@@ -290,12 +283,7 @@ def replay(
             return {"destination": name, "dead_letters": int(cur.rowcount)}
         cursor = 0
         if from_ms is not None:
-            cursor = int(
-                conn.scalar(
-                    "SELECT COALESCE(MAX(seq), 0) FROM events WHERE received_at < ?", (from_ms,)
-                )
-                or 0
-            )
+            cursor = logread.last_received_before(conn, from_ms)
         conn.execute(
             "UPDATE destinations SET cursor = ?, inflight_upto = NULL, attempts = 0, "
             "next_attempt_at = 0 WHERE name = ?",

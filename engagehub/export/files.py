@@ -146,24 +146,53 @@ def parquet_bytes(table: pa.Table, meta: dict[str, str]) -> bytes:
     return bytes(sink.getvalue().to_pybytes())
 
 
-def _currents_record(row: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
-    props = _loads(row["properties"]) if row["properties"] else {}
+def column_values(column: pa.ChunkedArray | pa.Array) -> list[Any]:
+    """A column as Python values; timestamps as epoch milliseconds (what Avro stores), not
+    datetime objects, which cost more to make than the rest of the record."""
+    if column.type == schema.TS:
+        column = column.cast(pa.int64())
+    values: list[Any] = column.to_pylist()
+    return values
+
+
+def _currents_records(table: pa.Table, fields: dict[str, str]) -> list[dict[str, Any]]:
+    """The rows as Currents records of ``fields``, built column by column."""
+    props = [_loads(p) if p else {} for p in table.column("properties").to_pylist()]
+    contacts = [c or "" for c in table.column("contact").to_pylist()]
     renames = schema.currents_fields()
-    contact = row["contact"] or ""
-    special = {
-        "id": row["id"],
-        "time": int(row["time"].timestamp()) if row["time"] is not None else None,
-        "external_user_id": row["user_id"],
-        "user_id": props.get("braze_id"),
-        "campaign_id": row["campaign_id"] or props.get("campaign_id"),
-        "email_address": props.get("email") or (contact if "@" in contact else None),
-        "phone_number": props.get("phone") or (contact if contact.startswith("+") else None),
+    special: dict[str, list[Any]] = {
+        "id": table.column("id").to_pylist(),
+        "time": [None if t is None else seconds(t) for t in column_values(table.column("time"))],
+        "external_user_id": table.column("user_id").to_pylist(),
+        "user_id": [p.get("braze_id") for p in props],
+        "campaign_id": [
+            c or p.get("campaign_id")
+            for c, p in zip(table.column("campaign_id").to_pylist(), props, strict=True)
+        ],
+        "email_address": [
+            p.get("email") or (c if "@" in c else None)
+            for p, c in zip(props, contacts, strict=True)
+        ],
+        "phone_number": [
+            p.get("phone") or (c if c.startswith("+") else None)
+            for p, c in zip(props, contacts, strict=True)
+        ],
     }
-    out: dict[str, Any] = {}
+    columns = []
     for name, kind in fields.items():
-        value = special[name] if name in special else props.get(renames.get(name, name))
-        out[name] = _coerce(value, kind)
-    return out
+        if name in special:
+            values = special[name]
+        else:
+            key = renames.get(name, name)
+            values = [p.get(key) for p in props]
+        columns.append([v if type(v) is str else _coerce(v, kind) for v in values])
+    names = list(fields)
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def seconds(ms: int) -> int:
+    """Whole seconds of epoch milliseconds, truncated toward zero (as ``int(timestamp())``)."""
+    return ms // 1000 if ms >= 0 else -(-ms // 1000)
 
 
 def _coerce(value: Any, kind: str) -> Any:
@@ -184,13 +213,13 @@ def _coerce(value: Any, kind: str) -> Any:
 def avro_bytes(table: pa.Table, event_type: str, meta: dict[str, str]) -> bytes:
     """An Avro container file: Currents' record shape where it has one, else the generic one."""
     avro_schema = schema.avro_schema(event_type)
-    rows = table.to_pylist()
     currents = schema.currents_types().get(event_type)
     if currents is not None:
-        fields = schema.currents_shapes()[currents]
-        records = [_currents_record(r, fields) for r in rows]
+        records = _currents_records(table, schema.currents_shapes()[currents])
     else:
-        records = rows
+        names = table.column_names
+        columns = [column_values(table.column(n)) for n in names]
+        records = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
     buf = io.BytesIO()
     fastavro.writer(
         buf, fastavro.parse_schema(avro_schema), records, metadata=meta, codec="deflate"

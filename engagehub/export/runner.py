@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -25,6 +26,12 @@ FORMATS = ("parquet", "avro")
 LAYOUTS = ("canonical", "currents")
 """``canonical``: folders per canonical (else vendor) name, one engagehub schema; ``currents``:
 Braze's own types and records (``export.currents``)."""
+ENCODERS = min(4, os.cpu_count() or 1)
+"""Partitions encoded at once (threads: the encoders run outside the GIL)."""
+READ_PIECE = 50_000
+"""Log positions from which a range is read in parallel pieces."""
+DEFAULT_LAYOUT = "currents"
+"""The layout of a new export target when none is asked for (an existing target keeps its own)."""
 CHUNK = 200_000
 """Log positions per write-ahead range (bounds memory and the work a crash repeats)."""
 
@@ -39,6 +46,7 @@ class ExportResult:
     events: int = 0
     files: list[str] = field(default_factory=list)
     snapshot: str | None = None
+    layout: str = "canonical"
 
 
 def open_output(out: str) -> tuple[AbstractFileSystem, str]:
@@ -60,6 +68,25 @@ def target_name(fs: AbstractFileSystem, root: str, fmt: str, events: str | None)
     return f"{fmt}:{protocol}://{root}:{events or '*'}"
 
 
+def layout_name(base: str, layout: str) -> str:
+    """The cursor key of a target in ``layout`` (canonical targets keep the unsuffixed key)."""
+    return base + (":currents" if layout == "currents" else "")
+
+
+def stored_layout(conn: Connection, base: str) -> str | None:
+    """The layout an existing target was written in, or None for a new target.
+
+    A canonical cursor wins when both exist: runs without ``--layout`` wrote canonical before
+    the default changed, so such a target goes on writing what it wrote."""
+    names = {layout_name(base, layout): layout for layout in LAYOUTS}
+    rows = conn.all("SELECT name FROM export_targets WHERE name IN (?, ?)", tuple(names))
+    found = {names[str(r["name"])] for r in rows}
+    for layout in LAYOUTS:
+        if layout in found:
+            return layout
+    return None
+
+
 def _target(conn: Connection, name: str) -> dict[str, Any]:
     conn.execute(
         "INSERT INTO export_targets (name, seq, updated_at) VALUES (?, 0, ?) "
@@ -79,6 +106,20 @@ def file_path(root: str, event: str, date: str, after: int, upto: int, fmt: str)
     return f"{root}/event_type={event}/date={date}/seq-{after + 1:012d}-{upto:012d}.{fmt}"
 
 
+def read_range(conn: Connection, events: str | None, after: int, upto: int) -> pa.Table:
+    """The log rows of ``after < seq <= upto`` matching ``events``, as Arrow, in log order.
+
+    A long range is read as ``ENCODERS`` consecutive pieces at once (each its own ADBC
+    connection; the drivers work outside the GIL), then concatenated without a copy.
+    """
+    where, params = patterns.sql(events)
+    sql = f"SELECT {schema.LOG_SQL} FROM events WHERE seq > ? AND seq <= ? AND {where} ORDER BY seq"
+    pieces = max(1, min(ENCODERS, (upto - after) // READ_PIECE))
+    bounds = [after + (upto - after) * i // pieces for i in range(pieces + 1)]
+    params_of = [[bounds[i], bounds[i + 1], *params] for i in range(pieces)]
+    return pa.concat_tables(arrow.read_tables(conn, sql, params_of, schema.READ_SCHEMA))
+
+
 def export_range(
     conn: Connection,
     fs: AbstractFileSystem,
@@ -90,13 +131,7 @@ def export_range(
     layout: str = "canonical",
 ) -> tuple[int, list[str]]:
     """Write every partition file of ``after < seq <= upto``; returns (events, paths)."""
-    where, params = patterns.sql(events)
-    table = arrow.read_table(
-        conn,
-        f"SELECT {schema.LOG_SQL} FROM events WHERE seq > ? AND seq <= ? AND {where} ORDER BY seq",
-        [after, upto, *params],
-        schema.READ_SCHEMA,
-    )
+    table = read_range(conn, events, after, upto)
     if events:
         keep = [
             patterns.matches(events, e, v)
@@ -109,29 +144,51 @@ def export_range(
         table = table.filter(pa.array(keep, pa.bool_()))
     if table.num_rows == 0:
         return 0, []
-    items: list[tuple[str, bytes]] = []
     names = None
+    from_braze: dict[int, tuple[str, str]] = {}
     if layout == "currents":
         from_braze = currents.braze_rows(conn, after, upto)
         names = currents.folder_names(table, from_braze)
-    for (event, date), part in files.partitions(table, names):
-        meta = schema.metadata(event, after, upto)
-        if layout == "currents" and currents.is_braze_type(event):
-            recs = currents.records(part, event, from_braze)
-            if fmt == "parquet":
-                data = currents.parquet_bytes(recs, event, meta)
-            else:
-                data = currents.avro_bytes(recs, event, meta)
-            items.append((file_path(root, event, date, after, upto, fmt), data))
-            continue
-        part = files.build_table(part)
-        if fmt == "parquet":
-            data = files.parquet_bytes(part, meta)
-        else:
-            data = files.avro_bytes(part, event, meta)
-        items.append((file_path(root, event, date, after, upto, fmt), data))
+
+    jobs = [
+        (
+            file_path(root, event, date, after, upto, fmt),
+            part,
+            event,
+            schema.metadata(event, after, upto),
+        )
+        for (event, date), part in files.partitions(table, names)
+    ]
+
+    def encode(job: tuple[str, pa.Table, str, dict[str, str]]) -> tuple[str, bytes]:
+        path, part, event, meta = job
+        return path, _encode(part, event, fmt, meta, layout, from_braze)
+
+    # Arrow's JSON reader and Parquet encoder release the GIL: partitions encode in parallel.
+    with ThreadPoolExecutor(ENCODERS) as pool:
+        items = list(pool.map(encode, jobs))
     files.write_files(fs, items)
     return table.num_rows, [path for path, _ in items]
+
+
+def _encode(
+    part: pa.Table,
+    event: str,
+    fmt: Format,
+    meta: dict[str, str],
+    layout: str,
+    from_braze: dict[int, tuple[str, str]],
+) -> bytes:
+    """One partition's file contents in the layout and format asked for."""
+    if layout == "currents" and currents.is_braze_type(event):
+        recs = currents.records(part, event, from_braze)
+        if fmt == "parquet":
+            return currents.parquet_bytes(recs, event, meta)
+        return currents.avro_bytes(recs, event, meta)
+    part = files.build_table(part)
+    if fmt == "parquet":
+        return files.parquet_bytes(part, meta)
+    return files.avro_bytes(part, event, meta)
 
 
 def run(
@@ -143,9 +200,11 @@ def run(
     chunk: int = CHUNK,
     upto: int | None = None,
     progress: Callable[[int, int], None] | None = None,
-    layout: str = "canonical",
+    layout: str | None = "canonical",
 ) -> ExportResult:
     """Export everything after the target's cursor (or ``since``) up to the current log head.
+
+    ``layout`` None: the layout the target was written in, ``DEFAULT_LAYOUT`` for a new one.
 
     Each range is first recorded as pending, then its files are written and renamed, and only
     then the cursor moves: a crash leaves the range pending and the next run rewrites the same
@@ -153,13 +212,18 @@ def run(
     """
     if fmt not in FORMATS:
         raise PayloadError(f"unknown format {fmt!r}; expected parquet or avro", field="format")
-    if layout not in LAYOUTS:
+    if layout is not None and layout not in LAYOUTS:
         raise PayloadError(
-            f"unknown layout {layout!r}; expected canonical or currents", field="layout"
+            f"unknown layout {layout!r}; expected canonical or currents",
+            field="layout",
+            value=layout,
         )
     patterns.split(events)
     fs, root = open_output(out)
-    name = target_name(fs, root, fmt, events) + (":currents" if layout == "currents" else "")
+    base = target_name(fs, root, fmt, events)
+    if layout is None:
+        layout = stored_layout(conn, base) or DEFAULT_LAYOUT
+    name = layout_name(base, layout)
     with conn.transaction():
         target = _target(conn, name)
         if since is not None:
@@ -171,7 +235,7 @@ def run(
             target["seq"], target["pending_upto"] = since, None
         head = log.head(conn) if upto is None else min(upto, log.head(conn))
     cursor = int(target["seq"])
-    result = ExportResult(name, cursor, cursor)
+    result = ExportResult(name, cursor, cursor, layout=layout)
     pending = target["pending_upto"]
     while True:
         end = int(pending) if pending is not None else min(head, cursor + chunk)

@@ -10,7 +10,9 @@ from pydantic import BaseModel, Field
 from engagehub.errors import ConflictError, NotFound
 from engagehub.messaging.sender import traits_for
 from engagehub.messaging.templates import NAME_PATTERN
+from engagehub.storage import logread
 from engagehub.storage.base import Connection
+from engagehub.storage.sqlin import chunks, marks
 from engagehub.timeutil import now_ms
 
 
@@ -62,20 +64,15 @@ def list_all(conn: Connection) -> list[dict[str, Any]]:
 
 def _performers(conn: Connection, p: Performed) -> set[str]:
     """Contact points that performed the event (directly, or through their profile)."""
-    params: list[Any] = [p.event, p.event]
-    where = "(event = ? OR (event IS NULL AND vendor_event = ?))"
-    if p.within_days is not None:
-        where += " AND event_time >= ?"
-        params.append(now_ms() - int(p.within_days * 86_400_000))
-    rows = conn.all(f"SELECT DISTINCT contact, user_id FROM events WHERE {where}", params)
+    since = None if p.within_days is None else now_ms() - int(p.within_days * 86_400_000)
+    rows = logread.performers(conn, p.event, since)
     found = {r["contact"] for r in rows if r["contact"]}
     users = sorted({r["user_id"] for r in rows if r["user_id"]})
-    for start in range(0, len(users), 500):
-        part = users[start : start + 500]
+    for part in chunks(users):
         linked = conn.all(
             "SELECT b.value AS contact FROM profile_identities a JOIN profile_identities b "
             "ON a.profile_id = b.profile_id WHERE a.kind = 'user_id' AND b.kind IN "
-            f"('email', 'phone') AND a.value IN ({', '.join('?' * len(part))})",
+            f"('email', 'phone') AND a.value IN ({marks(part)})",
             part,
         )
         found.update(r["contact"] for r in linked)

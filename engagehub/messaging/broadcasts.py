@@ -9,6 +9,7 @@ claiming; rows in flight finish. A killed process leaves its rows leased and the
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -16,14 +17,16 @@ import orjson
 from pydantic import BaseModel, Field
 
 from engagehub.consent.store import builtin_source_id
-from engagehub.errors import ConflictError, NotFound, PayloadError
+from engagehub.errors import ConflictError, EngagehubError, NotFound, PayloadError
 from engagehub.messaging import audiences, templates
 from engagehub.messaging.pacing import reasons
 from engagehub.model import IncomingEvent
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
-from engagehub.timeutil import format_ts, now_ms
+from engagehub.timeutil import format_ts, now_ms, parse_param
 
+_log = logging.getLogger(__name__)
+_STARTABLE = ("draft", "scheduled")
 NS = uuid.UUID("9b0f4c1e-5d57-4c55-9a41-2f6c8e1d7a30")
 _CHUNK = 5000
 
@@ -39,6 +42,8 @@ class BroadcastIn(BaseModel):
     """Overrides the global cap for this broadcast's messages (0: no cap); None keeps it."""
     frequency_window_hours: float | None = Field(default=None, gt=0, le=24 * 366)
     """Window of this broadcast's cap in hours; None keeps the global window."""
+    start_at: str | None = Field(default=None, max_length=64)
+    """ISO 8601 (UTC when no offset) or epoch: create it scheduled to start by itself then."""
 
 
 def create(conn: Connection, b: BroadcastIn) -> dict[str, Any]:
@@ -51,23 +56,26 @@ def create(conn: Connection, b: BroadcastIn) -> dict[str, Any]:
             template=tpl.channel,
             audience=aud.channel,
         )
+    at = parse_param(b.start_at, "start_at")
     with conn.transaction():
         if conn.scalar("SELECT 1 FROM broadcasts WHERE name = ?", (b.name,)):
             raise ConflictError(f"a broadcast named {b.name!r} exists", broadcast=b.name)
         bid = str(uuid.uuid5(NS, b.name))
         conn.execute(
             "INSERT INTO broadcasts (id, name, template, audience, state, rate_per_second, "
-            "created_at, frequency_cap, frequency_window_hours) "
-            "VALUES (?, ?, ?, ?, 'draft', ?, ?, ?, ?)",
+            "created_at, frequency_cap, frequency_window_hours, scheduled_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 bid,
                 b.name,
                 b.template,
                 b.audience,
+                "draft" if at is None else "scheduled",
                 b.rate_per_second,
                 now_ms(),
                 b.frequency_cap,
                 b.frequency_window_hours,
+                at,
             ),
         )
     return status(conn, b.name)
@@ -102,11 +110,12 @@ def _entered(
 
 
 def start(conn: Connection, name: str) -> dict[str, Any]:
-    """Snapshot the audience into recipient rows and start sending."""
+    """Snapshot the audience into recipient rows and start sending (a draft or scheduled one)."""
     row = _row(conn, name)
-    if row["state"] != "draft":
+    if row["state"] not in _STARTABLE:
         raise ConflictError(
-            f"broadcast {name!r} is {row['state']}; only a draft can start", state=row["state"]
+            f"broadcast {name!r} is {row['state']}; only a draft or a scheduled one can start",
+            state=row["state"],
         )
     tpl = templates.load(conn, row["template"])
     aud = audiences.load(conn, row["audience"])
@@ -115,7 +124,7 @@ def start(conn: Connection, name: str) -> dict[str, Any]:
     bid = row["id"]
     with conn.transaction():
         state = conn.scalar("SELECT state FROM broadcasts WHERE id = ?", (bid,))
-        if state != "draft":
+        if state not in _STARTABLE:
             raise ConflictError(f"broadcast {name!r} already started", state=state)
         builtin = builtin_source_id(conn)
         for start_at in range(0, len(contacts), _CHUNK):
@@ -147,6 +156,53 @@ def start(conn: Connection, name: str) -> dict[str, Any]:
     return status(conn, name)
 
 
+def schedule(conn: Connection, name: str, at: str | None) -> dict[str, Any]:
+    """Schedule a draft (or move a scheduled one) to start at ``at``; None makes it a draft."""
+    row = _row(conn, name)
+    when = parse_param(at, "at")
+    with conn.transaction():
+        changed = conn.execute(
+            "UPDATE broadcasts SET state = ?, scheduled_at = ? WHERE id = ? AND state IN "
+            "('draft', 'scheduled')",
+            ("draft" if when is None else "scheduled", when, row["id"]),
+        ).rowcount
+    if not changed:
+        raise ConflictError(
+            f"broadcast {name!r} is {row['state']}; only a draft or a scheduled one can be "
+            "scheduled",
+            state=row["state"],
+        )
+    return status(conn, name)
+
+
+def start_due(conn: Connection, now: int) -> list[str]:
+    """Start every scheduled broadcast whose time has come (another worker may win a race).
+
+    One that cannot start (its template or audience was deleted) goes back to draft, keeping
+    its time, so it is not retried every tick; starting it by hand names the problem.
+    """
+    started = []
+    for r in conn.all(
+        "SELECT id, name FROM broadcasts WHERE state = 'scheduled' AND scheduled_at <= ? "
+        "ORDER BY scheduled_at, name",
+        (now,),
+    ):
+        try:
+            start(conn, r["name"])
+        except ConflictError:
+            continue
+        except EngagehubError as exc:
+            _log.warning("scheduled broadcast %r cannot start: %s", r["name"], exc.message)
+            with conn.transaction():
+                conn.execute(
+                    "UPDATE broadcasts SET state = 'draft' WHERE id = ? AND state = 'scheduled'",
+                    (r["id"],),
+                )
+            continue
+        started.append(str(r["name"]))
+    return started
+
+
 def set_state(conn: Connection, name: str, target: str) -> dict[str, Any]:
     """Pause a running broadcast or resume a paused one."""
     row = _row(conn, name)
@@ -161,6 +217,20 @@ def set_state(conn: Connection, name: str, target: str) -> dict[str, Any]:
             f"broadcast {name!r} is {row['state']}; cannot make it {target}", state=row["state"]
         )
     return status(conn, name)
+
+
+ACTIONS = ("start", "pause", "resume", "unschedule")
+
+
+def act(conn: Connection, name: str, action: str) -> dict[str, Any]:
+    """One of ``ACTIONS`` (the API's and the dashboard's buttons); errors name the action."""
+    if action == "start":
+        return start(conn, name)
+    if action in ("pause", "resume"):
+        return set_state(conn, name, "paused" if action == "pause" else "running")
+    if action == "unschedule":
+        return schedule(conn, name, None)
+    raise NotFound(f"unknown action {action!r}; use {', '.join(ACTIONS)}", action=action)
 
 
 def running(conn: Connection) -> list[tuple[str, float]]:
@@ -224,6 +294,7 @@ def status(conn: Connection, name: str) -> dict[str, Any]:
         "frequency_window_hours": row["frequency_window_hours"],
         "progress": round(finished / total, 4) if total else 1.0,
         "created_at": format_ts(row["created_at"]),
+        "scheduled_at": format_ts(row["scheduled_at"]),
         "started_at": format_ts(row["started_at"]),
         "finished_at": format_ts(row["finished_at"]),
     }

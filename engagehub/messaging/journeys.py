@@ -24,6 +24,7 @@ from engagehub.model import IncomingEvent, StoredEvent
 from engagehub.processing.window import Window
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
+from engagehub.storage.sqlin import marks
 from engagehub.timeutil import format_ts, now_ms
 
 NS = uuid.UUID("3d1b8f0a-27c4-4f7e-b3a9-61d0c2e5f914")
@@ -179,9 +180,9 @@ class JourneyProcessor:
         names = {n for j in journeys for n in (j.trigger.event, j.goal) if n}
         if any(j.trigger.audience for j in journeys):
             names.add("Audience Entered")
-        marks = ", ".join("?" * len(names))
+        named = marks(names)
         events = window.events(
-            f"type = 'track' AND (event IN ({marks}) OR vendor_event IN ({marks}))",
+            f"type = 'track' AND (event IN ({named}) OR vendor_event IN ({named}))",
             params=[*sorted(names), *sorted(names)],
         )
         if events:

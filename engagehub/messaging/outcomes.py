@@ -13,7 +13,7 @@ import orjson
 
 from engagehub.consent import store as consent
 from engagehub.messaging.providers.base import Accepted
-from engagehub.messaging.sender import COLUMNS, Job, job_of
+from engagehub.messaging.sender import COLUMNS, ERASED_ERROR, Job, job_of
 from engagehub.model import IncomingEvent
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
@@ -49,6 +49,14 @@ def record(conn: Connection, jobs: Sequence[Job], provider: str, max_attempts: i
     with conn.transaction():
         for job in jobs:
             if job.outcome == "superseded":
+                continue
+            if job.outcome == "dropped" and job.error == ERASED_ERROR:
+                # queued for a person erased since: cancelled, nothing of them kept, no event
+                conn.execute(
+                    "UPDATE message_sends SET state = 'dropped', contact = ?, context = '{}', "
+                    "error = ?, lease_until = 0, updated_at = ? WHERE id = ?",
+                    (f"[erased:{job.id}]", job.error, now, job.id),
+                )
                 continue
             if job.outcome == "deferred":  # not an attempt: it waits, then goes as if new
                 conn.execute(

@@ -22,6 +22,7 @@ from engagehub.errors import ConfigError
 from engagehub.messaging.sender import Job, Prepared
 from engagehub.settings import Settings
 from engagehub.storage.base import Connection
+from engagehub.storage.sqlin import chunks, marks
 
 HOUR_MS = 3_600_000
 TZ_TRAITS = ("timezone", "time_zone", "tz")
@@ -108,12 +109,11 @@ def recent_sends(
     """Times of marketing messages sent to each contact point since ``since`` (sorted)."""
     out: dict[tuple[str, str], list[int]] = {}
     contacts = sorted({c for c, _ in keys})
-    for start in range(0, len(contacts), 500):
-        part = contacts[start : start + 500]
+    for part in chunks(contacts):
         rows = conn.all(
             "SELECT s.contact, s.channel, s.updated_at FROM message_sends s "
             "JOIN message_templates t ON t.name = s.template "
-            f"WHERE s.contact IN ({', '.join('?' * len(part))}) "
+            f"WHERE s.contact IN ({marks(part)}) "
             "AND s.state IN ('sent', 'handed') AND s.transactional = 0 "
             "AND t.kind = 'marketing' AND s.updated_at > ?",
             [*part, since],

@@ -22,17 +22,20 @@ import orjson
 
 from engagehub.consent import store as consent
 from engagehub.consent.model import NO_STATUS, PENDING
-from engagehub.errors import PayloadError
-from engagehub.messaging import links
+from engagehub.errors import PayloadError, is_terminal
+from engagehub.messaging import links, tracking
 from engagehub.messaging.providers.base import Accepted, Outgoing, Provider, ProviderError
 from engagehub.messaging.templates import Rendered, TemplateIn, load, render
 from engagehub.privacy import suppress
 from engagehub.settings import Settings
 from engagehub.storage.base import Connection
+from engagehub.storage.sqlin import chunks, marks
 from engagehub.suppression import store as suppression
 from engagehub.timeutil import now_ms
 
 OPEN_STATES = ("pending", "sending", "handed")
+ERASED_ERROR = "erased: this contact point's person was erased"
+"""A send to an erased person: dropped, and its row keeps neither contact nor context."""
 COLUMNS = "id, template, channel, contact, broadcast_id, journey, transactional, context, attempts"
 
 
@@ -119,12 +122,11 @@ def traits_for(conn: Connection, contacts: Sequence[str]) -> dict[str, dict[str,
     """Profile traits per contact point (email/phone identity), in few statements."""
     out: dict[str, dict[str, Any]] = {}
     wanted = sorted(set(contacts))
-    for start in range(0, len(wanted), 500):
-        part = wanted[start : start + 500]
+    for part in chunks(wanted):
         rows = conn.all(
             "SELECT i.value AS contact, p.traits AS traits FROM profile_identities i "
             "JOIN profiles p ON p.id = i.profile_id WHERE i.kind IN ('email', 'phone') "
-            f"AND i.value IN ({', '.join('?' * len(part))})",
+            f"AND i.value IN ({marks(part)})",
             part,
         )
         for r in rows:
@@ -146,7 +148,7 @@ def claim(
     )
     params: list[Any] = [now, now]
     if ids is not None:
-        scope = f"id IN ({', '.join('?' * len(ids))})"
+        scope = f"id IN ({marks(ids)})"
         params += list(ids)
     elif broadcast is not None:
         scope = "broadcast_id = ?"
@@ -175,11 +177,11 @@ def mark(
     """Move jobs to ``state`` (with a lease while in flight)."""
     now = now_ms()
     bump = ", attempts = attempts + 1" if attempt else ""
-    for start in range(0, len(jobs), 500):
-        part = [j.id for j in jobs[start : start + 500]]
+    for chunk in chunks(jobs):
+        part = [j.id for j in chunk]
         conn.execute(
             f"UPDATE message_sends SET state = ?, lease_until = ?, updated_at = ?{bump} "
-            f"WHERE id IN ({', '.join('?' * len(part))})",
+            f"WHERE id IN ({marks(part)})",
             [state, lease, now, *part],
         )
 
@@ -194,6 +196,8 @@ class Prepared:
     templates: dict[str, TemplateIn]
     key: bytes
     base_url: str
+    track_clicks: bool = False
+    """Marketing email links go through our redirect (setting ``click_tracking``)."""
 
 
 def prepare_batch(conn: Connection, settings: Settings, jobs: list[Job]) -> Prepared:
@@ -211,7 +215,7 @@ def prepare_batch(conn: Connection, settings: Settings, jobs: list[Job]) -> Prep
     for job in jobs:
         job.traits = traits.get(job.contact, {})
     base = settings.public_base_url or f"http://{settings.host}:{settings.port}"
-    return Prepared(templates, links.secret_key(conn, settings), base)
+    return Prepared(templates, links.secret_key(conn, settings), base, settings.click_tracking)
 
 
 def check_suppression(conn: Connection, jobs: list[Job]) -> None:
@@ -240,7 +244,7 @@ def check_consent(conn: Connection, jobs: list[Job], prep: Prepared) -> None:
     for job in jobs:
         tpl = prep.templates.get(job.template)
         if job.contact in erased:  # even transactional: the person was erased
-            job.outcome, job.error = "dropped", "erased: this contact point's person was erased"
+            job.outcome, job.error = "dropped", ERASED_ERROR
             continue
         if job.outcome or job.transactional or (tpl is not None and tpl.kind == "transactional"):
             continue
@@ -285,6 +289,8 @@ def compose(job: Job, prep: Prepared) -> Outgoing | None:
     if job.context.get("test") and rendered.subject is not None:
         rendered.subject = f"[TEST] {rendered.subject}"
     headers: dict[str, str] = {}
+    if prep.track_clicks and rendered.html and tpl.kind == "marketing":
+        rendered.html = tracking.rewrite(rendered.html, prep.base_url, prep.key, job.id)
     if job.channel == "email" and tpl.kind == "marketing":
         headers["List-Unsubscribe"] = f"<{unsubscribe}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
@@ -349,6 +355,6 @@ async def _wave(
 
 def _failed(job: Job, exc: ProviderError) -> None:
     job.error = exc.message
-    job.error_code = exc.code
+    job.error_code = exc.provider_code
     job.outcome = "failed"
-    job.retry = not exc.terminal
+    job.retry = not is_terminal(exc)

@@ -9,6 +9,7 @@ from engagehub.messaging import broadcasts, double_opt_in, journeys, outcomes
 from engagehub.messaging.delivery import Sender
 from engagehub.settings import Settings
 from engagehub.storage import Database
+from engagehub.timeutil import now_ms
 
 
 class Bucket:
@@ -59,6 +60,7 @@ class MessagingService:
                 double_opt_in.expire(conn, self.settings)
                 self._last_expiry = now
             moved = journeys.tick(conn)
+            moved += len(broadcasts.start_due(conn, now_ms()))
             running = broadcasts.running(conn)
         more = moved > 0
         batch = self.settings.send_batch

@@ -30,7 +30,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from engagehub.storage import events as log
-from engagehub.storage import followers
+from engagehub.storage import followers, logread
 from engagehub.storage.base import Connection
 from engagehub.timeutil import now_ms
 
@@ -97,8 +97,8 @@ def refusals() -> dict[str, dict[str, int]]:
 
 def _age_s(conn: Connection, seq: int, now: int) -> float:
     """Seconds since the event at ``seq`` was received (0 when there is none)."""
-    received = conn.scalar("SELECT received_at FROM events WHERE seq = ?", (seq,))
-    return max(0.0, (now - int(received)) / 1000) if received is not None else 0.0
+    received = logread.received_at(conn, seq)
+    return max(0.0, (now - received) / 1000) if received is not None else 0.0
 
 
 def processor_lag(conn: Connection, names: Iterable[str] = ()) -> dict[str, Lag]:

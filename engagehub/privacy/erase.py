@@ -32,10 +32,11 @@ from engagehub.consent import batches
 from engagehub.errors import NotFound
 from engagehub.privacy import person as people
 from engagehub.privacy import suppress
-from engagehub.privacy.person import Person, chunks, where_in
+from engagehub.privacy.person import Person
 from engagehub.settings import Settings
 from engagehub.storage import Database
 from engagehub.storage.base import Connection
+from engagehub.storage.sqlin import chunks, where_in
 from engagehub.timeutil import format_ts, now_ms
 
 logger = logging.getLogger(__name__)
@@ -237,9 +238,9 @@ def _forget_analytics(conn: Connection, person: Person, messages: set[str], seqs
             ("message_id", ids),
             ("seq", seqs),
         ):
-            for part in chunks(values):
+            for chunk in chunks(values):
                 conn.execute(
-                    f"DELETE FROM analytics_goal_events WHERE {where_in(column, part)}", part
+                    f"DELETE FROM analytics_goal_events WHERE {where_in(column, chunk)}", chunk
                 )
 
     settle(conn, change)
@@ -273,6 +274,7 @@ _ROWS = (
     ("suppression_signals", "contact", "contacts"),
     ("suppression_deliveries", "contact", "contacts"),
     ("import_errors", "value", "values"),
+    ("consent_person_requests", "id_value", "values"),
     ("profile_conflicts", "profile_id", "profiles"),
     ("profile_conflicts", "other_profile_id", "profiles"),
     ("profile_conflicts", "other_profile_id", "values"),

@@ -2,27 +2,35 @@
 
 The document is written as a stream: the header (profile, identities, subscriptions with their
 full audit history, messages sent with their lifecycles) first, then every event of the log,
-read and encoded 500 at a time, so a long history never sits in memory at once.
+read and encoded 500 at a time, so a long history never sits in memory at once. For large
+histories the same document comes as a zip (:func:`zipped`: one deflated member
+``person-export.json``, written as it streams, ZIP64 so no size limit applies).
 """
 
 from __future__ import annotations
 
+import io
+import time
+import zipfile
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
 
-from engagehub.api.events import event_json, source_names
+from engagehub.api.events import source_names
 from engagehub.consent import store as consent
+from engagehub.eventjson import event_json
 from engagehub.privacy import person as people
-from engagehub.privacy.person import chunks, where_in
 from engagehub.profiles import store as profile_store
 from engagehub.storage import Database
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
+from engagehub.storage.sqlin import chunks, where_in
 from engagehub.timeutil import format_ts, now_ms
 
 FORMAT = "engagehub.person-export/1"
+MEMBER = "person-export.json"
+"""The one file of a zipped export."""
 
 
 def _messages(conn: Connection, p: people.Person, ids: set[str]) -> list[dict[str, Any]]:
@@ -95,7 +103,7 @@ def document(conn: Connection, key: str, region: str) -> Iterator[bytes]:
         rows = conn.execute(
             f"SELECT {log.COLUMNS} FROM events WHERE {where_in('seq', part)} ORDER BY seq", part
         ).fetchall()
-        encoded = [orjson.dumps(event_json(log.from_row(r), names)) for r in rows]
+        encoded = [orjson.dumps(event_json(log.from_row(r), names, raw=True)) for r in rows]
         count += len(encoded)
         if encoded:
             yield (b"" if first else b",") + b",".join(encoded)
@@ -113,3 +121,37 @@ def prepend(first: bytes, rest: Iterable[bytes]) -> Iterator[bytes]:
     """``first``, then the rest of the stream."""
     yield first
     yield from rest
+
+
+class _Chunks(io.RawIOBase):
+    """A write-only stream that hands out what was written (zipfile writes into it)."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        out = b"".join(self._parts)
+        self._parts.clear()
+        return out
+
+
+def zipped(parts: Iterable[bytes]) -> Iterator[bytes]:
+    """The document's chunks as a streamed zip archive (data descriptors: no seeking back)."""
+    sink = _Chunks()
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        info = zipfile.ZipInfo(MEMBER, date_time=time.gmtime()[:6])
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with archive.open(info, "w", force_zip64=True) as member:
+            for part in parts:
+                member.write(part)
+                chunk = sink.take()
+                if chunk:
+                    yield chunk
+    yield sink.take()

@@ -8,7 +8,6 @@ one of the person's messages (a provider event with only a message id).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,9 +17,9 @@ from engagehub.model import StoredEvent
 from engagehub.profiles import store as profile_store
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
+from engagehub.storage.sqlin import chunks, where_in
 
 _COLUMNS = ("user_id", "anonymous_id", "contact")
-_CHUNK = 500
 
 
 @dataclass(slots=True)
@@ -54,17 +53,6 @@ def key_forms(key: str, region: str) -> list[str]:
         except ContactError:
             pass
     return list(dict.fromkeys(f for f in forms if f))
-
-
-def chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    """Slices small enough for one ``IN (...)``."""
-    for start in range(0, len(values), _CHUNK):
-        yield values[start : start + _CHUNK]
-
-
-def where_in(column: str, values: Sequence[Any]) -> str:
-    """``column IN (?, ?, ...)`` for one chunk."""
-    return f"{column} IN ({', '.join('?' * len(values))})"
 
 
 def resolve(conn: Connection, key: str, region: str) -> Person:

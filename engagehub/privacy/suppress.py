@@ -26,6 +26,11 @@ SUPPRESSED = Counter(
     "engagehub_events_suppressed",
     "Events acknowledged but not stored because they carry an erased person's identifier.",
 )
+IMPORT_ROWS_SUPPRESSED = Counter(
+    "engagehub_import_rows_suppressed",
+    "CSV import rows not stored because they name an erased person's identifier.",
+)
+_IMPORTED = "Subscriptions Imported"  # consent.batches.IMPORTED (a record's rows are aside)
 _SALT_KEY = "privacy_salt"
 _VERSION_KEY = "privacy_keys_version"
 CONTACT_KINDS = ("email", "phone")
@@ -165,11 +170,20 @@ def screen(conn: Connection, rows: Rows) -> Rows:
                 out.add(v)
         return out
 
+    def erased_of(values: set[str]) -> set[str]:
+        return {v for v in values if digest(s, v) in keys}
+
     out: Rows = []
     dropped = 0
     for batch_rows in rows:
         kept = []
         for row in batch_rows:
+            if row[5] == _IMPORTED:  # a CSV chunk: its rows are aside, in import_batches
+                from engagehub.consent import batches
+
+                IMPORT_ROWS_SUPPRESSED.inc(batches.screen(conn, row[0], erased_of))
+                kept.append(row)
+                continue
             erased = erased_in(row)
             if not erased:
                 kept.append(row)

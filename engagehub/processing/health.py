@@ -60,6 +60,8 @@ class Follower:
         self.sick: dict[str, _Sick] = {}
         self.cursors: dict[str, int] = {}
         self.head = 0
+        self.busy: set[str] = set()
+        """Processors another process held in the last round (their lock was taken)."""
 
     @property
     def errors(self) -> dict[str, str]:
@@ -105,6 +107,7 @@ class Follower:
     def _take(self, conn: Connection, result: Round) -> bool:
         self.head = max(self.head, result.head)
         self.cursors.update(result.cursors)
+        self.busy = set(result.busy)
         for name, (cursor, upto, exc) in result.failed.items():
             self._failed(conn, name, cursor, upto, exc)
         behind = any(

@@ -1,7 +1,8 @@
 """Identity resolution: every event links the identities it carries into one profile.
 
 Identities: ``user_id``, ``anonymous_id``, ``email`` (normalized), ``phone`` (E.164),
-``braze_id``, alias ``previous_id`` and custom ``identifiers`` (CSV ``id:<kind>`` columns).
+``braze_id``, ``push_token`` (push consent's contact points), alias ``previous_id`` and custom
+``identifiers`` (CSV ``id:<kind>`` columns).
 A profile's id is ``p_`` + a hash of the identity that created it; when an event links two
 profiles the one with the smaller id survives and the other points to it (``merged_into``), so
 lookups by an old id still work. Two profiles that each carry a different ``user_id`` are never
@@ -53,6 +54,9 @@ def identities_of(ev: StoredEvent, region: str) -> list[Identity]:
     braze = props.get("braze_id")
     if isinstance(braze, str) and braze:
         found.append(("braze_id", braze))
+    token = props.get("push_token")  # Braze token changes, MoEngage push_id: push consent keys
+    if isinstance(token, str) and token:
+        found.append(("push_token", token))
     if ev.type == "alias" and props.get("previous_id"):
         found.append(("anonymous_id", str(props["previous_id"])))
     custom = props.get("identifiers")
@@ -70,6 +74,7 @@ def profile_id_for(identity: Identity) -> str:
 # rest are folded in SQL to one row per distinct (user_id, anonymous_id, contact).
 _NEEDS_PAYLOAD = (
     "type IN ('identify', 'alias') OR properties LIKE '%\"braze_id\"%' "
+    "OR properties LIKE '%\"push_token\"%' "
     "OR properties LIKE '%\"identifiers\"%'"
 )
 

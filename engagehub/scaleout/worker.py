@@ -30,6 +30,10 @@ from engagehub.storage.base import Connection
 
 logger = logging.getLogger(__name__)
 
+BUSY_BACKOFF_S = 1.0
+"""How long a unit another worker holds waits before trying its lock again (a worker that
+dies is taken over within about this long)."""
+
 
 class Worker:
     """Follows the log with every processor (one thread and connection each) and runs services."""
@@ -124,7 +128,15 @@ class Worker:
                 if processor.name in follower.cursors:
                     self.offsets[processor.name] = follower.cursors[processor.name]
                 if not more:
-                    await self._pause(processor.name, self.settings.worker_poll_interval)
+                    # Held by another worker: it advances this unit, asking again soon only
+                    # burns both processes' CPU (and PostgreSQL's) on a machine that has none.
+                    busy = processor.name in follower.busy
+                    await self._pause(
+                        processor.name,
+                        max(BUSY_BACKOFF_S, self.settings.worker_poll_interval)
+                        if busy
+                        else self.settings.worker_poll_interval,
+                    )
         finally:
             if conn is not None:
                 closing = conn

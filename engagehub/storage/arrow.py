@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
@@ -51,19 +52,41 @@ def _postgres_conninfo(conn: Connection) -> str:
 
 def read_table(conn: Connection, sql: str, params: Sequence[Any], schema: pa.Schema) -> pa.Table:
     """Rows of ``sql`` (``?`` placeholders) as one Arrow table cast to ``schema``."""
+    return read_tables(conn, sql, [params], schema)[0]
+
+
+def read_tables(
+    conn: Connection, sql: str, params: Sequence[Sequence[Any]], schema: pa.Schema
+) -> list[pa.Table]:
+    """``sql`` once per parameter set, the reads at the same time (each its own ADBC
+    connection; the drivers run outside the GIL), so a long range read in pieces uses every
+    core. Only this thread touches ``conn``."""
     if conn.dialect == "sqlite":
+        target, dialect = f"file:{_sqlite_path(conn)}?mode=ro", "sqlite"
+    else:
+        target, dialect = _postgres_conninfo(conn), "postgresql"
+    if len(params) == 1:
+        return [_read(target, dialect, sql, params[0], schema)]
+    with ThreadPoolExecutor(len(params)) as pool:
+        return list(pool.map(lambda p: _read(target, dialect, sql, p, schema), params))
+
+
+def _read(
+    target: str, dialect: str, sql: str, params: Sequence[Any], schema: pa.Schema
+) -> pa.Table:
+    if dialect == "sqlite":
         import adbc_driver_sqlite.dbapi as sqlite_adbc
 
-        adbc = sqlite_adbc.connect(f"file:{_sqlite_path(conn)}?mode=ro")
+        adbc = sqlite_adbc.connect(target)
         query = sql
     else:
         import adbc_driver_postgresql.dbapi as pg_adbc
 
-        adbc = pg_adbc.connect(_postgres_conninfo(conn))
+        adbc = pg_adbc.connect(target)
         query = _numbered(sql)
     try:
         with adbc.cursor() as cur:
-            if conn.dialect == "sqlite":
+            if dialect == "sqlite":
                 cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": _ALL_ROWS})
             cur.execute(query, tuple(params) if params else None)
             table = cur.fetch_arrow_table()

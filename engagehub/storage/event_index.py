@@ -8,6 +8,7 @@ a reader can never disagree on a key.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from engagehub.storage.base import Connection
 
@@ -20,7 +21,10 @@ KEYED_COLUMNS = {
     "message_id": "m",
     "campaign_id": "c",
     "contact": "k",
+    "COALESCE(event, vendor_event)": "n",  # the event's name: audiences, name filters
 }
+NAME = "COALESCE(event, vendor_event)"
+"""The keyed expression of an event's name (canonical, else the vendor's)."""
 
 
 def key_hash(kind: str, value: str) -> int:
@@ -43,3 +47,14 @@ def indexed_upto(conn: Connection) -> int:
         (FOLLOWER, FOLLOWER + "#%"),
     )
     return int(found or 0)
+
+
+def keyed(conn: Connection, column: str, value: str) -> tuple[str, list[Any]]:
+    """A ``seq IN (...)`` clause of the positions whose ``column`` (a key of
+    ``event_index.KEYED_COLUMNS``) may equal ``value``: indexed ones plus the unindexed tail.
+    Candidates only: keep the exact condition next to it (hashes can collide)."""
+    clause = (
+        "seq IN (SELECT seq FROM event_index WHERE k = ? "
+        "UNION ALL SELECT seq FROM events WHERE seq > ?)"
+    )
+    return clause, [key_hash(KEYED_COLUMNS[column], value), indexed_upto(conn)]

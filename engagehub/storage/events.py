@@ -12,14 +12,12 @@ import orjson
 
 from engagehub import safejson
 from engagehub.errors import PayloadError, TransientError
-from engagehub.model import AppendResult, IncomingEvent, StoredEvent, event_id_for
+from engagehub.model import LOG_COLUMNS, AppendResult, IncomingEvent, StoredEvent, event_id_for
 from engagehub.storage import locks
 from engagehub.storage.base import Connection
+from engagehub.storage.event_index import keyed
 
-COLUMNS = (
-    "seq, event_id, source_id, dedup_key, type, vendor_event, event, channel, user_id, "
-    "anonymous_id, contact, message_id, campaign_id, event_time, received_at, properties, raw"
-)
+COLUMNS = ", ".join(LOG_COLUMNS)  # from the model: StoredEvent's fields, in order
 _INSERT = (
     "INSERT INTO events (event_id, source_id, dedup_key, type, vendor_event, event, channel, "
     "user_id, anonymous_id, contact, message_id, campaign_id, event_time, received_at, "
@@ -332,16 +330,10 @@ def decode_cursor(cursor: str) -> tuple[int, bool]:
 
 def _index_candidates(conn: Connection, q: EventQuery) -> tuple[str, list[Any]] | None:
     """Restrict to log positions from ``event_index`` plus the tail it has not indexed yet."""
-    from engagehub.storage.event_index import KEYED_COLUMNS, indexed_upto, key_hash
-
     for column in ("message_id", "user_id", "contact", "anonymous_id", "campaign_id"):
         value = getattr(q, column)
         if value is not None:
-            clause = (
-                "seq IN (SELECT seq FROM event_index WHERE k = ? "
-                "UNION ALL SELECT seq FROM events WHERE seq > ?)"
-            )
-            return clause, [key_hash(KEYED_COLUMNS[column], value), indexed_upto(conn)]
+            return keyed(conn, column, value)
     return None
 
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from engagehub.storage import locks
 from engagehub.storage.base import Connection
+from engagehub.storage.sqlin import marks
 
 logger = logging.getLogger(__name__)
 
@@ -119,9 +120,7 @@ def _passed(conn: Connection, processors: Sequence[str], last: int) -> bool:
 
     if processors:
         known = conn.scalar(
-            "SELECT COUNT(*) FROM processor_offsets WHERE name IN ("
-            + ", ".join("?" * len(processors))
-            + ")",
+            "SELECT COUNT(*) FROM processor_offsets WHERE name IN (" + marks(processors) + ")",
             list(processors),
         )
         if int(known or 0) < len(processors):

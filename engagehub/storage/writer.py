@@ -44,6 +44,9 @@ class LogWriter:
         self.appended = 0
         self.busy_flag: Any = None
         """Shared flag (``.value``) set while appends wait: processors let them go first."""
+        self.before_append: Callable[[Connection, list[log.Batch]], None] | None = None
+        """Called on the writer connection with each group before it is appended (the click
+        timing rules of ``classify.timing`` flag events there)."""
 
     async def start(self) -> None:
         """Open the writer connection on the writer thread and start committing."""
@@ -121,8 +124,14 @@ class LogWriter:
         self, group: Sequence[tuple[log.Batch, asyncio.Future[AppendResult]]]
     ) -> None:
         batches = [batch for batch, _ in group]
+
+        def run(conn: Connection) -> list[AppendResult]:
+            if self.before_append is not None:
+                self.before_append(conn, batches)
+            return log.append(conn, batches)
+
         try:
-            results = await self.submit(lambda conn: log.append(conn, batches))
+            results = await self.submit(run)
         except Exception as exc:  # every waiting request gets the error; none is acknowledged
             if len(group) > 1:  # one poisoned request must not fail its neighbours: retry alone
                 for item in group:

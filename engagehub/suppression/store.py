@@ -17,6 +17,7 @@ import orjson
 
 from engagehub.model import IncomingEvent
 from engagehub.storage.base import Connection
+from engagehub.storage.sqlin import chunks, marks
 from engagehub.suppression.rules import ADDED, REMOVED
 from engagehub.timeutil import format_ts
 
@@ -30,10 +31,9 @@ def active(
     wanted = set(keys)
     contacts = sorted({c for c, _ in wanted})
     found: dict[tuple[str, str], dict[str, Any]] = {}
-    for start in range(0, len(contacts), 900):
-        part = contacts[start : start + 900]
+    for part in chunks(contacts):
         rows = conn.all(
-            f"SELECT {COLUMNS} FROM suppressions WHERE contact IN ({', '.join('?' * len(part))}) "
+            f"SELECT {COLUMNS} FROM suppressions WHERE contact IN ({marks(part)}) "
             "AND (expires_at IS NULL OR expires_at > ?)",
             [*part, now],
         )
@@ -65,7 +65,7 @@ def listing(
             where.append(f"{column} = ?")
             params.append(value)
     if contacts is not None:
-        where.append(f"contact IN ({', '.join('?' * len(contacts))})")
+        where.append(f"contact IN ({marks(contacts)})")
         params += contacts
     if after is not None:
         where.append("(contact > ? OR (contact = ? AND channel > ?))")

@@ -86,13 +86,21 @@ class VendorMapping:
     properties: dict[str, str]
     envelope: tuple[str, ...] = ()
     """Vendor fields read into log columns (event id, time) instead of properties."""
+    aliases: dict[str, str] = field(default_factory=dict)
+    """Other spellings of a name (MoEngage event codes) -> the name whose rule applies."""
     folded: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.folded = {name.casefold(): name for name in self.rules}
 
     def rule(self, name: str) -> Rule | None:
-        """Exact match first, then a case-insensitive one."""
+        """Exact match first, then a case-insensitive one, then an alias's (one hop)."""
+        found = self._direct(name)
+        if found is None and name in self.aliases:
+            found = self._direct(self.aliases[name])
+        return found
+
+    def _direct(self, name: str) -> Rule | None:
         found = self.rules.get(name)
         if found is None:
             key = self.folded.get(name.casefold())
@@ -247,5 +255,6 @@ def get_taxonomy() -> Taxonomy:
             rules={name: _rule(v) for name, v in (data.get("events") or {}).items()},
             properties=dict(data.get("properties") or {}),
             envelope=tuple(data.get("envelope") or ()),
+            aliases=dict(data.get("aliases") or {}),
         )
     return Taxonomy(doc, vendors)

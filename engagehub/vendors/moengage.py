@@ -60,7 +60,7 @@ def normalize(item: object, context: Mapping[str, Any], region: str = "US") -> I
         if attrs is not None and not isinstance(attrs, Mapping):
             raise PayloadError(f"{group} must be an object", field=group)
         raw_props.update(attrs or {})
-    for key in ("uid", "email_id", "mobile_number", "event_code"):
+    for key in ("uid", "email_id", "mobile_number", "push_id", "event_code"):
         if item.get(key) not in (None, ""):
             raw_props[key] = item[key]
     props = taxonomy.rename(NAME, raw_props)
@@ -69,6 +69,10 @@ def normalize(item: object, context: Mapping[str, Any], region: str = "US") -> I
         props["user_attributes"] = dict(user_attributes)
     props.update({k: v for k, v in context.items() if k not in props})
     resolved = taxonomy.resolve(NAME, name)
+    code = item.get("event_code")
+    unknown = resolved.event is None and taxonomy.vendors[NAME].rule(name) is None
+    if unknown and isinstance(code, str) and code:  # a custom event stays custom
+        resolved = taxonomy.resolve(NAME, code)
     contact = settle(props, resolved, props.get("phone"), region)
     user = text(props.get("user_id"))
     campaign = text(props.get("campaign_id"))

@@ -67,7 +67,9 @@ class SegmentEvent(msgspec.Struct):
     sentAt: Time | None = None
     properties: dict[str, Any] | None = None
     traits: dict[str, Any] | None = None
-    context: _Context | None = None
+    context: _Context | list[Any] | None = None
+    """An object; Segment's ``delete`` calls send ``[]``."""
+    integrations: dict[str, Any] | list[Any] | None = None
     groupId: Id | None = None
     previousId: Id | None = None
     category: str | None = None
@@ -223,7 +225,7 @@ def _normalize(
             properties.setdefault(key, value)
     elif kind in ("identify", "group"):
         traits = item.traits
-        if traits is None and kind == "identify" and item.context is not None:
+        if traits is None and kind == "identify" and isinstance(item.context, _Context):
             traits = item.context.traits  # RudderStack's identify sends traits only there
         properties = dict(traits or {})
         if kind == "group":
@@ -234,6 +236,9 @@ def _normalize(
         if text(item.previousId) is None or user_id is None:
             raise PayloadError("alias calls need previousId and userId", field="previousId")
         properties = {"previous_id": text(item.previousId)}
+    elif kind == "delete":  # a deletion regulation Segment forwards: "User Deleted"
+        resolved = taxonomy.resolve(vendor, "type:delete")
+        properties = {}
     else:  # page, screen
         vendor_event = item.name
         properties = dict(item.properties or {})
@@ -260,9 +265,10 @@ def _normalize(
 def _contact(item: SegmentEvent, properties: dict[str, Any], region: str) -> str | None:
     email = properties.get("email")
     phone = properties.get("phone")
-    if (email is None or phone is None) and item.context is not None and item.context.traits:
-        email = email or item.context.traits.get("email")
-        phone = phone or item.context.traits.get("phone")
+    context = item.context if isinstance(item.context, _Context) else None
+    if (email is None or phone is None) and context is not None and context.traits:
+        email = email or context.traits.get("email")
+        phone = phone or context.traits.get("phone")
     return quick_contact(email, phone, region)
 
 
@@ -274,6 +280,13 @@ def _event_time(item: SegmentEvent, batch_sent_at: int | None, received_at: int)
     try:
         original_ms = parse_ts(original)
     except TimestampError as exc:
+        # Segment's own delete calls carry a Go-formatted originalTimestamp ("... +0000 UTC
+        # m=+70366.29"): when it cannot be read, the server-side timestamp stands.
+        if item.timestamp is not None and item.timestamp is not original:
+            try:
+                return parse_ts(item.timestamp)
+            except TimestampError:
+                pass
         raise PayloadError(str(exc), field="timestamp", value=str(original)) from None
     sent = batch_sent_at
     if item.sentAt is not None:

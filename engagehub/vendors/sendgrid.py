@@ -123,6 +123,10 @@ def normalize(item: object, region: str = "US") -> IncomingEvent:
     if name == "dropped" and "bounce_reason" in props:
         props["drop_reason"] = props.pop("bounce_reason")
     props.pop("type", None)
+    pool = props.pop("pool", None)
+    if isinstance(pool, Mapping):  # {"name": "...", "id": 210} on processed/bounce events
+        props["ip_pool"] = pool.get("name")
+        props["ip_pool_id"] = pool.get("id")
     contact = settle(props, resolved, None, region)
     dedup = text(item.get("sg_event_id")) or content_hash(item)
     event = IncomingEvent(

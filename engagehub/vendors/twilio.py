@@ -95,15 +95,26 @@ def check_signature(
     raise SignatureError("invalid Twilio signature", url=url)
 
 
+_PREFIXED = ("whatsapp", "rcs")
+"""Channels Twilio names by an address prefix (``whatsapp:+1...``, ``rcs:+1...``); else SMS."""
+OPT_OUT_TYPES = {"STOP": "unsubscribe", "START": "subscribe", "HELP": "help"}
+"""Twilio Advanced Opt-Out's ``OptOutType``: the message matched a keyword configured on the
+Messaging Service (custom and localised keywords included)."""
+
+
 def _channel(params: Mapping[str, str]) -> str:
     addresses = (params.get("From", ""), params.get("To", ""), params.get("ChannelPrefix", ""))
-    return "whatsapp" if any(a.lower().startswith("whatsapp") for a in addresses) else "sms"
+    for prefix in _PREFIXED:
+        if any(a.lower().startswith(prefix) for a in addresses):
+            return prefix
+    return "sms"
 
 
 def _bare(address: str | None) -> str | None:
     if not address:
         return None
-    return address.split(":", 1)[1] if address.lower().startswith("whatsapp:") else address
+    prefix, sep, rest = address.partition(":")
+    return rest if sep and prefix.lower() in _PREFIXED else address
 
 
 def keyword_of(body: str) -> tuple[str | None, str | None]:
@@ -185,8 +196,11 @@ def parse_inbound(params: Mapping[str, str], received_at: int, region: str = "US
     if not sender:
         raise PayloadError("missing From", field="From")
     keyword, action = keyword_of(params.get("Body", ""))
+    opt_out = OPT_OUT_TYPES.get(params.get("OptOutType", "").strip().upper())
+    if opt_out:  # Twilio matched one of the service's keywords: it decides, not our list
+        keyword, action = " ".join(params.get("Body", "").split()).upper() or None, opt_out
     extra: dict[str, object] = {}
-    if keyword:
+    if keyword or action:
         extra = {"keyword": keyword, "keyword_action": action}
     key = f"{_channel(params)}:received"
     return _event(params, key, sid, received_at, None, sender, region, extra)

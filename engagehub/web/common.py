@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -91,14 +92,16 @@ Page = Callable[[Request, Hub, dict[str, Any]], Awaitable[Response]]
 
 
 def navigation(path: str) -> bool:
-    """Dashboard forms that only move between pages (any scope may post them)."""
-    return path in ("/lookup", "/logout") or path.endswith("/filter")
+    """Dashboard forms that only move between pages or render a draft (any scope may post)."""
+    return path in ("/lookup", "/logout") or path.endswith(("/filter", "/preview"))
 
 
-async def guarded(request: Request, page: Page) -> Response:
+async def guarded(request: Request, page: Page, back: str | None = None) -> Response:
     """Run a page for a signed-in user; errors become an HTML page with their status.
 
-    A form that changes state needs a session of a ``write`` (or ``admin``) token.
+    A form that changes state needs a session of a ``write`` (or ``admin``) token. An action
+    with a ``back`` page shows what went wrong there instead (``?error=``, see ``alert``), so
+    the result of a form is always on the page it came from; scope and CSRF refusals do not.
     """
     sess = await current(request)
     if sess is None:
@@ -106,16 +109,38 @@ async def guarded(request: Request, page: Page) -> Response:
     try:
         if request.method not in READ_METHODS and not navigation(request.url.path):
             request.state.principal.require("write", f"{request.method} {request.url.path}")
+    except EngagehubError as exc:
+        return _error_page(sess, exc, "/")
+    try:
         return await page(request, hub_of(request), sess)
     except EngagehubError as exc:
-        return render(
-            "error.html",
-            exc.http_status,
-            csrf=sess["csrf"],
-            status=exc.http_status,
-            title="Not found" if exc.http_status == 404 else "Cannot show this",
-            message=exc.message,
-        )
+        if back is not None and exc.http_status < 500 and exc.details.get("field") != "csrf":
+            return redirect(with_error(back, exc.message))
+        return _error_page(sess, exc, back or "/")
+
+
+def _error_page(sess: dict[str, Any], exc: EngagehubError, back: str) -> Response:
+    return render(
+        "error.html",
+        exc.http_status,
+        csrf=sess["csrf"],
+        status=exc.http_status,
+        title="Not found" if exc.http_status == 404 else "Cannot show this",
+        message=exc.message,
+        back=back,
+    )
+
+
+def with_error(url: str, message: str) -> str:
+    """``url`` with ``?error=message`` (before its ``#fragment``)."""
+    path, hash_, fragment = url.partition("#")
+    joined = f"{path}{'&' if '?' in path else '?'}{urlencode({'error': message[:500]})}"
+    return joined + hash_ + fragment
+
+
+def alert(request: Request) -> str | None:
+    """The error an action sent back to this page (shown with role=alert by base.html)."""
+    return (request.query_params.get("error") or "")[:500] or None
 
 
 async def form_of(request: Request, sess: dict[str, Any] | None) -> dict[str, str]:

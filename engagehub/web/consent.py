@@ -26,17 +26,16 @@ from engagehub.hub import Hub
 from engagehub.storage.base import Connection
 from engagehub.web import session
 from engagehub.web.common import HEADERS, guarded, redirect, render
+from engagehub.web.listing import fields, listing
 
 router = APIRouter(include_in_schema=False)
+IMPORTS_LISTED = 1000  # the newest; older imports stay readable at /consent/imports/{id}
 PAGE_SIZE = 20
 
 
-def _imports(conn: Connection, page: int) -> tuple[list[dict[str, Any]], bool]:
-    rows = conn.all(
-        "SELECT * FROM imports ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
-        (PAGE_SIZE + 1, page * PAGE_SIZE),
-    )
-    return [imports_api.import_json(r) for r in rows[:PAGE_SIZE]], len(rows) > PAGE_SIZE
+def _imports(conn: Connection) -> list[dict[str, Any]]:
+    rows = conn.all("SELECT * FROM imports ORDER BY created_at DESC, id LIMIT ?", (IMPORTS_LISTED,))
+    return [imports_api.import_json(r) for r in rows]
 
 
 def _person(conn: Connection, key: str, region: str) -> dict[str, Any]:
@@ -52,24 +51,36 @@ def _person(conn: Connection, key: str, region: str) -> dict[str, Any]:
     }
 
 
+def _history_text(h: dict[str, Any]) -> list[Any]:
+    return [h.get(k) for k in ("contact", "channel", "group", "status", "source", "reason")]
+
+
+def _import_text(i: dict[str, Any]) -> list[Any]:
+    return [i["id"], i["filename"], i["status"]]
+
+
 @router.get("/consent")
 async def consent_page(request: Request) -> Response:
     """Counts, the person lookup, the upload form and the latest imports."""
 
     async def page(request: Request, hub: Hub, sess: dict[str, Any]) -> Response:
         key = (request.query_params.get("q") or "").strip()[:320]
-        number = max(0, int(request.query_params.get("page", "0") or 0))
         region = hub.settings.default_region
 
         def run(conn: Connection) -> dict[str, Any]:
-            imports, more = _imports(conn, number)
             person = _person(conn, key, region) if key else None
-            return {"counts": counts(conn), "imports": imports, "more": more, "person": person}
+            if person:
+                person["history"] = listing(
+                    request, "history", person["history"], _history_text, PAGE_SIZE
+                )
+            return {
+                "counts": listing(request, "counts", counts(conn), fields("channel", "group")),
+                "imports": listing(request, "imports", _imports(conn), _import_text, PAGE_SIZE),
+                "person": person,
+            }
 
         data = await hub.read(run)
-        return render(
-            "consent.html", csrf=sess["csrf"], states=STATUSES, page=number, q=key, **data
-        )
+        return render("consent.html", csrf=sess["csrf"], states=STATUSES, q=key, **data)
 
     return await guarded(request, page)
 

@@ -18,18 +18,23 @@ from engagehub.errors import PayloadError
 from engagehub.hub import Hub
 from engagehub.storage.base import Connection
 from engagehub.timeutil import format_ts
-from engagehub.web.common import form_of, guarded, redirect, render
+from engagehub.web.common import alert, form_of, guarded, redirect, render
+from engagehub.web.listing import fields, listing
 
 router = APIRouter(include_in_schema=False)
-LETTERS_SHOWN = 100
+LETTERS_PAGE = 20
 
 
 def _letters(conn: Connection, name: str) -> list[dict[str, Any]]:
-    rows = store.dead_letters(conn, name)[-LETTERS_SHOWN:]
+    rows = store.dead_letters(conn, name)
     return [
         {**r, "created_at": format_ts(r["created_at"]), "updated_at": format_ts(r["updated_at"])}
         for r in reversed(rows)
     ]
+
+
+def _letter_text(r: dict[str, Any]) -> list[Any]:
+    return [r["id"], r["status"], r["error"]]
 
 
 @router.get("/destinations")
@@ -38,16 +43,22 @@ async def destinations_page(request: Request) -> Response:
 
     async def page(request: Request, hub: Hub, sess: dict[str, Any]) -> Response:
         def run(conn: Connection) -> dict[str, Any]:
-            found = statuses(conn)
-            for d in found:
-                d["letters"] = _letters(conn, d["name"])
-            return {"destinations": found, "exports": export_statuses(conn)}
+            found = listing(request, "destinations", statuses(conn), fields("name", "kind", "url"))
+            for i, d in enumerate(found.rows):
+                letters = _letters(conn, d["name"])
+                d["dead"] = any(x["status"] == "dead" for x in letters)
+                d["letters"] = listing(
+                    request, f"letters{i + 1}", letters, _letter_text, LETTERS_PAGE
+                )
+            exports = listing(request, "exports", export_statuses(conn), fields("name"))
+            return {"destinations": found, "exports": exports}
 
         s = hub.settings
         return render(
             "destinations.html",
             csrf=sess["csrf"],
             notice=request.query_params.get("notice"),
+            alert=alert(request),
             backoff={
                 "first": s.destination_backoff_seconds,
                 "max": s.destination_backoff_max_seconds,
@@ -82,4 +93,4 @@ async def destination_action(request: Request, name: str, action: str) -> Respon
         hub.services.wake("destinations")
         return redirect(f"/destinations?notice={quote(notice)}#dest-{quote(name)}")
 
-    return await guarded(request, page)
+    return await guarded(request, page, f"/destinations#dest-{quote(name)}")

@@ -21,8 +21,9 @@ from engagehub.access.tokens import Principal, token_hash
 from engagehub.analytics import service, stats
 from engagehub.analytics.api import settled
 from engagehub.api.deps import HubDep
-from engagehub.api.events import event_json, source_names
+from engagehub.api.events import source_names
 from engagehub.errors import PayloadError
+from engagehub.eventjson import event_json
 from engagehub.http import INT64_MAX, JSONResponse
 from engagehub.hub import Hub
 from engagehub.profiles import store as profile_store
@@ -41,6 +42,7 @@ from engagehub.web.common import (
     redirect,
     render,
 )
+from engagehub.web.listing import fields, listing, moved
 
 router = APIRouter(include_in_schema=False)
 _FUNNEL = [
@@ -117,7 +119,8 @@ async def campaigns_page(request: Request) -> Response:
     async def page(request: Request, hub: Hub, sess: dict[str, Any]) -> Response:
         await settled(hub)
         data = await hub.read(stats.list_campaigns)
-        return render("campaigns.html", csrf=sess["csrf"], campaigns=data)
+        shown = listing(request, "campaigns", data, fields("id", "name"))
+        return render("campaigns.html", csrf=sess["csrf"], campaigns=shown)
 
     return await guarded(request, page)
 
@@ -156,7 +159,17 @@ async def campaign_page(request: Request, campaign_id: str) -> Response:
             )
 
         s = await hub.read(run)
-        return render("campaign.html", csrf=sess["csrf"], s=s, q=q, chart_json=chart_json(s))
+        lists: dict[str, Any] = {
+            "links": listing(request, "links", s["top_links"], fields("url")),
+            "bounces": listing(request, "bounces", s["bounce_reasons"], fields("reason")),
+            "goals": listing(request, "goals", s["goals"], fields("id", "event", "where")),
+            "breakdown": listing(
+                request, "breakdown", s["breakdown"], fields("channel", "variation", "step")
+            ),
+        }
+        return render(
+            "campaign.html", csrf=sess["csrf"], s=s, q=q, chart_json=chart_json(s), **lists
+        )
 
     return await guarded(request, page)
 
@@ -195,7 +208,10 @@ async def message_page(request: Request, message_id: str) -> Response:
     async def page(request: Request, hub: Hub, sess: dict[str, Any]) -> Response:
         await settled(hub)
         m = await hub.read(lambda c: service.message_view(c, message_id))
-        return render("message.html", csrf=sess["csrf"], m=m)
+        timeline = listing(
+            request, "timeline", m["timeline"], fields("event", "vendor_event", "source"), 50
+        )
+        return render("message.html", csrf=sess["csrf"], m=m, timeline=timeline)
 
     return await guarded(request, page)
 
@@ -209,7 +225,21 @@ async def profile_page(request: Request, identifier: str) -> Response:
         p = await hub.read(
             lambda c: profile_store.view(c, profile_store.find(c, identifier, region))
         )
-        return render("profile.html", csrf=sess["csrf"], p=p)
+        lists: dict[str, Any] = {
+            "subscriptions": listing(
+                request, "subscriptions", p["subscriptions"], fields("contact", "channel", "group")
+            ),
+            "history": listing(
+                request,
+                "history",
+                p["subscription_history"],
+                fields("contact", "channel", "group", "status", "reason"),
+            ),
+            "events": listing(
+                request, "events", p["events"], fields("event", "vendor_event", "message_id"), 50
+            ),
+        }
+        return render("profile.html", csrf=sess["csrf"], p=p, **lists)
 
     return await guarded(request, page)
 
@@ -222,7 +252,7 @@ def _latest(conn: Connection, after: int | None, limit: int = 50) -> list[dict[s
     )
     events, _ = log.query(conn, q)
     names = source_names(conn)
-    out = [event_json(e, names) for e in events]
+    out = [event_json(e, names, raw=True) for e in events]
     for e in out:
         e.pop("raw", None)
     return out
@@ -254,13 +284,40 @@ async def live_events(
     return JSONResponse({"events": events}, headers={"Cache-Control": "no-store"})
 
 
+AUDIT_PAGE = 50
+_AUDIT_FILTERS = ("actor", "action", "via")
+
+
 @router.get("/audit")
 async def audit_page(request: Request) -> Response:
     """The audit log of management calls (admin tokens only)."""
 
     async def page(request: Request, hub: Hub, sess: dict[str, Any]) -> Response:
         request.state.principal.require("admin", "the audit page")
-        entries = await hub.read(lambda c: audit.query(c, limit=200))
-        return render("audit.html", csrf=sess["csrf"], entries=entries)
+        q = {k: (request.query_params.get(k) or "").strip()[:200] for k in _AUDIT_FILTERS}
+        given = request.query_params.get("before") or ""
+        before = int(given) if given.isascii() and given.isdigit() and len(given) < 19 else None
+
+        def run(conn: Connection) -> list[dict[str, Any]]:
+            return audit.query(
+                conn,
+                q["actor"] or None,
+                q["action"] or None,
+                q["via"] or None,
+                before_id=before,
+                limit=AUDIT_PAGE + 1,
+            )
+
+        entries = await hub.read(run)
+        more = len(entries) > AUDIT_PAGE
+        entries = entries[:AUDIT_PAGE]
+        return render(
+            "audit.html",
+            csrf=sess["csrf"],
+            entries=entries,
+            q=q,
+            next_href=moved(request, before=str(entries[-1]["id"])) if more else None,
+            first_href=moved(request, before=None) if before is not None else None,
+        )
 
     return await guarded(request, page)

@@ -1,8 +1,9 @@
 """Dashboard page ``/sources``: who sends events, how much today, what was refused; add, rotate.
 
 Adding a source shows exactly what to paste into the vendor's console (URLs, the write key or a
-generated bearer token, shown once). Segment sources get a "send a test event" button that runs
-a Segment track call through the same decode, parse and commit code as ``POST /v1/track``.
+generated bearer token, shown once). Every vendor source gets a "send a test event" button that
+runs a body in that vendor's format through the same parse and commit code as its ingest route
+(``engagehub.ingest.probe``).
 """
 
 from __future__ import annotations
@@ -11,21 +12,22 @@ import secrets
 from typing import Any
 from urllib.parse import quote
 
-import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from engagehub.api.sources import check_kind, sources_with_activity
 from engagehub.errors import PayloadError
 from engagehub.hub import Hub
+from engagehub.ingest import probe
 from engagehub.ingest.cors import check_config
 from engagehub.ingest.respond import commit
 from engagehub.ops import metrics
 from engagehub.storage import sources as source_store
 from engagehub.storage.base import Connection
 from engagehub.timeutil import format_ts, now_ms
-from engagehub.vendors import SOURCE_KINDS, segment
-from engagehub.web.common import form_of, guarded, redirect, render
+from engagehub.vendors import SOURCE_KINDS
+from engagehub.web.common import alert, form_of, guarded, redirect, render
+from engagehub.web.listing import fields, listing
 
 router = APIRouter(include_in_schema=False)
 
@@ -88,6 +90,10 @@ def refusals() -> list[dict[str, Any]]:
     return out
 
 
+def _refusal_text(r: dict[str, Any]) -> list[Any]:
+    return [r["vendor"], r["last_code"], r["last_message"], *(k for k, _ in r["reasons"])]
+
+
 @router.get("/sources")
 async def sources_page(request: Request) -> Response:
     """Every source with events today, last event, refusals, and the add form."""
@@ -97,8 +103,9 @@ async def sources_page(request: Request) -> Response:
         return render(
             "sources.html",
             csrf=sess["csrf"],
-            sources=found,
-            refusals=refusals(),
+            alert=alert(request),
+            sources=listing(request, "sources", found, fields("name", "kind")),
+            refusals=listing(request, "refusals", refusals(), _refusal_text),
             kinds=SOURCE_KINDS,
             secret_help=SECRET_HELP,
             notice=request.query_params.get("notice"),
@@ -135,7 +142,7 @@ async def add_source(request: Request) -> Response:
         hub.forget_sources()
         return _created(request, hub, sess, source, key, shown_secret, "created")
 
-    return await guarded(request, page)
+    return await guarded(request, page, "/sources#add")
 
 
 def _origins_config(text: str) -> dict[str, Any]:
@@ -174,7 +181,7 @@ async def rotate_key(request: Request, name: str) -> Response:
         source = await hub.read(lambda c: source_store.by_name(c, name))
         return _created(request, hub, sess, source, key, None, "given a new write key")
 
-    return await guarded(request, page)
+    return await guarded(request, page, "/sources")
 
 
 @router.post("/sources/{name}/secret")
@@ -194,33 +201,28 @@ async def replace_secret(request: Request, name: str) -> Response:
         shown = secret if source.kind in _GENERATED_SECRET else None
         return _created(request, hub, sess, source, None, shown, "given a new secret")
 
-    return await guarded(request, page)
+    return await guarded(request, page, "/sources")
 
 
 @router.post("/sources/{name}/test")
 async def send_test_event(request: Request, name: str) -> Response:
-    """Store a Segment ``track`` test event through the ingest code path, then show the list."""
+    """Store a test event in the source's vendor format through that vendor's parser."""
 
     async def page(request: Request, hub: Hub, sess: dict[str, Any]) -> Response:
         await form_of(request, sess)
         source = await hub.read(lambda c: source_store.by_name(c, name))
-        if source.kind != segment.KIND:
+        if source.kind not in SOURCE_KINDS:
             raise PayloadError(
-                f"test events are sent to segment sources; {name!r} is {source.kind!r}",
+                f"test events go to vendor sources; {name!r} is {source.kind!r}",
                 field="source",
                 value=name,
             )
         received = now_ms()
-        body = {
-            "type": "track",
-            "event": "engagehub Test Event",
-            "anonymousId": "engagehub-dashboard",
-            "messageId": f"test-{received}-{secrets.token_hex(4)}",
-            "properties": {"sent_from": "dashboard"},
-        }
-        envelope = segment.decode(orjson.dumps(body), "track")
-        result = segment.parse_envelope(envelope, received, "track", hub.settings.max_event_bytes)
+        s = hub.settings
+        result = probe.sample(source.kind, received, s.default_region, s.max_event_bytes)
         await commit(hub, source.id, result, received, single=True)
-        return redirect(f"/sources?notice={quote('test event stored for ' + name)}")
+        event = result.events[0]
+        what = event.event or event.vendor_event
+        return redirect(f"/sources?notice={quote(f'test event stored for {name}: {what}')}")
 
-    return await guarded(request, page)
+    return await guarded(request, page, "/sources")

@@ -17,27 +17,37 @@ from engagehub.suppression.entries import CHANNELS, channel_of, forms, validate
 from engagehub.suppression.rules import REASONS
 from engagehub.timeutil import now_ms
 from engagehub.web.common import form_of, guarded, redirect, render
+from engagehub.web.listing import moved
 
 router = APIRouter(include_in_schema=False)
-PAGE = 200
+PAGE = 50
 
 
 @router.get("/suppressions")
 async def suppressions_page(
     request: Request,
     channel: str | None = None,
+    reason: str | None = None,
     contact: str | None = None,
+    after_contact: str | None = None,
+    after_channel: str | None = None,
     notice: str | None = None,
 ) -> Response:
-    """Suppressed contact points (newest reasons first), filterable by channel and contact."""
+    """Suppressed contact points in (contact, channel) order, filterable by channel, reason and
+    contact, paged by a keyset cursor (the table may hold millions)."""
 
     async def page(request: Request, hub: Hub, sess: dict[str, Any]) -> Response:
         chan = channel_of(channel) if channel else None
+        why = reason if reason in REASONS else None
         keys = forms(contact, chan, hub.settings.default_region) if contact else None
+        after = (after_contact, after_channel or "") if after_contact else None
         now = now_ms()
         rows = await hub.read(
-            lambda conn: store.listing(conn, now, chan, None, keys, False, None, PAGE)
+            lambda conn: store.listing(conn, now, chan, why, keys, False, after, PAGE + 1)
         )
+        more = len(rows) > PAGE
+        rows = rows[:PAGE]
+        last = rows[-1] if rows else None
         return render(
             "suppressions.html",
             csrf=sess["csrf"],
@@ -45,9 +55,13 @@ async def suppressions_page(
             channels=CHANNELS,
             reasons=REASONS,
             channel=chan or "",
+            reason=why or "",
             contact=contact or "",
             notice=notice,
-            more=len(rows) == PAGE,
+            next_href=moved(request, after_contact=last["contact"], after_channel=last["channel"])
+            if more and last
+            else None,
+            first_href=moved(request, after_contact=None, after_channel=None) if after else None,
         )
 
     return await guarded(request, page)

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from engagehub.hub import Hub
 from engagehub.ops.status import system_status
 from engagehub.web.common import guarded, render
+from engagehub.web.listing import fields, listing
 
 router = APIRouter(include_in_schema=False)
 
@@ -20,6 +21,17 @@ async def system_page(request: Request) -> Response:
 
     async def page(request: Request, hub: Hub, sess: dict[str, Any]) -> Response:
         status = await hub.read(lambda c: system_status(c, hub))
-        return render("system.html", csrf=sess["csrf"], s=status)
+        return render(
+            "system.html",
+            csrf=sess["csrf"],
+            s=status,
+            lag=listing(request, "lag", status["lag"], fields("kind", "name"), 50),
+            unmapped=listing(
+                request, "unmapped", status["unmapped"], fields("vendor_event", "source")
+            ),
+            settings=listing(
+                request, "settings", status["settings"], fields("env", "name", "value")
+            ),
+        )
 
     return await guarded(request, page)

@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from engagehub.analytics import expr, service, stats
+from engagehub.analytics import goals as goal_store
 from engagehub.analytics.goals import parse_duration
 from engagehub.cli import app, register
 from engagehub.errors import PayloadError
@@ -128,3 +129,30 @@ def test_cli_goals_and_stats_match_the_api_numbers(cli: CliRunner, db: Database)
         assert line in table.output
     missing = cli.invoke(app, ["stats", "nope"])
     assert missing.exit_code != 0
+    with db.session() as conn:
+        [only] = goal_store.load(conn)
+    edited = cli.invoke(
+        app,
+        [
+            "goals",
+            "edit",
+            str(only.id),
+            *args[2:],
+            "--where",
+            "properties.coupon == 'X'",
+            "--within",
+            "48h",
+        ],
+    )
+    assert edited.exit_code == 0, edited.output
+    assert f"goal {only.id} of campaign c1: Order Completed within 48h (0 past goal events)" in (
+        edited.output
+    )
+    with db.session() as conn:
+        assert stats.campaign_stats(conn, "c1")["totals"]["conversions"] == 0
+        [changed] = goal_store.load(conn)
+    assert (changed.id, changed.where, changed.within_ms) == (
+        only.id,
+        "properties.coupon == 'X'",
+        48 * 3_600_000,
+    )

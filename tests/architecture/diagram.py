@@ -50,6 +50,7 @@ LAYERS: dict[str, list[str]] = {
         "csvsafe",
         "lru",
         "runtime",
+        "eventjson",
     ],
 }
 

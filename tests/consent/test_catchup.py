@@ -73,6 +73,7 @@ def test_lockstep_catch_up_equals_each_processor_alone(
         indexed = conn.scalar("SELECT COUNT(DISTINCT seq) FROM event_index")
         assert indexed == conn.scalar(
             "SELECT COUNT(*) FROM events WHERE user_id IS NOT NULL OR contact IS NOT NULL"
+            " OR COALESCE(event, vendor_event) IS NOT NULL"
         )
         lockstep = snapshot(conn)
         assert lockstep["states"]

@@ -148,3 +148,84 @@ def test_braze_unsubscribe_link_click_alone_changes_nothing(
     """Braze reports the state a click led to in GlobalStateChange; the click is analytics."""
     _feed(db, settings, "braze", [_braze("users.messages.email.Unsubscribe")])
     assert _states(db) == {}
+
+
+def _waiting(db: Database) -> int:
+    with db.session() as conn:
+        return int(conn.scalar("SELECT COUNT(*) FROM consent_person_requests") or 0)
+
+
+def test_a_user_only_unsubscribe_before_the_identify_applies_when_the_link_arrives(
+    db: Database, settings: Settings
+) -> None:
+    """The unsubscribe waits; the identify that links the phone applies it at its own time."""
+    _feed(db, settings, "crossengage", [_crossengage("Message Unsubscribed", "SMS", minute=5)])
+    assert _states(db) == {}
+    assert _waiting(db) == 1
+    _identify(db, settings)  # 09:00, earlier than the unsubscribe's 09:05: it still applies
+    assert _states(db) == {(PHONE, "sms", ""): "unsubscribed"}  # email untouched
+    assert _waiting(db) == 0
+    with db.session() as conn:
+        (row,) = store.history(conn, PHONE, 10)
+    assert row["reason"] == "vendor_unsubscribe"
+    # A later subscribe of that phone by its own newer event still wins; nothing re-applies.
+    later = _crossengage("Message Unsubscribed", "SMS", user="u-43", minute=6)
+    _feed(db, settings, "crossengage", [later])
+    assert _waiting(db) == 1  # u-43 is unknown: it waits too
+    with db.session() as conn:
+        run_until_caught_up(conn, registry.processors(settings))
+    assert _states(db) == {(PHONE, "sms", ""): "unsubscribed"}
+
+
+def test_a_waiting_request_links_through_an_anonymous_id_merge(
+    db: Database, settings: Settings
+) -> None:
+    """Identified later by an alias from the anonymous id that carried the email."""
+    early = {
+        "batch": [
+            {"type": "identify", "messageId": "anon-1", "anonymousId": "a-9",
+             "timestamp": "2026-03-02T08:00:00Z", "traits": {"email": EMAIL}},
+        ]
+    }  # fmt: skip
+    _feed(
+        db,
+        settings,
+        "segment",
+        segment.parse_envelope(segment.decode(orjson.dumps(early), "batch"), T0).events,
+    )
+    _feed(db, settings, "crossengage", [_crossengage("Message marked_as_spam", "Email")])
+    assert _waiting(db) == 1
+    alias = {"batch": [{"type": "alias", "messageId": "al-1", "userId": "u-42",
+                        "previousId": "a-9", "timestamp": "2026-03-02T10:00:00Z"}]}  # fmt: skip
+    _feed(
+        db,
+        settings,
+        "segment",
+        segment.parse_envelope(segment.decode(orjson.dumps(alias), "batch"), T0).events,
+    )
+    assert _states(db) == {(EMAIL, "email", ""): "unsubscribed"}
+    assert _waiting(db) == 0
+
+
+def test_push_unsubscribes_of_a_user_reach_their_push_tokens(
+    db: Database, settings: Settings
+) -> None:
+    """Braze registers the token (TokenStateChange); a CrossEngage push unsubscribe names the
+    user only; MoEngage's web push unsubscribe carries the token itself (push_id)."""
+    record = orjson.loads(
+        (EXAMPLES / "users.behaviors.pushnotification.TokenStateChange.json").read_bytes()
+    )
+    record["user"]["external_user_id"] = "u-42"
+    record["properties"]["push_token"] = "tok-ios-1"
+    (token,) = braze.parse(orjson.dumps({"events": [record]})).events
+    _feed(db, settings, "braze", [token])
+    _feed(db, settings, "crossengage", [_crossengage("Message Unsubscribed", "Push", minute=2)])
+    assert _states(db) == {("tok-ios-1", "push", ""): "unsubscribed"}
+    body = {
+        "events": [
+            {"event_name": "Unsubscribed from Web Push", "event_uuid": "w-1", "uid": "m-1",
+             "event_time": (T0 + 180_000) // 1000, "push_id": "tok-web-9"},
+        ]
+    }  # fmt: skip
+    _feed(db, settings, "moengage", moengage.parse(orjson.dumps(body)).events)
+    assert _states(db)[("tok-web-9", "push", "")] == "unsubscribed"

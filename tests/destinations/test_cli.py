@@ -64,10 +64,16 @@ def test_export_cli(database_url: str, db: Database, tmp_path: Path) -> None:
     done = run(database_url, "export", str(out), "--events", "Email *")
     assert done.returncode == 0, done.stderr
     assert "exported 6 events" in done.stdout
+    assert "(layout currents)" in done.stdout  # a new target gets the Currents-true layout
     again = run(database_url, "export", str(out), "--events", "Email *")
     assert "exported 0 events" in again.stdout
-    (count,) = duckdb.sql(f"SELECT count(*) FROM read_parquet('{out}/**/*.parquet')").fetchall()[0]
+    sql = f"SELECT count(*) FROM read_parquet('{out}/**/*.parquet', union_by_name = true)"
+    (count,) = duckdb.sql(sql).fetchall()[0]
     assert count == 6
+    assert {p.name for p in out.iterdir()} >= {"event_type=users.messages.email.Delivery"}
+    flat = run(database_url, "export", str(tmp_path / "flat"), "--layout", "canonical")
+    assert "(layout canonical)" in flat.stdout
+    assert (tmp_path / "flat" / "event_type=Email Delivered").is_dir()
     wrong = run(database_url, "export", str(out), "--format", "csv")
     assert wrong.returncode == 1
     assert "csv" in wrong.stderr

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from engagehub.security.routes import flat_routes
+from engagehub.security.route_table import flat_routes
 
 # Unauthenticated on purpose: probes and the API description.
 # /metrics is open unless ENGAGEHUB_METRICS_TOKEN is set (tests/ops cover the token).
@@ -30,7 +30,13 @@ PUBLIC = {
     "/preferences/{token}",
     # A double opt-in confirmation link: the signed, expiring token is the credential.
     "/confirm/{token}",
+    # Our own tracked links' redirect: only URLs we signed, the signature is the credential.
+    "/c/{token}",
+    # The public double opt-in form: anyone may ask; only the emailed link subscribes.
+    "/subscribe",
 }
+# Public pages other sites may show in a frame (CSP frame-ancestors from a setting).
+EMBEDDABLE = {"/subscribe"}
 # Dashboard pages: a browser session cookie (from /login with the admin token), not a bearer
 # token; without one they send the browser to /login (see test_dashboard_pages_need_a_session).
 DASHBOARD_MODULE = "engagehub.web."  # routes.py and one module per page group

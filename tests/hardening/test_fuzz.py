@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from engagehub.security.routes import flat_routes
+from engagehub.security.route_table import flat_routes
 from engagehub.storage import sources as source_store
 from tests.conftest import ADMIN_TOKEN
 from tests.hardening.shape import error_shape_problem

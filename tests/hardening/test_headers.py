@@ -9,7 +9,7 @@ from engagehub.app import create_app
 from engagehub.security.middleware import harden_cookie, secure_headers
 from engagehub.settings import Settings
 from tests.conftest import ADMIN_TOKEN, assert_error
-from tests.hardening.routes import concrete, routes
+from tests.hardening.routes import EMBEDDABLE, concrete, routes
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -23,6 +23,12 @@ def test_every_get_route_answers_with_security_headers(client: TestClient) -> No
             response = client.get(concrete(path), headers=headers)
             h = response.headers
             assert h["x-content-type-options"] == "nosniff", path
+            if path in EMBEDDABLE:  # framed on purpose, by the sites the setting names
+                csp = h["content-security-policy"]
+                assert "frame-ancestors *" in csp, path
+                assert "default-src 'none'" in csp, path
+                checked += 1
+                continue
             assert h["x-frame-options"] == "DENY", path
             # same-origin (dashboard pages: the browser's Origin/Referer backs the CSRF check)
             # leaks no more to other sites than no-referrer does.

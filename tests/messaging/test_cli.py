@@ -102,6 +102,14 @@ def test_templates_send_test_broadcast_journey(
         f"c{i}@example.com" for i in range(5)
     ]
 
+    later = ["--template", "news", "--audience", "all", "--start-at", "2999-01-01T09:00"]
+    made = orjson.loads(run(database_url, "broadcasts", "create", "b2", *later).stdout)
+    assert (made["state"], made["scheduled_at"]) == ("scheduled", "2999-01-01T09:00:00.000Z")
+    draft = orjson.loads(run(database_url, "broadcasts", "unschedule", "b2").stdout)
+    assert (draft["state"], draft["scheduled_at"]) == ("draft", None)
+    moved = orjson.loads(run(database_url, "broadcasts", "schedule", "b2", "2998-05-01").stdout)
+    assert (moved["state"], moved["scheduled_at"]) == ("scheduled", "2998-05-01T00:00:00.000Z")
+
     (tmp_path / "j.yaml").write_text(
         "name: welcome-series\nchannel: email\ntrigger: {event: Signed Up}\n"
         "steps:\n  - send: news\n  - wait: 2d\n  - send: welcome\ngoal: Order Completed\n"

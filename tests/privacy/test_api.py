@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import base64
+import io
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +97,21 @@ def test_erase_export_suppress_over_http(
     assert OTHER not in r.text
     assert_error(
         client.get("/api/people/export?key=nobody@x.test", headers=admin), 404, "not_found"
+    )
+    # the same document as a zip, for large histories
+    z = client.get(f"/api/people/export?key={EMAIL}&format=zip", headers=admin)
+    assert z.status_code == 200, z.text
+    assert z.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(z.content)) as archive:
+        assert archive.testzip() is None
+        assert archive.namelist() == ["person-export.json"]
+        zipped = orjson.loads(archive.read("person-export.json"))
+    assert zipped["event_count"] == doc["event_count"]
+    assert zipped["identities"] == doc["identities"]
+    assert_error(
+        client.get(f"/api/people/export?key={EMAIL}&format=tar", headers=admin),
+        400,
+        "invalid_payload",
     )
     # erase: 202 with an id, then done
     r = client.post("/api/people/erase", json={"key": ANON, "reason": "ticket 42"}, headers=admin)

@@ -3,6 +3,7 @@ stay exactly what they would be had the person never existed, and the files keep
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -254,6 +255,13 @@ def test_cli_export_is_one_complete_document(
     assert BOB[1] not in out.read_text()
     stdout = run(database_url, "people", "export", ALICE[1]).stdout
     assert orjson.loads(stdout)["event_count"] == mine
+    archive = tmp_path / "alice.zip"
+    run(database_url, "people", "export", ALICE[1], "--zip", "--out", str(archive))
+    with zipfile.ZipFile(archive) as z:
+        assert orjson.loads(z.read("person-export.json"))["event_count"] == mine
+    missing = run(database_url, "people", "export", "nobody@x.test", "--zip", ok=False)
+    assert missing.returncode != 0
+    assert not (tmp_path / "nobody.zip").exists()
 
 
 def test_erasure_removes_the_person_from_stored_csv_import_rows(

@@ -178,3 +178,68 @@ def test_idle_worker_wakes_on_append_notify(database_url: str, db: Database) -> 
         wait_caught_up(db, ["unmapped"], timeout=10)
     with db.session() as conn:
         assert conn.scalar("SELECT count FROM unmapped_events") == 10
+
+
+class Counting:
+    """A processor that counts the rounds that reached it."""
+
+    name = "counting"
+    where: str | None = None
+    payload = False
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def apply(self, conn: Connection, events: Sequence[StoredEvent]) -> None:
+        """Count."""
+        self.calls += 1
+
+    def reset(self, conn: Connection) -> None:
+        """Nothing to forget."""
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_unit_held_by_another_worker_backs_off_instead_of_polling(
+    database_url: str, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engagehub.processing import rounds
+    from engagehub.scaleout import worker as worker_module
+    from engagehub.storage import locks
+
+    source, _ = make_source(db)
+    with db.session() as conn:
+        log.append(conn, [log.Batch(source.id, now_ms(), _events(5))])
+    attempts: list[list[str]] = []
+    real_lock = rounds._lock
+
+    def counted(conn: Connection, names: Sequence[str], wait: bool) -> tuple[list[str], list[str]]:
+        got, busy = real_lock(conn, names, wait)
+        attempts.append(busy)
+        return got, busy
+
+    monkeypatch.setattr(rounds, "_lock", counted)
+    monkeypatch.setattr(worker_module, "BUSY_BACKOFF_S", 0.5)
+    settings = Settings(database_url=database_url, worker_poll_interval=0.01)
+    processor = Counting()
+    holder = db.connect()  # another worker, in the middle of a round of this processor
+    try:
+        with holder.transaction():
+            holder.scalar(
+                "SELECT pg_advisory_xact_lock(?, hashtext(?))::text",
+                (locks.PROCESSOR_CLASS, processor.name),
+            )
+            worker = worker_module.Worker(settings, db, [processor], [])
+
+            async def run_for(seconds: float) -> None:
+                task = asyncio.create_task(worker.run())
+                await asyncio.sleep(seconds)
+                worker.stop()
+                await task
+
+            asyncio.run(run_for(1.6))
+    finally:
+        holder.close()
+    busy = [a for a in attempts if processor.name in a]
+    # Polling every 0.01 s would have asked ~160 times; backing off 0.5 s asks about 4 times.
+    assert 1 <= len(busy) <= 6, len(busy)
+    assert processor.calls == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 
 from engagehub.errors import PayloadError
@@ -63,3 +64,38 @@ def test_moengage_streams_batch() -> None:
     assert result.events[5].event is None
     assert result.events[0].message_id == "c-55:moe-1"
     assert [r.index for r in result.rejected] == [6, 7]
+
+
+def test_moengage_streams_documented_request() -> None:
+    """MoEngage's own Streams example (moengage-streams.mdx, "API Request Format"), verbatim."""
+    case = CASES / "moengage" / "streams_docs_example.json"
+    result = moengage.parse(case.read_bytes())
+    check(case, result_dict(result))
+    (ev,) = result.events
+    assert (ev.event, ev.channel, ev.campaign_id) == ("Push Delivered", "push", "353df897hkbh67658")
+    assert ev.properties["push_token"] == "recipient device’s push token"
+    assert ev.properties["channel"] == "Push"  # campaign_channel, MoEngage's spelling
+    assert ev.event_time == 1_580_967_474_000
+
+
+def test_moengage_event_codes_resolve_unknown_display_names() -> None:
+    """A display name renamed in the dashboard still maps through its event code; a custom
+    event stays custom whatever its code."""
+    body = orjson.dumps(
+        {
+            "events": [
+                {"event_name": "Mail geöffnet", "event_code": "MOE_EMAIL_OPEN",
+                 "event_uuid": "u1", "event_time": 1580967474, "uid": "m1"},
+                {"event_name": "Custom Event", "event_code": "MOE_EMAIL_OPEN",
+                 "event_uuid": "u2", "event_time": 1580967474, "uid": "m1"},
+                {"event_name": "Bill Paid", "event_code": "Bill Paid",
+                 "event_uuid": "u3", "event_time": 1580967474, "uid": "m1"},
+            ]
+        }
+    )  # fmt: skip
+    events = moengage.parse(body).events
+    assert [(e.vendor_event, e.event) for e in events] == [
+        ("Mail geöffnet", "Email Opened"),
+        ("Custom Event", None),
+        ("Bill Paid", None),
+    ]

@@ -68,3 +68,23 @@ def test_malformed_bodies() -> None:
         sendgrid.parse(b"{not json")
     with pytest.raises(PayloadError):
         sendgrid.parse(orjson.dumps({"event": "open"}))
+
+
+@pytest.mark.parametrize("name", ["bounce_blocked_without_status", "processed_with_pool"])
+def test_published_payloads(name: str) -> None:
+    """A real blocked bounce (no ``status``, with ``bounce_classification``) and SendGrid's
+    documented processed event with its IP ``pool`` object (sources: tests/cases/SOURCES.md)."""
+    case = CASES / "sendgrid" / f"{name}.json"
+    result = sendgrid.parse(case.read_bytes())
+    check(case, result_dict(result))
+    (ev,) = result.events
+    if name == "processed_with_pool":
+        assert (ev.event, ev.properties["ip_pool"], ev.properties["ip_pool_id"]) == (
+            "Email Processed",
+            "new_MY_test",
+            210,
+        )
+    else:
+        assert (ev.event, ev.properties["bounce_type"]) == ("Email Bounced", "blocked")
+        assert ev.properties["bounce_classification"] == "Unclassified"
+        assert "bounce_code" not in ev.properties

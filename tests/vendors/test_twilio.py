@@ -40,6 +40,56 @@ def test_keywords_are_whole_message_case_and_space_insensitive() -> None:
         assert twilio.keyword_of(word.lower())[1] == "unsubscribe"
 
 
+INBOUND = {"MessageSid": "SM1", "From": "+14155550100", "To": "+14155550199", "NumMedia": "0"}
+
+
+@pytest.mark.parametrize(
+    ("body", "opt_out", "action"),
+    [
+        ("Arrêt", "STOP", "unsubscribe"),  # a localised keyword configured on the service
+        ("ALTA", "START", "subscribe"),
+        ("ayuda", "HELP", "help"),
+        ("STOP", "", "unsubscribe"),  # without Advanced Opt-Out our default list decides
+        ("please stop", "", None),
+    ],
+)
+def test_advanced_opt_out_type_decides_the_keyword(
+    body: str, opt_out: str, action: str | None
+) -> None:
+    params = {**INBOUND, "Body": body, **({"OptOutType": opt_out} if opt_out else {})}
+    ev = twilio.parse_inbound(params, RECEIVED)
+    assert ev.properties.get("keyword_action") == action
+    if opt_out:
+        assert ev.properties["keyword"] == body.upper()
+        assert ev.properties["opt_out_type"] == opt_out
+
+
+def test_rcs_addresses_are_the_rcs_channel() -> None:
+    status = {"MessageSid": "SM2", "MessageStatus": "delivered", "To": "rcs:+14155550100",
+              "From": "rcs:acme_agent", "ChannelStatusMessage": "Delivered to device"}  # fmt: skip
+    ev = twilio.parse_status(status, RECEIVED)
+    assert (ev.event, ev.channel, ev.contact) == ("RCS Message Delivered", "rcs", "+14155550100")
+    assert ev.properties["channel_status_message"] == "Delivered to device"
+    failed = twilio.parse_status({**status, "MessageStatus": "failed", "ErrorCode": "63016"}, 1)
+    assert (failed.event, failed.properties["error_code"]) == ("RCS Message Failed", "63016")
+    whatsapp = twilio.parse_inbound(
+        {
+            **INBOUND,
+            "From": "whatsapp:+14155550100",
+            "Body": "Hi",
+            "ProfileName": "Ada",
+            "WaId": "14155550100",
+            "MessageType": "text",
+        },
+        RECEIVED,
+    )
+    assert whatsapp.properties["profile_name"] == "Ada"
+    assert (whatsapp.properties["whatsapp_id"], whatsapp.properties["content_type"]) == (
+        "14155550100",
+        "text",
+    )
+
+
 params_strategy = st.lists(
     st.tuples(
         st.sampled_from(["Body", "From", "To", "MessageSid", "X"]),

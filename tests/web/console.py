@@ -41,9 +41,11 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-def signed_in(browser: Browser, live: LiveServer) -> Page:
-    """A page of a fresh context, logged in with the admin token; collects errors."""
-    context = browser.new_context(viewport=WIDE)  # type: ignore[arg-type]
+def signed_in(browser: Browser, live: LiveServer, javascript: bool = True) -> Page:
+    """A page of a fresh context, logged in with the admin token; collects errors.
+
+    ``javascript=False`` is a browser with scripts off: every page must work without them."""
+    context = browser.new_context(viewport=WIDE, java_script_enabled=javascript)  # type: ignore[arg-type]
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -84,3 +86,51 @@ def audit(page: Page, shots: Path, name: str) -> None:
     page.set_viewport_size(WIDE)  # type: ignore[arg-type]
     assert overflow <= 0, (name, "wider than a phone screen by", overflow)
     assert page.errors == [], (name, page.errors)  # type: ignore[attr-defined]
+
+
+_CONTROLS = (
+    "main a[href], main button, main input:not([type=hidden]), main select, main textarea, "
+    "main summary"
+)
+
+
+def keyboard_reaches(page: Page) -> int:
+    """Tab alone reaches every visible control of the page's main part (no mouse-only
+    widgets, no focus traps); returns how many there are."""
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    page.evaluate(
+        f"""() => document.querySelectorAll({_CONTROLS!r}).forEach((e, i) => {{
+               if (e.checkVisibility()) e.setAttribute('data-kb', String(i)); }})"""
+    )
+    wanted = set(page.eval_on_selector_all("[data-kb]", "es => es.map(e => e.dataset.kb)"))
+    seen: set[str] = set()
+    for _ in range(len(wanted) + 60):  # the header's links and forms come first
+        page.keyboard.press("Tab")
+        got = page.evaluate("document.activeElement && document.activeElement.dataset.kb")
+        if got is not None:
+            seen.add(got)
+        if seen >= wanted:
+            break
+    missing = page.eval_on_selector_all(
+        "[data-kb]",
+        """(es, seen) => es.filter(e => !seen.includes(e.dataset.kb))
+                           .map(e => e.outerHTML.slice(0, 120))""",
+        sorted(seen),
+    )
+    assert missing == [], ("not reachable with Tab", missing)
+    return len(wanted)
+
+
+def press_on(page: Page, name: str) -> None:
+    """Tab to the control whose accessible name starts with ``name`` and press Enter."""
+    for _ in range(400):
+        page.keyboard.press("Tab")
+        label = page.evaluate(
+            """() => { const e = document.activeElement; if (!e) return '';
+                 return e.getAttribute('aria-label') || e.textContent.trim() || e.value || ''; }"""
+        )
+        if label.startswith(name):
+            with page.expect_navigation():
+                page.keyboard.press("Enter")
+            return
+    raise AssertionError(f"no control named {name!r} reachable with Tab")

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from engagehub.errors import EngagehubError, TerminalException, TransientException, terminal_status
 from engagehub.messaging.templates import Rendered
 
 
@@ -34,23 +35,41 @@ class Accepted:
     raw: Mapping[str, Any] = field(default_factory=dict)
 
 
-class ProviderError(Exception):
-    """A provider refused or failed; ``terminal`` says whether retrying can help."""
+class ProviderError(EngagehubError):
+    """A provider refused or failed; its class says whether retrying can help
+    (``errors.is_terminal``: only ``TerminalProviderError`` is final)."""
+
+    code = "provider_failed"
+    http_status = 502
 
     def __init__(
-        self, message: str, terminal: bool, status: int | None = None, code: str | None = None
+        self, message: str, status: int | None = None, provider_code: str | None = None
     ) -> None:
         super().__init__(message)
-        self.message = message
-        self.terminal = terminal
         self.status = status
-        self.code = code
+        self.provider_code = provider_code
         """The provider's own error code (Twilio 21211...), recorded as ``error_code``."""
 
 
-def http_terminal(status: int) -> bool:
-    """4xx is final except 408 (timeout) and 429 (rate limit); 5xx is retried."""
-    return 400 <= status < 500 and status not in (408, 429)
+class TransientProviderError(ProviderError, TransientException):
+    """Worth retrying (timeouts, connection errors, 408/429/5xx; idempotency keys make it safe)."""
+
+
+class TerminalProviderError(ProviderError, TerminalException):
+    """The provider refused this message; sending it again cannot succeed."""
+
+
+def provider_error(
+    message: str, terminal: bool, status: int | None = None, provider_code: str | None = None
+) -> ProviderError:
+    """The error of the right class for a failure already judged terminal or not."""
+    kind = TerminalProviderError if terminal else TransientProviderError
+    return kind(message, status=status, provider_code=provider_code)
+
+
+def http_error(message: str, status: int, provider_code: str | None = None) -> ProviderError:
+    """A failing HTTP answer, classified by the one rule (``errors.terminal_status``)."""
+    return provider_error(message, terminal_status(status), status, provider_code)
 
 
 class Provider(Protocol):

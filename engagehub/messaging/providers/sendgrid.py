@@ -11,7 +11,12 @@ from typing import Any
 
 import httpx
 
-from engagehub.messaging.providers.base import Accepted, Outgoing, ProviderError, http_terminal
+from engagehub.messaging.providers.base import (
+    Accepted,
+    Outgoing,
+    TransientProviderError,
+    http_error,
+)
 from engagehub.settings import Settings
 
 NAME = "sendgrid"
@@ -75,18 +80,14 @@ class SendGrid:
                 "/v3/mail/send", json=payload(handle, self.settings.email_from)
             )
         except httpx.HTTPError as exc:
-            raise ProviderError(f"SendGrid: {type(exc).__name__}: {exc}", terminal=False) from None
+            raise TransientProviderError(f"SendGrid: {type(exc).__name__}: {exc}") from None
         if response.status_code >= 300:
             try:
                 errors = response.json().get("errors") or []
                 detail = "; ".join(str(e.get("message")) for e in errors) or response.text[:200]
             except (ValueError, AttributeError):
                 detail = response.text[:200]
-            raise ProviderError(
-                f"SendGrid {response.status_code}: {detail}",
-                terminal=http_terminal(response.status_code),
-                status=response.status_code,
-            )
+            raise http_error(f"SendGrid {response.status_code}: {detail}", response.status_code)
         return Accepted(response.headers.get("x-message-id"), "processed")
 
     def release(self, handle: Outgoing) -> None:

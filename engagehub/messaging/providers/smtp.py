@@ -17,7 +17,13 @@ from email.utils import formatdate
 
 import aiosmtplib
 
-from engagehub.messaging.providers.base import Accepted, Outgoing, ProviderError
+from engagehub.messaging.providers.base import (
+    Accepted,
+    Outgoing,
+    ProviderError,
+    TransientProviderError,
+    provider_error,
+)
 from engagehub.settings import Settings
 
 NAME = "smtp"
@@ -76,8 +82,9 @@ def build(msg: Outgoing, sender: str) -> bytes:
 def _error(exc: Exception) -> ProviderError:
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         code = exc.code
-        return ProviderError(f"SMTP {code}: {exc.message}", terminal=500 <= code < 600, status=code)
-    return ProviderError(f"SMTP: {type(exc).__name__}: {exc}", terminal=False)
+        # SMTP's own rule: 5yz is a permanent refusal, 4yz a temporary one
+        return provider_error(f"SMTP {code}: {exc.message}", 500 <= code < 600, status=code)
+    return TransientProviderError(f"SMTP: {type(exc).__name__}: {exc}")
 
 
 @dataclass(slots=True)

@@ -12,7 +12,12 @@ from urllib.parse import quote
 
 import httpx
 
-from engagehub.messaging.providers.base import Accepted, Outgoing, ProviderError, http_terminal
+from engagehub.messaging.providers.base import (
+    Accepted,
+    Outgoing,
+    TransientProviderError,
+    http_error,
+)
 from engagehub.settings import Settings
 
 NAME = "twilio"
@@ -72,7 +77,7 @@ class Twilio:
                 headers={"I-Twilio-Idempotency-Token": handle.message_id},
             )
         except httpx.HTTPError as exc:
-            raise ProviderError(f"Twilio: {type(exc).__name__}: {exc}", terminal=False) from None
+            raise TransientProviderError(f"Twilio: {type(exc).__name__}: {exc}") from None
         body: dict[str, Any] = {}
         try:
             parsed = response.json()
@@ -81,11 +86,10 @@ class Twilio:
             pass
         if response.status_code >= 400:
             detail = body.get("message") or response.text[:200]
-            raise ProviderError(
+            raise http_error(
                 f"Twilio {response.status_code} (code {body.get('code')}): {detail}",
-                terminal=http_terminal(response.status_code),
-                status=response.status_code,
-                code=str(body["code"]) if body.get("code") is not None else None,
+                response.status_code,
+                str(body["code"]) if body.get("code") is not None else None,
             )
         return Accepted(body.get("sid"), str(body.get("status") or "queued"), body)
 

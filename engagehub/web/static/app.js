@@ -120,6 +120,40 @@
     });
   }
 
+  // The template editor: while the user types, the draft is posted to the preview route and
+  // the rendered preview (and any error) replace the page's. Without JavaScript the Preview
+  // button does the same with a page load.
+  function livePreview() {
+    var form = document.getElementById("template-form");
+    var pane = document.getElementById("preview");
+    var status = document.getElementById("editor-status");
+    if (!form || !pane || !status || !window.FormData || !form.getAttribute("data-preview")) return;
+    var timer = null;
+    var sent = 0;
+    function refresh() {
+      var mine = ++sent;
+      fetch(form.getAttribute("data-preview"), {
+        method: "POST", body: new FormData(form), credentials: "same-origin",
+      })
+        .then(function (r) { return r.text(); })
+        .then(function (html) {
+          if (mine !== sent) return; // a newer draft is on its way
+          var page = new DOMParser().parseFromString(html, "text/html");
+          var shown = page.getElementById("preview");
+          var said = page.getElementById("editor-status");
+          if (!shown || !said) return; // not the editor (e.g. signed out): leave the page be
+          pane.innerHTML = shown.innerHTML;
+          status.innerHTML = said.innerHTML;
+          pane.setAttribute("data-live", String(mine));
+        })
+        .catch(function () {});
+    }
+    form.addEventListener("input", function () {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(refresh, 300);
+    });
+  }
+
   // Pages of running work (imports, broadcasts) reload until it is over.
   function refreshWhileRunning() {
     var node = document.querySelector("[data-refresh]");
@@ -134,6 +168,7 @@
     copyButtons();
     confirmForms();
     uploadWithProgress();
+    livePreview();
     refreshWhileRunning();
   });
 })();

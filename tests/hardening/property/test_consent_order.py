@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 
 from engagehub import registry
 from engagehub.consent import store
-from engagehub.consent.model import OWN_ACTIONS, STATUSES, Change
-from engagehub.consent.processor import PROTECTED
+from engagehub.consent.model import OWN_ACTIONS, PROTECTED, STATUSES, Change
 from engagehub.processing import run_until_caught_up
 from engagehub.settings import Settings
 from engagehub.storage import Database
