@@ -167,7 +167,7 @@ def _fill(conn: Connection, source_id: int, events: int) -> None:
     """Engagement events (with bounces: consent companions), identify calls, unknown names."""
     received = now_ms()
     for body in bodies(events, batch_size=100, users=300):
-        parsed = segment.parse(segment.decode(body, "batch"), received).events
+        parsed = segment.parse_envelope(segment.decode(body, "batch"), received).events
         log.append(conn, [log.Batch(source_id, received, parsed)])
     identifies = [
         IncomingEvent(
