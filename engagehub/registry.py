@@ -24,8 +24,7 @@ def routers() -> list[APIRouter]:
     from engagehub.destinations import api as destinations_api
     from engagehub.ingest import crossengage, segment, segment_browser, webhooks
     from engagehub.messaging import api as messaging_api
-    from engagehub.messaging import click_pages, confirm_pages, subscribe_pages
-    from engagehub.messaging import pages as messaging_pages
+    from engagehub.messaging import click_pages, confirm_pages, recipient_pages, subscribe_pages
     from engagehub.ops import api as ops_api
     from engagehub.ops import status as ops_status
     from engagehub.privacy import api as privacy_api
@@ -45,7 +44,7 @@ def routers() -> list[APIRouter]:
         imports_api.router,
         profiles_api.router,
         messaging_api.router,
-        messaging_pages.router,
+        recipient_pages.router,
         ops_api.router,
         destinations_api.router,
         analytics_api.router,

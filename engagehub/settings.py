@@ -344,7 +344,8 @@ class PrivacySettings(BaseSettings):
 
     privacy_vendor_erasure: Literal["record", "erase", "ignore"] = "record"
     """Vendor deletion requests in the log ("User Deleted": Braze UserDeleteRequest, Segment
-    delete calls): record them for an operator to confirm, erase the person at once, or ignore."""
+    delete calls): record them for an operator to confirm, erase the person at once (sources with
+    a secret; Segment write keys may be public, so theirs still wait), or ignore."""
 
 
 class Settings(

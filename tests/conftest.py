@@ -17,8 +17,11 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from starlette.applications import Starlette
 
 from engagehub.app import create_app
+from engagehub.hub import Hub
 from engagehub.settings import Settings
 from engagehub.storage import Database, migrate, open_database
 from engagehub.storage import sources as source_store
@@ -28,6 +31,8 @@ from engagehub.storage import sources as source_store
 os.environ.setdefault("ENGAGEHUB_PROCESSOR_MODE", "thread")
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
+ADMIN_SECRET = SecretStr(ADMIN_TOKEN)
+"""The admin token as Settings takes it."""
 BACKENDS = [b for b in os.environ.get("ENGAGEHUB_TEST_BACKENDS", "sqlite,postgres").split(",") if b]
 
 
@@ -88,7 +93,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     """Settings pointing at the fresh database, with a known admin token."""
-    return Settings(database_url=database_url, admin_token=ADMIN_TOKEN)  # type: ignore[arg-type]
+    return Settings(database_url=database_url, admin_token=ADMIN_SECRET)
 
 
 @pytest.fixture
@@ -107,6 +112,20 @@ def client(settings: Settings) -> Iterator[TestClient]:
     app = create_app(settings)
     with TestClient(app) as test_client:
         yield test_client
+
+
+def app_hub(client: TestClient) -> Hub:
+    """The Hub of the app a TestClient drives, typed (checked, not cast)."""
+    assert isinstance(client.app, Starlette)
+    hub = client.app.state.hub
+    assert isinstance(hub, Hub)
+    return hub
+
+
+@pytest.fixture
+def hub(client: TestClient) -> Hub:
+    """The started app's Hub."""
+    return app_hub(client)
 
 
 @pytest.fixture

@@ -91,10 +91,7 @@ def templates_preview(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Render a template; strict by default (missing merge tags are an error naming each)."""
-    from engagehub.messaging.api import PreviewIn, preview
-
-    class _Hub:
-        settings = settings()
+    from engagehub.messaging.preview import PreviewIn, preview
 
     body = PreviewIn(
         profile=profile,
@@ -103,7 +100,7 @@ def templates_preview(
         strict=not lenient,
     )
     with database().session() as conn:
-        out = preview(conn, _Hub(), name, body)  # type: ignore[arg-type]
+        out = preview(conn, settings(), name, body)
     if as_json:
         _print(out)
         return

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engagehub.eventjson import name_of
-from engagehub.export import schema
+from engagehub.export import files, schema
 from engagehub.storage.base import Connection
 from engagehub.taxonomy import get_taxonomy
 from engagehub.vendors import braze
@@ -103,7 +103,7 @@ def records(
     """The partition's rows as Braze records of ``folder``'s schema."""
     fields = braze_schemas()[folder]
     out = []
-    for row in part.to_pylist():
+    for row in _rows(part):
         found = from_braze.get(row["seq"])
         if found is not None:
             raw = orjson.loads(found[1])
@@ -116,6 +116,16 @@ def records(
     return out
 
 
+_USED = ("seq", "id", "time", "user_id", "campaign_id", "contact", "properties")
+
+
+def _rows(part: pa.Table) -> list[dict[str, Any]]:
+    """The columns a record is made of, per row; times as epoch milliseconds (a datetime
+    object per row cost more than the rest of the record)."""
+    columns = [files.column_values(part.column(name)) for name in _USED]
+    return [dict(zip(_USED, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
 def _from_canonical(row: dict[str, Any]) -> dict[str, Any]:
     """Braze field values of an event from another vendor (canonical properties renamed)."""
     props = orjson.loads(row["properties"]) if row["properties"] else {}
@@ -125,7 +135,7 @@ def _from_canonical(row: dict[str, Any]) -> dict[str, Any]:
     out.update(
         {
             "id": row["id"],
-            "time": int(row["time"].timestamp()) if row["time"] is not None else None,
+            "time": None if row["time"] is None else files.seconds(row["time"]),
             "external_user_id": row["user_id"],
             "user_id": props.get("braze_id"),
             "campaign_id": row["campaign_id"] or props.get("campaign_id"),

@@ -146,7 +146,7 @@ def parquet_bytes(table: pa.Table, meta: dict[str, str]) -> bytes:
     return bytes(sink.getvalue().to_pybytes())
 
 
-def _values(column: pa.ChunkedArray | pa.Array) -> list[Any]:
+def column_values(column: pa.ChunkedArray | pa.Array) -> list[Any]:
     """A column as Python values; timestamps as epoch milliseconds (what Avro stores), not
     datetime objects, which cost more to make than the rest of the record."""
     if column.type == schema.TS:
@@ -162,7 +162,7 @@ def _currents_records(table: pa.Table, fields: dict[str, str]) -> list[dict[str,
     renames = schema.currents_fields()
     special: dict[str, list[Any]] = {
         "id": table.column("id").to_pylist(),
-        "time": [None if t is None else _seconds(t) for t in _values(table.column("time"))],
+        "time": [None if t is None else seconds(t) for t in column_values(table.column("time"))],
         "external_user_id": table.column("user_id").to_pylist(),
         "user_id": [p.get("braze_id") for p in props],
         "campaign_id": [
@@ -190,7 +190,7 @@ def _currents_records(table: pa.Table, fields: dict[str, str]) -> list[dict[str,
     return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
-def _seconds(ms: int) -> int:
+def seconds(ms: int) -> int:
     """Whole seconds of epoch milliseconds, truncated toward zero (as ``int(timestamp())``)."""
     return ms // 1000 if ms >= 0 else -(-ms // 1000)
 
@@ -218,7 +218,7 @@ def avro_bytes(table: pa.Table, event_type: str, meta: dict[str, str]) -> bytes:
         records = _currents_records(table, schema.currents_shapes()[currents])
     else:
         names = table.column_names
-        columns = [_values(table.column(n)) for n in names]
+        columns = [column_values(table.column(n)) for n in names]
         records = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
     buf = io.BytesIO()
     fastavro.writer(

@@ -19,15 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from engagehub.api.auth import require_admin
 from engagehub.api.deps import HubDep
 from engagehub.consent.model import contact_for
-from engagehub.errors import NotFound, PayloadError
+from engagehub.errors import PayloadError
 from engagehub.http import JSONResponse, error_responses
-from engagehub.hub import Hub
 from engagehub.ingest.body import body_as
-from engagehub.messaging import audiences, broadcasts, journeys, links, sender, templates
+from engagehub.messaging import audiences, broadcasts, journeys, sender, templates
 from engagehub.messaging.delivery import send_now
-from engagehub.profiles import store as profiles
+from engagehub.messaging.preview import PreviewIn, preview, send_json
 from engagehub.storage.base import Connection
-from engagehub.timeutil import format_ts
 
 router = APIRouter(prefix="/api", tags=["messaging"], dependencies=[Depends(require_admin)])
 _E = error_responses(400, 401, 404, 409)
@@ -59,53 +57,11 @@ async def delete_template(hub: HubDep, name: str) -> JSONResponse:
     return JSONResponse({"deleted": name})
 
 
-class PreviewIn(BaseModel):
-    """Preview data: a profile (any identifier) and/or explicit traits, event properties."""
-
-    profile: str | None = None
-    traits: dict[str, Any] = Field(default_factory=dict)
-    event: dict[str, Any] = Field(default_factory=dict)
-    strict: bool = True
-
-
-def preview(conn: Connection, hub: Hub, name: str, p: PreviewIn) -> dict[str, Any]:
-    """Render a stored template as a recipient would see it (SMS adds encoding and segments)."""
-    return render_preview(conn, hub, templates.load(conn, name), p)
-
-
-def render_preview(
-    conn: Connection, hub: Hub, tpl: templates.TemplateIn, p: PreviewIn
-) -> dict[str, Any]:
-    """Render any template, saved or not (the dashboard's editor previews unsaved drafts)."""
-    traits: dict[str, Any] = {}
-    address = "preview@example.com" if tpl.channel == "email" else "+15555550100"
-    if p.profile:
-        view = profiles.view(conn, profiles.find(conn, p.profile, hub.settings.default_region))
-        traits = dict(view.get("traits") or {})
-    traits.update(p.traits)
-    key = links.secret_key(conn, hub.settings)
-    base = hub.settings.public_base_url or f"http://{hub.settings.host}:{hub.settings.port}"
-    unsub, prefs = links.urls(
-        base, links.sign(key, links.Recipient(tpl.channel, address, tpl.subscription_group))
-    )
-    context = {
-        "profile": traits,
-        "traits": traits,
-        "event": p.event,
-        "data": {},
-        "contact": {"channel": tpl.channel, "address": address},
-        "unsubscribe_url": unsub,
-        "preferences_url": prefs,
-        "message_id": "preview",
-    }
-    return templates.render(tpl, context, strict=p.strict).as_dict()
-
-
 @router.post("/templates/{name}/preview", summary="Render a template", responses=_E)
 async def preview_template(hub: HubDep, name: str, request: Request) -> JSONResponse:
     """Strict by default: unknown merge tags are a 400 naming each."""
     p = await body_as(request, PreviewIn)
-    return JSONResponse(await hub.read(lambda c: preview(c, hub, name, p)))
+    return JSONResponse(await hub.read(lambda c: preview(c, hub.settings, name, p)))
 
 
 class SendIn(BaseModel):
@@ -119,26 +75,6 @@ class SendIn(BaseModel):
     """A test send: subject marked [TEST], missing merge tags allowed, no consent check."""
     event: dict[str, Any] = Field(default_factory=dict)
     data: dict[str, Any] = Field(default_factory=dict)
-
-
-def send_json(conn: Connection, mid: str) -> dict[str, Any]:
-    """One send row, JSON-ready."""
-    row = conn.one("SELECT * FROM message_sends WHERE id = ?", (mid,))
-    if row is None:
-        raise NotFound(f"no message {mid!r}", message_id=mid)
-    keys = ("template", "channel", "contact", "broadcast_id", "journey", "state", "attempts")
-    out = {"message_id": row["id"], **{k: row[k] for k in keys}}
-    out.update(
-        transactional=bool(row["transactional"]),
-        provider=row["provider"],
-        provider_message_id=row["provider_message_id"],
-        error=row["error"],
-        defer_reason=row["defer_reason"],
-        next_attempt_at=format_ts(row["next_attempt_at"]) if row["state"] == "pending" else None,
-        created_at=format_ts(row["created_at"]),
-        updated_at=format_ts(row["updated_at"]),
-    )
-    return out
 
 
 @router.post("/sends", summary="Send one message now", responses=error_responses(400, 401, 404))

@@ -27,7 +27,7 @@ from engagehub.consent import store as consent
 from engagehub.errors import EngagehubError
 from engagehub.hub import Hub
 from engagehub.messaging import links, tracking
-from engagehub.messaging.pages import _error_page
+from engagehub.messaging.recipient_pages import _error_page
 from engagehub.model import IncomingEvent
 from engagehub.security.identity import client_address
 from engagehub.storage.base import Connection

@@ -19,7 +19,7 @@ from engagehub.hub import Hub
 from engagehub.ingest.body import read_body
 from engagehub.messaging import links
 from engagehub.messaging.double_opt_in import confirm_change, verify
-from engagehub.messaging.pages import _error_page, _page
+from engagehub.messaging.recipient_pages import _error_page, _page
 from engagehub.timeutil import now_ms
 
 router = APIRouter(tags=["messaging: recipient pages"])

@@ -4,6 +4,7 @@ journey timers. Runs inside ``serve`` (and any worker); state is all in the data
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from engagehub.messaging import broadcasts, double_opt_in, journeys, outcomes
 from engagehub.messaging.delivery import Sender
@@ -15,14 +16,15 @@ from engagehub.timeutil import now_ms
 class Bucket:
     """Token bucket for one broadcast's rate (per process)."""
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
+        self.clock = clock
         self.tokens = min(rate, 1.0)
-        self.at = time.monotonic()
+        self.at = clock()
 
     def take(self, most: int) -> int:
         """Whole tokens available now, up to ``most``."""
-        now = time.monotonic()
+        now = self.clock()
         self.tokens = min(max(self.rate, 1.0), self.tokens + (now - self.at) * self.rate)
         self.at = now
         n = min(most, int(self.tokens))
@@ -36,8 +38,10 @@ class MessagingService:
     name = "messaging"
     interval = 0.2
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
+        self.clock = clock
+        """Seconds, monotonic: rates and housekeeping intervals (tests pass a fake one)."""
         self.buckets: dict[str, Bucket] = {}
         self._last_settle = 0.0
         self._last_expiry = 0.0
@@ -51,7 +55,7 @@ class MessagingService:
         return more
 
     def _work(self, db: Database) -> bool:
-        now = time.monotonic()
+        now = self.clock()
         with db.reader() as conn:
             if now - self._last_settle > 5:
                 outcomes.settle_stale_handed(conn)
@@ -69,7 +73,7 @@ class MessagingService:
         for bid, rate in running:
             bucket = self.buckets.get(bid)
             if bucket is None or bucket.rate != rate:
-                bucket = self.buckets[bid] = Bucket(rate)
+                bucket = self.buckets[bid] = Bucket(rate, self.clock)
             allowed = bucket.take(batch)
             if allowed:
                 sent = self.sender.run_batch(db, allowed, broadcast=bid)

@@ -29,7 +29,7 @@ from engagehub.errors import EngagehubError
 from engagehub.hub import Hub
 from engagehub.ingest.body import read_body
 from engagehub.messaging import links, templates
-from engagehub.messaging.pages import _page
+from engagehub.messaging.recipient_pages import _page
 from engagehub.security.identity import client_address
 from engagehub.security.ratelimit import RateLimiter
 from engagehub.storage.base import Connection

@@ -13,9 +13,12 @@ from engagehub.access import audit
 from engagehub.api.auth import require_admin
 from engagehub.api.deps import HubDep
 from engagehub.http import JSONResponse, error_responses
+from engagehub.ops import metrics
 from engagehub.privacy import erase, export, requests
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
+
+metrics.report_lag("privacy", requests.pending_lag)  # /metrics: pending vendor erasure requests
 
 router = APIRouter(prefix="/api", tags=["privacy"], dependencies=[Depends(require_admin)])
 

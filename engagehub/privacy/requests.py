@@ -11,7 +11,10 @@ next is the setting ``ENGAGEHUB_PRIVACY_VENDOR_ERASURE``:
   names, exactly as ``people erase``) or dismisses it. A forged or mistaken deletion in a
   vendor's stream can then never wipe a customer's data by itself.
 - ``erase``: the processor requests the erasure itself, in the same round (suppressed at once;
-  the erasure service removes the person, this event included).
+  the erasure service removes the person, this event included) — for sources that sign or
+  authenticate with a secret (Braze, MoEngage...). Requests from ``segment`` sources still wait
+  for an operator: a Segment write key is public in every web page that loads analytics.js, so
+  anyone could send ``analytics.track("User Deleted")`` in someone's name.
 - ``ignore``: nothing is recorded.
 
 Our own "User Deleted" notices never enter the log (erasure hands them to destinations
@@ -24,6 +27,7 @@ from typing import Any
 
 from engagehub.errors import NotFound, PayloadError
 from engagehub.model import StoredEvent
+from engagehub.ops.metrics import Lag
 from engagehub.privacy import erase
 from engagehub.processing.window import Window
 from engagehub.settings import Settings
@@ -66,11 +70,20 @@ class ErasureRequestProcessor:
                 "created_at) VALUES (?, ?, ?, ?, 'pending', ?) ON CONFLICT (id) DO NOTHING",
                 (rid, ev.seq, ev.source_id, ev.vendor_event, now_ms()),
             )
-            if self.policy == "erase" and (cur.rowcount or 0) > 0:
+            if self.policy == "erase" and (cur.rowcount or 0) > 0 and _trusted(conn, ev):
                 _erase(conn, rid, ev, f"source:{ev.source_id}", self.region)
 
     def reset(self, conn: Connection) -> None:
         """Nothing to forget: rows are keyed by event and hold decisions, not derived state."""
+
+
+PUBLIC_KEY_KINDS = frozenset(("segment",))
+"""Source kinds whose credential may be public (browser write keys): never erased unconfirmed."""
+
+
+def _trusted(conn: Connection, ev: StoredEvent) -> bool:
+    kind = conn.scalar("SELECT kind FROM sources WHERE id = ?", (ev.source_id,))
+    return kind is not None and str(kind) not in PUBLIC_KEY_KINDS
 
 
 def _erase(conn: Connection, rid: str, ev: StoredEvent, by: str, region: str) -> dict[str, Any]:
@@ -148,3 +161,16 @@ def decide(conn: Connection, rid: str, action: str, by: str, region: str) -> dic
             (state, extra, by, now_ms(), rid),
         )
     return get(conn, rid)
+
+
+def pending_lag(conn: Connection) -> dict[str, Lag]:
+    """Requests waiting for a decision and the age of the oldest, for ``/metrics`` (an erasure
+    request has a legal deadline: alert on it)."""
+    row = conn.one(
+        "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM privacy_vendor_requests "
+        "WHERE state = 'pending'"
+    )
+    count = int(row["n"]) if row else 0
+    oldest = row["oldest"] if row else None
+    age = max(0.0, (now_ms() - int(oldest)) / 1000) if count and oldest is not None else 0.0
+    return {"vendor_erasure_requests": Lag(count, age)}

@@ -15,7 +15,7 @@ from fastapi.openapi.utils import get_openapi
 
 from engagehub.api.auth import require_admin
 from engagehub.http import ERROR_SCHEMA
-from engagehub.security.routes import depends_on, flat_routes
+from engagehub.security.route_table import depends_on, flat_routes
 
 _UNSAFE = {"post", "put", "patch", "delete"}
 

@@ -7,6 +7,7 @@ Previews, sends and broadcast actions call the functions behind ``/api/templates
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -20,14 +21,16 @@ from engagehub.consent.model import contact_for
 from engagehub.errors import NotFound, PayloadError
 from engagehub.hub import Hub
 from engagehub.messaging import audiences, broadcasts, journeys, sender, templates
-from engagehub.messaging.api import PreviewIn, preview, render_preview, send_json
 from engagehub.messaging.delivery import send_now
+from engagehub.messaging.preview import PreviewIn, preview, render_preview, send_json
 from engagehub.storage.base import Connection
 from engagehub.web.common import alert, form_of, guarded, redirect, render
 from engagehub.web.listing import fields, listing
 
 router = APIRouter(include_in_schema=False)
 _PARTS = ("subject", "html", "text", "body")
+_IN_FLIGHT = ("pending", "sending", "handed")
+_TEST_SEND_POLLS = 100  # 10 s: the page then says "sending" and the send goes on
 
 
 def _overview(conn: Connection) -> dict[str, Any]:
@@ -160,7 +163,9 @@ async def template_page(request: Request, name: str) -> Response:
             try:
                 return (
                     tpl,
-                    preview(conn, hub, name, PreviewIn(profile=profile or None, strict=False)),
+                    preview(
+                        conn, hub.settings, name, PreviewIn(profile=profile or None, strict=False)
+                    ),
                     None,
                 )
             except NotFound as exc:  # the test profile
@@ -229,7 +234,9 @@ async def _draft_preview(
         return _editor(request, sess, _draft(form, name), profile, None, exc.message)
 
     def draft_preview(conn: Connection) -> dict[str, Any]:
-        return render_preview(conn, hub, tpl, PreviewIn(profile=profile or None, strict=False))
+        return render_preview(
+            conn, hub.settings, tpl, PreviewIn(profile=profile or None, strict=False)
+        )
 
     try:
         shown = await hub.read(draft_preview)
@@ -258,7 +265,13 @@ async def _test_send(hub: Hub, name: str, to: str, profile: str) -> Response:
             )
 
     mid = await hub.read(queue)
-    await send_now(hub.db, hub.settings, mid)
+    result: dict[str, Any] = {}
+    if await send_now(hub.db, hub.settings, mid) is None:  # the messaging service took it
+        for _ in range(_TEST_SEND_POLLS):
+            result = await hub.read(lambda c: send_json(c, mid))
+            if result["state"] not in _IN_FLIGHT:
+                break
+            await asyncio.sleep(0.1)
     result = await hub.read(lambda c: send_json(c, mid))
     notice = f"test send to {result['contact']}: {result['state']}"
     if result["error"]:

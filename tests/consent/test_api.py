@@ -7,7 +7,7 @@ import time
 import orjson
 from fastapi.testclient import TestClient
 
-from tests.conftest import assert_error
+from tests.conftest import app_hub, assert_error
 
 CSV = (
     "\ufeffuser_id,email,phone,email_subscription_status,sms_subscription_status,"
@@ -74,7 +74,7 @@ def test_own_unsubscribe_blocks_bulk_resubscribe(client: TestClient, admin: dict
     # An API unsubscribe is not the person's own action: resubscribing is allowed.
     ok = put(client, admin, [{"key": "z@example.com", "type": "EMAIL", "status": "SUBSCRIBED"}])
     assert ok.json()["failures"] == []
-    hub = client.app.state.hub  # type: ignore[attr-defined]
+    hub = app_hub(client)
     from engagehub.consent import store
     from engagehub.consent.model import Change
 

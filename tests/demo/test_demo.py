@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,21 +17,21 @@ from engagehub.errors import ConfigError
 from engagehub.storage import Database
 from engagehub.storage import events as log
 from tests.cli.test_cli import run as cli
+from tests.waiting import eventually
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
 
 
 def wait_for_processors(db: Database) -> None:
     """The app's processors follow the log after each commit: wait until they reach the head."""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+
+    def caught_up() -> bool:
         with db.session() as conn:
             head = log.head(conn)
             behind = conn.scalar("SELECT count(*) FROM processor_offsets WHERE seq < ?", (head,))
-        if not behind:
-            return
-        time.sleep(0.05)
-    raise AssertionError("processors did not catch up")
+        return not behind
+
+    eventually(caught_up, 20, what="processors caught up")
 
 
 def demo_rows(db: Database) -> list[dict[str, object]]:

@@ -15,7 +15,7 @@ from engagehub.model import IncomingEvent
 from engagehub.settings import Settings
 from engagehub.storage import Database
 from engagehub.storage import events as log
-from tests.conftest import ADMIN_TOKEN, make_source
+from tests.conftest import ADMIN_SECRET, make_source
 from tests.destinations.receiver import Receiver, receiver
 
 EVENTS = ("Email Delivered", "Email Opened", "SMS Delivered", "Channel Subscription Updated")
@@ -26,7 +26,7 @@ def settings(database_url: str) -> Settings:
     """Loopback destinations allowed (tests), 0.5 s timeout, immediate retries, 3 attempts."""
     return Settings(
         database_url=database_url,
-        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+        admin_token=ADMIN_SECRET,
         allow_private_destinations=True,
         destination_timeout_seconds=0.5,
         destination_backoff_seconds=0.0,

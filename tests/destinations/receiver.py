@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from tests.waiting import eventually
+
 
 @dataclass
 class Received:
@@ -43,10 +45,7 @@ class Receiver:
         return [r.json() for r in self.received]
 
     def wait_for(self, count: int, timeout: float = 10) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.received) < count:
-            assert time.monotonic() < deadline, f"got {len(self.received)} of {count} requests"
-            time.sleep(0.01)
+        eventually(lambda: len(self.received) >= count, timeout, 0.01, what=f"{count} requests")
 
 
 def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:

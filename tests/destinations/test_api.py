@@ -11,6 +11,7 @@ from engagehub.destinations.guard import check_url
 from engagehub.errors import PayloadError
 from tests.conftest import assert_error
 from tests.destinations.receiver import Receiver
+from tests.waiting import eventually
 
 
 def test_add_list_replay_delete(client: TestClient, admin: dict[str, str], hook: Receiver) -> None:
@@ -31,10 +32,12 @@ def test_add_list_replay_delete(client: TestClient, admin: dict[str, str], hook:
     assert sent.status_code == 200, sent.text
     hook.wait_for(1)  # delivered by the background service inside the app
     assert [e["event"] for e in hook.received[0].json()["events"]] == ["Email Opened"]
-    deadline = time.monotonic() + 5
-    while client.get("/api/destinations/hook", headers=admin).json()["delivered"] != 1:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    eventually(
+        lambda: client.get("/api/destinations/hook", headers=admin).json()["delivered"] == 1,
+        5,
+        0.02,
+        what="delivered == 1",
+    )
     listed = client.get("/api/destinations", headers=admin).json()["destinations"]
     assert [(d["name"], d["lag"]) for d in listed] == [("hook", 0)]
     replayed = client.post("/api/destinations/hook/replay", json={"from": 0}, headers=admin)
@@ -104,14 +107,13 @@ def test_pause_resume_and_replay_one_dead_letter(
     ).json()["write_key"]
     event = {"event": "Email Opened", "userId": "u1", "messageId": "m1"}
     assert client.post("/v1/track", json=event, auth=(key, "")).status_code == 200
-    deadline = time.monotonic() + 10
-    while not (
-        letters := client.get("/api/destinations/hook/dead-letters", headers=admin).json()[
+    letters = eventually(
+        lambda: client.get("/api/destinations/hook/dead-letters", headers=admin).json()[
             "dead_letters"
-        ]
-    ):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+        ],
+        10,
+        what="a dead letter",
+    )
     paused = client.post("/api/destinations/hook/pause", headers=admin)
     assert paused.status_code == 200, paused.text
     assert paused.json()["paused"] is True

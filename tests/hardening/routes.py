@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from engagehub.security.routes import flat_routes
+from engagehub.security.route_table import flat_routes
 
 # Unauthenticated on purpose: probes and the API description.
 # /metrics is open unless ENGAGEHUB_METRICS_TOKEN is set (tests/ops cover the token).

@@ -28,9 +28,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from engagehub.security.routes import flat_routes
+from engagehub.security.route_table import flat_routes
 from engagehub.storage import sources as source_store
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import ADMIN_TOKEN, app_hub
 from tests.hardening.shape import error_shape_problem
 
 # Examples per operation and generation mode; ENGAGEHUB_FUZZ_EXAMPLES=200 fuzzes deeper locally.
@@ -45,7 +45,7 @@ CHECKS = [
 
 def credentials(client: TestClient) -> dict[str, str]:
     """Create one source per kind the fuzzer can authenticate as; headers for each route family."""
-    hub = client.app.state.hub  # type: ignore[attr-defined]
+    hub = app_hub(client)
     with hub.db.session() as conn:
         _, segment_key = source_store.create(conn, "fuzz-segment", "segment")
         _, xng_key = source_store.create(conn, "fuzz-xng", "crossengage")
@@ -152,7 +152,7 @@ def test_every_operation_survives_fuzzing(client: TestClient) -> None:
 def test_every_operation_survives_anonymous_and_oversized_requests(client: TestClient) -> None:
     """The same checks with no credential at all, and with bodies just over each route's limit
     (anonymous: the pre-authentication limit; authenticated: the route family's)."""
-    hub = client.app.state.hub  # type: ignore[attr-defined]
+    hub = app_hub(client)
     limits = hub.settings
     schema = schemathesis.openapi.from_dict(client.app.openapi())  # type: ignore[attr-defined]
     creds = credentials(client)

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from engagehub.app import create_app
 from engagehub.security.ratelimit import RateLimiter
 from engagehub.settings import Settings
-from tests.conftest import ADMIN_TOKEN, assert_error
+from tests.conftest import ADMIN_SECRET, ADMIN_TOKEN, assert_error
 from tests.hardening.routes import concrete, routes
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -22,7 +22,7 @@ def small_client(tmp_path: Path) -> Iterator[TestClient]:
     """An app with tiny limits so tests can pass them cheaply."""
     settings = Settings(
         database_url=f"sqlite:///{tmp_path}/limits.db",
-        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+        admin_token=ADMIN_SECRET,
         max_api_body_bytes=1000,
         max_batch_bytes=2000,
         max_webhook_bytes=3000,

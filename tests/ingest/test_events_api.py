@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from engagehub.storage import Database
-from tests.conftest import assert_error, make_source
+from tests.conftest import app_hub, assert_error, make_source
 from tests.ingest.test_segment_api import basic, track
 
 
@@ -39,7 +39,7 @@ def test_unmapped_counter_via_api(client: TestClient, db: Database, admin: dict[
     _, key = make_source(db)
     batch = [track(f"m{i}", event="Order Completed") for i in range(3)]
     assert client.post("/v1/batch", json={"batch": batch}, headers=basic(key)).status_code == 200
-    hub = client.app.state.hub  # type: ignore[attr-defined]
+    hub = app_hub(client)
     client.portal.call(hub.caught_up, 3)  # type: ignore[union-attr]
     r = client.get("/api/events/unmapped", headers=admin)
     assert r.json()["unmapped"][0]["vendor_event"] == "Order Completed"

@@ -14,7 +14,7 @@ from engagehub.model import StoredEvent
 from engagehub.storage import Database
 from engagehub.storage import events as log
 from tests.cases import CASES
-from tests.conftest import assert_error, make_source
+from tests.conftest import ADMIN_SECRET, assert_error, make_source
 from tests.vendors.signing import SendGridSigner
 
 TOKEN = "twilio-auth-token-0123456789abcdef"
@@ -147,12 +147,11 @@ def test_twilio_inbound_stop_is_logged_with_its_action_and_replies(
 def test_twilio_public_base_url_behind_a_proxy(database_url: str, db: Database) -> None:
     from engagehub.app import create_app
     from engagehub.settings import Settings
-    from tests.conftest import ADMIN_TOKEN
 
     make_source(db, "tw", "twilio", secret=TOKEN)
     settings = Settings(
         database_url=database_url,
-        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+        admin_token=ADMIN_SECRET,
         public_base_url="https://hooks.example.com/engage",
     )
     params = [("MessageSid", "SMp"), ("MessageStatus", "sent"), ("To", "+14155550100")]

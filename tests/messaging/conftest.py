@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 
 from engagehub.bench.ingest import free_port
 from engagehub.settings import Settings
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import ADMIN_SECRET
 
 
 @dataclass
@@ -194,7 +194,7 @@ def settings(database_url: str, smtp_sink: Sink) -> Settings:
     """Settings with the SMTP provider pointing at the local server."""
     return Settings(
         database_url=database_url,
-        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+        admin_token=ADMIN_SECRET,
         smtp_port=smtp_sink.port,
         email_from="news@shop.test",
         public_base_url="https://hub.test",

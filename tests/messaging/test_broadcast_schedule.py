@@ -9,7 +9,7 @@ from engagehub.hub import Hub
 from engagehub.messaging import broadcasts
 from engagehub.messaging.service import MessagingService
 from engagehub.timeutil import format_ts, now_ms
-from tests.conftest import assert_error
+from tests.conftest import app_hub, assert_error
 from tests.messaging.conftest import Sink
 from tests.messaging.test_broadcasts import PROMO, drain
 
@@ -29,7 +29,7 @@ def _setup(client: TestClient, admin: dict[str, str], people: int = 3) -> None:
 def test_a_scheduled_broadcast_starts_by_itself_when_due(
     client: TestClient, admin: dict[str, str], smtp_sink: Sink
 ) -> None:
-    hub: Hub = client.app.state.hub  # type: ignore[attr-defined]
+    hub: Hub = app_hub(client)
     _setup(client, admin)
     later = format_ts(now_ms() + 3_600_000)
     body = {"name": "later", "template": "promo", "audience": "all", "start_at": later}
@@ -61,7 +61,7 @@ def test_a_scheduled_broadcast_starts_by_itself_when_due(
 
 
 def test_unschedule_and_bad_times(client: TestClient, admin: dict[str, str]) -> None:
-    hub: Hub = client.app.state.hub  # type: ignore[attr-defined]
+    hub: Hub = app_hub(client)
     _setup(client, admin, people=1)
     body = {"name": "b", "template": "promo", "audience": "all"}
     assert client.post("/api/broadcasts", json=body, headers=admin).json()["state"] == "draft"
@@ -94,7 +94,7 @@ def test_unschedule_and_bad_times(client: TestClient, admin: dict[str, str]) -> 
 def test_a_scheduled_broadcast_that_cannot_start_becomes_a_draft(
     client: TestClient, admin: dict[str, str]
 ) -> None:
-    hub: Hub = client.app.state.hub  # type: ignore[attr-defined]
+    hub: Hub = app_hub(client)
     _setup(client, admin, people=1)
     body = {"name": "gone", "template": "promo", "audience": "all", "start_at": "2000-01-01"}
     assert client.post("/api/broadcasts", json=body, headers=admin).status_code == 201

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from engagehub.messaging import links, tracking
 from engagehub.settings import Settings
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import ADMIN_SECRET, app_hub
 from tests.messaging.conftest import Sink, subscribe
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -37,7 +37,7 @@ def settings(database_url: str, smtp_sink: Sink) -> Settings:
     """SMTP to the local server; clicks within 30 s of the send are a scanner's."""
     return Settings(
         database_url=database_url,
-        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+        admin_token=ADMIN_SECRET,
         smtp_port=smtp_sink.port,
         email_from="news@shop.test",
         public_base_url="https://hub.test",
@@ -67,7 +67,7 @@ def clicks(client: TestClient, admin: dict[str, str], mid: str) -> list[dict[str
 
 
 def lifecycle(client: TestClient, mid: str, column: str) -> Any:
-    hub = client.app.state.hub  # type: ignore[attr-defined]
+    hub = app_hub(client)
     for _ in range(200):
         with hub.db.reader() as conn:
             value = conn.scalar(
@@ -96,7 +96,7 @@ def test_links_are_tracked_and_machines_are_flagged(
     targets = {}
     for href in tracked:
         token = href.rsplit("/", 1)[1]
-        hub = client.app.state.hub  # type: ignore[attr-defined]
+        hub = app_hub(client)
         with hub.db.reader() as conn:
             key = links.secret_key(conn, hub.settings)
         message, url = tracking.verify(key, token)
@@ -140,7 +140,7 @@ def test_links_are_tracked_and_machines_are_flagged(
     assert "bot_click" not in human["properties"]
     # stats: one human click next to the machines' (all four counted, none dropped)
     assert lifecycle(client, mid, "first_clicked") >= lifecycle(client, mid, "first_bot_clicked")
-    hub = client.app.state.hub  # type: ignore[attr-defined]
+    hub = app_hub(client)
     for _ in range(200):
         with hub.db.reader() as conn:
             row = conn.one(

@@ -16,7 +16,7 @@ from engagehub.messaging.service import MessagingService
 from engagehub.processing import run_until_caught_up
 from engagehub.registry import processors
 from engagehub.storage import events as log
-from tests.conftest import assert_error
+from tests.conftest import app_hub, assert_error
 from tests.messaging.conftest import Sink
 from tests.messaging.test_broadcasts import drain
 from tests.messaging.test_unsubscribe import _history
@@ -32,7 +32,7 @@ PROMO = {"name": "promo", "channel": "email", "subject": "Hi", "text": "Deals"}
 
 
 def settle(client: TestClient) -> Hub:
-    hub: Hub = client.app.state.hub  # type: ignore[attr-defined]
+    hub: Hub = app_hub(client)
     with hub.db.reader() as conn:
         head = log.head(conn)
     client.portal.call(hub.caught_up, head)  # type: ignore[union-attr]

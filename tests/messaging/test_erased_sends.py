@@ -12,7 +12,7 @@ from engagehub.messaging.delivery import deliver
 from engagehub.privacy import erase
 from engagehub.settings import Settings
 from engagehub.storage.base import Connection
-from tests.conftest import make_source
+from tests.conftest import app_hub, make_source
 from tests.messaging.conftest import Sink, identify, subscribe
 from tests.messaging.test_sends import PROMO
 
@@ -33,7 +33,7 @@ def mentions(conn: Connection, value: str) -> list[tuple[object, ...]]:
 def test_erasure_cancels_queued_and_in_flight_sends(
     client: TestClient, admin: dict[str, str], smtp_sink: Sink, settings: Settings
 ) -> None:
-    hub = client.app.state.hub  # type: ignore[attr-defined]
+    hub = app_hub(client)
     assert client.post("/api/templates", json=PROMO, headers=admin).status_code == 201
     _src, key = make_source(hub.db)
     for user, email in (("u-erin", ERIN), ("u-kim", KIM)):
@@ -61,7 +61,7 @@ def test_erasure_cancels_queued_and_in_flight_sends(
 def test_a_send_queued_after_erasure_is_cancelled_keeping_nothing(
     client: TestClient, admin: dict[str, str], smtp_sink: Sink, settings: Settings
 ) -> None:
-    hub = client.app.state.hub  # type: ignore[attr-defined]
+    hub = app_hub(client)
     assert client.post("/api/templates", json=PROMO, headers=admin).status_code == 201
     subscribe(client, admin, ERIN)
     with hub.db.session() as conn:

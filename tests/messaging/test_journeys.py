@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from engagehub.hub import Hub
 from engagehub.messaging.service import MessagingService
-from tests.conftest import assert_error, make_source
+from tests.conftest import app_hub, assert_error, make_source
 from tests.messaging.conftest import Sink, subscribe
 
 CART = {
@@ -39,7 +39,7 @@ def wait_for(client: TestClient, admin: dict[str, str], check: Any) -> dict[str,
 def test_journey_sends_waits_and_exits_on_goal(
     client: TestClient, admin: dict[str, str], smtp_sink: Sink
 ) -> None:
-    hub: Hub = client.app.state.hub  # type: ignore[attr-defined]
+    hub: Hub = app_hub(client)
     _, key = make_source(hub.db)
     for n in (1, 2):
         tpl = {

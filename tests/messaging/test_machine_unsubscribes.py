@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from engagehub.app import create_app
 from engagehub.settings import Settings
 from engagehub.storage import events as log
-from tests.conftest import make_source
+from tests.conftest import app_hub, make_source
 from tests.messaging.conftest import Sink, subscribe
 from tests.messaging.test_unsubscribe import NEWS, _history, _send
 from tests.vendors.signing import SendGridSigner
@@ -104,7 +104,7 @@ def test_apply_policy_applies_scanner_posts(
 def test_vendor_unsubscribe_from_a_bot_click_is_held_by_default(
     client: TestClient, admin: dict[str, str]
 ) -> None:
-    hub = client.app.state.hub  # type: ignore[attr-defined]
+    hub = app_hub(client)
     signer = SendGridSigner()
     make_source(hub.db, "sg", "sendgrid", secret=signer.public)
     for who in ("di", "ed"):

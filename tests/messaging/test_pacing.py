@@ -18,7 +18,7 @@ from engagehub.messaging.pacing import quiet_until
 from engagehub.messaging.service import MessagingService
 from engagehub.settings import Settings
 from engagehub.timeutil import parse_ts
-from tests.conftest import make_source
+from tests.conftest import app_hub, make_source
 from tests.messaging.conftest import Sink, identify, subscribe
 from tests.messaging.test_broadcasts import drain
 
@@ -76,7 +76,7 @@ def test_quiet_hours_defer_in_the_persons_time_zone(
     paced: TestClient, admin: dict[str, str], smtp_sink: Sink
 ) -> None:
     client = paced
-    hub: Hub = client.app.state.hub  # type: ignore[attr-defined]
+    hub: Hub = app_hub(client)
     _, key = make_source(hub.db)
     identify(client, key, "ny", {"email": "ny@example.com", "timezone": "America/New_York"})
     identify(client, key, "tk", {"email": "tk@example.com", "time_zone": "Asia/Tokyo"})
@@ -118,7 +118,7 @@ def test_frequency_cap_defers_and_broadcasts_override_it(
     paced: TestClient, admin: dict[str, str], smtp_sink: Sink
 ) -> None:
     client = paced
-    hub: Hub = client.app.state.hub  # type: ignore[attr-defined]
+    hub: Hub = app_hub(client)
     for tpl in (PROMO, RECEIPT):
         assert client.post("/api/templates", json=tpl, headers=admin).status_code == 201
     for who in ("a", "b", "c"):

@@ -16,7 +16,7 @@ from engagehub.app import create_app
 from engagehub.messaging import sender
 from engagehub.messaging.delivery import deliver, run_batch
 from engagehub.settings import Settings
-from tests.conftest import ADMIN_TOKEN, assert_error, make_source
+from tests.conftest import ADMIN_SECRET, app_hub, assert_error, make_source
 from tests.messaging.conftest import FakeApi, Sink, identify, subscribe
 from tests.vendors.signing import SendGridSigner
 
@@ -41,7 +41,7 @@ def test_smtp_send_to_subscribed_person(
     client: TestClient, admin: dict[str, str], smtp_sink: Sink, settings: Settings
 ) -> None:
     assert client.post("/api/templates", json=PROMO, headers=admin).status_code == 201
-    _src, key = make_source(client.app.state.hub.db)  # type: ignore[attr-defined]
+    _src, key = make_source(app_hub(client).db)
     identify(client, key, "u1", {"email": "ada@example.com", "first_name": "Ada", "plan": "pro"})
     subscribe(client, admin, "ada@example.com")
 
@@ -181,7 +181,7 @@ def provider_client(
     """An app sending email through SendGrid and SMS through Twilio (local fakes)."""
     settings = Settings(
         database_url=database_url,
-        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+        admin_token=ADMIN_SECRET,
         email_provider="sendgrid",
         sendgrid_api_key="SG.test-key",  # type: ignore[arg-type]
         sendgrid_base_url=sendgrid_api.url,
@@ -220,7 +220,7 @@ def test_sendgrid_request_shape_and_errors(
 
     # SendGrid's Event Webhook echoes the custom arg: its events land on our message
     signer = SendGridSigner()
-    make_source(client.app.state.hub.db, "sg", "sendgrid", secret=signer.public)  # type: ignore[attr-defined]
+    make_source(app_hub(client).db, "sg", "sendgrid", secret=signer.public)
     delivered = [
         {
             "email": "ada@example.com",
@@ -259,7 +259,7 @@ def test_twilio_request_shape_status_webhook_attaches_and_retry_is_idempotent(
     provider_client: TestClient, admin: dict[str, str], twilio_api: FakeApi
 ) -> None:
     client = provider_client
-    hub = client.app.state.hub  # type: ignore[attr-defined]
+    hub = app_hub(client)
     make_source(hub.db, "tw", "twilio", secret="tok")
     assert client.post("/api/templates", json=SMS, headers=admin).status_code == 201
     subscribe(client, admin, "+14155550100", kind="SMS")
@@ -337,7 +337,7 @@ def test_twilio_request_shape_status_webhook_attaches_and_retry_is_idempotent(
 def test_no_reply_after_the_final_dot_is_never_resent(
     client: TestClient, admin: dict[str, str], smtp_sink: Sink
 ) -> None:
-    hub = client.app.state.hub  # type: ignore[attr-defined]
+    hub = app_hub(client)
     hub.settings.provider_timeout_seconds = 0.3
     assert client.post("/api/templates", json=PROMO, headers=admin).status_code == 201
     subscribe(client, admin, "slow@example.com")
@@ -358,7 +358,7 @@ def test_no_reply_after_the_final_dot_is_never_resent(
 def test_a_claim_taken_over_after_its_lease_never_sends(
     client: TestClient, admin: dict[str, str], smtp_sink: Sink
 ) -> None:
-    hub = client.app.state.hub  # type: ignore[attr-defined]
+    hub = app_hub(client)
     assert client.post("/api/templates", json=PROMO, headers=admin).status_code == 201
     subscribe(client, admin, "ada@example.com")
     with hub.db.reader() as conn:

@@ -12,7 +12,7 @@ from engagehub.messaging.service import MessagingService
 from engagehub.privacy import erase
 from engagehub.settings import Settings
 from engagehub.storage.base import Connection
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import ADMIN_SECRET, app_hub
 from tests.messaging.conftest import Sink
 from tests.messaging.test_broadcasts import drain
 from tests.messaging.test_double_opt_in import CONFIRM, link_in, settle
@@ -31,7 +31,7 @@ DONE = "If this address can be subscribed"
 def settings(database_url: str, smtp_sink: Sink) -> Settings:
     return Settings(
         database_url=database_url,
-        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+        admin_token=ADMIN_SECRET,
         smtp_port=smtp_sink.port,
         email_from="news@shop.test",
         public_base_url="https://hub.test",
@@ -107,7 +107,7 @@ def test_form_asks_for_confirmation_and_tells_nobody_who_is_subscribed(
 
 
 def test_form_is_bounded_against_anonymous_abuse(client: TestClient, admin: dict[str, str]) -> None:
-    hub = client.app.state.hub  # type: ignore[attr-defined]
+    hub = app_hub(client)
     bad = client.post("/subscribe", data={"form": "1.forged", "email": "x@example.com"})
     assert bad.status_code == 400
     r = client.post("/subscribe", data={"form": form_token(client), "email": "not an address"})

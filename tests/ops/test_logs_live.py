@@ -4,65 +4,29 @@
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
-from engagehub.bench.ingest import free_port
 from engagehub.ops.logs import JSONFormatter
 from engagehub.storage import Database
 from tests.conftest import make_source
 from tests.ingest.test_segment_api import basic, track
+from tests.live import live_server
 from tests.ops.test_metrics import Samples, value
 
 
-@contextmanager
-def serve(env: dict[str, str], *args: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = free_port()
-    full = {**os.environ, **env, "ENGAGEHUB_PORT": str(port), "ENGAGEHUB_HOST": "127.0.0.1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "engagehub", "serve", *args],
-        env=full,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    try:
-        while True:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else b""
-            try:
-                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "server did not become ready"
-            time.sleep(0.1)
-        yield url, proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(30)
-
-
-def test_json_logs_from_a_real_server(tmp_path: object) -> None:
+def test_json_logs_from_a_real_server(tmp_path: Path) -> None:
     env = {"ENGAGEHUB_DATABASE_URL": f"sqlite:///{tmp_path}/e.db", "ENGAGEHUB_LOG_FORMAT": "json"}
-    with serve(env, "--access-log", "--log-level", "info") as (address, proc):
-        url = address
+    out = tmp_path / "server.log"
+    with live_server(env, 60, ("--access-log", "--log-level", "info"), log=out) as live:
+        url = live.url
         assert httpx.get(url + "/healthz").status_code == 200
         assert httpx.get(url + "/nowhere").status_code == 404
-    assert proc.stdout is not None
-    assert proc.stderr is not None
-    lines = (proc.stderr.read() + proc.stdout.read()).decode().splitlines()
-    proc.stdout.close()
-    proc.stderr.close()
+    lines = out.read_text().splitlines()
     records = [orjson.loads(line) for line in lines if line.strip()]  # every line is JSON
     assert all({"ts", "level", "logger", "message"} <= set(r) for r in records)
     token = [r for r in records if "admin token" in r["message"]]
@@ -88,11 +52,12 @@ def test_json_formatter_keeps_extra_fields_and_tracebacks() -> None:
     assert "ValueError: boom 42" in line["exc"]
 
 
-def test_metrics_sum_every_worker(database_url: str, db: Database, tmp_path: object) -> None:
+def test_metrics_sum_every_worker(database_url: str, db: Database, tmp_path: Path) -> None:
     _, key = make_source(db, "web", "segment")
     env = {"ENGAGEHUB_DATABASE_URL": database_url, "ENGAGEHUB_ADMIN_TOKEN": "t" * 20}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    with serve(env, "--workers", "2", "--log-level", "warning") as (url, proc):
+    with live_server(env, 60, ("--workers", "2", "--log-level", "warning")) as live:
+        url = live.url
         for i in range(12):  # a new connection each time: the kernel spreads them over workers
             body = {"batch": [track(f"w{i}")]}
             r = httpx.post(url + "/v1/batch", json=body, headers=basic(key))
@@ -103,6 +68,3 @@ def test_metrics_sum_every_worker(database_url: str, db: Database, tmp_path: obj
                 for s in family.samples:
                     samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
             assert value(samples, "engagehub_events_total", kind="segment", outcome="stored") == 12
-    for stream in (proc.stdout, proc.stderr):
-        if stream:
-            stream.close()

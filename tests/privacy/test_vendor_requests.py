@@ -114,25 +114,43 @@ def test_a_request_waits_for_an_operator_then_erases(db: Database, settings: Set
         assert [r["state"] for r in requests.listing(conn, "pending")] == []
 
 
-def test_erase_policy_erases_at_once_and_ignore_records_nothing(
+def test_erase_policy_erases_signed_sources_at_once_and_ignore_records_nothing(
     db: Database, settings: Settings
 ) -> None:
-    src, _ = make_source(db, "seg", "segment")
+    """Braze (bearer secret) is honoured at once; a Segment write key may be public, so a
+    Segment request still waits for an operator even under ``erase``."""
+    bz, _ = make_source(db, "bz", "braze", secret="currents-bearer-secret")
+    seg, _ = make_source(db, "seg", "segment")
+    with BRAZE_DELETE.open("rb") as fh:
+        (record,) = list(fastavro.reader(fh))
+    braze_delete = braze.normalize("users.UserDeleteRequest", record)  # type: ignore[arg-type]
+    known = IncomingEvent(
+        dedup_key="bz-id",
+        event_time=T0,
+        raw="{}",
+        type="identify",
+        contact="auto@example.com",
+        properties={"braze_id": braze_delete.properties["braze_id"], "email": "auto@example.com"},
+    )
     with db.session() as conn:
-        log.append(conn, [log.Batch(src.id, T0, [_identify("5678", "auto@example.com")])])
-        log.append(conn, [log.Batch(src.id, T0, _segment_deletes()[1:])])
+        log.append(conn, [log.Batch(bz.id, T0, [known])])
+        log.append(conn, [log.Batch(seg.id, T0, [_identify("5678", "seg@example.com")])])
+        log.append(conn, [log.Batch(bz.id, T0, [braze_delete])])
+        log.append(conn, [log.Batch(seg.id, T0, _segment_deletes()[1:])])
         ignoring = settings.model_copy(update={"privacy_vendor_erasure": "ignore"})
         run_until_caught_up(conn, registry.processors(ignoring))
         assert _rows(conn) == []
         conn.execute("DELETE FROM processor_offsets WHERE name = 'erasure_requests'")
         erasing = settings.model_copy(update={"privacy_vendor_erasure": "erase"})
         run_until_caught_up(conn, registry.processors(erasing))
-        (row,) = _rows(conn)
-        assert row["state"] == "erasing"
-        assert row["decided_by"] == f"source:{src.id}"
-    erase.run(db, str(row["erasure_id"]), settings)
+        braze_row, segment_row = _rows(conn)
+        assert braze_row["state"] == "erasing"
+        assert braze_row["decided_by"] == f"source:{bz.id}"
+        assert segment_row["state"] == "pending"
+    erase.run(db, str(braze_row["erasure_id"]), settings)
     with db.session() as conn:
         assert not _known(conn, "auto@example.com")
+        assert _known(conn, "seg@example.com")
 
 
 def test_api_lists_and_confirms(client: TestClient, db: Database) -> None:
@@ -153,6 +171,8 @@ def test_api_lists_and_confirms(client: TestClient, db: Database) -> None:
     bad = client.get("/api/people/erasure-requests?state=maybe", headers=admin)
     assert bad.status_code == 400
     assert bad.json()["error"]["details"]["value"] == "maybe"
+    scraped = client.get("/metrics", headers=admin).text
+    assert 'engagehub_lag_events{kind="privacy",name="vendor_erasure_requests"} 2.0' in scraped
     rid = listed[0]["id"]
     decided = client.post(
         f"/api/people/erasure-requests/{rid}", json={"action": "confirm"}, headers=admin

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import orjson
 from engagehub.bench.e2e import bodies, processor_lag
 from engagehub.bench.ingest import free_port, server
 from engagehub.processing.runner import processor_children
+from tests.waiting import eventually
 
 KEY = "runner-test-write-key-01"
 
@@ -33,14 +33,12 @@ def _post(port: int, body: bytes) -> int:
 
 
 def _caught_up(port: int, timeout: float = 60) -> dict[str, int]:
-    deadline = time.monotonic() + timeout
-    while True:
+    def caught_up() -> dict[str, int] | None:
         lag = processor_lag(port)
-        if lag and not any(lag.values()):
-            return lag
-        if time.monotonic() > deadline:
-            raise AssertionError(f"processors still behind: {lag}")
-        time.sleep(0.1)
+        return lag if lag and not any(lag.values()) else None
+
+    found: dict[str, int] = eventually(caught_up, timeout, 0.1, what="processors caught up")
+    return found
 
 
 def test_processor_process_follows_ingest_and_survives_kill_9(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from engagehub.storage import Database
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
 from engagehub.timeutil import now_ms
-from tests.conftest import ADMIN_TOKEN, make_source
+from tests.conftest import ADMIN_SECRET, ADMIN_TOKEN, make_source
 from tests.scaleout.procs import wait_caught_up, worker_process
 
 
@@ -117,7 +117,7 @@ def test_worker_process_follows_the_log_and_stops_cleanly(database_url: str, db:
 def test_api_without_processors_waits_for_worker_cursors(database_url: str, db: Database) -> None:
     settings = Settings(
         database_url=database_url,
-        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+        admin_token=ADMIN_SECRET,
         run_processors=False,
     )
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -145,7 +145,7 @@ def test_api_without_processors_waits_for_worker_cursors(database_url: str, db: 
 def test_api_without_processors_or_workers_answers_503_not_forever(database_url: str) -> None:
     settings = Settings(
         database_url=database_url,
-        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+        admin_token=ADMIN_SECRET,
         run_processors=False,
     )
     app = create_app(settings)

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
 from engagehub.storage import events as log
-from tests.conftest import assert_error, make_source
+from tests.conftest import app_hub, assert_error, make_source
 from tests.ingest.test_webhooks import TOKEN
 from tests.messaging.conftest import Sink, subscribe
 from tests.vendors.signing import SendGridSigner
@@ -27,7 +27,7 @@ RECEIPT = {
 
 def settle(client: TestClient) -> None:
     """Wait until every processor applied the whole log."""
-    hub = client.app.state.hub  # type: ignore[attr-defined]
+    hub = app_hub(client)
     with hub.db.reader() as conn:
         head = log.head(conn)
     client.portal.call(hub.caught_up, head)  # type: ignore[union-attr]
@@ -50,7 +50,7 @@ def listed(client: TestClient, admin: dict[str, str], **params: Any) -> list[dic
 def test_hard_bounce_suppresses_sends_before_consent_and_names_the_reason(
     client: TestClient, admin: dict[str, str], smtp_sink: Sink
 ) -> None:
-    hub = client.app.state.hub  # type: ignore[attr-defined]
+    hub = app_hub(client)
     signer = SendGridSigner()
     make_source(hub.db, "sg", "sendgrid", secret=signer.public)
     for tpl in (PROMO, RECEIPT):
@@ -142,7 +142,7 @@ def test_hard_bounce_suppresses_sends_before_consent_and_names_the_reason(
 def test_bounce_arriving_after_a_later_delivery_does_not_suppress(
     client: TestClient, admin: dict[str, str]
 ) -> None:
-    hub = client.app.state.hub  # type: ignore[attr-defined]
+    hub = app_hub(client)
     signer = SendGridSigner()
     make_source(hub.db, "sg", "sendgrid", secret=signer.public)
     now = int(time.time())
@@ -175,7 +175,7 @@ def test_bounce_arriving_after_a_later_delivery_does_not_suppress(
 def test_twilio_unreachable_number_suppresses_the_sms_channel(
     client: TestClient, admin: dict[str, str]
 ) -> None:
-    make_source(client.app.state.hub.db, "tw", "twilio", secret=TOKEN)  # type: ignore[attr-defined]
+    make_source(app_hub(client).db, "tw", "twilio", secret=TOKEN)
     params = [
         ("MessageSid", "SM30003"),
         ("MessageStatus", "undelivered"),

@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, Page
 
 from tests.destinations.receiver import receiver
 from tests.live import LiveServer
+from tests.waiting import eventually
 from tests.web.console import api, audit, browser, signed_in, start_server
 
 __all__ = ["browser"]
@@ -29,11 +30,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 
 def until(check: Callable[[], Any], timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-    return found
+    return eventually(check, timeout, 0.1)
 
 
 def dest(live: LiveServer) -> dict[str, Any]:

@@ -6,6 +6,7 @@ count segments; lists filter and page. Numbers equal the API's."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -118,6 +119,15 @@ def test_template_editor_test_send_and_broadcast(
     assert sms["encoding"] == "UCS-2"
     assert sms["segments"] > 1
 
+    # A journey following the audience: whoever a broadcast enters waits there 3 days.
+    follow_up = {
+        "name": "follow-up",
+        "channel": "email",
+        "trigger": {"audience": "pros"},
+        "steps": [{"wait": "3d"}, {"send": "promo"}],
+    }
+    api(live, "/api/journeys", "POST", json=follow_up)
+
     # A broadcast: created as a draft, started (confirmed), paused; numbers as the API's.
     page.goto(live.url + "/messaging")
     page.get_by_label("Broadcast name").fill("spring")
@@ -139,6 +149,18 @@ def test_template_editor_test_send_and_broadcast(
     assert row.locator("[data-metric=sent]").inner_text() == str(status["counts"].get("sent", 0))
     assert row.locator("[data-metric=progress]").inner_text() == str(status["progress"])
     assert status["progress"] < 1
+    deadline = time.monotonic() + 20  # the journeys processor enters everyone of the audience
+    while len(api(live, "/api/journeys/follow-up")["people"]) < len(PEOPLE):
+        assert time.monotonic() < deadline, "the journey did not enter the audience"
+        time.sleep(0.2)
+    page.reload()
+    journey = api(live, "/api/journeys/follow-up")
+    row = page.locator("tr[data-journey=follow-up]")
+    assert row.locator("[data-state=active]").inner_text() == f"active: {journey['runs']['active']}"
+    at_step = Counter(p["step"] + 1 for p in journey["people"] if p["state"] == "active")
+    assert sum(at_step.values()) == len(PEOPLE), journey["people"]
+    for step, n in at_step.items():
+        assert row.locator(f"[data-step='{step}']").inner_text() == f"step {step}: {n}"
     audit(page, shots, "messaging")
     page.get_by_role("button", name="Resume spring").click()
     page.wait_for_selector(

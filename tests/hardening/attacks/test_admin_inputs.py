@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from engagehub.app import create_app
 from engagehub.settings import Settings
 from engagehub.storage import Database
-from tests.conftest import ADMIN_TOKEN, assert_error, make_source
+from tests.conftest import ADMIN_SECRET, assert_error, make_source
 from tests.hardening.attacks.harness import ADMIN
 
 DIGITS = "9" * 20
@@ -88,14 +88,14 @@ def test_twilio_without_public_base_url_warns_at_start(
     database_url: str, db: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
     make_source(db, "tw", "twilio", secret="twilio-auth-token-0123456789abcdef")
-    settings = Settings(database_url=database_url, admin_token=ADMIN_TOKEN)  # type: ignore[arg-type]
+    settings = Settings(database_url=database_url, admin_token=ADMIN_SECRET)
     with caplog.at_level(logging.WARNING, logger="engagehub.hub"), TestClient(create_app(settings)):
         pass
     assert "ENGAGEHUB_PUBLIC_BASE_URL is unset" in caplog.text
     caplog.clear()
     quiet = Settings(
         database_url=database_url,
-        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+        admin_token=ADMIN_SECRET,
         public_base_url="https://hub.example.com",
     )
     with caplog.at_level(logging.WARNING, logger="engagehub.hub"), TestClient(create_app(quiet)):

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from engagehub.app import create_app
 from engagehub.settings import Settings
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import ADMIN_SECRET, app_hub
 from tests.hardening.attacks.harness import attacked_server, connect, read_response, rss_mb
 
 REQUESTS = 3000
@@ -42,11 +42,11 @@ def test_long_random_webhook_paths_do_not_grow_memory(tmp_path: Path) -> None:
 def test_source_lookups_are_bounded(tmp_path: Path) -> None:
     settings = Settings(
         database_url=f"sqlite:///{tmp_path}/c.db",
-        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+        admin_token=ADMIN_SECRET,
         source_cache_size=50,
     )
     with TestClient(create_app(settings)) as client:
-        hub = client.app.state.hub  # type: ignore[attr-defined]
+        hub = app_hub(client)
         for i in range(300):
             client.post(f"/webhooks/moengage/n{i}", content=b"{}")
             client.post("/v1/track", json={"writeKey": f"key-{i}", "event": "x", "userId": "u"})

@@ -19,7 +19,7 @@ from engagehub.bench.ingest import free_port
 from engagehub.demo.signing import SendGridSigner
 from engagehub.settings import Settings
 from engagehub.storage import sources as source_store
-from tests.conftest import ADMIN_TOKEN, assert_error
+from tests.conftest import ADMIN_SECRET, app_hub, assert_error
 from tests.hardening.attacks.harness import ADMIN, read_response
 from tests.live import LiveServer
 
@@ -35,7 +35,7 @@ def nested(depth: int) -> bytes:
 def test_very_deep_bodies_are_a_client_error(client: TestClient) -> None:
     body = b'{"batch": [{"type": "track", "event": "x", "properties": {"a": ' + nested(DEPTH)
     body += b"}}]}"
-    hub = client.app.state.hub  # type: ignore[attr-defined]
+    hub = app_hub(client)
     with hub.db.session() as conn:
         _, key = source_store.create(conn, "web", "segment")
     basic = {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
@@ -51,7 +51,7 @@ def test_very_deep_bodies_are_a_client_error(client: TestClient) -> None:
         assert details["limit"] == 64
     xng = b'{"id": "u", "events": [{"event": "x", "timestamp": "2024-01-01T00:00:00Z", '
     xng += b'"properties": {"a": ' + nested(DEPTH) + b"}}]}"
-    hub = client.app.state.hub  # type: ignore[attr-defined]
+    hub = app_hub(client)
     with hub.db.session() as conn:
         _, token = source_store.create(conn, "xng", "crossengage")
     response = client.post(
@@ -65,7 +65,7 @@ def test_very_deep_bodies_are_a_client_error(client: TestClient) -> None:
 @pytest.mark.parametrize("timestamp", ["²", "9" * 5000, "-1", "12a", " 1"])
 def test_odd_sendgrid_timestamps_are_invalid_signatures(client: TestClient, timestamp: str) -> None:
     signer = SendGridSigner()
-    hub = client.app.state.hub  # type: ignore[attr-defined]
+    hub = app_hub(client)
     with hub.db.session() as conn:
         source_store.create(conn, "sg", "sendgrid", secret=signer.public)
     headers = signer.headers(b"[]")
@@ -83,7 +83,7 @@ def crashing_server(tmp_path: Path) -> Iterator[LiveServer]:
     """The real app with one route that raises, served by uvicorn in a thread."""
     settings = Settings(
         database_url=f"sqlite:///{tmp_path}/crash.db",
-        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+        admin_token=ADMIN_SECRET,
     )
     app: FastAPI = create_app(settings)
 

@@ -17,7 +17,7 @@ from engagehub.destinations.service import DeliveryService
 from engagehub.errors import PayloadError
 from engagehub.settings import Settings
 from engagehub.storage import Database
-from tests.conftest import ADMIN_TOKEN, assert_error
+from tests.conftest import ADMIN_SECRET, assert_error
 from tests.destinations.conftest import add_events
 from tests.destinations.receiver import Receiver, receiver
 from tests.hardening.attacks.harness import ADMIN
@@ -76,7 +76,7 @@ def test_the_checked_address_is_the_one_connected_to(
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
     settings = Settings(
         database_url=f"sqlite:///{tmp_path}/r.db",
-        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+        admin_token=ADMIN_SECRET,
         allow_private_destinations=True,
         destination_timeout_seconds=2,
     )
@@ -128,7 +128,7 @@ def test_any_delivery_exception_is_recorded(tmp_path: Path, hook: Receiver) -> N
     """A destination stored before validation (a malformed secret) fails visibly, not in a loop."""
     settings = Settings(
         database_url=f"sqlite:///{tmp_path}/e.db",
-        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+        admin_token=ADMIN_SECRET,
         allow_private_destinations=True,
         destination_backoff_seconds=0,
         destination_max_attempts=2,

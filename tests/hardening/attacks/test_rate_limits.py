@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from engagehub.app import create_app
 from engagehub.demo.signing import SendGridSigner
 from engagehub.settings import Settings
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import ADMIN_SECRET
 from tests.hardening.attacks.harness import ADMIN, attacked_server, client_from
 
 LIMITS = {
@@ -94,7 +94,7 @@ def test_short_admin_tokens_are_refused(token: str) -> None:
 def test_dashboard_login_guessing_is_throttled(tmp_path: Path) -> None:
     settings = Settings(
         database_url=f"sqlite:///{tmp_path}/l.db",
-        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+        admin_token=ADMIN_SECRET,
         auth_failure_burst=5,
         auth_failure_rate_per_second=0.01,
     )

@@ -3,23 +3,16 @@ recording what was attempted and what was acknowledged."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from engagehub.bench.ingest import free_port
 from engagehub.storage import events as log
 from engagehub.storage import open_database
-from tests.live import LiveServer
+from tests.waiting import eventually
 
 
 @dataclass
@@ -74,10 +67,12 @@ class Load:
         return started
 
     def wait_acked(self, count: int, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.acked) < count:
-            assert time.monotonic() < deadline, f"only {len(self.acked)} acked: {self.statuses}"
-            time.sleep(0.01)
+        eventually(
+            lambda: len(self.acked) >= count,
+            timeout,
+            0.01,
+            what=f"{count} acknowledged (statuses {self.statuses})",
+        )
 
     def retry_everything(self, url: str) -> None:
         """What clients do after an outage: resend every batch they are unsure about."""
@@ -95,39 +90,3 @@ def stored_keys(database_url: str) -> list[str]:
             return [e.dedup_key for e in log.read_range(conn, 0, 10**9)]
     finally:
         db.close()
-
-
-@contextmanager
-def logged_server(env: dict[str, str], log: Path, timeout: float = 30) -> Iterator[LiveServer]:
-    """Like ``tests.live.live_server``, but the server's stderr goes to ``log``: an outage makes
-    it log every refused request, which would fill (and block on) an undrained pipe."""
-    port = free_port()
-    full_env = {**os.environ, **env, "ENGAGEHUB_PORT": str(port), "ENGAGEHUB_HOST": "127.0.0.1"}
-    with log.open("wb") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "engagehub", "serve", "--log-level", "warning"],
-            env=full_env,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            assert proc.poll() is None, log.read_text()[-2000:]
-            try:
-                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "server did not become ready"
-            time.sleep(0.05)
-        yield LiveServer(url, proc, full_env)
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from engagehub.app import create_app
 from engagehub.settings import Settings
-from tests.conftest import ADMIN_TOKEN, assert_error
+from tests.conftest import ADMIN_SECRET, ADMIN_TOKEN, assert_error
 from tests.hardening.faults.load import stored_keys
 
 
@@ -59,7 +59,7 @@ def batch(key: str, start: int, n: int = 50) -> dict[str, object]:
 
 def test_disk_full_answers_503_and_recovers(small_disk: Path) -> None:
     url = f"sqlite:///{small_disk}/full.db"
-    settings = Settings(database_url=url, admin_token=ADMIN_TOKEN)  # type: ignore[arg-type]
+    settings = Settings(database_url=url, admin_token=ADMIN_SECRET)
     acked: set[str] = set()
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

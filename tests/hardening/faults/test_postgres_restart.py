@@ -16,7 +16,8 @@ import pytest
 
 from engagehub.bench.ingest import free_port
 from tests.conftest import ADMIN_TOKEN
-from tests.hardening.faults.load import Load, logged_server, stored_keys
+from tests.hardening.faults.load import Load, stored_keys
+from tests.live import live_server
 
 
 class PrivatePostgres:
@@ -79,7 +80,7 @@ def private_pg() -> Iterator[PrivatePostgres]:
 
 def test_postgres_restart_mid_run(private_pg: PrivatePostgres, tmp_path: Path) -> None:
     env = {"ENGAGEHUB_DATABASE_URL": private_pg.url, "ENGAGEHUB_ADMIN_TOKEN": ADMIN_TOKEN}
-    with logged_server(env, tmp_path / "server.log") as server:
+    with live_server(env, log=tmp_path / "server.log") as server:  # an outage logs a lot
         key = httpx.post(
             f"{server.url}/api/sources",
             json={"name": "pg", "kind": "segment"},
