@@ -113,7 +113,7 @@ def test_links_are_tracked_and_machines_are_flagged(
     assert (r.status_code, r.headers.get("location")) == (302, LINKS["blog"])
     r = client.get(f"/c/{targets[tracking.HONEYPOT]}", follow_redirects=False)
     assert r.status_code == 204
-    hub = client.app.state.hub  # type: ignore[attr-defined]
+    hub = app_hub(client)
     with hub.db.session() as conn, conn.transaction():  # as if sent a minute ago
         conn.execute(
             "UPDATE message_sends SET updated_at = updated_at - 60000 WHERE id = ?", (mid,)
