@@ -121,7 +121,7 @@ def _broadcast(settings: Settings, progress: Callable[[int], None]) -> dict[str,
     me = psutil.Process()
     db = open_database(settings.database_url, settings)
     started = time.perf_counter()
-    with db.reader() as conn:  # the pooled connection (and its page cache) is reused below
+    with db.writer() as conn:
         info = broadcasts.start(conn, "bench")
     snapshot = time.perf_counter() - started
     peak = me.memory_info().rss

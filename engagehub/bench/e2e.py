@@ -104,7 +104,7 @@ def sqlite_baseline(requests: list[bytes], synchronous: str, per_txn: int = 2000
     flat = [
         log._row(1, received, ev)
         for body in requests
-        for ev in segment.parse(segment.decode(body, "batch"), received).events
+        for ev in segment.parse_envelope(segment.decode(body, "batch"), received).events
     ]
     with tempfile.TemporaryDirectory() as tmp:
         conn = SQLiteConnection(str(Path(tmp) / "baseline.db"), synchronous)

@@ -146,7 +146,7 @@ def sqlite_ceiling(template: bytes, rows: int, per_txn: int, synchronous: str) -
         i = 0
         while made < rows:
             body = template.replace(_MARK.encode(), f"c{i}".encode())
-            parsed = segment.parse(segment.decode(body, "batch"), now_ms())
+            parsed = segment.parse_envelope(segment.decode(body, "batch"), now_ms())
             batches.append([log._row(1, now_ms(), ev) for ev in parsed.events])
             made += len(parsed.events)
             i += 1

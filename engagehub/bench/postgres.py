@@ -135,7 +135,7 @@ def copy_ceiling(url: str, template: bytes, rows: int, per_txn: int = 2000) -> f
     i = 0
     while len(made) < rows:
         body = template.replace(_MARK, f"c{i}".encode())
-        parsed = segment.parse(segment.decode(body, "batch"), now_ms())
+        parsed = segment.parse_envelope(segment.decode(body, "batch"), now_ms())
         made.extend(log._row(1, now_ms(), ev) for ev in parsed.events)
         i += 1
     columns = log._COPY_EVENTS.replace("seq, ", "", 1)
@@ -160,7 +160,7 @@ def _preload(url: str, events: int) -> int:
             source = source_store.by_name(conn, "bench")
             received = now_ms()
             for body in bodies(events, batch_size=1000):
-                parsed = segment.parse(segment.decode(body, "batch"), received).events
+                parsed = segment.parse_envelope(segment.decode(body, "batch"), received).events
                 log.append(conn, [log.Batch(source.id, received, parsed)])
             return log.head(conn)
     finally:

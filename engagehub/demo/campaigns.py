@@ -5,16 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from engagehub.demo.scenario import DAY, MINUTE, Builder, Call, User, chunks, iso
+from engagehub.vendors import VENDORS, webhook_path
 
-SOURCES = {
-    "segment": "demo-segment",
-    "sendgrid": "demo-sendgrid",
-    "twilio": "demo-twilio",
-    "braze": "demo-braze",
-    "moengage": "demo-moengage",
-    "crossengage": "demo-crossengage",
-}
-"""Source kind -> the demo source's name (webhook URLs use it)."""
+SOURCES = {kind: f"demo-{kind}" for kind in VENDORS}
+"""Source kind -> the demo source's name (webhook URLs use it): one per kind of the registry."""
 
 SHOP_NUMBER = "+14155550199"
 Click = tuple[User, int, str]
@@ -122,7 +116,9 @@ def sendgrid_spring_sale(b: Builder) -> list[Click]:
             add(user, "spamreport", t + 2 * MINUTE)
     events.sort(key=lambda e: int(e["timestamp"]))
     for batch in chunks(events, 100):
-        b.plan.calls.append(Call("sendgrid", f"/webhooks/sendgrid/{SOURCES['sendgrid']}", batch))
+        b.plan.calls.append(
+            Call("sendgrid", webhook_path("sendgrid_events", SOURCES["sendgrid"]), batch)
+        )
         b.plan.calls[-1].events = len(batch)
     return clicks
 
@@ -151,7 +147,7 @@ def twilio_flash_sms(b: Builder) -> None:
             ]
             if status == "undelivered":
                 form.append(("ErrorCode", "30003"))
-            path = f"/webhooks/twilio/{source}/status?m=flash-sms:{user.user_id}"
+            path = webhook_path("twilio_status", source) + f"?m=flash-sms:{user.user_id}"
             b.plan.calls.append(Call("twilio", path, form=form))
             b.expect("twilio", f"sms:{status}", f"SMS {status.title()}", user, 0)
         if user.user_id in stops:
@@ -166,7 +162,7 @@ def twilio_flash_sms(b: Builder) -> None:
                 ("NumSegments", "1"),
                 ("To", SHOP_NUMBER),
             ]
-            b.plan.calls.append(Call("twilio", f"/webhooks/twilio/{source}/inbound", form=form))
+            b.plan.calls.append(Call("twilio", webhook_path("twilio_inbound", source), form=form))
             b.expect("twilio", "sms:received", "SMS Received", user, 0)
             b.plan.stop_phones.append(user.phone)
 
@@ -268,7 +264,7 @@ def braze_weekend_push(b: Builder) -> None:
             )
             b.expect("braze", event_type, canonical, user, when)
     for batch in chunks(events, 100):
-        path = f"/webhooks/braze-currents/{SOURCES['braze']}"
+        path = webhook_path("braze_currents", SOURCES["braze"])
         b.plan.calls.append(Call("braze", path, {"events": batch}, events=len(batch)))
 
 
@@ -313,7 +309,11 @@ def moengage_welcome(b: Builder) -> list[Click]:
     for batch in chunks(events, 50):
         body = {"app_name": "Demo Shop", "source": "MOENGAGE", "moe_request_id": b.uid()}
         b.plan.calls.append(
-            Call("moengage", f"/webhooks/moengage/{SOURCES['moengage']}", {**body, "events": batch})
+            Call(
+                "moengage",
+                webhook_path("moengage_events", SOURCES["moengage"]),
+                {**body, "events": batch},
+            )
         )
         b.plan.calls[-1].events = len(batch)
     return clicks

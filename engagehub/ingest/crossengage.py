@@ -76,5 +76,5 @@ async def crossengage_events(hub: HubDep, request: Request) -> JSONResponse:
             value=version,
         )
     body = await read_body(request, hub.settings.max_batch_bytes)
-    result = crossengage.parse(crossengage.decode(body), hub.settings.default_region)
+    result = crossengage.parse_body(crossengage.decode(body), hub.settings.default_region)
     return await commit(hub, source.id, result, received_at, single=False, status=202)

@@ -17,8 +17,8 @@ import orjson
 
 from engagehub.model import ParseResult
 from engagehub.timeutil import format_ts
-from engagehub.vendors import braze, crossengage, moengage, segment, sendgrid, twilio
-from engagehub.vendors.common import form_body
+from engagehub.vendors import VENDORS, braze, crossengage, moengage, segment, sendgrid, twilio
+from engagehub.vendors.base import Context
 
 EVENT = "engagehub Test Event"
 """Name of the custom event where the vendor allows one (Segment, CrossEngage, Braze, MoEngage)."""
@@ -91,20 +91,13 @@ def body_of(kind: str, received_ms: int, tag: str | None = None) -> bytes:
 def parse(
     kind: str, body: bytes, received_ms: int, region: str, max_event_bytes: int
 ) -> ParseResult:
-    """The vendor module's parse of a test body, as its ingest route calls it."""
-    if kind == segment.KIND:
-        return segment.parse(segment.decode(body, "track"), received_ms, "track", max_event_bytes)
-    if kind == crossengage.KIND:
-        return crossengage.parse(crossengage.decode(body), region)
-    if kind == sendgrid.KIND:
-        return sendgrid.parse(body, region)
-    if kind == twilio.KIND:
-        return ParseResult([twilio.parse_status(dict(form_body(body)), received_ms, None, region)])
-    if kind == braze.KIND:
-        return braze.parse_http(body, region)
-    if kind == moengage.KIND:
-        return moengage.parse(body, region)
-    raise ValueError(f"no test event for source kind {kind!r}")
+    """The vendor module's parse of a test body, as its ingest route calls it (the registry's
+    uniform ``parse(body, ctx)``; Segment's test event is a ``track`` call)."""
+    vendor = VENDORS.get(kind)
+    if vendor is None:
+        raise ValueError(f"no test event for source kind {kind!r}")
+    ctx = Context(received_ms, region, call="track", max_event_bytes=max_event_bytes)
+    return vendor.parse(body, ctx)
 
 
 def sample(kind: str, received_ms: int, region: str, max_event_bytes: int) -> ParseResult:

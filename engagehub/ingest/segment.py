@@ -92,7 +92,7 @@ async def handle(request: Request, call: str) -> JSONResponse:
     envelope = segment.decode(body, call)
     source = await hub.source_for_key(basic_auth_user(request) or envelope.writeKey, _ACCEPTS)
     check_origin(request.headers.get("origin"), source.name, source.config)
-    result = segment.parse(
+    result = segment.parse_envelope(
         envelope,
         received_at,
         call,

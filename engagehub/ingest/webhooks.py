@@ -1,4 +1,8 @@
-"""Vendor webhooks: read the raw body once, find the source by name, verify, parse, commit, answer.
+"""Vendor webhooks, generated from the vendor registry: one route per ``Webhook`` a vendor
+module declares (``vendors.webhooks()``), each handled the same way —
+
+find the source by name (and kind), verify (bearer tokens before the body is read; signatures
+over the body after), parse, store the good events, answer (``ingest.respond``).
 
     POST /webhooks/sendgrid/{source}           SendGrid Event Webhook (ECDSA signed)
     POST /webhooks/twilio/{source}/status      Twilio status callbacks (X-Twilio-Signature)
@@ -11,21 +15,20 @@ Nothing is stored unless the signature or token checks out.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from engagehub.api.deps import HubDep
-from engagehub.errors import PayloadTooLarge, ValidationFailed
-from engagehub.http import JSONResponse, error_responses
+from engagehub.http import error_responses
 from engagehub.hub import Hub
 from engagehub.ingest.body import read_body
-from engagehub.ingest.respond import commit
-from engagehub.model import ParseResult
+from engagehub.ingest.respond import answer, store
 from engagehub.timeutil import now_ms
-from engagehub.vendors import braze, moengage, sendgrid, twilio
-from engagehub.vendors.common import check_bearer, form_body
+from engagehub.vendors import webhooks
+from engagehub.vendors.base import Context, Signed, Webhook
 
 router = APIRouter(tags=["ingest: vendor webhooks"])
 _ERRORS = error_responses(400, 401, 403, 404, 413, 415, 503)
@@ -43,99 +46,57 @@ def public_url(request: Request, hub: Hub) -> str:
     return base.rstrip("/") + request.url.path + query
 
 
-async def _body(request: Request, hub: Hub) -> bytes:
-    return await read_body(request, hub.settings.max_webhook_bytes)
+def _handler(kind: str, hook: Webhook) -> Callable[..., Awaitable[Response]]:
+    async def receive(hub: HubDep, source: str, request: Request) -> Response:
+        src = await hub.source_named(source, (kind,))
+        received = now_ms()
+        settings = hub.settings
 
+        def signed(body: bytes) -> Signed:
+            return Signed(
+                request.headers,
+                body,
+                public_url(request, hub),
+                src.secret,
+                received,
+                settings.signature_tolerance_seconds,
+            )
 
-@router.post("/webhooks/sendgrid/{source}", responses={**_OK, **_ERRORS}, summary="SendGrid")
-async def sendgrid_events(hub: HubDep, source: str, request: Request) -> JSONResponse:
-    """SendGrid Signed Event Webhook."""
-    src = await hub.source_named(source, (sendgrid.KIND,))
-    received = now_ms()
-    body = await _body(request, hub)
-    sendgrid.verify(
-        request.headers, body, src.secret, received, hub.settings.signature_tolerance_seconds
-    )
-    result = sendgrid.parse(body, hub.settings.default_region)
-    return await commit(hub, src.id, result, received, single=False)
-
-
-async def _twilio_params(request: Request, hub: Hub, secret: str | None) -> dict[str, str]:
-    body = await _body(request, hub)
-    pairs = form_body(body)
-    twilio.verify(request.headers, body, public_url(request, hub), secret, pairs)
-    return dict(pairs)
-
-
-@router.post(
-    "/webhooks/twilio/{source}/status",
-    responses={**_OK, **_ERRORS},
-    summary="Twilio status callback",
-)
-async def twilio_status(hub: HubDep, source: str, request: Request) -> JSONResponse:
-    """A message status; ``?m=<message id>`` on the callback URL links it to our message."""
-    src = await hub.source_named(source, (twilio.KIND,))
-    received = now_ms()
-    params = await _twilio_params(request, hub, src.secret)
-    event = twilio.parse_status(
-        params, received, request.query_params.get("m"), hub.settings.default_region
-    )
-    return await commit(hub, src.id, ParseResult([event]), received, single=True)
-
-
-@router.post(
-    "/webhooks/twilio/{source}/inbound",
-    responses={200: {"description": "TwiML", "content": {"text/xml": {}}}, **_ERRORS},
-    summary="Twilio inbound message",
-)
-async def twilio_inbound(hub: HubDep, source: str, request: Request) -> Response:
-    """An inbound SMS/WhatsApp; STOP/START/HELP keywords are logged for the consent processor."""
-    src = await hub.source_named(source, (twilio.KIND,))
-    received = now_ms()
-    params = await _twilio_params(request, hub, src.secret)
-    event = twilio.parse_inbound(params, received, hub.settings.default_region)
-    await hub.append(src.id, [event], received)
-    replies = src.config.get("replies", {}) if isinstance(src.config, dict) else {}
-    keyword = event.properties.get("keyword")
-    reply = replies.get(keyword) or replies.get(event.properties.get("keyword_action"))
-    return Response(twilio.twiml(reply if isinstance(reply, str) else None), media_type="text/xml")
-
-
-@router.post(
-    "/webhooks/braze-currents/{source}",
-    responses={**_OK, **_ERRORS},
-    summary="Braze Currents custom HTTP connector",
-)
-async def braze_currents(hub: HubDep, source: str, request: Request) -> JSONResponse:
-    """Braze retries a 400 event by event, splits on 413 and retries 429/5xx: the good events
-    of a partly bad batch are stored before the 400, and their retries are deduplicated."""
-    src = await hub.source_named(source, (braze.KIND,))
-    check_bearer(request.headers, src.secret)
-    received = now_ms()
-    result = braze.parse_http(await _body(request, hub), hub.settings.default_region)
-    total = len(result.events) + len(result.rejected)
-    if total > braze.MAX_HTTP_EVENTS:
-        raise PayloadTooLarge(
-            f"{total} events in one request; the limit is {braze.MAX_HTTP_EVENTS}",
-            count=total,
-            limit=braze.MAX_HTTP_EVENTS,
+        if not hook.signed_body:  # a bearer token: checked before reading the body
+            hook.verify(signed(b""))
+        body = await read_body(request, settings.max_webhook_bytes)
+        if hook.signed_body:
+            hook.verify(signed(body))
+        ctx = Context(received, settings.default_region, dict(request.query_params))
+        result = await store(
+            hub,
+            src.id,
+            hook.parse(body, ctx),
+            received,
+            single=hook.single,
+            partial=hook.partial,
+            max_events=hook.max_events,
         )
-    if result.events:
-        await hub.append(src.id, result.events, received)
-    if result.rejected:
-        raise ValidationFailed(
-            f"{len(result.rejected)} of {total} events were rejected; the others are stored",
-            accepted=len(result.events),
-            rejected=[r.body() for r in result.rejected],
-        )
-    return JSONResponse({"success": True, "accepted": len(result.events)})
+        if hook.reply is not None:
+            config = src.config if isinstance(src.config, dict) else {}
+            return Response(hook.reply(result, config), media_type=hook.reply_media_type)
+        return answer(result, count=True)
+
+    receive.__doc__ = hook.description
+    return receive
 
 
-@router.post("/webhooks/moengage/{source}", responses={**_OK, **_ERRORS}, summary="MoEngage")
-async def moengage_events(hub: HubDep, source: str, request: Request) -> JSONResponse:
-    """MoEngage Streams events."""
-    src = await hub.source_named(source, (moengage.KIND,))
-    check_bearer(request.headers, src.secret)
-    received = now_ms()
-    result = moengage.parse(await _body(request, hub), hub.settings.default_region)
-    return await commit(hub, src.id, result, received, single=False)
+for _kind, _hook in webhooks():
+    _reply: dict[int | str, dict[str, Any]] = {
+        200: {"description": _hook.reply_description, "content": {_hook.reply_media_type: {}}}
+    }
+    router.add_api_route(
+        f"/webhooks/{_hook.path}",
+        _handler(_kind, _hook),
+        methods=["POST"],
+        name=_hook.name,
+        summary=_hook.summary,
+        description=_hook.description,
+        responses={**(_reply if _hook.reply else _OK), **_ERRORS},
+        response_model=None,
+    )

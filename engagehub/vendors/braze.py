@@ -15,14 +15,15 @@ from typing import Any
 
 from engagehub import safejson
 from engagehub.classify import flag
-from engagehub.contacts import quick_contact
 from engagehub.errors import PayloadError
-from engagehub.model import IncomingEvent, ParseResult, Rejection
+from engagehub.model import IncomingEvent, ParseResult
 from engagehub.taxonomy import get_taxonomy
-from engagehub.vendors.common import event_time, json_body, text
+from engagehub.vendors.base import Context, Signed, Webhook
+from engagehub.vendors.common import check_bearer, collect, event_time, json_body, settle, text
 
 NAME = "braze"
 KIND = "braze"
+DESCRIPTION = "Braze Currents (HTTP connector, Avro import); --secret is the bearer token"
 MAX_HTTP_EVENTS = 100
 _PARTITION = re.compile(r"^(event_type|date)=(.+)$")
 _NESTED = ("user", "properties", "device", "app")
@@ -44,13 +45,9 @@ def normalize(event_type: str, record: Mapping[str, Any], region: str = "US") ->
         NAME, {k: v for k, v in record.items() if k not in envelope and v is not None}
     )
     _consent_fields(event_type, props)
-    for key, value in resolved.set.items():
-        props.setdefault(key, value)
-    name = text(props.get("name")) if resolved.event is None else None
     email = props.get("email")
-    if isinstance(email, str):
-        props["email"] = email.strip().lower()
-    contact = quick_contact(email, props.get("phone"), region)
+    contact = settle(props, resolved, props.get("phone"), region)
+    name = text(props.get("name")) if resolved.event is None else None
     if contact and not isinstance(email, str):
         props["phone"] = contact
     user = text(props.get("user_id")) or text(props.get("braze_id"))
@@ -118,24 +115,25 @@ def flatten(event: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     return event_type, record
 
 
-def parse_http(body: bytes, region: str = "US") -> ParseResult:
+def verify(signed: Signed) -> None:
+    """The source's secret as the connector's bearer token."""
+    check_bearer(signed.headers, signed.secret)
+
+
+def parse(body: bytes, ctx: Context = Context()) -> ParseResult:
     """The custom HTTP connector body; bad events become rejections (Braze retries them singly)."""
     data = json_body(body)
     if not isinstance(data, dict) or not isinstance(data.get("events"), list):
         raise PayloadError('the body must be {"events": [...]}', field="events")
-    result = ParseResult()
-    for index, item in enumerate(data["events"]):
-        try:
-            if not isinstance(item, Mapping):
-                raise PayloadError("each event must be an object", value=str(item)[:100])
-            safejson.check_depth(item)
-            event_type, record = flatten(item)
-            result.events.append(normalize(event_type, record, region))
-        except PayloadError as exc:
-            exc.details.setdefault("index", index)
-            ref = item.get("id") if isinstance(item, Mapping) else None
-            result.rejected.append(Rejection(index, exc, text(ref)))
-    return result
+
+    def one(item: object) -> IncomingEvent:
+        if not isinstance(item, Mapping):
+            raise PayloadError("each event must be an object", value=str(item)[:100])
+        safejson.check_depth(item)
+        event_type, record = flatten(item)
+        return normalize(event_type, record, ctx.region)
+
+    return collect(data["events"], one, ref="id")
 
 
 def partition_of(path: Path) -> tuple[str | None, str | None]:
@@ -162,3 +160,20 @@ def avro_files(root: Path, since: str | None = None) -> Iterator[tuple[Path, str
         if since and date and date < since:
             continue
         yield path, event_type
+
+
+WEBHOOKS = (
+    Webhook(
+        name="braze_currents",
+        path="braze-currents/{source}",
+        summary="Braze Currents custom HTTP connector",
+        description="Braze retries a 400 event by event, splits on 413 and retries 429/5xx: the "
+        "good events of a partly bad batch are stored before the 400, and their retries are "
+        "deduplicated.",
+        parse=parse,
+        verify=verify,
+        signed_body=False,
+        max_events=MAX_HTTP_EVENTS,
+        partial="refuse",
+    ),
+)

@@ -1,22 +1,26 @@
-"""Helpers every vendor parser shares: timestamps, text values, bearer tokens, form bodies."""
+"""Helpers every vendor parser shares: timestamps, text values, bearer tokens, form bodies, the
+per-event rejection loop and the common end of a normalization."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
 
 from engagehub import safejson
+from engagehub.contacts import quick_contact
 from engagehub.errors import PayloadError, SignatureError
+from engagehub.model import IncomingEvent, ParseResult, Rejection
+from engagehub.taxonomy import Resolved
 from engagehub.timeutil import TimestampError, parse_ts
 
 
 def text(value: object) -> str | None:
-    """A non-empty string form of an id-like value, or None."""
+    """A non-empty string form of an id-like value, or None (booleans are no ids: None)."""
     if value is None or isinstance(value, bool) or value == "":
         return None
     return str(value)
@@ -69,3 +73,30 @@ def check_bearer(headers: Mapping[str, str], secret: str | None) -> None:
         presented = token.strip()
     if not hmac.compare_digest(presented.encode(), secret.encode()):
         raise SignatureError("invalid bearer token", header="Authorization")
+
+
+def collect(
+    items: Iterable[Any], one: Callable[[Any], IncomingEvent], ref: str | None = None
+) -> ParseResult:
+    """Normalize each item with ``one``; a bad item becomes a rejection naming its index and,
+    when it has one, its own id (``item[ref]``), so the good items of a batch are kept."""
+    result = ParseResult()
+    for index, item in enumerate(items):
+        try:
+            result.events.append(one(item))
+        except PayloadError as exc:
+            exc.details.setdefault("index", index)
+            own = item.get(ref) if ref and isinstance(item, Mapping) else None
+            result.rejected.append(Rejection(index, exc, text(own)))
+    return result
+
+
+def settle(props: dict[str, Any], resolved: Resolved, phone: object, region: str) -> str | None:
+    """The end every normalization shares: the taxonomy's fixed properties (unless sent), the
+    email lower-cased, and the log's contact column (``quick_contact`` of email, else phone)."""
+    for key, value in resolved.set.items():
+        props.setdefault(key, value)
+    email = props.get("email")
+    if isinstance(email, str):
+        props["email"] = email.strip().lower()
+    return quick_contact(email, phone, region)

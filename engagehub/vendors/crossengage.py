@@ -14,14 +14,18 @@ import msgspec
 
 from engagehub import safejson
 from engagehub.classify import flag
-from engagehub.contacts import quick_contact
 from engagehub.errors import PayloadError
 from engagehub.model import IncomingEvent, ParseResult, Rejection
 from engagehub.taxonomy import get_taxonomy
 from engagehub.timeutil import TimestampError, parse_ts
+from engagehub.vendors.base import Context, Webhook
+from engagehub.vendors.common import settle, text
 
 NAME = "crossengage"
 KIND = "crossengage"
+DESCRIPTION = "CrossEngage outbound events (POST /crossengage/events, Data Feed import)"
+# Received on POST /crossengage/events (ingest/crossengage.py, token auth), not under /webhooks.
+WEBHOOKS: tuple[Webhook, ...] = ()
 MAX_EVENTS = 50
 API_VERSION = "1"
 
@@ -52,9 +56,9 @@ def decode(body: bytes) -> Body:
             decoded, items = safejson.decode_split(_body_decoder.decode, body, b"events")
             decoded.events = [msgspec.Raw(item) for item in items]
     except msgspec.ValidationError as exc:
-        text = str(exc)
-        field = text.rsplit("`", 2)[-2] if "`" in text else None
-        raise PayloadError(f"invalid body: {text}", field=field) from None
+        message = str(exc)
+        field = message.rsplit("`", 2)[-2] if "`" in message else None
+        raise PayloadError(f"invalid body: {message}", field=field) from None
     except msgspec.DecodeError as exc:
         raise PayloadError(f"malformed JSON: {exc}") from None
     if str(decoded.id).strip() == "":
@@ -69,7 +73,12 @@ def decode(body: bytes) -> Body:
     return decoded
 
 
-def parse(body: Body, region: str = "US") -> ParseResult:
+def parse(body: bytes, ctx: Context = Context()) -> ParseResult:
+    """One events API request body."""
+    return parse_body(decode(body), ctx.region)
+
+
+def parse_body(body: Body, region: str = "US") -> ParseResult:
     """Normalize the events of one API request; events without event/timestamp are rejected."""
     result = ParseResult()
     seen: Counter[str] = Counter()
@@ -131,8 +140,7 @@ def normalize(
     props = taxonomy.rename(NAME, properties)
     channel = taxonomy.channel(props.get("channel"))
     resolved = taxonomy.resolve(NAME, name, channel)
-    for key, value in resolved.set.items():
-        props.setdefault(key, value)
+    contact = settle(props, resolved, props.get("phone"), region)
     identity = safejson.dumps([user_id, name, event_time, properties], sort_keys=True)
     event = IncomingEvent(
         dedup_key="h:" + hashlib.sha256(identity).hexdigest()[:40],
@@ -143,13 +151,9 @@ def normalize(
         event=resolved.event,
         channel=resolved.channel or channel,
         user_id=user_id,
-        contact=quick_contact(props.get("email"), props.get("phone"), region),
-        message_id=_text(props.get("message_id")),
-        campaign_id=_text(props.get("campaign_id")),
+        contact=contact,
+        message_id=text(props.get("message_id")),
+        campaign_id=text(props.get("campaign_id")),
         properties=props,
     )
     return flag(event)
-
-
-def _text(value: object) -> str | None:
-    return None if value is None or value == "" else str(value)

@@ -11,32 +11,38 @@ from typing import Any
 
 from engagehub import safejson
 from engagehub.classify import flag
-from engagehub.contacts import quick_contact
 from engagehub.errors import PayloadError
-from engagehub.model import IncomingEvent, ParseResult, Rejection
+from engagehub.model import IncomingEvent, ParseResult
 from engagehub.taxonomy import get_taxonomy
-from engagehub.vendors.common import content_hash, event_time, json_body, text
+from engagehub.vendors.base import Context, Signed, Webhook
+from engagehub.vendors.common import (
+    check_bearer,
+    collect,
+    content_hash,
+    event_time,
+    json_body,
+    settle,
+    text,
+)
 
 NAME = "moengage"
 KIND = "moengage"
+DESCRIPTION = "MoEngage Streams; --secret is the bearer token"
 _ATTRIBUTE_GROUPS = ("event_attributes", "device_attributes")
 
 
-def parse(body: bytes, region: str = "US") -> ParseResult:
+def verify(signed: Signed) -> None:
+    """The source's secret as a bearer token (a custom header in MoEngage's Streams settings)."""
+    check_bearer(signed.headers, signed.secret)
+
+
+def parse(body: bytes, ctx: Context = Context()) -> ParseResult:
     """Every event of the request; bad ones are rejected one by one."""
     data = json_body(body)
     if not isinstance(data, dict) or not isinstance(data.get("events"), list):
         raise PayloadError('the body must be {"events": [...], ...}', field="events")
     context = {k: data[k] for k in ("app_name", "source", "moe_request_id") if k in data}
-    result = ParseResult()
-    for index, item in enumerate(data["events"]):
-        try:
-            result.events.append(normalize(item, context, region))
-        except PayloadError as exc:
-            exc.details.setdefault("index", index)
-            ref = item.get("event_uuid") if isinstance(item, Mapping) else None
-            result.rejected.append(Rejection(index, exc, text(ref)))
-    return result
+    return collect(data["events"], lambda item: normalize(item, context, ctx.region), "event_uuid")
 
 
 def normalize(item: object, context: Mapping[str, Any], region: str = "US") -> IncomingEvent:
@@ -67,12 +73,7 @@ def normalize(item: object, context: Mapping[str, Any], region: str = "US") -> I
     unknown = resolved.event is None and taxonomy.vendors[NAME].rule(name) is None
     if unknown and isinstance(code, str) and code:  # a custom event stays custom
         resolved = taxonomy.resolve(NAME, code)
-    for key, value in resolved.set.items():
-        props.setdefault(key, value)
-    email = props.get("email")
-    if isinstance(email, str):
-        props["email"] = email.strip().lower()
-    contact = quick_contact(email, props.get("phone"), region)
+    contact = settle(props, resolved, props.get("phone"), region)
     user = text(props.get("user_id"))
     campaign = text(props.get("campaign_id"))
     dedup = text(item.get("event_uuid")) or content_hash(
@@ -94,3 +95,16 @@ def normalize(item: object, context: Mapping[str, Any], region: str = "US") -> I
         properties=props,
     )
     return flag(event)
+
+
+WEBHOOKS = (
+    Webhook(
+        name="moengage_events",
+        path="moengage/{source}",
+        summary="MoEngage",
+        description="MoEngage Streams events.",
+        parse=parse,
+        verify=verify,
+        signed_body=False,
+    ),
+)

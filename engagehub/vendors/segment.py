@@ -20,9 +20,14 @@ from engagehub.errors import PayloadError, PayloadTooLarge
 from engagehub.model import EVENT_TYPES, IncomingEvent, ParseResult, Rejection
 from engagehub.taxonomy import get_taxonomy
 from engagehub.timeutil import TimestampError, parse_ts
+from engagehub.vendors.base import Context, Webhook
+from engagehub.vendors.common import text
 
 NAME = "segment"
 KIND = "segment"
+DESCRIPTION = "Segment-compatible clients (Tracking API /v1/*); write key in body or Basic auth"
+# Received on the Tracking API routes (ingest/segment.py, write-key auth), not under /webhooks.
+WEBHOOKS: tuple[Webhook, ...] = ()
 
 Id = str | int
 Time = str | int | float
@@ -96,11 +101,23 @@ def decode(body: bytes, call: str) -> Envelope:
 
 
 def _path(exc: msgspec.ValidationError) -> str | None:
-    text = str(exc)
-    return text.rsplit("at `", 1)[1].rstrip("`") if "at `" in text else None
+    message = str(exc)
+    return message.rsplit("at `", 1)[1].rstrip("`") if "at `" in message else None
 
 
-def parse(
+def parse(body: bytes, ctx: Context = Context()) -> ParseResult:
+    """One Tracking API request body of the route's call type (``ctx.call``)."""
+    return parse_envelope(
+        decode(body, ctx.call),
+        ctx.received_at,
+        ctx.call,
+        ctx.max_event_bytes,
+        ctx.region,
+        ctx.vendor or NAME,
+    )
+
+
+def parse_envelope(
     envelope: Envelope,
     received_at: int,
     call: str = "batch",
@@ -188,8 +205,8 @@ def _normalize(
             field="type",
             value=kind,
         )
-    user_id = _text(item.userId)
-    anonymous_id = _text(item.anonymousId)
+    user_id = text(item.userId)
+    anonymous_id = text(item.anonymousId)
     if user_id is None and anonymous_id is None:
         raise PayloadError("userId or anonymousId is required", field="userId")
     taxonomy = get_taxonomy()
@@ -212,13 +229,13 @@ def _normalize(
             traits = item.context.traits  # RudderStack's identify sends traits only there
         properties = dict(traits or {})
         if kind == "group":
-            if _text(item.groupId) is None:
+            if text(item.groupId) is None:
                 raise PayloadError("group calls need groupId", field="groupId")
-            properties["group_id"] = _text(item.groupId)
+            properties["group_id"] = text(item.groupId)
     elif kind == "alias":
-        if _text(item.previousId) is None or user_id is None:
+        if text(item.previousId) is None or user_id is None:
             raise PayloadError("alias calls need previousId and userId", field="previousId")
-        properties = {"previous_id": _text(item.previousId)}
+        properties = {"previous_id": text(item.previousId)}
     elif kind == "delete":  # a deletion regulation Segment forwards: "User Deleted"
         resolved = taxonomy.resolve(vendor, "type:delete")
         properties = {}
@@ -238,18 +255,11 @@ def _normalize(
         user_id=user_id,
         anonymous_id=anonymous_id,
         contact=_contact(item, properties, region),
-        message_id=_text(properties.get("message_id")),
-        campaign_id=_text(properties.get("campaign_id")),
+        message_id=text(properties.get("message_id")),
+        campaign_id=text(properties.get("campaign_id")),
         properties=properties,
     )
     return flag(event)
-
-
-def _text(value: object) -> str | None:
-    if value is None or isinstance(value, bool):
-        return None
-    text = str(value)
-    return text if text else None
 
 
 def _contact(item: SegmentEvent, properties: dict[str, Any], region: str) -> str | None:

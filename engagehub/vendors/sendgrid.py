@@ -22,14 +22,15 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from engagehub import safejson
 from engagehub.classify import flag
-from engagehub.contacts import quick_contact
 from engagehub.errors import ConfigError, PayloadError, SignatureError
-from engagehub.model import IncomingEvent, ParseResult, Rejection
+from engagehub.model import IncomingEvent, ParseResult
 from engagehub.taxonomy import get_taxonomy
-from engagehub.vendors.common import content_hash, event_time, json_body, text
+from engagehub.vendors.base import Context, Signed, Webhook
+from engagehub.vendors.common import collect, content_hash, event_time, json_body, settle, text
 
 NAME = "sendgrid"
 KIND = "sendgrid"
+DESCRIPTION = "SendGrid Event Webhook; --secret is the base64 ECDSA public key SendGrid shows"
 SIGNATURE_HEADER = "x-twilio-email-event-webhook-signature"
 TIMESTAMP_HEADER = "x-twilio-email-event-webhook-timestamp"
 _EPOCH = re.compile(r"[0-9]{1,12}")
@@ -47,7 +48,14 @@ def public_key(secret: str) -> ec.EllipticCurvePublicKey:
     return key
 
 
-def verify(
+def verify(signed: Signed) -> None:
+    """Raise SignatureError unless SendGrid signed exactly this body, recently."""
+    check_signature(
+        signed.headers, signed.body, signed.secret, signed.received_at, signed.tolerance_s
+    )
+
+
+def check_signature(
     headers: Mapping[str, str], body: bytes, secret: str | None, now: int, tolerance_s: int
 ) -> None:
     """Raise SignatureError unless SendGrid signed exactly this body, recently."""
@@ -76,20 +84,12 @@ def verify(
         raise SignatureError("invalid SendGrid signature") from None
 
 
-def parse(body: bytes, region: str = "US") -> ParseResult:
+def parse(body: bytes, ctx: Context = Context()) -> ParseResult:
     """Every event of the posted array; malformed ones are rejected one by one."""
     data = json_body(body)
     if not isinstance(data, list):
         raise PayloadError("SendGrid posts a JSON array of events", value=type(data).__name__)
-    result = ParseResult()
-    for index, item in enumerate(data):
-        try:
-            result.events.append(normalize(item, region))
-        except PayloadError as exc:
-            exc.details.setdefault("index", index)
-            ref = item.get("sg_event_id") if isinstance(item, dict) else None
-            result.rejected.append(Rejection(index, exc, text(ref)))
-    return result
+    return collect(data, lambda item: normalize(item, ctx.region), ref="sg_event_id")
 
 
 def lookup_key(item: Mapping[str, Any]) -> str:
@@ -127,11 +127,7 @@ def normalize(item: object, region: str = "US") -> IncomingEvent:
     if isinstance(pool, Mapping):  # {"name": "...", "id": 210} on processed/bounce events
         props["ip_pool"] = pool.get("name")
         props["ip_pool_id"] = pool.get("id")
-    for key, value in resolved.set.items():
-        props.setdefault(key, value)
-    email = props.get("email")
-    if isinstance(email, str):
-        props["email"] = email.strip().lower()
+    contact = settle(props, resolved, None, region)
     dedup = text(item.get("sg_event_id")) or content_hash(item)
     event = IncomingEvent(
         dedup_key=dedup,
@@ -142,9 +138,21 @@ def normalize(item: object, region: str = "US") -> IncomingEvent:
         event=resolved.event,
         channel=resolved.channel or "email",
         user_id=text(props.get("user_id")),
-        contact=quick_contact(email, None, region),
+        contact=contact,
         message_id=text(props.get("message_id")) or provider_id,
         campaign_id=text(props.get("campaign_id")),
         properties=props,
     )
     return flag(event)
+
+
+WEBHOOKS = (
+    Webhook(
+        name="sendgrid_events",
+        path="sendgrid/{source}",
+        summary="SendGrid",
+        description="SendGrid Signed Event Webhook.",
+        parse=parse,
+        verify=verify,
+    ),
+)

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 from xml.sax.saxutils import escape
 
@@ -19,12 +20,14 @@ import orjson
 
 from engagehub.contacts import quick_contact
 from engagehub.errors import PayloadError, SignatureError
-from engagehub.model import IncomingEvent
+from engagehub.model import IncomingEvent, ParseResult
 from engagehub.taxonomy import get_taxonomy
-from engagehub.vendors.common import text
+from engagehub.vendors.base import Context, Signed, Webhook
+from engagehub.vendors.common import form_body, text
 
 NAME = "twilio"
 KIND = "twilio"
+DESCRIPTION = "Twilio status callbacks and inbound messages; --secret is the auth token"
 SIGNATURE_HEADER = "x-twilio-signature"
 
 # Whole-message keywords (case and surrounding whitespace ignored), as Twilio's opt-out handling.
@@ -61,7 +64,12 @@ def _url_variants(url: str) -> list[str]:
     return list(dict.fromkeys((url, without, with_port)))
 
 
-def verify(
+def verify(signed: Signed) -> None:
+    """Raise SignatureError unless Twilio signed this request (form body) for its public URL."""
+    check_signature(signed.headers, signed.body, signed.url, signed.secret, form_body(signed.body))
+
+
+def check_signature(
     headers: Mapping[str, str],
     body: bytes,
     url: str,
@@ -206,3 +214,50 @@ def twiml(reply: str | None) -> str:
         '<?xml version="1.0" encoding="UTF-8"?>'
         f"<Response><Message>{escape(reply)}</Message></Response>"
     )
+
+
+def parse(body: bytes, ctx: Context = Context()) -> ParseResult:
+    """A status callback's form body; ``?m=<message id>`` on the callback URL links our message."""
+    event = parse_status(dict(form_body(body)), ctx.received_at, ctx.query.get("m"), ctx.region)
+    return ParseResult([event])
+
+
+def parse_inbound_body(body: bytes, ctx: Context = Context()) -> ParseResult:
+    """An inbound message's form body."""
+    return ParseResult([parse_inbound(dict(form_body(body)), ctx.received_at, ctx.region)])
+
+
+def inbound_reply(result: ParseResult, config: Mapping[str, Any]) -> str:
+    """TwiML answering an inbound message: the source's configured reply to its keyword or
+    keyword action (``config.replies``), else an empty response."""
+    replies = config.get("replies", {}) if isinstance(config, Mapping) else {}
+    props = result.events[0].properties if result.events else {}
+    found = replies.get(props.get("keyword")) or replies.get(props.get("keyword_action"))
+    return twiml(found if isinstance(found, str) else None)
+
+
+WEBHOOKS = (
+    Webhook(
+        name="twilio_status",
+        path="twilio/{source}/status",
+        summary="Twilio status callback",
+        description="A message status; ``?m=<message id>`` on the callback URL links it to our "
+        "message.",
+        parse=parse,
+        verify=verify,
+        single=True,
+    ),
+    Webhook(
+        name="twilio_inbound",
+        path="twilio/{source}/inbound",
+        summary="Twilio inbound message",
+        description="An inbound SMS/WhatsApp; STOP/START/HELP keywords are logged for the consent "
+        "processor.",
+        parse=parse_inbound_body,
+        verify=verify,
+        single=True,
+        reply=inbound_reply,
+        reply_media_type="text/xml",
+        reply_description="TwiML",
+    ),
+)

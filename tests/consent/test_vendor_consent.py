@@ -43,7 +43,7 @@ def _identify(db: Database, settings: Settings, user: str = "u-42") -> None:
             }
         ]
     }
-    parsed = segment.parse(segment.decode(orjson.dumps(body), "batch"), T0)
+    parsed = segment.parse_envelope(segment.decode(orjson.dumps(body), "batch"), T0)
     _feed(db, settings, "segment", parsed.events)
 
 
@@ -60,7 +60,7 @@ def _crossengage(name: str, channel: str, user: str = "u-42", minute: int = 1) -
         "properties": {"channel": channel, "campaign_id": "c-1"},
     }
     body = crossengage.decode(orjson.dumps({"id": user, "events": [event]}))
-    (parsed,) = crossengage.parse(body).events
+    (parsed,) = crossengage.parse_body(body).events
     return parsed
 
 
@@ -109,7 +109,7 @@ def _braze(name: str, **changes: Any) -> IncomingEvent:
     record["time"] = T0 // 1000 + 60
     record["id"] = f"{name}-{len(changes)}-{sorted(changes.items())}"
     record["properties"].update(changes)
-    (event,) = braze.parse_http(orjson.dumps({"events": [record]})).events
+    (event,) = braze.parse(orjson.dumps({"events": [record]})).events
     return event
 
 
@@ -191,7 +191,7 @@ def test_a_waiting_request_links_through_an_anonymous_id_merge(
         db,
         settings,
         "segment",
-        segment.parse(segment.decode(orjson.dumps(early), "batch"), T0).events,
+        segment.parse_envelope(segment.decode(orjson.dumps(early), "batch"), T0).events,
     )
     _feed(db, settings, "crossengage", [_crossengage("Message marked_as_spam", "Email")])
     assert _waiting(db) == 1
@@ -201,7 +201,7 @@ def test_a_waiting_request_links_through_an_anonymous_id_merge(
         db,
         settings,
         "segment",
-        segment.parse(segment.decode(orjson.dumps(alias), "batch"), T0).events,
+        segment.parse_envelope(segment.decode(orjson.dumps(alias), "batch"), T0).events,
     )
     assert _states(db) == {(EMAIL, "email", ""): "unsubscribed"}
     assert _waiting(db) == 0
@@ -217,7 +217,7 @@ def test_push_unsubscribes_of_a_user_reach_their_push_tokens(
     )
     record["user"]["external_user_id"] = "u-42"
     record["properties"]["push_token"] = "tok-ios-1"
-    (token,) = braze.parse_http(orjson.dumps({"events": [record]})).events
+    (token,) = braze.parse(orjson.dumps({"events": [record]})).events
     _feed(db, settings, "braze", [token])
     _feed(db, settings, "crossengage", [_crossengage("Message Unsubscribed", "Push", minute=2)])
     assert _states(db) == {("tok-ios-1", "push", ""): "unsubscribed"}

@@ -107,7 +107,7 @@ def test_a_crash_still_answers_with_cors(
         raise RuntimeError("boom")
 
     _, key = make_source(db)
-    monkeypatch.setattr(segment, "parse", explode)
+    monkeypatch.setattr(segment, "parse_envelope", explode)
     crashing = TestClient(client.app, raise_server_exceptions=False)
     r = browser_post(crashing, "/v1/t", key, {"event": "e", "userId": "u"})
     assert_error(r, 500, "internal")

@@ -44,7 +44,7 @@ def _identify(user: str, email: str) -> IncomingEvent:
 
 
 def _segment_deletes() -> list[IncomingEvent]:
-    result = segment.parse(segment.decode(DELETES.read_bytes(), "batch"), T0)
+    result = segment.parse_envelope(segment.decode(DELETES.read_bytes(), "batch"), T0)
     assert not result.rejected, result.rejected
     return result.events
 

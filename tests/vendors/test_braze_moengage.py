@@ -14,7 +14,7 @@ from tests.cases import CASES, check, result_dict
 
 def test_braze_http_connector_batch() -> None:
     case = CASES / "braze" / "http_connector_batch.json"
-    result = braze.parse_http(case.read_bytes())
+    result = braze.parse(case.read_bytes())
     check(case, result_dict(result))
     send, opened, inbound, sub, conv = result.events
     assert send.message_id == opened.message_id == "disp-9:user-42"

@@ -15,7 +15,7 @@ from tests.cases import CASES, check, result_dict
 
 def test_api_body() -> None:
     case = CASES / "crossengage" / "api_two_events.json"
-    result = crossengage.parse(crossengage.decode(case.read_bytes()))
+    result = crossengage.parse_body(crossengage.decode(case.read_bytes()))
     check(case, result_dict(result))
     assert [e.event for e in result.events] == [
         "Email Sent",
@@ -54,7 +54,7 @@ def test_api_and_feed_agree_on_dedup_keys() -> None:
             }
         )
     )
-    (from_api,) = crossengage.parse(api).events
+    (from_api,) = crossengage.parse_body(api).events
     from_feed = crossengage.parse_feed_row(
         {
             "id": "ABC12345",
@@ -88,7 +88,7 @@ def test_bad_bodies_name_the_field(body: dict[str, object], field: str) -> None:
 
 def test_identical_events_in_one_request_are_kept_apart(tmp_path: Path) -> None:
     event = {"event": "Message Sent", "timestamp": "2022-01-11T00:00:00Z"}
-    result = crossengage.parse(
+    result = crossengage.parse_body(
         crossengage.decode(orjson.dumps({"id": "u", "events": [event, event]}))
     )
     assert len({e.dedup_key for e in result.events}) == 2

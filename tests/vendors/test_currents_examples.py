@@ -19,7 +19,7 @@ AVRO = sorted((EXAMPLES / "avro").glob("*.avro"))
 
 
 def _http(path: Path) -> IncomingEvent:
-    result = braze.parse_http(orjson.dumps({"events": [orjson.loads(path.read_bytes())]}))
+    result = braze.parse(orjson.dumps({"events": [orjson.loads(path.read_bytes())]}))
     assert not result.rejected, [r.body() for r in result.rejected]
     (event,) = result.events
     return event

@@ -37,7 +37,7 @@ def test_signature_accepts_what_sendgrid_signs() -> None:
     body = CASE.read_bytes()
     now = int(time.time())
     headers = {k.lower(): v for k, v in signer.headers(body, now).items()}
-    sendgrid.verify(headers, body, signer.public, now * 1000, 300)
+    sendgrid.check_signature(headers, body, signer.public, now * 1000, 300)
 
 
 def test_signature_rejects_tampering_wrong_keys_and_stale_timestamps() -> None:
@@ -46,21 +46,21 @@ def test_signature_rejects_tampering_wrong_keys_and_stale_timestamps() -> None:
     now = int(time.time())
     headers = {k.lower(): v for k, v in signer.headers(body, now).items()}
     with pytest.raises(SignatureError):
-        sendgrid.verify(
+        sendgrid.check_signature(
             headers, body.replace(b"processed", b"delivered"), signer.public, now * 1000, 300
         )
     with pytest.raises(SignatureError):
-        sendgrid.verify(headers, body, SendGridSigner().public, now * 1000, 300)
+        sendgrid.check_signature(headers, body, SendGridSigner().public, now * 1000, 300)
     old = {k.lower(): v for k, v in signer.headers(body, now - 3600).items()}
     with pytest.raises(SignatureError) as info:
-        sendgrid.verify(old, body, signer.public, now * 1000, 300)
+        sendgrid.check_signature(old, body, signer.public, now * 1000, 300)
     assert info.value.details["reason"] == "stale"
     with pytest.raises(SignatureError):
-        sendgrid.verify({}, body, signer.public, now * 1000, 300)
+        sendgrid.check_signature({}, body, signer.public, now * 1000, 300)
     with pytest.raises(SignatureError):
-        sendgrid.verify(headers, body, None, now * 1000, 300)
+        sendgrid.check_signature(headers, body, None, now * 1000, 300)
     with pytest.raises(ConfigError):
-        sendgrid.verify(headers, body, "not base64 der!", now * 1000, 300)
+        sendgrid.check_signature(headers, body, "not base64 der!", now * 1000, 300)
 
 
 def test_malformed_bodies() -> None:

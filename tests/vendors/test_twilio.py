@@ -114,25 +114,27 @@ def test_signature_matches_the_official_validator(params: list[tuple[str, str]])
 
     expected = validator.compute_signature(url, Multi(multi))
     assert twilio.signature(TOKEN, url, params) == expected
-    twilio.verify({"x-twilio-signature": expected}, b"", url, TOKEN, params)
+    twilio.check_signature({"x-twilio-signature": expected}, b"", url, TOKEN, params)
 
 
 def test_verify_accepts_port_variants_and_body_hash_and_rejects_forgeries() -> None:
     validator = RequestValidator(TOKEN)
     params = [("MessageSid", "SM1"), ("MessageStatus", "sent")]
     signed = validator.compute_signature("https://hooks.example.com:443/x", dict(params))
-    twilio.verify({"x-twilio-signature": signed}, b"", "https://hooks.example.com/x", TOKEN, params)
+    twilio.check_signature(
+        {"x-twilio-signature": signed}, b"", "https://hooks.example.com/x", TOKEN, params
+    )
     body = b'{"a": 1}'
     import hashlib
 
     url = f"https://hooks.example.com/x?bodySHA256={hashlib.sha256(body).hexdigest()}"
     signed_json = validator.compute_signature(url, {})
     assert validator.validate(url, body.decode(), signed_json)
-    twilio.verify({"x-twilio-signature": signed_json}, body, url, TOKEN, [])
+    twilio.check_signature({"x-twilio-signature": signed_json}, body, url, TOKEN, [])
     with pytest.raises(SignatureError):
-        twilio.verify({"x-twilio-signature": signed_json}, b'{"a": 2}', url, TOKEN, [])
+        twilio.check_signature({"x-twilio-signature": signed_json}, b'{"a": 2}', url, TOKEN, [])
     with pytest.raises(SignatureError):
-        twilio.verify(
+        twilio.check_signature(
             {"x-twilio-signature": signed},
             b"",
             "https://hooks.example.com/x",
@@ -140,9 +142,9 @@ def test_verify_accepts_port_variants_and_body_hash_and_rejects_forgeries() -> N
             [("MessageSid", "SM1"), ("MessageStatus", "delivered")],
         )
     with pytest.raises(SignatureError):
-        twilio.verify({}, b"", "https://hooks.example.com/x", TOKEN, params)
+        twilio.check_signature({}, b"", "https://hooks.example.com/x", TOKEN, params)
     with pytest.raises(SignatureError):
-        twilio.verify(
+        twilio.check_signature(
             {"x-twilio-signature": signed},
             b"",
             "https://hooks.example.com/x",

@@ -54,7 +54,7 @@ def _twilio(body: bytes) -> ParseResult:
 
 
 def _segment(call: str) -> Callable[[bytes], ParseResult]:
-    return lambda body: segment.parse(segment.decode(body, call), NOW, call)
+    return lambda body: segment.parse_envelope(segment.decode(body, call), NOW, call)
 
 
 def _feed(body: bytes) -> ParseResult:
@@ -70,10 +70,10 @@ def _feed(body: bytes) -> ParseResult:
 
 PARSERS: dict[str, Callable[[bytes], ParseResult]] = {
     **{f"segment/{call}": _segment(call) for call in ("batch", "track", "identify", "page")},
-    "crossengage": lambda b: crossengage.parse(crossengage.decode(b)),
+    "crossengage": lambda b: crossengage.parse_body(crossengage.decode(b)),
     "crossengage/feed": _feed,
     "sendgrid": sendgrid.parse,
-    "braze": braze.parse_http,
+    "braze": braze.parse,
     "moengage": moengage.parse,
     "twilio": _twilio,
 }
