@@ -133,6 +133,11 @@ class Hub:
 
         return await run_in_threadpool(call)
 
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` with the process's write connection, on the writer thread (reader
+        connections are read-only); appends inside it wake the processors by themselves."""
+        return await self.writer.submit(fn)
+
     async def caught_up(self, seq: int, names: Sequence[str] | None = None) -> None:
         """Wait until processors applied ``seq`` (read-your-writes for APIs that need it)."""
         if self.settings.run_processors:

@@ -55,7 +55,7 @@ async def create_token(hub: HubDep, request: Request, body: NewToken) -> JSONRes
         with conn.transaction():
             return tokens.create(conn, body.name, body.scope)
 
-    row, token = await hub.writer.submit(run)
+    row, token = await hub.write(run)
     audit.annotate(request, target=body.name, params={"scope": body.scope})
     return JSONResponse({**token_json(row), "token": token}, status_code=201)
 
@@ -72,7 +72,7 @@ async def revoke_token(hub: HubDep, name: str) -> JSONResponse:
         with conn.transaction():
             return tokens.revoke(conn, name)
 
-    row = await hub.writer.submit(run)
+    row = await hub.write(run)
     return JSONResponse(token_json(row))
 
 

@@ -196,7 +196,7 @@ class AuditMiddleware:
         def write(conn: Connection) -> None:
             record(conn, principal.name, principal.via, action, target, params, result, status)
 
-        await hub.writer.submit(write)
+        await hub.write(write)
 
 
 def _params(scope: Scope, body: bytes, ctype: bytes) -> dict[str, Any]:

@@ -117,7 +117,7 @@ async def add_goal(hub: HubDep, request: Request) -> JSONResponse:
     body = await body_as(request, GoalIn)
     goal_store.validate(body.campaign, body.event, body.where, body.within)
     await settled(hub)  # the backfill count then covers everything sent before this request
-    created = await hub.writer.submit(
+    created = await hub.write(
         lambda conn: service.add_goal(conn, body.campaign, body.event, body.where, body.within)
     )
     return JSONResponse(created, status_code=201)
@@ -135,7 +135,7 @@ async def change_goal(
     body = await body_as(request, GoalIn)
     goal_store.validate(body.campaign, body.event, body.where, body.within)
     await settled(hub)
-    changed = await hub.writer.submit(
+    changed = await hub.write(
         lambda conn: service.change_goal(
             conn, goal_id, body.campaign, body.event, body.where, body.within
         )
@@ -153,5 +153,5 @@ async def delete_goal(
     hub: HubDep, goal_id: Annotated[int, FastPath(ge=1, le=INT64_MAX)]
 ) -> Response:
     """Messages converted by it may still convert by another goal."""
-    await hub.writer.submit(lambda conn: service.remove_goal(conn, goal_id))
+    await hub.write(lambda conn: service.remove_goal(conn, goal_id))
     return Response(status_code=204)

@@ -105,7 +105,7 @@ async def create_source(hub: HubDep, body: NewSource) -> JSONResponse:
             conn, body.name, body.kind, body.write_key, body.secret, body.config
         )
 
-    source, key = await hub.read(run)
+    source, key = await hub.write(run)
     hub.forget_sources()
     return JSONResponse({**source_json(source), "write_key": key}, status_code=201)
 
@@ -117,7 +117,7 @@ async def create_source(hub: HubDep, body: NewSource) -> JSONResponse:
 )
 async def rotate_key(hub: HubDep, name: str) -> JSONResponse:
     """A new random write key."""
-    key = await hub.writer.submit(lambda c: source_store.rotate_key(c, name))
+    key = await hub.write(lambda c: source_store.rotate_key(c, name))
     hub.forget_sources()
     return JSONResponse({"name": name, "write_key": key})
 
@@ -134,6 +134,6 @@ async def replace_secret(hub: HubDep, request: Request, name: str, body: NewSecr
         source_store.set_secret(conn, name, body.secret)
         return source_store.by_name(conn, name)
 
-    source = await hub.writer.submit(run)
+    source = await hub.write(run)
     hub.forget_sources()
     return JSONResponse(source_json(source))

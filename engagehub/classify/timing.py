@@ -8,17 +8,18 @@ like every other rule (``bot_click: true``, ``bot_click_reason: too_fast`` / ``b
 log, analytics (a flagged click counts as ``bot_clicked``), exports and destinations agree,
 and a reprocess gives the same answer.
 
-Per message the writer keeps a bounded memory (:class:`engagehub.lru.LRU`): when it was
-delivered (else sent; the earliest seen) and its recent clicks. A delivery it has not seen (an
-earlier process, another API process) is read from the message's lifecycle
-(``analytics_messages``), once per message. A click that arrives before its delivery is not
-judged by the first rule; the burst rule needs no delivery.
+Per message the writer keeps a bounded memory: when it was delivered (else sent; the earliest
+seen; a plain dict, since every delivery passes here) and its recent clicks (an
+:class:`engagehub.lru.LRU`). A delivery it has not seen (an earlier process, another API
+process) is read from the message's lifecycle (``analytics_messages``), once per message. Our own
+redirect also puts the time we handed the message over on the click (``sent_at``), so its
+clock never waits for the lifecycle. A click that arrives before its delivery is not judged by
+the first rule; the burst rule needs no delivery.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from engagehub.classify import CLICK_EVENTS
@@ -38,14 +39,6 @@ def _anchors() -> frozenset[str]:
     )
 
 
-@dataclass(slots=True)
-class _Message:
-    delivered: int | None = None
-    looked_up: bool = False
-    clicks: list[tuple[int, str, str]] = field(default_factory=list)
-    """(event time, url, dedup key) of recent clicks, oldest first."""
-
-
 class ClickTiming:
     """The two rules over each committed group of events (one instance per writer)."""
 
@@ -54,72 +47,66 @@ class ClickTiming:
         self.burst_links = burst_links
         self.burst_ms = int(burst_seconds * 1000)
         self.anchors = _anchors()
-        self.memory: LRU[str, _Message] = LRU(MEMORY)
+        self.delivered: dict[str, int | None] = {}
+        """Message -> earliest delivery (else send) seen; None: looked up, none known. A plain
+        dict (every delivery passes here), emptied when it reaches ``MEMORY``."""
+        self.recent: LRU[str, list[tuple[int, str, str]]] = LRU(MEMORY)
+        """Message -> (event time, url, dedup key) of its recent clicks, oldest first."""
 
     def flag(self, lookup: Any, batches: Sequence[Any]) -> None:
         """Note deliveries and flag clicks of these batches (``lookup(ids)`` -> {id: delivered
         ms} for messages not remembered); a cheap scan when a group holds no click."""
         clicks: list[IncomingEvent] = []
+        anchors, delivered = self.anchors, self.delivered
         for batch in batches:
             for ev in batch.events:
                 name = ev.event
-                if name in CLICK_EVENTS:
-                    if ev.message_id:
-                        clicks.append(ev)
-                elif name in self.anchors and ev.message_id:
-                    self._delivered(ev.message_id, ev.event_time)
+                if name in anchors:
+                    mid = ev.message_id
+                    if mid:
+                        old = delivered.get(mid)
+                        if old is None or ev.event_time < old:
+                            delivered[mid] = ev.event_time
+                elif name in CLICK_EVENTS and ev.message_id:
+                    clicks.append(ev)
+        if len(delivered) >= MEMORY:
+            delivered.clear()  # forgotten deliveries are looked up again, once each
         if not clicks or not (self.min_ms or self.burst_links):
             return
-        unknown = sorted(
-            {
-                ev.message_id
-                for ev in clicks
-                if ev.message_id
-                and self._state(ev.message_id).delivered is None
-                and not self._state(ev.message_id).looked_up
-            }
-        )
-        if unknown and self.min_ms:
-            found = lookup(unknown)
-            for mid in unknown:
-                state = self._state(mid)
-                state.looked_up = True
-                if found.get(mid) is not None:
-                    self._delivered(mid, int(found[mid]))
+        if self.min_ms:
+            unknown = sorted({str(e.message_id) for e in clicks} - delivered.keys())
+            if unknown:
+                found = lookup(unknown)
+                for mid in unknown:
+                    at = found.get(mid)
+                    delivered[mid] = None if at is None else int(at)
         for ev in sorted(clicks, key=lambda e: e.event_time):
             self._judge(ev)
-
-    def _state(self, mid: str) -> _Message:
-        state = self.memory.get(mid)
-        if state is None:
-            state = _Message()
-            self.memory.put(mid, state)
-        return state
-
-    def _delivered(self, mid: str, at: int) -> None:
-        state = self._state(mid)
-        if state.delivered is None or at < state.delivered:
-            state.delivered = at
 
     def _judge(self, ev: IncomingEvent) -> None:
         assert ev.message_id is not None
         props = ev.properties
-        state = self._state(ev.message_id)
         url = str(props.get("url") or "")
-        if any(k == ev.dedup_key for _, _, k in state.clicks):
+        recent = self.recent.get(ev.message_id) or []
+        if any(k == ev.dedup_key for _, _, k in recent):
             return  # a retried request: judged the first time
-        state.clicks = [c for c in state.clicks if ev.event_time - c[0] <= self.burst_ms]
-        state.clicks.append((ev.event_time, url, ev.dedup_key))
+        recent = [c for c in recent if ev.event_time - c[0] <= self.burst_ms]
+        recent.append((ev.event_time, url, ev.dedup_key))
+        self.recent.put(ev.message_id, recent)
         if props.get("bot_click") is True or props.get("is_suspected_bot_click") in _FALSE:
             return  # already flagged, or the vendor looked and said no
         reason = None
-        if (
-            self.min_ms
-            and state.delivered is not None
-            and 0 <= ev.event_time - state.delivered < self.min_ms
-        ):
+        at = self.delivered.get(ev.message_id)
+        own = props.get("sent_at")  # our own redirect knows when we sent the message
+        if isinstance(own, int) and not isinstance(own, bool):
+            at = own if at is None else min(at, own)
+        if self.min_ms and at is not None and 0 <= ev.event_time - at < self.min_ms:
             reason = "too_fast"
-        elif self.burst_links and len({c[1] for c in state.clicks}) >= self.burst_links:
+        elif (
+            self.burst_links
+            and len(recent) >= self.burst_links
+            and len({c[1] for c in recent}) >= self.burst_links
+        ):
             reason = "burst"
         if reason is not None:
             props["bot_click"] = True

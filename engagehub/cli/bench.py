@@ -242,6 +242,9 @@ def broadcast(
         int,
         typer.Option(help="Links per email; > 0 also sends it untracked (tracking's baseline)."),
     ] = 0,
+    compare_tracking: Annotated[
+        bool, typer.Option(help="Also send it untracked (implied by --links > 0).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
     """A broadcast through a local aiosmtpd: msg/s and peak RSS vs raw aiosmtplib sends."""
@@ -258,7 +261,11 @@ def broadcast(
     ) as bar:
         task = bar.add_task("broadcast", total=recipients)
         figures = run(
-            recipients, baseline or recipients, lambda n: bar.update(task, completed=n), links
+            recipients,
+            baseline or recipients,
+            lambda n: bar.update(task, completed=n),
+            links,
+            compare_tracking,
         )
     if as_json:
         print(orjson.dumps(figures).decode())

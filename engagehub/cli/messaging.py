@@ -286,7 +286,7 @@ def broadcasts_run(name: Annotated[str, typer.Argument(help="Broadcast name.")])
             allowed = bucket.take(current.send_batch)
             sent = out.run_batch(db, allowed, broadcast=info["id"]) if allowed else []
             if allowed and len(sent) < allowed:
-                with db.reader() as conn:
+                with db.writer() as conn:
                     broadcasts.finish_done(conn, info["id"])
             if not sent:
                 time.sleep(0.05)

@@ -85,7 +85,7 @@ async def _run(hub: Hub, import_id: str, path: Path, options: dict[str, Any]) ->
     loop = asyncio.get_running_loop()
 
     def write(fn: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(hub.writer.submit(fn), loop).result()
+        return asyncio.run_coroutine_threadsafe(hub.write(fn), loop).result()
 
     def work() -> tuple[Any, int]:
         heads = [0]
@@ -124,15 +124,15 @@ async def _run(hub: Hub, import_id: str, path: Path, options: dict[str, Any]) ->
         return report, max(heads)
 
     try:
-        await hub.writer.submit(lambda c: _status(c, import_id, "running"))
+        await hub.write(lambda c: _status(c, import_id, "running"))
         report, head = await asyncio.to_thread(work)
         if head:
             await hub.caught_up(head, ["consent"])
-        await hub.writer.submit(lambda c: _status(c, import_id, "done", report))
+        await hub.write(lambda c: _status(c, import_id, "done", report))
     except Exception as exc:  # the import fails visibly; the server goes on
         logger.exception("import %s failed", import_id)
         message = exc.message if isinstance(exc, EngagehubError) else f"{type(exc).__name__}: {exc}"
-        await hub.writer.submit(lambda c: _status(c, import_id, "failed", error=message))
+        await hub.write(lambda c: _status(c, import_id, "failed", error=message))
     finally:
         path.unlink(missing_ok=True)
 
@@ -188,7 +188,7 @@ async def create_import(
         "allow_resubscribe": allow_resubscribe,
         "region": (default_region or hub.settings.default_region).upper(),
     }
-    await hub.writer.submit(
+    await hub.write(
         lambda c: c.execute(
             "INSERT INTO imports (id, filename, status, options, created_at) "
             "VALUES (?, ?, ?, ?, ?)",

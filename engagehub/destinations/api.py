@@ -127,7 +127,7 @@ async def add_destination(hub: HubDep, body: NewDestination) -> JSONResponse:
         )
         return status_json(dest, log.head(conn))
 
-    created = await hub.read(run)
+    created = await hub.write(run)
     hub.services.wake("destinations")
     return JSONResponse(created, status_code=201)
 
@@ -143,7 +143,7 @@ async def get_destination(hub: HubDep, name: str) -> JSONResponse:
 )
 async def delete_destination(hub: HubDep, name: str) -> JSONResponse:
     """Remove it and its dead letters."""
-    await hub.read(lambda c: store.delete(c, name))
+    await hub.write(lambda c: store.delete(c, name))
     return JSONResponse({"deleted": name})
 
 
@@ -172,9 +172,9 @@ async def replay(hub: HubDep, name: str, body: Replay) -> JSONResponse:
     from_ms = store.parse_from(body.from_time)
     if body.dead_letter_id is not None:
         letter = body.dead_letter_id
-        result = await hub.read(lambda c: store.replay_letter(c, name, letter))
+        result = await hub.write(lambda c: store.replay_letter(c, name, letter))
     else:
-        result = await hub.read(lambda c: store.replay(c, name, from_ms, body.dead_letters))
+        result = await hub.write(lambda c: store.replay(c, name, from_ms, body.dead_letters))
     hub.services.wake("destinations")
     return JSONResponse(result)
 
@@ -188,6 +188,6 @@ async def pause_or_resume(
     hub: HubDep, name: str, action: Literal["pause", "resume"]
 ) -> JSONResponse:
     """Paused, nothing is delivered and the cursor waits; resumed, delivery starts at once."""
-    dest = await hub.read(lambda c: store.set_paused(c, name, action == "pause"))
+    dest = await hub.write(lambda c: store.set_paused(c, name, action == "pause"))
     hub.services.wake("destinations")
     return JSONResponse(await hub.read(lambda c: status_json(dest, log.head(c))))

@@ -78,7 +78,7 @@ class Deliverer:
     def step(self, db: Database, name: str) -> bool:
         """Deliver at most one batch to ``name``; True when it may have more right away."""
         lease_ms = int(self.settings.destination_timeout_seconds * 1000 * 3) + 30_000
-        with db.reader() as conn:
+        with db.writer() as conn:
             if not store.claim(conn, name, lease_ms):
                 return False
             try:

@@ -35,7 +35,7 @@ _E = error_responses(400, 401, 404, 409)
 async def put_template(hub: HubDep, request: Request) -> JSONResponse:
     """Validates the Liquid of every part before storing."""
     tpl = await body_as(request, templates.TemplateIn)
-    return JSONResponse(await hub.read(lambda c: templates.save(c, tpl)), status_code=201)
+    return JSONResponse(await hub.write(lambda c: templates.save(c, tpl)), status_code=201)
 
 
 @router.get("/templates", summary="List templates")
@@ -53,7 +53,7 @@ async def get_template(hub: HubDep, name: str) -> JSONResponse:
 @router.delete("/templates/{name}", summary="Delete a template", responses=_E)
 async def delete_template(hub: HubDep, name: str) -> JSONResponse:
     """Remove a template."""
-    await hub.read(lambda c: templates.delete(c, name))
+    await hub.write(lambda c: templates.delete(c, name))
     return JSONResponse({"deleted": name})
 
 
@@ -94,7 +94,7 @@ async def post_send(hub: HubDep, request: Request) -> JSONResponse:
                 conn, tpl.name, tpl.channel, to, context, transactional=s.transactional or s.test
             )
 
-    mid = await hub.read(queue)
+    mid = await hub.write(queue)
     await send_now(hub.db, hub.settings, mid)
     result = await hub.read(lambda c: send_json(c, mid))
     return JSONResponse(result, status_code=200 if result["state"] != "pending" else 202)
@@ -110,7 +110,7 @@ async def get_send(hub: HubDep, message_id: str) -> JSONResponse:
 async def post_audience(hub: HubDep, request: Request) -> JSONResponse:
     """A saved filter over subscription state, traits and past events."""
     aud = await body_as(request, audiences.AudienceIn)
-    return JSONResponse(await hub.read(lambda c: audiences.save(c, aud)), status_code=201)
+    return JSONResponse(await hub.write(lambda c: audiences.save(c, aud)), status_code=201)
 
 
 @router.get("/audiences", summary="List audiences")
@@ -135,7 +135,7 @@ async def get_audience(hub: HubDep, name: str) -> JSONResponse:
 async def post_broadcast(hub: HubDep, request: Request) -> JSONResponse:
     """Template x audience at a rate; start it with /start."""
     b = await body_as(request, broadcasts.BroadcastIn)
-    return JSONResponse(await hub.read(lambda c: broadcasts.create(c, b)), status_code=201)
+    return JSONResponse(await hub.write(lambda c: broadcasts.create(c, b)), status_code=201)
 
 
 @router.get("/broadcasts", summary="List broadcasts")
@@ -162,7 +162,7 @@ class ScheduleIn(BaseModel):
 async def schedule_broadcast(hub: HubDep, name: str, request: Request) -> JSONResponse:
     """The broadcast becomes ``scheduled`` and starts by itself at ``at``."""
     body = await body_as(request, ScheduleIn)
-    result = await hub.writer.submit(lambda c: broadcasts.schedule(c, name, body.at))
+    result = await hub.write(lambda c: broadcasts.schedule(c, name, body.at))
     hub.services.wake("messaging")
     return JSONResponse(result)
 
@@ -173,7 +173,7 @@ async def schedule_broadcast(hub: HubDep, name: str, request: Request) -> JSONRe
 async def act_broadcast(hub: HubDep, name: str, action: str) -> JSONResponse:
     """``start`` snapshots the audience; ``pause``/``resume`` stop and restart claiming;
     ``unschedule`` turns a scheduled broadcast back into a draft."""
-    result = await hub.writer.submit(lambda c: broadcasts.act(c, name, action))
+    result = await hub.write(lambda c: broadcasts.act(c, name, action))
     hub.services.wake("messaging")
     return JSONResponse(result)
 
@@ -182,7 +182,7 @@ async def act_broadcast(hub: HubDep, name: str, action: str) -> JSONResponse:
 async def post_journey(hub: HubDep, request: Request) -> JSONResponse:
     """Trigger -> wait -> send steps, exit on the goal event."""
     j = await body_as(request, journeys.JourneyIn)
-    return JSONResponse(await hub.read(lambda c: journeys.save(c, j)), status_code=201)
+    return JSONResponse(await hub.write(lambda c: journeys.save(c, j)), status_code=201)
 
 
 @router.get("/journeys", summary="List journeys")

@@ -39,7 +39,8 @@ _CLICK = {"email": "Email Link Clicked", "sms": "SMS Link Clicked"}
 
 def _send(conn: Connection, mid: str) -> dict[str, Any] | None:
     row = conn.one(
-        "SELECT channel, contact, broadcast_id, journey, template FROM message_sends WHERE id = ?",
+        "SELECT channel, contact, broadcast_id, journey, template, state, updated_at "
+        "FROM message_sends WHERE id = ?",
         (mid,),
     )
     return None if row is None or str(row["contact"]).startswith("[erased") else row
@@ -64,6 +65,8 @@ def click_event(
         props["broadcast_id"] = send["broadcast_id"]
     if send["journey"]:
         props["journey"] = send["journey"]
+    if send["state"] in ("sent", "handed"):  # when we handed it over: the timing rule's clock
+        props["sent_at"] = int(send["updated_at"])
     if url == tracking.HONEYPOT:
         props["bot_click"] = True
         props["bot_click_reason"] = "hidden_link"

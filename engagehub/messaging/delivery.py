@@ -29,7 +29,7 @@ async def deliver(
         return
 
     def setup() -> sender.Prepared:
-        with db.reader() as conn:
+        with db.writer() as conn:
             prep = sender.prepare_batch(conn, settings, jobs)
             sender.check_suppression(conn, jobs)
             sender.check_consent(conn, jobs, prep)
@@ -74,7 +74,7 @@ async def deliver(
         groups: dict[str, list[Job]] = defaultdict(list)
         for job in jobs:
             groups[providers.get(job.channel, "")].append(job)
-        with db.reader() as conn:
+        with db.writer() as conn:
             for name, part in groups.items():
                 outcomes.record(conn, part, name or "none", settings.send_max_attempts)
 
@@ -86,7 +86,7 @@ def _handed(db: Database, jobs: list[Job], lease_seconds: float) -> set[str]:
     claim still owns are marked (and returned)."""
     now = now_ms()
     kept = set()
-    with db.reader() as conn, conn.transaction():
+    with db.writer() as conn, conn.transaction():
         for job in jobs:
             changed = conn.execute(
                 "UPDATE message_sends SET state = 'handed', lease_until = ?, updated_at = ? "
@@ -110,7 +110,7 @@ class Sender:
     def run_batch(self, db: Database, limit: int, broadcast: str | None = None) -> list[Job]:
         """Claim up to ``limit`` due messages (of one broadcast, or of none) and deliver them."""
         lease = int(self.settings.send_lease_seconds * 1000)
-        with db.reader() as conn:
+        with db.writer() as conn:
             jobs = sender.claim(conn, limit, broadcast=broadcast, lease_ms=lease)
         if jobs:
             if self._loop is None:
@@ -146,7 +146,7 @@ async def send_now(db: Database, settings: Settings, message_id: str) -> Job | N
     """Deliver one queued message right away (API sends, test sends); None if not due."""
 
     def take() -> list[Job]:
-        with db.reader() as conn:
+        with db.writer() as conn:
             return sender.claim(
                 conn, 1, ids=[message_id], lease_ms=int(settings.send_lease_seconds * 1000)
             )

@@ -56,7 +56,7 @@ class MessagingService:
 
     def _work(self, db: Database) -> bool:
         now = self.clock()
-        with db.reader() as conn:
+        with db.writer() as conn:
             if now - self._last_settle > 5:
                 outcomes.settle_stale_handed(conn)
                 self._last_settle = now
@@ -81,6 +81,6 @@ class MessagingService:
                 if len(sent) == allowed:
                     more = True
                     continue
-                with db.reader() as conn:
+                with db.writer() as conn:
                     broadcasts.finish_done(conn, bid)
         return more

@@ -46,7 +46,7 @@ async def erase_person(hub: HubDep, request: Request, body: EraseRequest) -> JSO
         region = hub.settings.default_region
         return erase.request(conn, body.key, body.reason, principal.name, region)
 
-    job = await hub.writer.submit(run)
+    job = await hub.write(run)
     audit.annotate(request, target=job["id"], params={"key": "[erased]", "reason": body.reason})
     hub.services.wake("privacy-erasures")
     return JSONResponse(job, status_code=202)
@@ -126,7 +126,7 @@ async def decide_request(
     def run(conn: Connection) -> dict[str, Any]:
         return requests.decide(conn, request_id, body.action, principal.name, region)
 
-    found = await hub.writer.submit(run)
+    found = await hub.write(run)
     audit.annotate(request, target=request_id, params={"action": body.action})
     if "erasure" in found:
         hub.services.wake("privacy-erasures")

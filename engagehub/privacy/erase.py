@@ -34,7 +34,7 @@ from engagehub.privacy import person as people
 from engagehub.privacy import suppress
 from engagehub.privacy.person import Person
 from engagehub.settings import Settings
-from engagehub.storage import Database
+from engagehub.storage import Database, event_index
 from engagehub.storage.base import Connection
 from engagehub.storage.sqlin import chunks, where_in
 from engagehub.timeutil import format_ts, now_ms
@@ -158,8 +158,8 @@ def forget(conn: Connection, eid: str) -> None:
         counts.update(_forget_rows(conn, person, messages))
         # CSV imports keep their rows in import_batches (one log record per chunk, issue 15)
         counts["import_rows"] = batches.erase(conn, set(person.values))
+        event_index.forget(conn, events)
         for part in chunks(seqs):
-            conn.execute(f"DELETE FROM event_index WHERE {where_in('seq', part)}", part)
             conn.execute(f"DELETE FROM events WHERE {where_in('seq', part)}", part)
         if conn.dialect == "postgresql" and _has_table(conn, "event_keys"):
             # a client may build its message ids from the user id: the keys go too

@@ -108,7 +108,7 @@ def message_ids(conn: Connection, person: Person) -> set[str]:
 
 def events(conn: Connection, person: Person, messages: set[str]) -> list[StoredEvent]:
     """Every event of the person in the log, in log order (index plus the unindexed tail)."""
-    from engagehub.storage.event_index import KEYED_COLUMNS, indexed_upto, key_hash
+    from engagehub.storage.event_index import KEYED_COLUMNS, indexed_upto, key_hash, positions_sql
 
     keys = [
         key_hash(KEYED_COLUMNS[column], value)
@@ -117,10 +117,7 @@ def events(conn: Connection, person: Person, messages: set[str]) -> list[StoredE
     ] + [key_hash(KEYED_COLUMNS["message_id"], m) for m in messages]
     seqs: set[int] = set()
     for part in chunks(sorted(set(keys))):
-        seqs.update(
-            int(r[0])
-            for r in conn.execute(f"SELECT seq FROM event_index WHERE {where_in('k', part)}", part)
-        )
+        seqs.update(int(r[0]) for r in conn.execute(positions_sql(conn, where_in("k", part)), part))
     indexed = indexed_upto(conn)  # the slowest shard, when log_index is sharded
     values = sorted(person.values)
     clauses: list[str] = []

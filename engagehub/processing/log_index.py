@@ -1,17 +1,18 @@
 """Lookup keys of the log (user, anonymous id, message, campaign, contact), right behind ingest.
 
 The log itself carries only its dedup index so that acknowledging an event stays cheap; this
-processor keeps ``event_index(k, seq)`` where ``k`` is a 64-bit hash of the key. It is one
-``INSERT ... SELECT`` per window: the hash is computed inside the database (PostgreSQL's
-``md5``, a registered function on SQLite), identical to :func:`key_hash` used by readers. A hash
-collision only adds a candidate row: readers still compare the real column.
+processor keeps ``event_index``: per window, one posting list ``(k, first_seq, seqs)`` per key,
+where ``k`` is a 64-bit hash of the key (``storage.event_index``). It is one ``INSERT ... SELECT
+... GROUP BY k`` per window: the hash is computed inside the database (PostgreSQL's ``md5``, a
+registered function on SQLite), identical to ``key_hash`` used by readers. A hash collision only
+adds candidates: readers still compare the real column.
 """
 
 from __future__ import annotations
 
 from engagehub.processing.window import Window
 from engagehub.storage.base import Connection
-from engagehub.storage.event_index import FOLLOWER, KEYED_COLUMNS, key_sql
+from engagehub.storage.event_index import FOLLOWER, KEYED_COLUMNS, insert_sql, key_sql
 
 
 class LogIndex:
@@ -21,7 +22,7 @@ class LogIndex:
     shard_key = "seq"  # no order between events matters: any split of the log works
 
     def apply_window(self, window: Window) -> None:
-        """Index every non-empty key of the window's events (one statement)."""
+        """A posting list per non-empty key of the window's events (one statement)."""
         conn = window.conn
         cond, params = window.bounds()
         parts = []
@@ -32,12 +33,7 @@ class LogIndex:
                 f"WHERE {cond} AND {column} IS NOT NULL AND {column} <> ''"
             )
             args.extend(params)
-        conn.execute(
-            "INSERT INTO event_index (k, seq) SELECT k, seq FROM ("
-            + " UNION ALL ".join(parts)
-            + ") AS keys WHERE 1 = 1 ORDER BY k, seq ON CONFLICT (k, seq) DO NOTHING",
-            args,
-        )
+        conn.execute(insert_sql(conn, " UNION ALL ".join(parts)), args)
 
     def reset(self, conn: Connection) -> None:
         """Drop the index."""

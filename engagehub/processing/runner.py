@@ -30,7 +30,7 @@ _IDLE_POLL_S = 1.0
 _YIELD_S = 0.0003
 _RESTART_S = 1.0
 _ROUND_S = 0.1  # a round holds the SQLite write lock about this long; ingest commits between
-_YIELD_MAX_S = 0.25  # longest a round waits for queued appends to commit first
+_YIELD_MAX_S = 0.02  # longest a round waits for queued appends to commit first
 _BUSY_RECENT_S = 1.0  # ingest counts as busy this long after appends last waited
 
 Progress = dict[str, Any]
@@ -60,11 +60,10 @@ def follow(
     conn = None
     busy_at = 0.0
     while not stopping():
-        waited = 0.0
-        while ingest_busy is not None and ingest_busy.value and waited < _YIELD_MAX_S:
+        yield_until = time.monotonic() + _YIELD_MAX_S  # real time: sleeps overrun on a busy box
+        while ingest_busy is not None and ingest_busy.value and time.monotonic() < yield_until:
             busy_at = time.monotonic()
             time.sleep(0.002)
-            waited += 0.002
         # Short rounds (short write locks) only while ingest is busy; full windows otherwise.
         if time.monotonic() - busy_at < _BUSY_RECENT_S:
             if follower.round_s is None:

@@ -12,7 +12,23 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
+from engagehub.errors import EngagehubError
+
 Dialect = Literal["sqlite", "postgresql"]
+
+
+class ReadOnlyConnection(EngagehubError):
+    """A write was attempted on a reader connection: writes go through a write connection."""
+
+    code = "read_only_connection"
+    http_status = 500
+
+    def __init__(self, sql: str) -> None:
+        super().__init__(
+            "reader connections are read-only: write through the writer (`hub.write(fn)` in "
+            "routes, `db.writer()` in services and commands)",
+            sql=" ".join(sql.split())[:200],
+        )
 
 
 class Connection(ABC):
@@ -100,7 +116,12 @@ class Database(ABC):
 
     @abstractmethod
     def reader(self) -> contextlib.AbstractContextManager[Connection]:
-        """Borrow a pooled connection for reads (and short writes outside the hot path)."""
+        """Borrow a pooled read-only connection (a write on it raises ``ReadOnlyConnection``)."""
+
+    @abstractmethod
+    def writer(self) -> contextlib.AbstractContextManager[Connection]:
+        """Borrow a pooled write connection (services' threads; the server's async code writes
+        through ``Hub.write`` on the writer thread instead)."""
 
     @abstractmethod
     def close(self) -> None:

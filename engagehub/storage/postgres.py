@@ -13,7 +13,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from engagehub.errors import TransientError
-from engagehub.storage.base import Connection, Database
+from engagehub.storage.base import Connection, Database, ReadOnlyConnection
 
 _POOL_WAIT_S = 2.0
 _TOKEN = re.compile(r"'(?:[^']|'')*'|\?|%")
@@ -39,9 +39,10 @@ class PostgresConnection(Connection):
 
     dialect: Literal["postgresql"] = "postgresql"
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], readonly: bool = False) -> None:
         self._conn = conn
         self._depth = 0
+        self.readonly = readonly
 
     @property
     def in_transaction(self) -> bool:
@@ -55,6 +56,8 @@ class PostgresConnection(Connection):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
         try:
             return self._conn.execute(to_pyformat(sql) if params else sql, params or None)
+        except psycopg.errors.ReadOnlySqlTransaction as exc:
+            raise ReadOnlyConnection(sql) from exc
         except psycopg.OperationalError as exc:
             raise TransientError(f"database unavailable: {exc}", reason=str(exc)) from exc
 
@@ -65,11 +68,15 @@ class PostgresConnection(Connection):
             with self._conn.cursor() as cur:
                 cur.executemany(to_pyformat(sql), rows)
                 return max(cur.rowcount, 0)
+        except psycopg.errors.ReadOnlySqlTransaction as exc:
+            raise ReadOnlyConnection(sql) from exc
         except psycopg.OperationalError as exc:
             raise TransientError(f"database unavailable: {exc}", reason=str(exc)) from exc
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
+        if self.readonly and not self._depth:
+            raise ReadOnlyConnection("BEGIN")
         self._depth += 1
         ok = False
         try:
@@ -85,9 +92,18 @@ class PostgresConnection(Connection):
         self._conn.close()
 
 
-def _connect(url: str) -> psycopg.Connection[Any]:
+def _read_only(conn: psycopg.Connection[Any]) -> None:
+    """A reader's session refuses writes in every (autocommit) transaction: a cheap check made
+    by the server (set per session, so the URL's own ``options`` stay as they are)."""
+    conn.execute("SET default_transaction_read_only = on")
+
+
+def _connect(url: str, readonly: bool = False) -> psycopg.Connection[Any]:
     try:
-        return psycopg.connect(url, autocommit=True)
+        conn = psycopg.connect(url, autocommit=True)
+        if readonly:
+            _read_only(conn)
+        return conn
     except psycopg.OperationalError as exc:
         raise TransientError(f"cannot connect to PostgreSQL: {exc}", url=_redact(url)) from exc
 
@@ -106,6 +122,7 @@ class PostgresDatabase(Database):
         self._readers = readers
         self._pool: ConnectionPool[Any] | None = None
         self._pool_lock = threading.Lock()  # readers start on several threads at once
+        self._writers: ConnectionPool[Any] | None = None
 
     def connect(self) -> PostgresConnection:
         return PostgresConnection(_connect(self.url))
@@ -119,6 +136,7 @@ class PostgresDatabase(Database):
                     min_size=1,
                     max_size=self._readers,
                     kwargs={"autocommit": True},
+                    configure=_read_only,
                     open=True,
                     timeout=_POOL_WAIT_S,
                     check=ConnectionPool.check_connection,  # drop dead ones after a restart
@@ -130,18 +148,37 @@ class PostgresDatabase(Database):
         try:
             pool = self._get_pool()
             with pool.connection() as conn:
-                yield PostgresConnection(conn)
+                yield PostgresConnection(conn, readonly=True)
             return
         except (PoolTimeout, PoolClosed):  # closed: another reader replaced it meanwhile
             pass
         # No pooled connection in time: the server is down, or it came back while the pool is
         # still backing off. A direct connection tells which, and a fresh pool recovers at once.
-        direct = _connect(self.url)  # TransientError when the server is really down
+        direct = _connect(self.url, readonly=True)  # TransientError when it is really down
         self._replace_pool(pool)
         try:
-            yield PostgresConnection(direct)
+            yield PostgresConnection(direct, readonly=True)
         finally:
             direct.close()
+
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[PostgresConnection]:
+        with self._pool_lock:
+            if self._writers is None:
+                self._writers = ConnectionPool(
+                    self.url,
+                    min_size=0,
+                    max_size=self._readers,  # services' threads hold one across a delivery
+                    kwargs={"autocommit": True},
+                    open=True,
+                    check=ConnectionPool.check_connection,
+                )
+            pool = self._writers
+        try:
+            with pool.connection() as conn:
+                yield PostgresConnection(conn)
+        except psycopg.OperationalError as exc:
+            raise TransientError(f"database unavailable: {exc}", reason=str(exc)) from exc
 
     def _replace_pool(self, stale: ConnectionPool[Any]) -> None:
         with self._pool_lock:
@@ -151,6 +188,7 @@ class PostgresDatabase(Database):
 
     def close(self) -> None:
         with self._pool_lock:
-            if self._pool is not None:
-                self._pool.close()
-                self._pool = None
+            for pool in (self._pool, self._writers):
+                if pool is not None:
+                    pool.close()
+            self._pool = self._writers = None

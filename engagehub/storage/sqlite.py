@@ -10,7 +10,8 @@ import queue
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from itertools import chain
 from pathlib import Path
@@ -18,9 +19,10 @@ from typing import Any, Literal
 
 from engagehub.errors import ConfigError, TransientError
 from engagehub.storage import event_index
-from engagehub.storage.base import Connection, Database
+from engagehub.storage.base import Connection, Database, ReadOnlyConnection
 
 _BUSY_TIMEOUT_MS = 30_000
+_CHECKPOINT_S = 0.25
 _HELD = threading.local()  # database paths whose write lock this thread holds
 
 
@@ -46,7 +48,7 @@ class SQLiteConnection(Connection):
 
     dialect: Literal["sqlite"] = "sqlite"
 
-    def __init__(self, path: str, synchronous: str) -> None:
+    def __init__(self, path: str, synchronous: str, readonly: bool = False) -> None:
         self._conn = sqlite3.connect(
             path,
             isolation_level=None,
@@ -58,6 +60,7 @@ class SQLiteConnection(Connection):
         self._path = path
         self._lock_fd: int | None = None
         self._locked = False
+        self.readonly = readonly
         for pragma in (
             "PRAGMA journal_mode=WAL",
             f"PRAGMA synchronous={synchronous}",
@@ -67,6 +70,11 @@ class SQLiteConnection(Connection):
             "PRAGMA cache_size=-65536",
         ):
             self._conn.execute(pragma)
+        if readonly:  # a reader: any write (even BEGIN IMMEDIATE) fails
+            self._conn.execute("PRAGMA query_only=1")
+        else:  # checkpoints run after the write lock is released (``_checkpoint``)
+            self._conn.execute("PRAGMA wal_autocheckpoint=0")
+        self._checkpointed = 0.0
         _register_functions(self._conn)
 
     @property
@@ -82,7 +90,7 @@ class SQLiteConnection(Connection):
         try:
             return self._conn.execute(sql, params)
         except sqlite3.OperationalError as exc:
-            raise _translate(exc) from exc
+            raise _translate(exc, sql) from exc
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         """Multi-row statements where the SQL allows (one GIL hand-off per chunk, not per row)."""
@@ -101,7 +109,7 @@ class SQLiteConnection(Connection):
                         list(chain.from_iterable(chunk)),
                     )
         except sqlite3.OperationalError as exc:
-            raise _translate(exc) from exc
+            raise _translate(exc, sql) from exc
         return self._conn.total_changes - before
 
     @contextlib.contextmanager
@@ -121,6 +129,8 @@ class SQLiteConnection(Connection):
             finally:
                 self._depth -= 1
             return
+        if self.readonly:
+            raise ReadOnlyConnection("BEGIN IMMEDIATE")
         self._lock()
         ok = False
         try:
@@ -144,7 +154,24 @@ class SQLiteConnection(Connection):
                 self._depth = 0
         finally:
             self._unlock()
+        if ok:
+            self._checkpoint()
         self._committed(ok)
+
+    def _checkpoint(self) -> None:
+        """Copy committed WAL pages into the database, outside the write lock.
+
+        SQLite's automatic checkpoint runs inside the COMMIT that crosses 1,000 WAL pages, while
+        this process still holds the write lock, so the other writer (ingest or processors)
+        waited for the copy and its fsync. A passive checkpoint never blocks writers; at most
+        one runs every ``_CHECKPOINT_S`` per connection (SQLite also checkpoints on close).
+        """
+        now = time.monotonic()
+        if now - self._checkpointed < _CHECKPOINT_S:
+            return
+        self._checkpointed = now
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def _lock(self) -> None:
         """Take the database's write lock (a lock file): writers queue in the kernel and are
@@ -219,9 +246,11 @@ def _multi_row_sql(head: str, one: str, tail: str, count: int) -> str:
     return head + ", ".join([one] * count) + tail
 
 
-def _translate(exc: sqlite3.OperationalError) -> Exception:
+def _translate(exc: sqlite3.OperationalError, sql: str = "") -> Exception:
     """Busy, locked and full-disk errors are transient: the client should retry."""
     text = str(exc).lower()
+    if "readonly database" in text:
+        return ReadOnlyConnection(sql)
     if "locked" in text or "busy" in text or "disk" in text or "full" in text:
         return TransientError(f"database unavailable: {exc}", reason=str(exc))
     return exc
@@ -243,36 +272,62 @@ class SQLiteDatabase(Database):
                 setting="ENGAGEHUB_DATABASE_URL",
                 value=url,
             )
-        self._pool: queue.LifoQueue[SQLiteConnection] = queue.LifoQueue()
-        self._max_readers = readers
-        self._created = 0
-        self._lock = threading.Lock()
+        self._readers = _Pool(lambda: SQLiteConnection(self.path, self.synchronous, True), readers)
+        self._writers = _Pool(self.connect, _WRITERS)
 
     def connect(self) -> SQLiteConnection:
         return SQLiteConnection(self.path, self.synchronous)
 
     @contextlib.contextmanager
     def reader(self) -> Iterator[SQLiteConnection]:
-        conn = self._borrow()
+        with self._readers.borrow() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[SQLiteConnection]:
+        with self._writers.borrow() as conn:
+            yield conn
+
+    def close(self) -> None:
+        self._readers.close()
+        self._writers.close()
+
+
+_WRITERS = 8  # services hold one across a delivery; writers take turns on the write lock anyway
+
+
+class _Pool:
+    """At most ``size`` connections made by ``make``, lent one caller at a time."""
+
+    def __init__(self, make: Callable[[], SQLiteConnection], size: int) -> None:
+        self._make = make
+        self._size = size
+        self._idle: queue.LifoQueue[SQLiteConnection] = queue.LifoQueue()
+        self._created = 0
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def borrow(self) -> Iterator[SQLiteConnection]:
+        conn = self._take()
         try:
             yield conn
         finally:
-            self._pool.put(conn)
+            self._idle.put(conn)
 
-    def _borrow(self) -> SQLiteConnection:
+    def _take(self) -> SQLiteConnection:
         try:
-            return self._pool.get_nowait()
+            return self._idle.get_nowait()
         except queue.Empty:
             with self._lock:
-                if self._created < self._max_readers:
+                if self._created < self._size:
                     self._created += 1
-                    return self.connect()
-            return self._pool.get()
+                    return self._make()
+            return self._idle.get()
 
     def close(self) -> None:
         while True:
             try:
-                self._pool.get_nowait().close()
+                self._idle.get_nowait().close()
             except queue.Empty:
                 break
         self._created = 0

@@ -63,7 +63,7 @@ async def dashboard_secret(request: Request) -> str:
     secret: str | None = getattr(state, "dashboard_secret", None)
     if secret is None:
         hub = hub_of(request)
-        secret = await hub.writer.submit(session.server_secret)
+        secret = await hub.write(session.server_secret)
         state.dashboard_secret = secret
     return secret
 

@@ -77,16 +77,16 @@ async def destination_action(request: Request, name: str, action: str) -> Respon
     async def page(request: Request, hub: Hub, sess: dict[str, Any]) -> Response:
         form = await form_of(request, sess)
         if action == "replay-all":
-            result = await hub.read(lambda c: store.replay(c, name, None, True))
+            result = await hub.write(lambda c: store.replay(c, name, None, True))
             notice = f"{result['dead_letters']} dead letters of {name} queued again"
         elif action == "replay":
             letter = form.get("dead_letter", "")
             if not letter.isdigit():
                 raise PayloadError("which dead letter?", field="dead_letter", value=letter)
-            await hub.read(lambda c: store.replay_letter(c, name, int(letter)))
+            await hub.write(lambda c: store.replay_letter(c, name, int(letter)))
             notice = f"dead letter {letter} of {name} queued again"
         elif action in ("pause", "resume"):
-            await hub.read(lambda c: store.set_paused(c, name, action == "pause"))
+            await hub.write(lambda c: store.set_paused(c, name, action == "pause"))
             notice = f"{name} {'paused' if action == 'pause' else 'resumed'}"
         else:
             raise PayloadError(f"unknown action {action!r}", field="action", value=action)

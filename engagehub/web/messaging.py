@@ -196,7 +196,7 @@ async def template_action(request: Request, name: str) -> Response:
             return _editor(
                 request, sess, _draft(form, name), profile, None, exc.message, status=400
             )
-        await hub.writer.submit(lambda c: templates.save(c, tpl))
+        await hub.write(lambda c: templates.save(c, tpl))
         query = urlencode({"notice": "template saved", "profile": profile})
         return redirect(f"/messaging/templates/{quote(name, safe='')}?{query}")
 
@@ -264,7 +264,7 @@ async def _test_send(hub: Hub, name: str, to: str, profile: str) -> Response:
                 transactional=True,
             )
 
-    mid = await hub.read(queue)
+    mid = await hub.write(queue)
     result: dict[str, Any] = {}
     if await send_now(hub.db, hub.settings, mid) is None:  # the messaging service took it
         for _ in range(_TEST_SEND_POLLS):
@@ -296,7 +296,7 @@ async def create_broadcast(request: Request) -> Response:
             )
         except (ValidationError, ValueError) as exc:
             raise PayloadError(f"invalid broadcast: {exc}", field="broadcast") from None
-        found = await hub.writer.submit(lambda c: broadcasts.create(c, b))
+        found = await hub.write(lambda c: broadcasts.create(c, b))
         when = f" for {found['scheduled_at']}" if found["scheduled_at"] else " (draft)"
         notice = quote(f"broadcast {b.name} created{when}")
         return redirect(f"/messaging?notice={notice}#broadcasts")
@@ -315,9 +315,9 @@ async def broadcast_action(request: Request, name: str, action: str) -> Response
             at = form.get("at", "").strip()
             if not at:
                 raise PayloadError("when should it start?", field="at")
-            found = await hub.writer.submit(lambda c: broadcasts.schedule(c, name, at))
+            found = await hub.write(lambda c: broadcasts.schedule(c, name, at))
         else:
-            found = await hub.writer.submit(lambda c: broadcasts.act(c, name, action))
+            found = await hub.write(lambda c: broadcasts.act(c, name, action))
         hub.services.wake("messaging")
         done = {"start": "started", "pause": "paused", "resume": "resumed"}.get(action)
         if found["state"] == "scheduled":
@@ -336,7 +336,7 @@ async def add_goal(request: Request) -> Response:
     async def page(request: Request, hub: Hub, sess: dict[str, Any]) -> Response:
         goal = _goal_form(await form_of(request, sess))
         await settled(hub)
-        made = await hub.writer.submit(lambda c: service.add_goal(c, *goal))
+        made = await hub.write(lambda c: service.add_goal(c, *goal))
         notice = f"goal {made['id']} added ({made['backfilled_events']} goal events already logged)"
         return redirect(f"/messaging?notice={quote(notice)}#goals")
 
@@ -353,12 +353,12 @@ async def goal_action(request: Request, goal: str) -> Response:
             raise NotFound(f"no goal {goal!r}", goal_id=goal)
         goal_id = int(goal)
         if form.get("action") == "delete":
-            await hub.writer.submit(lambda c: service.remove_goal(c, goal_id))
+            await hub.write(lambda c: service.remove_goal(c, goal_id))
             notice = f"goal {goal_id} deleted"
         else:
             definition = _goal_form(form)
             await settled(hub)
-            await hub.writer.submit(lambda c: service.change_goal(c, goal_id, *definition))
+            await hub.write(lambda c: service.change_goal(c, goal_id, *definition))
             notice = f"goal {goal_id} saved"
         return redirect(f"/messaging?notice={quote(notice)}#goals")
 

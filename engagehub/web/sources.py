@@ -138,7 +138,7 @@ async def add_source(request: Request) -> Response:
         def run(conn: Connection) -> tuple[source_store.Source, str]:
             return source_store.create(conn, name, kind, None, secret, config)
 
-        source, key = await hub.writer.submit(run)
+        source, key = await hub.write(run)
         hub.forget_sources()
         return _created(request, hub, sess, source, key, shown_secret, "created")
 
@@ -176,7 +176,7 @@ async def rotate_key(request: Request, name: str) -> Response:
 
     async def page(request: Request, hub: Hub, sess: dict[str, Any]) -> Response:
         await form_of(request, sess)
-        key = await hub.writer.submit(lambda c: source_store.rotate_key(c, name))
+        key = await hub.write(lambda c: source_store.rotate_key(c, name))
         hub.forget_sources()
         source = await hub.read(lambda c: source_store.by_name(c, name))
         return _created(request, hub, sess, source, key, None, "given a new write key")
@@ -196,7 +196,7 @@ async def replace_secret(request: Request, name: str) -> Response:
             secret = "eh_" + secrets.token_urlsafe(32)
         if not secret:
             raise PayloadError("enter the new secret", field="secret")
-        await hub.writer.submit(lambda c: source_store.set_secret(c, name, secret))
+        await hub.write(lambda c: source_store.set_secret(c, name, secret))
         hub.forget_sources()
         shown = secret if source.kind in _GENERATED_SECRET else None
         return _created(request, hub, sess, source, None, shown, "given a new secret")

@@ -112,3 +112,12 @@ def test_both_rules_off() -> None:
     timing.flag(lookup, [Batch(clicks)])
     assert reasons(clicks) == [None] * 5
     assert lookup.asked == []
+
+
+def test_our_redirect_carries_the_send_time() -> None:
+    timing = ClickTiming(5.0, 0, 1.0)
+    lookup = Lifecycles({"m1": T + 50_000})  # the lifecycle knows only a later event
+    fast = click(T + 3_000, "https://a", sent_at=T)
+    slow = click(T + 9_000, "https://b", sent_at=T)
+    timing.flag(lookup, [Batch([fast, slow])])
+    assert reasons([fast, slow]) == ["too_fast", None]

@@ -149,7 +149,7 @@ def test_rate_limit_and_pause_resume(
     service.buckets["slow"] = service.buckets.pop(next(iter(service.buckets)))
     hub.settings.send_batch = 10
     fast = MessagingService(hub.settings, clock)
-    with hub.db.reader() as conn:
+    with hub.db.writer() as conn:
         conn.execute("UPDATE broadcasts SET rate_per_second = 1000")
     clock.advance(0.01)
     drain(hub, fast)

@@ -91,7 +91,7 @@ def test_journey_sends_waits_and_exits_on_goal(
     wait_for(client, admin, lambda f: f["ada@example.com"]["state"] == "converted")
 
     # the timer is a row: a new service instance (a restarted process) picks it up when due
-    with hub.db.reader() as conn:
+    with hub.db.writer() as conn:
         conn.execute("UPDATE journey_runs SET due_at = 0")
     fresh = MessagingService(hub.settings)
     fresh.run_once(hub.db)

@@ -308,7 +308,7 @@ def test_twilio_request_shape_status_webhook_attaches_and_retry_is_idempotent(
     assert "Twilio 500" in r.json()["error"]
     mid = r.json()["message_id"]
     del twilio_api.status_for["+14155550101"]
-    with hub.db.reader() as conn:
+    with hub.db.writer() as conn:
         conn.execute("UPDATE message_sends SET next_attempt_at = 0 WHERE id = ?", (mid,))
     run_batch(hub.db, hub.settings, 10)
     run_batch(hub.db, hub.settings, 10)
@@ -349,7 +349,7 @@ def test_no_reply_after_the_final_dot_is_never_resent(
     [ev] = events(client, admin, message_id=r.json()["message_id"])
     assert ev["event"] == "Email Sent"
     assert ev["properties"]["unconfirmed"] is True
-    with hub.db.reader() as conn:
+    with hub.db.writer() as conn:
         conn.execute("UPDATE message_sends SET next_attempt_at = 0, lease_until = 0")
     run_batch(hub.db, hub.settings, 10)
     assert len(smtp_sink.to("slow@example.com")) == 1
@@ -361,7 +361,7 @@ def test_a_claim_taken_over_after_its_lease_never_sends(
     hub = app_hub(client)
     assert client.post("/api/templates", json=PROMO, headers=admin).status_code == 201
     subscribe(client, admin, "ada@example.com")
-    with hub.db.reader() as conn:
+    with hub.db.writer() as conn:
         with conn.transaction():
             mid = sender.enqueue(conn, "promo", "email", "ada@example.com")
         [job] = sender.claim(conn, 10, ids=[mid])

@@ -23,7 +23,7 @@ from engagehub.processing.health import ProcessorFailed, failures, skip
 from engagehub.processing.log_index import LogIndex
 from engagehub.processing.unmapped import UnmappedCounter
 from engagehub.settings import Settings
-from engagehub.storage import Database
+from engagehub.storage import Database, event_index
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
 from engagehub.timeutil import now_ms
@@ -105,7 +105,7 @@ def test_a_round_is_one_transaction(db: Database) -> None:
         log.append(conn, [log.Batch(src.id, 10, [_event(f"e{i}", "Odd") for i in range(5)])])
         with pytest.raises(Crash):
             run_round(conn, [LogIndex(), UnmappedCounter(), CrashAfterOthers()], 100)
-        assert conn.scalar("SELECT COUNT(*) FROM event_index") == 0
+        assert event_index.pairs(conn) == []
         assert conn.scalar("SELECT COUNT(*) FROM unmapped_events") == 0
         assert get_offset(conn, "log_index") == 0
         result = run_round(conn, [LogIndex(), UnmappedCounter()], 100)
@@ -148,6 +148,9 @@ def derived_tables(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
     for table in sorted(set(names) - _SKIP_TABLES):
         if table.startswith("events_p"):
             continue  # partitions of the log
+        if table == "event_index":  # posting lists are cut by windows: compare what they hold
+            out[table] = [tuple(p) for p in event_index.pairs(conn)]
+            continue
         cur = conn.execute(f"SELECT * FROM {table}")
         found = cur.fetchall()
         keep = [
@@ -265,7 +268,7 @@ def test_unmapped_and_index_count_each_event_once_across_windows(db: Database) -
             for r in conn.all("SELECT vendor_event, count FROM unmapped_events")
         }
         assert counts == {f"Name {k}": len(range(k, 101, 4)) for k in range(4)}
-        assert conn.scalar("SELECT COUNT(*) FROM event_index") == 2 * 101  # user + name key each
+        assert len(event_index.pairs(conn)) == 2 * 101  # user + name key each
         found, _ = log.query(conn, log.EventQuery(user_id="user-3", limit=1000))
         assert sorted(e.dedup_key for e in found) == sorted(
             f"e{i}" for i in range(101) if i % 7 == 3
@@ -287,20 +290,20 @@ def test_shards_divide_a_processor_and_reshard_without_loss(db: Database) -> Non
         assert [u.name for u in three] == ["log_index#0/3", "log_index#1/3", "log_index#2/3"]
         run_round(conn, three[:1], 40)  # one shard ahead, the others at 0
         run_round(conn, three[1:2], 20)
-        owned = conn.scalar("SELECT COUNT(*) FROM event_index")
+        owned = len(event_index.pairs(conn))
         assert 0 < owned < 2 * 60  # a user and a name key per event
         assert reshard(conn, index, 2)  # the laggards first catch up to 40, then 2 shards at 40
         rows = {r["name"]: r["seq"] for r in conn.all("SELECT name, seq FROM processor_offsets")}
         assert rows == {"log_index#0/2": 40, "log_index#1/2": 40}
-        assert conn.scalar("SELECT COUNT(*) FROM event_index") == 2 * 40
+        assert len(event_index.pairs(conn)) == 2 * 40
         run_until_caught_up(conn, units([index], 2))
         assert processor_positions(conn)["log_index"] == 90
-        assert conn.scalar("SELECT COUNT(*) FROM event_index") == 2 * 90  # each event once
+        assert len(event_index.pairs(conn)) == 2 * 90  # each event once
         reset(conn, index)  # `engagehub reprocess log_index` of a sharded processor
         run_until_caught_up(conn, [index])
         rows = {r["name"]: r["seq"] for r in conn.all("SELECT name, seq FROM processor_offsets")}
         assert rows == {"log_index#0/2": 90, "log_index#1/2": 90}
-        assert conn.scalar("SELECT COUNT(*) FROM event_index") == 2 * 90
+        assert len(event_index.pairs(conn)) == 2 * 90
         assert reshard(conn, index, 1)
         assert get_offset(conn, "log_index") == 90
         found, _ = log.query(conn, log.EventQuery(user_id="user-7"))

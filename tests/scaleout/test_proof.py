@@ -25,7 +25,7 @@ import pytest
 
 from engagehub import registry
 from engagehub.settings import Settings
-from engagehub.storage import Database, migrate, open_database
+from engagehub.storage import Database, event_index, migrate, open_database
 from engagehub.storage.event_index import KEYED_COLUMNS, key_hash
 from tests.conftest import ADMIN_TOKEN, make_source
 from tests.destinations.receiver import Receiver, receiver
@@ -198,7 +198,7 @@ def test_two_apis_two_workers_kill_9(pg_schema_url: str, pg_db: Database) -> Non
             r["vendor_event"]: r["count"]
             for r in conn.all("SELECT vendor_event, count FROM unmapped_events")
         }
-        index = {(r["k"], r["seq"]) for r in conn.all("SELECT k, seq FROM event_index")}
+        index = set(event_index.pairs(conn))
         profiles = conn.scalar("SELECT COUNT(*) FROM profile_identities WHERE kind = 'user_id'")
 
     # Exactly once: every acknowledged event is stored, none twice, keys agree with rows.

@@ -1,0 +1,71 @@
+"""Reader connections are read-only on both backends; writes go through write connections."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from engagehub.storage import Database
+from engagehub.storage.base import ReadOnlyConnection
+from engagehub.storage.sqlite import SQLiteConnection
+from tests.conftest import ADMIN_TOKEN
+
+WRITE = "INSERT INTO processor_offsets (name, seq, updated_at) VALUES ('probe', 1, 1)"
+
+
+def test_a_write_on_a_reader_fails_and_names_the_statement(db: Database) -> None:
+    with db.reader() as conn:
+        with pytest.raises(ReadOnlyConnection) as caught:
+            conn.execute(WRITE)
+        assert caught.value.details["sql"].startswith("INSERT INTO processor_offsets")
+        assert caught.value.code == "read_only_connection"
+        with pytest.raises(ReadOnlyConnection):
+            conn.executemany(WRITE.replace("'probe', 1, 1", "?, ?, ?"), [("a", 1, 1), ("b", 2, 2)])
+        with pytest.raises(ReadOnlyConnection), conn.transaction():
+            pass
+        assert conn.scalar("SELECT COUNT(*) FROM processor_offsets WHERE name = 'probe'") == 0
+    with db.reader() as conn:  # the pooled connection is still usable, and still read-only
+        assert conn.scalar("SELECT 1") == 1
+        with pytest.raises(ReadOnlyConnection):
+            conn.execute(WRITE)
+
+
+def test_a_write_connection_writes(db: Database) -> None:
+    with db.writer() as conn, conn.transaction():
+        conn.execute(WRITE)
+    with db.reader() as conn:
+        assert conn.scalar("SELECT seq FROM processor_offsets WHERE name = 'probe'") == 1
+
+
+def test_management_writes_go_through_the_writer(client: TestClient) -> None:
+    """Routes that write (sources, templates, destinations) work while readers are read-only."""
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    made = client.post("/api/sources", json={"name": "ro", "kind": "segment"}, headers=auth)
+    assert made.status_code == 201, made.text
+    tpl = {"name": "hello", "channel": "email", "subject": "Hi", "text": "Hello {{ first_name }}"}
+    saved = client.post("/api/templates", json=tpl, headers=auth)
+    assert saved.status_code == 201, saved.text
+    assert client.delete("/api/templates/hello", headers=auth).status_code in (200, 204)
+
+
+def test_sqlite_checkpoints_after_the_write_lock_not_inside_the_commit(tmp_path: Path) -> None:
+    """Automatic checkpoints are off on write connections; each commit (at most every
+    _CHECKPOINT_S) is followed by a passive checkpoint once the write lock is released."""
+    path = tmp_path / "c.db"
+    conn = SQLiteConnection(str(path), "NORMAL")
+    try:
+        assert conn.scalar("PRAGMA wal_autocheckpoint") == 0
+        conn.execute("CREATE TABLE t (x)")
+        before = path.stat().st_size
+        with conn.transaction():
+            conn.executemany("INSERT INTO t VALUES (?)", [(str(i) * 50,) for i in range(5000)])
+        assert path.stat().st_size > before + 100_000  # the pages reached the database file
+    finally:
+        conn.close()
+    reader = SQLiteConnection(str(tmp_path / "c.db"), "NORMAL", readonly=True)
+    try:
+        assert reader.scalar("PRAGMA wal_autocheckpoint") == 1000  # readers never commit
+    finally:
+        reader.close()
