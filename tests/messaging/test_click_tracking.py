@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from engagehub.messaging import links, tracking
 from engagehub.settings import Settings
-from tests.conftest import ADMIN_SECRET, app_hub
+from tests.conftest import app_hub
 from tests.messaging.conftest import Sink, subscribe
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -33,17 +33,9 @@ NEWS = {
 
 
 @pytest.fixture
-def settings(database_url: str, smtp_sink: Sink) -> Settings:
-    """SMTP to the local server; clicks within 30 s of the send are a scanner's."""
-    return Settings(
-        database_url=database_url,
-        admin_token=ADMIN_SECRET,
-        smtp_port=smtp_sink.port,
-        email_from="news@shop.test",
-        public_base_url="https://hub.test",
-        run_services=False,
-        bot_click_min_seconds=30.0,
-    )
+def settings(settings: Settings) -> Settings:
+    """The messaging settings; clicks within 30 s of the send are a scanner's."""
+    return settings.model_copy(update={"bot_click_min_seconds": 30.0})
 
 
 def sent_links(client: TestClient, admin: dict[str, str], sink: Sink) -> tuple[str, list[str]]:

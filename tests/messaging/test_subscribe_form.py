@@ -12,7 +12,7 @@ from engagehub.messaging.service import MessagingService
 from engagehub.privacy import erase
 from engagehub.settings import Settings
 from engagehub.storage.base import Connection
-from tests.conftest import ADMIN_SECRET, app_hub
+from tests.conftest import app_hub
 from tests.messaging.conftest import Sink
 from tests.messaging.test_broadcasts import drain
 from tests.messaging.test_double_opt_in import CONFIRM, link_in, settle
@@ -28,16 +28,9 @@ DONE = "If this address can be subscribed"
 
 
 @pytest.fixture
-def settings(database_url: str, smtp_sink: Sink) -> Settings:
-    return Settings(
-        database_url=database_url,
-        admin_token=ADMIN_SECRET,
-        smtp_port=smtp_sink.port,
-        email_from="news@shop.test",
-        public_base_url="https://hub.test",
-        run_services=False,
-        subscribe_form_rate_per_minute=6,
-    )
+def settings(settings: Settings) -> Settings:
+    """The messaging settings, with a low form rate so the limit is reachable."""
+    return settings.model_copy(update={"subscribe_form_rate_per_minute": 6})
 
 
 def form_token(client: TestClient, group: str = "") -> str:
