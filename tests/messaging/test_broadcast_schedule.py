@@ -12,6 +12,7 @@ from engagehub.timeutil import format_ts, now_ms
 from tests.conftest import app_hub, assert_error
 from tests.messaging.conftest import Sink
 from tests.messaging.test_broadcasts import PROMO, drain
+from tests.waiting import eventually
 
 
 def _setup(client: TestClient, admin: dict[str, str], people: int = 3) -> None:
@@ -45,8 +46,14 @@ def test_a_scheduled_broadcast_starts_by_itself_when_due(
     soon = format_ts(now_ms() - 1000)
     r = client.post("/api/broadcasts/later/schedule", json={"at": soon}, headers=admin)
     assert (r.json()["state"], r.json()["scheduled_at"]) == ("scheduled", soon), r.text
-    drain(hub, service)
-    status = client.get("/api/broadcasts/later", headers=admin).json()
+
+    def finished() -> dict[str, object] | None:
+        """Service rounds until the broadcast is done (recipients may still be settling)."""
+        drain(hub, service)
+        found: dict[str, object] = client.get("/api/broadcasts/later", headers=admin).json()
+        return found if found["state"] == "done" else None
+
+    status = eventually(finished, what="the scheduled broadcast to finish")
     assert status["state"] == "done"
     assert status["counts"] == {"sent": 3}
     assert len(smtp_sink.messages) == 3
