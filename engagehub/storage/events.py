@@ -16,6 +16,7 @@ from engagehub.model import LOG_COLUMNS, AppendResult, IncomingEvent, StoredEven
 from engagehub.storage import locks
 from engagehub.storage.base import Connection
 from engagehub.storage.event_index import keyed
+from engagehub.storage.sqlin import chunks, where_in
 
 COLUMNS = ", ".join(LOG_COLUMNS)  # from the model: StoredEvent's fields, in order
 _INSERT = (
@@ -236,13 +237,9 @@ def _existing_keys(
             sql = f"SELECT dedup_key FROM {table} WHERE source_id = ? AND dedup_key = ANY(?)"
             found.update((source_id, k) for (k,) in conn.execute(sql, [source_id, keys]))
             continue
-        for start in range(0, len(keys), _KEYS_PER_LOOKUP):
-            part = keys[start : start + _KEYS_PER_LOOKUP]
-            sql = (
-                f"SELECT dedup_key FROM {table} WHERE source_id = ? AND dedup_key IN ("
-                + ", ".join("?" * len(part))
-                + ")"
-            )
+        for part in chunks(keys, _KEYS_PER_LOOKUP):
+            keys_in = where_in("dedup_key", part)
+            sql = f"SELECT dedup_key FROM {table} WHERE source_id = ? AND {keys_in}"
             found.update((source_id, k) for (k,) in conn.execute(sql, [source_id, *part]))
     return found
 
