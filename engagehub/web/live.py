@@ -13,7 +13,7 @@ from engagehub.api.events import source_names
 from engagehub.eventjson import event_json
 from engagehub.http import INT64_MAX, JSONResponse
 from engagehub.hub import Hub
-from engagehub.storage import events as log
+from engagehub.storage import logread
 from engagehub.storage.base import Connection
 from engagehub.web.common import current, guarded, render
 
@@ -22,11 +22,11 @@ router = APIRouter(include_in_schema=False)
 
 def _latest(conn: Connection, after: int | None, limit: int = 50) -> list[dict[str, Any]]:
     q = (
-        log.EventQuery(limit=limit, after_seq=after)
+        logread.EventQuery(limit=limit, after_seq=after)
         if after is not None
-        else log.EventQuery(limit=limit)
+        else logread.EventQuery(limit=limit)
     )
-    events, _ = log.query(conn, q)
+    events, _ = logread.query(conn, q)
     names = source_names(conn)
     out = [event_json(e, names, raw=True) for e in events]
     for e in out:
