@@ -20,6 +20,7 @@ from engagehub.model import StoredEvent
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
 from engagehub.storage.event_index import NAME, keyed
+from engagehub.storage.keyset import page
 
 
 def between(
@@ -164,8 +165,6 @@ def query(conn: Connection, q: EventQuery) -> tuple[list[StoredEvent], str | Non
     where = " AND ".join(clauses) or "1 = 1"
     order = "ASC" if ascending else "DESC"
     sql = f"SELECT {log.COLUMNS} FROM events WHERE {where} ORDER BY seq {order} LIMIT ?"
-    rows = conn.execute(sql, [*params, q.limit + 1]).fetchall()
-    events = [log.from_row(r) for r in rows[: q.limit]]
-    more = len(rows) > q.limit
-    next_cursor = encode_cursor(events[-1].seq, ascending) if more and events else None
-    return events, next_cursor
+    rows, last = page(conn.execute(sql, [*params, q.limit + 1]).fetchall(), q.limit)
+    events = [log.from_row(r) for r in rows]
+    return events, encode_cursor(events[-1].seq, ascending) if last is not None else None
