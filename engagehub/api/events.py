@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Query
 
-from engagehub.api.auth import require_admin
 from engagehub.api.deps import HubDep
+from engagehub.api.routing import admin_router
 from engagehub.eventjson import SHAPE_VERSION, event_json
 from engagehub.http import JSONResponse, error_responses
-from engagehub.storage import events as log
+from engagehub.storage import logread
 from engagehub.storage import sources as source_store
 from engagehub.storage.base import Connection
+from engagehub.storage.keyset import page
 from engagehub.timeutil import format_ts, parse_param
 
-router = APIRouter(prefix="/api", tags=["events"], dependencies=[Depends(require_admin)])
+router = admin_router("events")
 
 
 def source_names(conn: Connection) -> dict[int, str]:
@@ -44,7 +45,7 @@ async def list_events(
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
 ) -> JSONResponse:
     """Filter by user, canonical event, channel, campaign, message, source, time, unmapped."""
-    q = log.EventQuery(
+    q = logread.EventQuery(
         user_id=user_id,
         event=event,
         channel=channel,
@@ -62,7 +63,7 @@ async def list_events(
         names = source_names(conn)
         if source is not None:
             q.source_id = source_store.by_name(conn, source).id
-        events, next_cursor = log.query(conn, q)
+        events, next_cursor = logread.query(conn, q)
         return {
             "events": [event_json(e, names, raw=True) for e in events],
             "next_cursor": next_cursor,
@@ -92,7 +93,8 @@ async def unmapped_counts(
             "ORDER BY count DESC, vendor_event, source_id LIMIT ? OFFSET ?",
             (limit + 1, offset),
         )
-        page = [
+        shown, last = page(rows, limit)
+        counts = [
             {
                 "source": names.get(r["source_id"], str(r["source_id"])),
                 "vendor_event": r["vendor_event"],
@@ -100,9 +102,8 @@ async def unmapped_counts(
                 "first_seen": format_ts(r["first_seen"]),
                 "last_seen": format_ts(r["last_seen"]),
             }
-            for r in rows[:limit]
+            for r in shown
         ]
-        more = len(rows) > limit
-        return {"unmapped": page, "next_cursor": str(offset + limit) if more else None}
+        return {"unmapped": counts, "next_cursor": str(offset + limit) if last else None}
 
     return JSONResponse(await hub.read(run))
