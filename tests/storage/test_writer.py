@@ -46,7 +46,8 @@ def test_appends_from_many_requests_commit_with_exact_counts(db: Database) -> No
         )
 
     counts, signalled, waiting, commits = asyncio.run(main())
-    assert sum(i for i, _ in counts) == 15 and sum(d for _, d in counts) == 45
+    assert sum(i for i, _ in counts) == 15
+    assert sum(d for _, d in counts) == 45
     assert signalled == commits >= 1
     assert waiting is False
     with db.session() as conn:
@@ -93,7 +94,8 @@ def test_requests_queued_while_a_round_holds_the_lock_join_one_commit(tmp_path: 
     round_conn.close()
     assert inserted == 15
     assert commits == 1, "requests queued during the round waited for a second commit"
-    assert signal.waiting is False and signal.commits == 1
+    assert signal.waiting is False
+    assert signal.commits == 1
     db.close()
 
 
