@@ -19,11 +19,6 @@ from engagehub.timeutil import format_ts, parse_param
 router = admin_router("events")
 
 
-def source_names(conn: Connection) -> dict[int, str]:
-    """Source id -> name, for rendering."""
-    return {s.id: s.name for s in source_store.list_all(conn)}
-
-
 @router.get(
     "/events",
     summary="Events of the log, filtered; newest first unless order=asc",
@@ -60,7 +55,7 @@ async def list_events(
     )
 
     def run(conn: Connection) -> dict[str, Any]:
-        names = source_names(conn)
+        names = source_store.names(conn)
         if source is not None:
             q.source_id = source_store.by_name(conn, source).id
         events, next_cursor = logread.query(conn, q)
@@ -87,7 +82,7 @@ async def unmapped_counts(
     offset = int(cursor) if cursor else 0
 
     def run(conn: Connection) -> dict[str, Any]:
-        names = source_names(conn)
+        names = source_store.names(conn)
         rows = conn.all(
             "SELECT source_id, vendor_event, count, first_seen, last_seen FROM unmapped_events "
             "ORDER BY count DESC, vendor_event, source_id LIMIT ? OFFSET ?",
