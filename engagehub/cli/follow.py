@@ -27,7 +27,12 @@ GROUPS: tuple[tuple[str, ...], ...] = ((),)
 
 
 def _follow(
-    stop: Event, peak: Synchronized[int], window: int, group: tuple[str, ...], taken: set[str]
+    stop: Event,
+    peak: Synchronized[int],
+    cpu: Synchronized[float],
+    window: int,
+    group: tuple[str, ...],
+    taken: set[str],
 ) -> None:
     """Catch up, wait a little, repeat; after ``stop``, one last catch-up, then exit."""
     from engagehub import registry
@@ -55,6 +60,8 @@ def _follow(
     finally:
         db.close()
         peak.value = peak_rss_mb()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        cpu.value = usage.ru_utime + usage.ru_stime
 
 
 def peak_rss_mb() -> int:
@@ -77,17 +84,23 @@ class Follower:
         self._stop = context.Event()
         taken = {name for group in groups for name in group}
         self._peaks = [context.Value("q", 0) for _ in groups]
+        self._cpu = [context.Value("d", 0.0) for _ in groups]
         self._processes = [
             context.Process(
-                target=_follow, args=(self._stop, peak, window, group, taken), daemon=True
+                target=_follow, args=(self._stop, peak, cpu, window, group, taken), daemon=True
             )
-            for peak, group in zip(self._peaks, groups, strict=True)
+            for peak, cpu, group in zip(self._peaks, self._cpu, groups, strict=True)
         ]
 
     @property
     def peaks_mb(self) -> list[int]:
         """Peak RSS of each follower process, once finished."""
         return [int(p.value) for p in self._peaks]
+
+    @property
+    def cpu_s(self) -> list[float]:
+        """CPU seconds (user + system) of each follower process, once finished."""
+        return [float(c.value) for c in self._cpu]
 
     def __enter__(self) -> Follower:
         for process in self._processes:
