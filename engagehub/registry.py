@@ -19,7 +19,7 @@ def routers() -> list[APIRouter]:
     from engagehub.analytics import api as analytics_api
     from engagehub.api import events, sources, system, taxonomy
     from engagehub.consent import api as consent_api
-    from engagehub.consent import imports_api
+    from engagehub.consent import csv_import_api
     from engagehub.consent import summary as consent_summary
     from engagehub.destinations import api as destinations_api
     from engagehub.ingest import crossengage, segment, segment_browser, webhooks
@@ -41,7 +41,7 @@ def routers() -> list[APIRouter]:
         sources.router,
         taxonomy.router,
         consent_api.router,
-        imports_api.router,
+        csv_import_api.router,
         profiles_api.router,
         messaging_api.router,
         recipient_pages.router,

@@ -1,5 +1,6 @@
-"""MkDocs hooks: add the generated reference pages, and list every other ``docs/*.md`` page
-(features document themselves in ``docs/<feature>.md``) under "Features" in the nav."""
+"""MkDocs hooks: add the generated reference pages, list every other ``docs/*.md`` page
+(features document themselves in ``docs/<feature>.md``) under "Features" in the nav, and render
+```` ```mermaid ```` blocks as diagrams (the architecture page's package diagram)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mkdocs.structure.files import File, Files
+from pymdownx.superfences import fence_code_format
 
 from engagehub.docsgen import pages
 
@@ -24,8 +26,18 @@ def _listed(nav: Any) -> set[str]:
     return found
 
 
+def _mermaid(config: Any) -> None:
+    """Material's Mermaid support: a ``mermaid`` fence kept as ``<pre class="mermaid">`` (set
+    here, not in mkdocs.yml, whose ``!!python/name`` tag a plain YAML reader refuses)."""
+    fences = config["mdx_configs"].setdefault("pymdownx.superfences", {})
+    custom = fences.setdefault("custom_fences", [])
+    if not any(f.get("name") == "mermaid" for f in custom):
+        custom.append({"name": "mermaid", "class": "mermaid", "format": fence_code_format})
+
+
 def on_config(config: Any) -> Any:
     """Nav entries for feature pages nobody listed (so a new docs/<feature>.md is never lost)."""
+    _mermaid(config)
     nav = config.get("nav") or []
     listed = _listed(nav)
     docs = Path(config["docs_dir"])

@@ -10,7 +10,6 @@ from engagehub.analytics.lifecycle import MILESTONES
 from engagehub.analytics.processor import AnalyticsProcessor, settle, store_goal_rows
 from engagehub.errors import NotFound
 from engagehub.processing import get_offset
-from engagehub.storage import events as log
 from engagehub.storage import logread
 from engagehub.storage.base import Connection
 from engagehub.timeutil import format_ts
@@ -98,7 +97,9 @@ def message_view(conn: Connection, message_id: str, limit: int = 500) -> dict[st
     by_seq = {
         ev.seq: ev
         for mid in ids
-        for ev in log.query(conn, log.EventQuery(message_id=mid, ascending=True, limit=limit))[0]
+        for ev in logread.query(
+            conn, logread.EventQuery(message_id=mid, ascending=True, limit=limit)
+        )[0]
     }
     # The timeline is in event time (vendors report late and out of order), then log order.
     events = sorted(by_seq.values(), key=lambda ev: (ev.event_time, ev.seq))[:limit]

@@ -10,7 +10,7 @@ from engagehub.api.auth import require_admin
 from engagehub.api.deps import HubDep
 from engagehub.eventjson import SHAPE_VERSION, event_json
 from engagehub.http import JSONResponse, error_responses
-from engagehub.storage import events as log
+from engagehub.storage import logread
 from engagehub.storage import sources as source_store
 from engagehub.storage.base import Connection
 from engagehub.timeutil import format_ts, parse_param
@@ -44,7 +44,7 @@ async def list_events(
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
 ) -> JSONResponse:
     """Filter by user, canonical event, channel, campaign, message, source, time, unmapped."""
-    q = log.EventQuery(
+    q = logread.EventQuery(
         user_id=user_id,
         event=event,
         channel=channel,
@@ -62,7 +62,7 @@ async def list_events(
         names = source_names(conn)
         if source is not None:
             q.source_id = source_store.by_name(conn, source).id
-        events, next_cursor = log.query(conn, q)
+        events, next_cursor = logread.query(conn, q)
         return {
             "events": [event_json(e, names, raw=True) for e in events],
             "next_cursor": next_cursor,

@@ -25,6 +25,7 @@ from typing import Any
 from engagehub.classify import CLICK_EVENTS
 from engagehub.lru import LRU
 from engagehub.model import IncomingEvent
+from engagehub.storage.sqlin import chunks, where_in
 from engagehub.taxonomy import get_taxonomy
 
 MEMORY = 100_000
@@ -116,11 +117,10 @@ class ClickTiming:
 def delivered_at(conn: Any, ids: Sequence[str]) -> dict[str, int]:
     """When these messages were delivered (else sent), from their lifecycles."""
     out: dict[str, int] = {}
-    for start in range(0, len(ids), 500):
-        part = list(ids[start : start + 500])
+    for part in chunks(list(ids), 500):
         rows = conn.execute(
             "SELECT message_id, COALESCE(first_delivered, first_sent, first_left) "
-            f"FROM analytics_messages WHERE message_id IN ({', '.join('?' * len(part))})",
+            f"FROM analytics_messages WHERE {where_in('message_id', part)}",
             part,
         ).fetchall()
         out.update({str(mid): int(t) for mid, t in rows if t is not None})

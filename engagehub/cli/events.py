@@ -14,6 +14,7 @@ from engagehub.cli.common import console, database
 from engagehub.eventjson import event_json
 from engagehub.model import StoredEvent
 from engagehub.storage import events as log
+from engagehub.storage import logread
 from engagehub.timeutil import format_ts
 
 events_app = typer.Typer(help="Read the event log.", no_args_is_help=True)
@@ -52,7 +53,7 @@ def tail(
 ) -> None:
     """Print the latest events, oldest first; with --follow, poll for new ones until Ctrl-C."""
     db = database()
-    q = log.EventQuery(
+    q = logread.EventQuery(
         user_id=user_id,
         event=event,
         channel=channel,
@@ -62,7 +63,7 @@ def tail(
     )
     with db.session() as conn:
         names = source_names(conn)
-        found, _ = log.query(conn, q)
+        found, _ = logread.query(conn, q)
         found.reverse()
         _print(found, names, as_json)
         last = found[-1].seq if found else log.head(conn)
@@ -70,7 +71,7 @@ def tail(
             while follow:
                 time.sleep(interval)
                 q.after_seq, q.cursor = last, None
-                fresh, _ = log.query(conn, q)
+                fresh, _ = logread.query(conn, q)
                 if fresh:
                     names = source_names(conn)
                     _print(fresh, names, as_json)

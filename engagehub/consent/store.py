@@ -22,7 +22,7 @@ from engagehub.consent.model import BUILTIN_SOURCE, NO_STATUS, PENDING, Change
 from engagehub.errors import ConfigError
 from engagehub.model import IncomingEvent
 from engagehub.storage.base import Connection
-from engagehub.storage.sqlin import chunks, marks
+from engagehub.storage.sqlin import chunks, marks, where_in
 from engagehub.timeutil import format_ts
 
 STATE_COLUMNS = "contact, channel, group_name, status, event_time, seq, source, reason, own_action"
@@ -82,14 +82,14 @@ def load_states(
 
 def states_for(conn: Connection, contacts: Iterable[str]) -> list[dict[str, Any]]:
     """Every subscription of these contact points, JSON-ready."""
-    wanted = sorted(set(contacts))
-    if not wanted:
-        return []
-    rows = conn.all(
-        f"SELECT {STATE_COLUMNS}, updated_at FROM subscription_states WHERE contact IN "
-        f"({marks(wanted)}) ORDER BY contact, channel, group_name",
-        wanted,
-    )
+    rows: list[dict[str, Any]] = []
+    # Chunks of sorted contacts, each ordered: the concatenation keeps the one global order.
+    for part in chunks(sorted(set(contacts))):
+        rows += conn.all(
+            f"SELECT {STATE_COLUMNS}, updated_at FROM subscription_states "
+            f"WHERE {where_in('contact', part)} ORDER BY contact, channel, group_name",
+            part,
+        )
     return [
         {
             "contact": r["contact"],

@@ -14,6 +14,7 @@ from engagehub.processing.window import Shard, Window
 from engagehub.storage import events as log
 from engagehub.storage import locks
 from engagehub.storage.base import Connection
+from engagehub.storage.sqlin import where_in
 from engagehub.timeutil import now_ms
 
 
@@ -122,11 +123,8 @@ def _cursors(conn: Connection, names: Sequence[str]) -> dict[str, int]:
         "ON CONFLICT (name) DO NOTHING",
         [(n, now, n, n + "#%") for n in names if "#" not in n],
     )
-    sql = (
-        "SELECT name, seq FROM processor_offsets WHERE name IN ("
-        + ", ".join("?" * len(names))
-        + ")"
-    )
+    # A round's processors: a handful of names, one list.
+    sql = f"SELECT name, seq FROM processor_offsets WHERE {where_in('name', names)}"
     if conn.dialect == "postgresql":
         sql += " ORDER BY name FOR UPDATE"
     return {str(n): int(s) for n, s in conn.execute(sql, list(names)).fetchall()}

@@ -15,6 +15,7 @@ from typing import Any
 from engagehub.model import StoredEvent
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
+from engagehub.storage.sqlin import chunks, where_in
 
 __all__ = ["Shard", "Window"]
 
@@ -123,10 +124,9 @@ class Window:
         wanted = self.seqs(where, params)
         missing = [s for s in wanted if cached(s) is None]
         columns = log.COLUMNS if payload else log.LIGHT_COLUMNS
-        for start in range(0, len(missing), 900):
-            part = missing[start : start + 900]
+        for part in chunks(missing):
             rows = self.conn.execute(
-                f"SELECT {columns} FROM events WHERE seq IN ({', '.join('?' * len(part))})", part
+                f"SELECT {columns} FROM events WHERE {where_in('seq', part)}", part
             ).fetchall()
             for r in rows:
                 ev = log.from_row(r)

@@ -26,6 +26,7 @@ from engagehub.model import StoredEvent
 from engagehub.processing.window import Window
 from engagehub.profiles import imports
 from engagehub.storage.base import Connection
+from engagehub.storage.sqlin import CHUNK, chunks, where_in
 
 Identity = tuple[str, str]
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
@@ -301,11 +302,10 @@ class ProfileProcessor:
     def _owners(conn: Connection, wanted: set[Identity]) -> dict[Identity, str]:
         owner: dict[Identity, str] = {}
         values = sorted({v for _, v in wanted})
-        for start in range(0, len(values), 900):
-            part = values[start : start + 900]
+        for part in chunks(values):
             rows = conn.execute(
-                "SELECT kind, value, profile_id FROM profile_identities WHERE value IN "
-                f"({', '.join('?' * len(part))})",
+                "SELECT kind, value, profile_id FROM profile_identities WHERE "
+                f"{where_in('value', part)}",
                 part,
             ).fetchall()
             for kind, value, pid in rows:
@@ -318,11 +318,11 @@ class ProfileProcessor:
         found: dict[str, dict[str, Any]] = {}
         pending = set(ids)
         while pending:
-            part = sorted(pending)[:900]
+            part = sorted(pending)[:CHUNK]
             pending -= set(part)
             for row in conn.all(
                 "SELECT id, merged_into, traits, trait_times, first_seen, last_seen FROM profiles "
-                f"WHERE id IN ({', '.join('?' * len(part))})",
+                f"WHERE {where_in('id', part)}",
                 part,
             ):
                 row["traits"] = orjson.loads(row["traits"])
@@ -337,11 +337,10 @@ class ProfileProcessor:
     def _members(conn: Connection, ids: set[str]) -> dict[str, set[Identity]]:
         members: dict[str, set[Identity]] = {pid: set() for pid in ids}
         wanted = sorted(ids)
-        for start in range(0, len(wanted), 900):
-            part = wanted[start : start + 900]
+        for part in chunks(wanted):
             for kind, value, pid in conn.execute(
-                "SELECT kind, value, profile_id FROM profile_identities WHERE profile_id IN "
-                f"({', '.join('?' * len(part))})",
+                "SELECT kind, value, profile_id FROM profile_identities WHERE "
+                f"{where_in('profile_id', part)}",
                 part,
             ).fetchall():
                 members[pid].add((kind, value))

@@ -10,7 +10,7 @@ import orjson
 from engagehub.consent import store as consent
 from engagehub.contacts import ContactError, normalize_email, normalize_phone
 from engagehub.errors import NotFound
-from engagehub.storage import events as log
+from engagehub.storage import logread
 from engagehub.storage.base import Connection
 from engagehub.timeutil import format_ts
 
@@ -67,15 +67,15 @@ def view(conn: Connection, pid: str, events: int = 20) -> dict[str, Any]:
     latest: dict[int, Any] = {}
     for ident in identities:
         if ident["kind"] == "user_id":
-            q = log.EventQuery(limit=events, user_id=ident["value"])
+            q = logread.EventQuery(limit=events, user_id=ident["value"])
         elif ident["kind"] == "anonymous_id":
-            q = log.EventQuery(limit=events, anonymous_id=ident["value"])
+            q = logread.EventQuery(limit=events, anonymous_id=ident["value"])
         else:
             continue
-        for ev in log.query(conn, q)[0]:
+        for ev in logread.query(conn, q)[0]:
             latest[ev.seq] = ev
     for contact in contacts:
-        for ev in log.query(conn, log.EventQuery(limit=events, contact=contact))[0]:
+        for ev in logread.query(conn, logread.EventQuery(limit=events, contact=contact))[0]:
             latest[ev.seq] = ev
     recent = [latest[s] for s in sorted(latest, reverse=True)[:events]]
     return {

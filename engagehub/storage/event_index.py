@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from engagehub.storage.base import Connection
+from engagehub.storage.sqlin import chunks, where_in
 
 # The follower that fills event_index (its cursor name; shards are "log_index#i/n").
 FOLLOWER = "log_index"
@@ -113,11 +114,9 @@ def forget(conn: Connection, events: Sequence[Any]) -> int:
     gone = {int(ev.seq) for ev in events}
     keys = sorted(event_keys(events))
     removed = 0
-    for start in range(0, len(keys), 500):
-        part = keys[start : start + 500]
+    for part in chunks(keys, 500):
         rows = conn.execute(
-            f"SELECT k, first_seq, seqs FROM event_index WHERE k IN ({', '.join('?' * len(part))})",
-            part,
+            f"SELECT k, first_seq, seqs FROM event_index WHERE {where_in('k', part)}", part
         ).fetchall()
         for k, first, seqs in rows:
             old = decode(seqs)

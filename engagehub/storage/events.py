@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -11,11 +10,11 @@ from typing import Any
 import orjson
 
 from engagehub import safejson
-from engagehub.errors import PayloadError, TransientError
+from engagehub.errors import TransientError
 from engagehub.model import LOG_COLUMNS, AppendResult, IncomingEvent, StoredEvent, event_id_for
 from engagehub.storage import locks
 from engagehub.storage.base import Connection
-from engagehub.storage.event_index import keyed
+from engagehub.storage.sqlin import chunks, where_in
 
 COLUMNS = ", ".join(LOG_COLUMNS)  # from the model: StoredEvent's fields, in order
 _INSERT = (
@@ -236,13 +235,9 @@ def _existing_keys(
             sql = f"SELECT dedup_key FROM {table} WHERE source_id = ? AND dedup_key = ANY(?)"
             found.update((source_id, k) for (k,) in conn.execute(sql, [source_id, keys]))
             continue
-        for start in range(0, len(keys), _KEYS_PER_LOOKUP):
-            part = keys[start : start + _KEYS_PER_LOOKUP]
-            sql = (
-                f"SELECT dedup_key FROM {table} WHERE source_id = ? AND dedup_key IN ("
-                + ", ".join("?" * len(part))
-                + ")"
-            )
+        for part in chunks(keys, _KEYS_PER_LOOKUP):
+            keys_in = where_in("dedup_key", part)
+            sql = f"SELECT dedup_key FROM {table} WHERE source_id = ? AND {keys_in}"
             found.update((source_id, k) for (k,) in conn.execute(sql, [source_id, *part]))
     return found
 
@@ -289,100 +284,3 @@ def read_range(
         sql += " LIMIT ?"
         params.append(limit)
     return [from_row(r) for r in conn.execute(sql, params).fetchall()]
-
-
-@dataclass(slots=True)
-class EventQuery:
-    """Filters of ``GET /api/events`` and ``engagehub events tail``."""
-
-    user_id: str | None = None
-    event: str | None = None
-    channel: str | None = None
-    campaign_id: str | None = None
-    message_id: str | None = None
-    contact: str | None = None
-    anonymous_id: str | None = None
-    source_id: int | None = None
-    since: int | None = None
-    until: int | None = None
-    unmapped: bool | None = None
-    after_seq: int | None = None
-    limit: int = 100
-    cursor: str | None = None
-    ascending: bool = False
-
-
-def encode_cursor(seq: int, ascending: bool) -> str:
-    """Opaque pagination cursor for a log position and direction."""
-    return base64.urlsafe_b64encode(f"{'a' if ascending else 'd'}{seq}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[int, bool]:
-    """Inverse of ``encode_cursor``; a bad cursor is a client error naming it."""
-    try:
-        text = base64.urlsafe_b64decode(cursor.encode()).decode()
-        if text[0] not in "ad":
-            raise ValueError(text)
-        return int(text[1:]), text[0] == "a"
-    except (ValueError, IndexError, UnicodeDecodeError):
-        raise PayloadError("invalid cursor", field="cursor", value=cursor) from None
-
-
-def _index_candidates(conn: Connection, q: EventQuery) -> tuple[str, list[Any]] | None:
-    """Restrict to log positions from ``event_index`` plus the tail it has not indexed yet."""
-    for column in ("message_id", "user_id", "contact", "anonymous_id", "campaign_id"):
-        value = getattr(q, column)
-        if value is not None:
-            return keyed(conn, column, value)
-    return None
-
-
-def query(conn: Connection, q: EventQuery) -> tuple[list[StoredEvent], str | None]:
-    """One page of events matching ``q``, newest first unless ascending; plus the next cursor."""
-    clauses: list[str] = []
-    params: list[Any] = []
-    for column in (
-        "user_id",
-        "anonymous_id",
-        "contact",
-        "event",
-        "channel",
-        "campaign_id",
-        "message_id",
-        "source_id",
-    ):
-        value = getattr(q, column)
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    keyed = _index_candidates(conn, q)
-    if keyed is not None:
-        clauses.append(keyed[0])
-        params.extend(keyed[1])
-    if q.since is not None:
-        clauses.append("event_time >= ?")
-        params.append(q.since)
-    if q.until is not None:
-        clauses.append("event_time < ?")
-        params.append(q.until)
-    if q.unmapped is True:
-        clauses.append("event IS NULL AND type = 'track'")
-    elif q.unmapped is False:
-        clauses.append("event IS NOT NULL")
-    ascending = q.ascending
-    if q.cursor:
-        position, ascending = decode_cursor(q.cursor)
-        clauses.append("seq > ?" if ascending else "seq < ?")
-        params.append(position)
-    elif q.after_seq is not None:
-        ascending = True
-        clauses.append("seq > ?")
-        params.append(q.after_seq)
-    where = " AND ".join(clauses) or "1 = 1"
-    order = "ASC" if ascending else "DESC"
-    sql = f"SELECT {COLUMNS} FROM events WHERE {where} ORDER BY seq {order} LIMIT ?"
-    rows = conn.execute(sql, [*params, q.limit + 1]).fetchall()
-    events = [from_row(r) for r in rows[: q.limit]]
-    more = len(rows) > q.limit
-    next_cursor = encode_cursor(events[-1].seq, ascending) if more and events else None
-    return events, next_cursor

@@ -1,5 +1,7 @@
-"""Reads of the log for features (destinations, goals, audiences, metrics): one place for
-their SQL over ``events``, with the columns of the model (``model.LOG_COLUMNS``).
+"""Reads of the log for features (the events API and CLI, profiles, destinations, goals,
+audiences, metrics): one place for their SQL over ``events``, with the columns of the model
+(``model.LOG_COLUMNS``). Processors read through their ``Window``; the log's own module
+(``storage.events``) appends and reads ranges.
 
 Lookups by a keyed value (user, contact, message, campaign, an event's name) go through
 ``event_index`` for the part of the log it covers and scan only the tail it has not indexed
@@ -8,9 +10,12 @@ yet, so none of them reads the whole log.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from engagehub.errors import PayloadError
 from engagehub.model import StoredEvent
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
@@ -67,3 +72,100 @@ def performers(conn: Connection, name: str, since: int | None = None) -> list[di
         where += " AND event_time >= ?"
         params.append(since)
     return conn.all(f"SELECT DISTINCT contact, user_id FROM events WHERE {where}", params)
+
+
+@dataclass(slots=True)
+class EventQuery:
+    """Filters of ``GET /api/events`` and ``engagehub events tail``."""
+
+    user_id: str | None = None
+    event: str | None = None
+    channel: str | None = None
+    campaign_id: str | None = None
+    message_id: str | None = None
+    contact: str | None = None
+    anonymous_id: str | None = None
+    source_id: int | None = None
+    since: int | None = None
+    until: int | None = None
+    unmapped: bool | None = None
+    after_seq: int | None = None
+    limit: int = 100
+    cursor: str | None = None
+    ascending: bool = False
+
+
+def encode_cursor(seq: int, ascending: bool) -> str:
+    """Opaque pagination cursor for a log position and direction."""
+    return base64.urlsafe_b64encode(f"{'a' if ascending else 'd'}{seq}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[int, bool]:
+    """Inverse of ``encode_cursor``; a bad cursor is a client error naming it."""
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode()).decode()
+        if text[0] not in "ad":
+            raise ValueError(text)
+        return int(text[1:]), text[0] == "a"
+    except (ValueError, IndexError, UnicodeDecodeError):
+        raise PayloadError("invalid cursor", field="cursor", value=cursor) from None
+
+
+def _index_candidates(conn: Connection, q: EventQuery) -> tuple[str, list[Any]] | None:
+    """Restrict to log positions from ``event_index`` plus the tail it has not indexed yet."""
+    for column in ("message_id", "user_id", "contact", "anonymous_id", "campaign_id"):
+        value = getattr(q, column)
+        if value is not None:
+            return keyed(conn, column, value)
+    return None
+
+
+def query(conn: Connection, q: EventQuery) -> tuple[list[StoredEvent], str | None]:
+    """One page of events matching ``q``, newest first unless ascending; plus the next cursor."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column in (
+        "user_id",
+        "anonymous_id",
+        "contact",
+        "event",
+        "channel",
+        "campaign_id",
+        "message_id",
+        "source_id",
+    ):
+        value = getattr(q, column)
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    indexed = _index_candidates(conn, q)
+    if indexed is not None:
+        clauses.append(indexed[0])
+        params.extend(indexed[1])
+    if q.since is not None:
+        clauses.append("event_time >= ?")
+        params.append(q.since)
+    if q.until is not None:
+        clauses.append("event_time < ?")
+        params.append(q.until)
+    if q.unmapped is True:
+        clauses.append("event IS NULL AND type = 'track'")
+    elif q.unmapped is False:
+        clauses.append("event IS NOT NULL")
+    ascending = q.ascending
+    if q.cursor:
+        position, ascending = decode_cursor(q.cursor)
+        clauses.append("seq > ?" if ascending else "seq < ?")
+        params.append(position)
+    elif q.after_seq is not None:
+        ascending = True
+        clauses.append("seq > ?")
+        params.append(q.after_seq)
+    where = " AND ".join(clauses) or "1 = 1"
+    order = "ASC" if ascending else "DESC"
+    sql = f"SELECT {log.COLUMNS} FROM events WHERE {where} ORDER BY seq {order} LIMIT ?"
+    rows = conn.execute(sql, [*params, q.limit + 1]).fetchall()
+    events = [log.from_row(r) for r in rows[: q.limit]]
+    more = len(rows) > q.limit
+    next_cursor = encode_cursor(events[-1].seq, ascending) if more and events else None
+    return events, next_cursor

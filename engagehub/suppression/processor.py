@@ -15,6 +15,7 @@ from engagehub.model import StoredEvent
 from engagehub.settings import Settings
 from engagehub.storage import sources as source_store
 from engagehub.storage.base import Connection
+from engagehub.storage.sqlin import chunks, where_in
 from engagehub.suppression.rules import WHERE, Rule, Signal, State, fold, signals_of
 from engagehub.timeutil import now_ms
 
@@ -137,12 +138,11 @@ class SuppressionProcessor:
     def _signals(conn: Connection, keys: set[Key]) -> dict[Key, list[Signal]]:
         out: dict[Key, list[Signal]] = {}
         contacts = sorted({c for c, _ in keys})
-        for start in range(0, len(contacts), 900):
-            part = contacts[start : start + 900]
+        for part in chunks(contacts):
             rows = conn.all(
                 "SELECT contact, channel, seq, kind, reason, detail, source, event_time, "
-                "expires_at, message_id FROM suppression_signals WHERE contact IN "
-                f"({', '.join('?' * len(part))})",
+                "expires_at, message_id FROM suppression_signals "
+                f"WHERE {where_in('contact', part)}",
                 part,
             )
             for r in rows:
@@ -169,11 +169,10 @@ class SuppressionProcessor:
     def _deliveries(conn: Connection, keys: set[Key]) -> dict[Key, tuple[int, int]]:
         out: dict[Key, tuple[int, int]] = {}
         contacts = sorted({c for c, _ in keys})
-        for start in range(0, len(contacts), 900):
-            part = contacts[start : start + 900]
+        for part in chunks(contacts):
             rows = conn.all(
                 "SELECT contact, channel, event_time, seq FROM suppression_deliveries "
-                f"WHERE contact IN ({', '.join('?' * len(part))})",
+                f"WHERE {where_in('contact', part)}",
                 part,
             )
             for r in rows:

@@ -9,6 +9,7 @@ name; JSON bodies are covered by a ``bodySHA256`` query parameter instead. Like 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
@@ -64,9 +65,16 @@ def _url_variants(url: str) -> list[str]:
     return list(dict.fromkeys((url, without, with_port)))
 
 
+@functools.lru_cache(maxsize=1)
+def _form(body: bytes) -> tuple[tuple[str, str], ...]:
+    """The form body's pairs, decoded once per request: the route verifies then parses the same
+    body back to back, so a one-entry memo (the last body) serves both."""
+    return tuple(form_body(body))
+
+
 def verify(signed: Signed) -> None:
     """Raise SignatureError unless Twilio signed this request (form body) for its public URL."""
-    check_signature(signed.headers, signed.body, signed.url, signed.secret, form_body(signed.body))
+    check_signature(signed.headers, signed.body, signed.url, signed.secret, _form(signed.body))
 
 
 def check_signature(
@@ -218,13 +226,13 @@ def twiml(reply: str | None) -> str:
 
 def parse(body: bytes, ctx: Context = Context()) -> ParseResult:
     """A status callback's form body; ``?m=<message id>`` on the callback URL links our message."""
-    event = parse_status(dict(form_body(body)), ctx.received_at, ctx.query.get("m"), ctx.region)
+    event = parse_status(dict(_form(body)), ctx.received_at, ctx.query.get("m"), ctx.region)
     return ParseResult([event])
 
 
 def parse_inbound_body(body: bytes, ctx: Context = Context()) -> ParseResult:
     """An inbound message's form body."""
-    return ParseResult([parse_inbound(dict(form_body(body)), ctx.received_at, ctx.region)])
+    return ParseResult([parse_inbound(dict(_form(body)), ctx.received_at, ctx.region)])
 
 
 def inbound_reply(result: ParseResult, config: Mapping[str, Any]) -> str:

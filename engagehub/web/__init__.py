@@ -12,17 +12,25 @@ from fastapi import APIRouter
 def routers() -> list[APIRouter]:
     """Every dashboard page's router; one module per page (add a new page's module here)."""
     from engagehub.web import (
+        audit_log,
+        campaigns,
         consent,
         destinations,
+        live,
+        login,
         messaging,
-        routes,
+        people,
         sources,
         suppressions,
         system,
     )
 
     return [
-        routes.router,
+        login.router,
+        campaigns.router,
+        people.router,
+        live.router,
+        audit_log.router,
         sources.router,
         consent.router,
         destinations.router,

@@ -16,7 +16,7 @@ from fastapi import UploadFile as FastAPIUpload
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
-from engagehub.consent import imports_api, store
+from engagehub.consent import csv_import_api, store
 from engagehub.consent.api import candidates
 from engagehub.consent.csv_import import TEMPLATE
 from engagehub.consent.model import STATUSES
@@ -35,7 +35,7 @@ PAGE_SIZE = 20
 
 def _imports(conn: Connection) -> list[dict[str, Any]]:
     rows = conn.all("SELECT * FROM imports ORDER BY created_at DESC, id LIMIT ?", (IMPORTS_LISTED,))
-    return [imports_api.import_json(r) for r in rows]
+    return [csv_import_api.import_json(r) for r in rows]
 
 
 def _person(conn: Connection, key: str, region: str) -> dict[str, Any]:
@@ -110,7 +110,7 @@ async def upload(request: Request) -> Response:
         file = form.get("file")
         if not isinstance(file, UploadFile) or not file.filename:
             raise PayloadError("choose a CSV file to upload", field="file")
-        started = await imports_api.create_import(
+        started = await csv_import_api.create_import(
             hub,
             file=cast(FastAPIUpload, file),  # the same object FastAPI would have passed
             dry_run=form.get("dry_run") == "on",
@@ -131,7 +131,7 @@ async def import_page(request: Request, import_id: str) -> Response:
         row = await hub.read(lambda c: c.one("SELECT * FROM imports WHERE id = ?", (import_id,)))
         if row is None:
             raise NotFound(f"no import {import_id!r}", import_id=import_id)
-        return render("consent_import.html", csrf=sess["csrf"], imp=imports_api.import_json(row))
+        return render("consent_import.html", csrf=sess["csrf"], imp=csv_import_api.import_json(row))
 
     return await guarded(request, page)
 
@@ -141,7 +141,7 @@ async def import_errors(request: Request, import_id: str) -> Response:
     """The API's error report (row, column, value, reason, original row)."""
 
     async def page(request: Request, hub: Hub, sess: dict[str, Any]) -> Response:
-        report = await imports_api.import_errors(hub, import_id)
+        report = await csv_import_api.import_errors(hub, import_id)
         report.headers["Content-Disposition"] = f'attachment; filename="{import_id}.errors.csv"'
         return report
 

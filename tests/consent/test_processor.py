@@ -14,7 +14,7 @@ from engagehub.consent.model import Change
 from engagehub.model import IncomingEvent
 from engagehub.processing import reset, run_until_caught_up
 from engagehub.settings import Settings
-from engagehub.storage import Database
+from engagehub.storage import Database, logread
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
 from tests.conftest import make_source
@@ -115,8 +115,9 @@ def test_vendor_signals_apply_and_are_re_emitted(db: Database, settings: Setting
             ("whatsapp", "unsubscribed", "no_status"),  # same time as the STOP, later position
             ("sms", "unsubscribed", "no_status"),
         ]
-        emitted, _ = log.query(
-            conn, log.EventQuery(limit=100, ascending=True, source_id=store.builtin_source_id(conn))
+        emitted, _ = logread.query(
+            conn,
+            logread.EventQuery(limit=100, ascending=True, source_id=store.builtin_source_id(conn)),
         )
     names = [(e.event, e.contact) for e in emitted]
     assert ("Channel Subscription Updated", "ada@example.com") in names

@@ -110,3 +110,5 @@ def test_site_builds_strict_and_lists_new_feature_pages(docs_copy: Path) -> None
     taxonomy = (site / "concepts" / "taxonomy" / "index.html").read_text()
     assert "users.messages.email.Delivery" in taxonomy
     assert (site / "reference" / "openapi.json").exists()
+    architecture = (site / "architecture" / "index.html").read_text()
+    assert '<pre class="mermaid"><code>flowchart TD' in architecture  # a diagram, not code

@@ -7,12 +7,15 @@ from urllib.parse import urlencode
 
 import httpx
 import orjson
+import pytest
 from fastapi.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
 from engagehub.model import StoredEvent
 from engagehub.storage import Database
 from engagehub.storage import events as log
+from engagehub.vendors import twilio
+from engagehub.vendors.common import form_body
 from tests.cases import CASES
 from tests.conftest import ADMIN_SECRET, assert_error, make_source
 from tests.vendors.signing import SendGridSigner
@@ -142,6 +145,26 @@ def test_twilio_inbound_stop_is_logged_with_its_action_and_replies(
     assert first.properties["keyword_action"] == "unsubscribe"
     assert first.contact == "+14155550100"
     assert "keyword" not in second.properties
+
+
+def test_twilio_decodes_each_form_body_once(
+    client: TestClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Verify and parse share one decode of the body (it used to be parsed twice)."""
+    make_source(db, "tw", "twilio", secret=TOKEN)
+    decoded: list[bytes] = []
+
+    def counted(body: bytes) -> list[tuple[str, str]]:
+        decoded.append(body)
+        return form_body(body)
+
+    monkeypatch.setattr(twilio, "form_body", counted)
+    params = [("MessageSid", "SMonce"), ("From", "+14155550199"), ("MessageStatus", "sent")]
+    assert _twilio_post(client, "/webhooks/twilio/tw/status", params).status_code == 200
+    inbound = [("MessageSid", "SMonce2"), ("From", "+14155550100"), ("Body", "hi")]
+    assert _twilio_post(client, "/webhooks/twilio/tw/inbound", inbound).status_code == 200
+    assert decoded == [urlencode(params).encode(), urlencode(inbound).encode()]
+    assert [e.vendor_event for e in stored(db)] == ["sms:sent", "sms:received"]
 
 
 def test_twilio_public_base_url_behind_a_proxy(database_url: str, db: Database) -> None:

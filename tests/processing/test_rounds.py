@@ -23,7 +23,7 @@ from engagehub.processing.health import ProcessorFailed, failures, skip
 from engagehub.processing.log_index import LogIndex
 from engagehub.processing.unmapped import UnmappedCounter
 from engagehub.settings import Settings
-from engagehub.storage import Database, event_index
+from engagehub.storage import Database, event_index, logread
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
 from engagehub.timeutil import now_ms
@@ -269,7 +269,7 @@ def test_unmapped_and_index_count_each_event_once_across_windows(db: Database) -
         }
         assert counts == {f"Name {k}": len(range(k, 101, 4)) for k in range(4)}
         assert len(event_index.pairs(conn)) == 2 * 101  # user + name key each
-        found, _ = log.query(conn, log.EventQuery(user_id="user-3", limit=1000))
+        found, _ = logread.query(conn, logread.EventQuery(user_id="user-3", limit=1000))
         assert sorted(e.dedup_key for e in found) == sorted(
             f"e{i}" for i in range(101) if i % 7 == 3
         )
@@ -306,5 +306,5 @@ def test_shards_divide_a_processor_and_reshard_without_loss(db: Database) -> Non
         assert len(event_index.pairs(conn)) == 2 * 90
         assert reshard(conn, index, 1)
         assert get_offset(conn, "log_index") == 90
-        found, _ = log.query(conn, log.EventQuery(user_id="user-7"))
+        found, _ = logread.query(conn, logread.EventQuery(user_id="user-7"))
         assert [e.dedup_key for e in found] == ["e7"]

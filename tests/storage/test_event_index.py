@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engagehub.model import IncomingEvent
-from engagehub.storage import Database, followers
+from engagehub.storage import Database, followers, logread
 from engagehub.storage.event_index import FOLLOWER, KEYED_COLUMNS, indexed_upto, key_hash, key_sql
 
 VALUES = ["u1", "alice@example.com", "+15555550100", "ünï-ç0de", "x" * 300]
@@ -57,7 +57,7 @@ def test_posting_lists_answer_every_key_and_erasure_removes_positions(db: Databa
         pairs = event_index.pairs(conn)
         assert len(pairs) == 24 * 4  # user, contact, message and name of each event
         assert rows < len(pairs)  # lists, not a row per key and event
-        found, _ = log.query(conn, log.EventQuery(user_id="user-1", limit=100))
+        found, _ = logread.query(conn, logread.EventQuery(user_id="user-1", limit=100))
         assert sorted(e.dedup_key for e in found) == sorted(f"p{i}" for i in range(1, 24, 3))
         stored = log.read_range(conn, 0, 24)
         with conn.transaction():
@@ -66,5 +66,5 @@ def test_posting_lists_answer_every_key_and_erasure_removes_positions(db: Databa
         assert not {s for _, s in event_index.pairs(conn)} & {
             e.seq for e in stored if e.user_id == "user-1"
         }
-        kept, _ = log.query(conn, log.EventQuery(message_id="m0", limit=100))
+        kept, _ = logread.query(conn, logread.EventQuery(message_id="m0", limit=100))
         assert sorted(e.dedup_key for e in kept) == ["p0", "p2", "p3"]  # p1 left m0's list too

@@ -8,7 +8,7 @@ from engagehub.errors import ConflictError, NotFound, PayloadError
 from engagehub.model import IncomingEvent, event_id_for
 from engagehub.processing import run_until_caught_up
 from engagehub.processing.log_index import LogIndex
-from engagehub.storage import Database, migrate
+from engagehub.storage import Database, logread, migrate
 from engagehub.storage import events as log
 from engagehub.storage import sources as source_store
 from engagehub.storage.migrate import load_migrations
@@ -86,20 +86,20 @@ def test_query_filters_and_cursor_pagination(db: Database) -> None:
         run_until_caught_up(conn, [LogIndex()])
         # Events after the index's cursor are found too (the unindexed tail).
         log.append(conn, [log.Batch(src.id, 2, [ev("late", user_id="u0")])])
-        page, cursor = log.query(conn, log.EventQuery(user_id="u0", limit=2))
+        page, cursor = logread.query(conn, logread.EventQuery(user_id="u0", limit=2))
         assert [e.dedup_key for e in page] == ["late", "m9"]
         assert cursor
-        rest, end = log.query(conn, log.EventQuery(user_id="u0", limit=5, cursor=cursor))
+        rest, end = logread.query(conn, logread.EventQuery(user_id="u0", limit=5, cursor=cursor))
         assert [e.dedup_key for e in rest] == ["m6", "m3", "m0"]
         assert end is None
-        only, _ = log.query(conn, log.EventQuery(campaign_id="c1", since=1_700_000_005_000))
+        only, _ = logread.query(conn, logread.EventQuery(campaign_id="c1", since=1_700_000_005_000))
         assert [e.dedup_key for e in only] == ["m9", "m7", "m5"]
-        unmapped, _ = log.query(conn, log.EventQuery(unmapped=True))
+        unmapped, _ = logread.query(conn, logread.EventQuery(unmapped=True))
         assert [e.dedup_key for e in unmapped] == ["m7"]
-        asc, _ = log.query(conn, log.EventQuery(limit=3, ascending=True))
+        asc, _ = logread.query(conn, logread.EventQuery(limit=3, ascending=True))
         assert [e.seq for e in asc] == [1, 2, 3]
     with pytest.raises(PayloadError):
-        log.decode_cursor("!!")
+        logread.decode_cursor("!!")
 
 
 def test_sources_store_only_a_hash_of_the_write_key(db: Database) -> None:
