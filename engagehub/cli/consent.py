@@ -26,6 +26,7 @@ from engagehub.consent.csv_import import (
 from engagehub.consent.model import Change
 from engagehub.privacy import suppress
 from engagehub.processing import run_until_caught_up
+from engagehub.runtime import tune_runtime
 from engagehub.timeutil import now_ms
 
 ALONGSIDE_BYTES = 2_000_000
@@ -55,6 +56,7 @@ def import_subscriptions(
     ] = None,
 ) -> None:
     """Import profiles and subscription states; rejected rows go to an error report CSV."""
+    tune_runtime()  # validation allocates objects per cell: collect rarely, skip start-up objects
     current = settings()
     region = (default_region or current.default_region).upper()
     report_path = errors or file.with_name(file.stem + ".errors.csv")
@@ -71,22 +73,20 @@ def import_subscriptions(
         task = bar.add_task(file.name, total=file.stat().st_size or 1)
 
         def refused(changes: list[Change]) -> set[int]:
-            keys = ((c.contact, c.channel, c.group) for c in changes)
-            return refused_indexes(changes, store.load_states(conn, keys))
-
-        def sink(item: batches.Chunk) -> int:
-            return batches.append(conn, builtin, item, now_ms())
+            return refused_indexes(changes, lambda keys: store.load_states(conn, keys))
 
         try:
-            result = run_import(
-                fh,
-                job,
-                refused,
-                None if dry_run else sink,
-                report,
-                progress=lambda: bar.update(task, completed=fh.tell()),
-                erased=lambda values: suppress.matching(conn, values),
-            )
+            with batches.Appender(db, builtin, now_ms) as appender:
+                result = run_import(
+                    fh,
+                    job,
+                    refused,
+                    None if dry_run else appender.put,
+                    report,
+                    progress=lambda: bar.update(task, completed=fh.tell()),
+                    erased=lambda values: suppress.matching(conn, values),
+                )
+            result.stored = appender.stored
         finally:
             report.close()
             job.close()
