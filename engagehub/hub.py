@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -25,7 +24,7 @@ from engagehub.storage import Database, migrate
 from engagehub.storage import events as log
 from engagehub.storage import sources as source_store
 from engagehub.storage.base import Connection
-from engagehub.storage.writer import LogWriter
+from engagehub.storage.writer import IngestSignal, LogWriter
 from engagehub.timeutil import now_ms
 
 T = TypeVar("T")
@@ -64,9 +63,9 @@ class Hub:
         self.writer = LogWriter(db)
         self.writer.before_append = timing.writer_hook(settings)  # click timing rules (#20)
         # Set while appends wait for the writer; the processors (any process) let them go first.
-        self.writer.busy_flag = multiprocessing.get_context("spawn").Value("b", 0, lock=False)
+        self.writer.signal = IngestSignal()
         self.runner = ProcessorRunner(
-            db, processors, settings, self.writer.busy_flag, factory=processor_factory
+            db, processors, settings, self.writer.signal, factory=processor_factory
         )
         self._unlisten: Callable[[], None] | None = None
         self.services = ServiceRunner(db, services)

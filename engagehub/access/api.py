@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Query, Request
 from pydantic import BaseModel, Field
 
 from engagehub.access import audit, tokens
-from engagehub.api.auth import require_admin
 from engagehub.api.deps import HubDep
+from engagehub.api.routing import PeriodDep, admin_router
 from engagehub.http import JSONResponse, error_responses
 from engagehub.storage.base import Connection
-from engagehub.timeutil import format_ts, parse_param
+from engagehub.storage.keyset import page
+from engagehub.timeutil import format_ts
 
-router = APIRouter(prefix="/api", tags=["access"], dependencies=[Depends(require_admin)])
+router = admin_router("access")
 
 
 class NewToken(BaseModel):
@@ -91,17 +92,17 @@ async def delete_token(hub: HubDep, name: str) -> JSONResponse:
 )
 async def audit_log(
     hub: HubDep,
+    period: PeriodDep,
     actor: str | None = None,
     action: str | None = None,
     via: str | None = None,
-    since: Annotated[str | None, Query(alias="from")] = None,
-    until: Annotated[str | None, Query(alias="to")] = None,
     cursor: int | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> JSONResponse:
     """Filter by token name, action substring, via (api, dashboard, cli) and time."""
-    lo, hi = parse_param(since, "from"), parse_param(until, "to")
-    rows = await hub.read(lambda c: audit.query(c, actor, action, via, lo, hi, cursor, limit + 1))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return JSONResponse({"entries": rows, "next_cursor": rows[-1]["id"] if more and rows else None})
+    lo, hi = period.since, period.until
+    rows, last = page(
+        await hub.read(lambda c: audit.query(c, actor, action, via, lo, hi, cursor, limit + 1)),
+        limit,
+    )
+    return JSONResponse({"entries": rows, "next_cursor": last["id"] if last else None})

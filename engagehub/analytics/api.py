@@ -4,24 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as FastPath
+from fastapi import Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
 from engagehub.analytics import goals as goal_store
 from engagehub.analytics import service, stats
 from engagehub.analytics.processor import AnalyticsProcessor
-from engagehub.api.auth import require_admin
 from engagehub.api.deps import HubDep
+from engagehub.api.routing import PeriodDep, admin_router
 from engagehub.http import INT64_MAX, JSONResponse, error_responses
 from engagehub.hub import Hub
 from engagehub.ingest.body import body_as
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
-from engagehub.timeutil import parse_param
 
-router = APIRouter(prefix="/api", tags=["analytics"], dependencies=[Depends(require_admin)])
+router = admin_router("analytics")
 _CATCH_UP_S = 5.0
 
 
@@ -71,14 +70,13 @@ async def get_campaigns(
 async def get_campaign_stats(
     hub: HubDep,
     campaign_id: str,
-    from_: Annotated[str | None, Query(alias="from", description="ISO 8601 or epoch")] = None,
-    to: Annotated[str | None, Query(description="ISO 8601 or epoch (exclusive)")] = None,
+    period: PeriodDep,
     channel: str | None = None,
     variation: str | None = None,
     interval: Annotated[str, Query(description="hour, day or auto")] = "auto",
 ) -> JSONResponse:
     """Counts fall in the range by the time of their milestone (UTC hours)."""
-    since, until = parse_param(from_, "from"), parse_param(to, "to")
+    since, until = period.since, period.until
     progress = await settled(hub)
 
     def run(conn: Connection) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from engagehub.analytics.lifecycle import MILESTONES
 from engagehub.analytics.processor import AnalyticsProcessor, settle, store_goal_rows
 from engagehub.errors import NotFound
 from engagehub.processing import get_offset
-from engagehub.storage import logread
+from engagehub.storage import logread, sources
 from engagehub.storage.base import Connection
 from engagehub.timeutil import format_ts
 
@@ -79,7 +79,6 @@ def remove_goal(conn: Connection, goal_id: int) -> None:
 
 def message_view(conn: Connection, message_id: str, limit: int = 500) -> dict[str, Any]:
     """A message's lifecycle (first time of each milestone, final status) and its timeline."""
-    from engagehub.api.events import source_names
     from engagehub.eventjson import event_json
 
     target = conn.scalar(
@@ -105,7 +104,7 @@ def message_view(conn: Connection, message_id: str, limit: int = 500) -> dict[st
     events = sorted(by_seq.values(), key=lambda ev: (ev.event_time, ev.seq))[:limit]
     if found is None and not events:
         raise NotFound(f"no message {message_id!r}", message_id=message_id)
-    names = source_names(conn)
+    names = sources.names(conn)
     timeline = [event_json(ev, names, raw=True) for ev in events]
     if found is None:
         return {"message_id": message_id, "status": None, "milestones": {}, "timeline": timeline}

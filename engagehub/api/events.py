@@ -4,23 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Query
 
-from engagehub.api.auth import require_admin
 from engagehub.api.deps import HubDep
+from engagehub.api.routing import admin_router
 from engagehub.eventjson import SHAPE_VERSION, event_json
 from engagehub.http import JSONResponse, error_responses
 from engagehub.storage import logread
 from engagehub.storage import sources as source_store
 from engagehub.storage.base import Connection
+from engagehub.storage.keyset import page
 from engagehub.timeutil import format_ts, parse_param
 
-router = APIRouter(prefix="/api", tags=["events"], dependencies=[Depends(require_admin)])
-
-
-def source_names(conn: Connection) -> dict[int, str]:
-    """Source id -> name, for rendering."""
-    return {s.id: s.name for s in source_store.list_all(conn)}
+router = admin_router("events")
 
 
 @router.get(
@@ -59,7 +55,7 @@ async def list_events(
     )
 
     def run(conn: Connection) -> dict[str, Any]:
-        names = source_names(conn)
+        names = source_store.names(conn)
         if source is not None:
             q.source_id = source_store.by_name(conn, source).id
         events, next_cursor = logread.query(conn, q)
@@ -86,13 +82,14 @@ async def unmapped_counts(
     offset = int(cursor) if cursor else 0
 
     def run(conn: Connection) -> dict[str, Any]:
-        names = source_names(conn)
+        names = source_store.names(conn)
         rows = conn.all(
             "SELECT source_id, vendor_event, count, first_seen, last_seen FROM unmapped_events "
             "ORDER BY count DESC, vendor_event, source_id LIMIT ? OFFSET ?",
             (limit + 1, offset),
         )
-        page = [
+        shown, last = page(rows, limit)
+        counts = [
             {
                 "source": names.get(r["source_id"], str(r["source_id"])),
                 "vendor_event": r["vendor_event"],
@@ -100,9 +97,8 @@ async def unmapped_counts(
                 "first_seen": format_ts(r["first_seen"]),
                 "last_seen": format_ts(r["last_seen"]),
             }
-            for r in rows[:limit]
+            for r in shown
         ]
-        more = len(rows) > limit
-        return {"unmapped": page, "next_cursor": str(offset + limit) if more else None}
+        return {"unmapped": counts, "next_cursor": str(offset + limit) if last else None}
 
     return JSONResponse(await hub.read(run))

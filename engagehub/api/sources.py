@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Request
 from pydantic import BaseModel, Field
 
-from engagehub.api.auth import require_admin
 from engagehub.api.deps import HubDep
+from engagehub.api.routing import admin_router
 from engagehub.errors import PayloadError
 from engagehub.http import JSONResponse, error_responses
 from engagehub.ingest.cors import check_config
@@ -17,7 +17,7 @@ from engagehub.storage.base import Connection
 from engagehub.timeutil import format_ts, now_ms
 from engagehub.vendors import SOURCE_KINDS
 
-router = APIRouter(prefix="/api", tags=["sources"], dependencies=[Depends(require_admin)])
+router = admin_router("sources")
 
 
 class NewSource(BaseModel):

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
-
-from engagehub.api.auth import require_admin
+from engagehub.api.routing import admin_router
 from engagehub.http import JSONResponse, error_responses
 from engagehub.taxonomy import get_taxonomy
 
-router = APIRouter(prefix="/api", tags=["taxonomy"], dependencies=[Depends(require_admin)])
+router = admin_router("taxonomy")
 
 
 @router.get("/taxonomy", summary="The canonical taxonomy", responses=error_responses(401))

@@ -9,12 +9,12 @@ import orjson
 import typer
 from rich.table import Table
 
-from engagehub.api.events import source_names
 from engagehub.cli.common import console, database
 from engagehub.eventjson import event_json
 from engagehub.model import StoredEvent
 from engagehub.storage import events as log
 from engagehub.storage import logread
+from engagehub.storage import sources as source_store
 from engagehub.timeutil import format_ts
 
 events_app = typer.Typer(help="Read the event log.", no_args_is_help=True)
@@ -62,7 +62,7 @@ def tail(
         limit=limit,
     )
     with db.session() as conn:
-        names = source_names(conn)
+        names = source_store.names(conn)
         found, _ = logread.query(conn, q)
         found.reverse()
         _print(found, names, as_json)
@@ -73,7 +73,7 @@ def tail(
                 q.after_seq, q.cursor = last, None
                 fresh, _ = logread.query(conn, q)
                 if fresh:
-                    names = source_names(conn)
+                    names = source_store.names(conn)
                     _print(fresh, names, as_json)
                     last = fresh[-1].seq
         except KeyboardInterrupt:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Query, Request
 from pydantic import BaseModel, Field
 
-from engagehub.api.auth import require_admin
 from engagehub.api.deps import HubDep
+from engagehub.api.routing import admin_router
 from engagehub.consent import store
 from engagehub.consent.double_opt_in import DOI_PREFIX, RESENT, double_opt_in_request
 from engagehub.consent.model import (
@@ -29,7 +29,7 @@ from engagehub.model import IncomingEvent
 from engagehub.storage.base import Connection
 from engagehub.timeutil import now_ms
 
-router = APIRouter(prefix="/api", tags=["subscriptions"], dependencies=[Depends(require_admin)])
+router = admin_router("subscriptions")
 MAX_ITEMS = 1000
 
 

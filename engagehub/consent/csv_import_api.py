@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import File, Form, UploadFile
 from starlette.responses import Response
 
 from engagehub import csvsafe
-from engagehub.api.auth import require_admin
 from engagehub.api.deps import HubDep
+from engagehub.api.routing import admin_router
 from engagehub.consent import batches, store
 from engagehub.consent.csv_import import (
     REPORT_COLUMNS,
@@ -37,7 +37,7 @@ from engagehub.privacy import suppress
 from engagehub.storage.base import Connection
 from engagehub.timeutil import format_ts, now_ms
 
-router = APIRouter(prefix="/api", tags=["imports"], dependencies=[Depends(require_admin)])
+router = admin_router("imports")
 logger = logging.getLogger(__name__)
 _tasks: set[asyncio.Task[None]] = set()
 

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
-
-from engagehub.api.auth import require_admin
 from engagehub.api.deps import HubDep
+from engagehub.api.routing import admin_router
 from engagehub.consent.model import STATUSES
 from engagehub.http import JSONResponse, error_responses
 from engagehub.storage.base import Connection
 
-router = APIRouter(prefix="/api", tags=["consent"], dependencies=[Depends(require_admin)])
+router = admin_router("consent")
 
 
 def counts(conn: Connection) -> list[dict[str, Any]]:

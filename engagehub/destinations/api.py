@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
-from engagehub.api.auth import require_admin
 from engagehub.api.deps import HubDep
+from engagehub.api.routing import admin_router
 from engagehub.destinations import store
 from engagehub.destinations.guard import check_destination
 from engagehub.http import JSONResponse, error_responses
@@ -16,7 +15,7 @@ from engagehub.storage import events as log
 from engagehub.storage.base import Connection
 from engagehub.timeutil import format_ts
 
-router = APIRouter(prefix="/api", tags=["destinations"], dependencies=[Depends(require_admin)])
+router = admin_router("destinations")
 
 
 class NewDestination(BaseModel):

@@ -24,14 +24,17 @@ from typing import Any
 import fastavro
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from engagehub.eventjson import name_of
 from engagehub.export import files, schema
+from engagehub.storage import logread
 from engagehub.storage.base import Connection
 from engagehub.taxonomy import get_taxonomy
 from engagehub.vendors import braze
 
+_LIMIT = {"int": 1 << 31, "long": 1 << 63}
+"""Avro ``int`` and ``long`` hold values in [-limit, limit)."""
 OTHER_PREFIX = "engagehub."
 """Folder prefix of events that have no Braze type."""
 _ARROW = {
@@ -64,32 +67,42 @@ def braze_type_of() -> dict[str, str]:
 
 def braze_rows(conn: Connection, after: int, upto: int) -> dict[int, tuple[str, str]]:
     """seq -> (dedup key, raw record) of the range's events from Braze sources."""
-    rows = conn.all(
-        "SELECT seq, dedup_key, raw FROM events WHERE seq > ? AND seq <= ? AND source_id IN "
-        "(SELECT id FROM sources WHERE kind = 'braze')",
-        (after, upto),
-    )
-    return {int(r["seq"]): (str(r["dedup_key"]), str(r["raw"])) for r in rows}
+    found = logread.raw_of_kind(conn, "braze", after, upto)
+    return {
+        int(seq): (str(key), str(raw))
+        for seq, key, raw in zip(
+            found.column("seq").to_pylist(),
+            found.column("dedup_key").to_pylist(),
+            found.column("raw").to_pylist(),
+            strict=True,
+        )
+    }
 
 
 def folder_names(table: pa.Table, from_braze: dict[int, tuple[str, str]]) -> pa.Array:
-    """Each row's ``event_type=`` folder in the Currents layout."""
+    """Each row's ``event_type=`` folder in the Currents layout: a Braze event's own type, else
+    the Braze type of its canonical event, else ``engagehub.<name_of>``."""
     known = braze_type_of()
-    out = []
-    for seq, event, vendor, kind in zip(
-        table.column("seq").to_pylist(),
-        table.column("event").to_pylist(),
-        table.column("vendor_event").to_pylist(),
-        table.column("type").to_pylist(),
-        strict=True,
-    ):
-        if seq in from_braze:
-            out.append(from_braze[seq][0].partition(":")[0])
-        elif event in known:
-            out.append(known[event])
-        else:
-            out.append(OTHER_PREFIX + name_of(event, vendor, kind))
-    return pa.array(out, pa.string())
+    event = table.column("event").combine_chunks()
+    mapped = pc.take(
+        pa.array(list(known.values()), pa.string()),
+        pc.index_in(event, pa.array(list(known), pa.string())),
+    )
+    named = event
+    for fallback in ("vendor_event", "type"):  # eventjson.name_of: "" counts as no name
+        named = pc.if_else(_filled(named), named, table.column(fallback).combine_chunks())
+    other = pc.binary_join_element_wise(pa.scalar(OTHER_PREFIX), named, "")
+    if from_braze:
+        seqs = pa.array(list(from_braze), pa.int64())
+        types = pa.array([key.partition(":")[0] for key, _ in from_braze.values()], pa.string())
+        own = pc.take(types, pc.index_in(table.column("seq").combine_chunks(), seqs))
+        return pc.coalesce(own, mapped, other)
+    return pc.coalesce(mapped, other)
+
+
+def _filled(values: pa.Array) -> pa.Array:
+    """Whether each value is a non-empty string (Python's truthiness of a text)."""
+    return pc.fill_null(pc.not_equal(values, ""), False)
 
 
 def is_braze_type(folder: str) -> bool:
@@ -97,10 +110,27 @@ def is_braze_type(folder: str) -> bool:
     return folder in braze_schemas()
 
 
+def arrow_table(part: pa.Table, folder: str, from_braze: dict[int, tuple[str, str]]) -> pa.Table:
+    """The partition as a table of Braze records of ``folder``'s schema (Parquet's input)."""
+    found = columns(part, folder, from_braze)
+    if found is not None:
+        return found
+    return pa.Table.from_pylist(records(part, folder, from_braze), schema=arrow_schema(folder))
+
+
+def avro_records(
+    part: pa.Table, folder: str, from_braze: dict[int, tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """The partition as Braze records of ``folder``'s schema (Avro's input)."""
+    found = columns(part, folder, from_braze)
+    return found.to_pylist() if found is not None else records(part, folder, from_braze)
+
+
 def records(
     part: pa.Table, folder: str, from_braze: dict[int, tuple[str, str]]
 ) -> list[dict[str, Any]]:
-    """The partition's rows as Braze records of ``folder``'s schema."""
+    """The partition's rows as Braze records of ``folder``'s schema, row by row (Braze's own
+    records, and the reference ``columns`` must equal)."""
     fields = braze_schemas()[folder]
     out = []
     for row in _rows(part):
@@ -114,6 +144,93 @@ def records(
             source = _from_canonical(row)
         out.append({name: _value(source.get(name), kind) for name, kind in fields})
     return out
+
+
+def columns(part: pa.Table, folder: str, from_braze: dict[int, tuple[str, str]]) -> pa.Table | None:
+    """``records`` built column by column for events of other vendors: each field from its log
+    column or canonical property (Arrow's JSON reader over ``properties``), kept as is where
+    its Arrow type already is the field's type; a field that is not (a number where Braze has
+    a string, a date-like text Arrow took for a timestamp) is converted row by row as
+    ``records`` does. None (use ``records``) when the partition holds Braze's own records or
+    its properties do not parse as columns."""
+    if from_braze and pc.any(pc.is_in(part.column("seq"), pa.array(list(from_braze)))).as_py():
+        return None
+    parsed = files.parse_properties(part.column("properties"))
+    if parsed is None:
+        return None
+    count = part.num_rows
+    sources: list[dict[str, Any]] = []
+
+    def log(name: str) -> pa.Array:
+        return part.column(name).combine_chunks()
+
+    def prop(key: str) -> pa.Array:
+        if key not in parsed.column_names:
+            return pa.nulls(count)
+        return parsed.column(key).combine_chunks()
+
+    contact = log("contact")
+    renames = schema.currents_fields()
+    arrays = []
+    for name, kind in braze_schemas()[folder]:
+        value: pa.Array | None
+        if name == "id":
+            value = log("id")
+        elif name == "time":
+            value = pc.divide(log("time").cast(pa.int64()), 1000)  # truncates toward zero
+        elif name == "external_user_id":
+            value = log("user_id")
+        elif name == "user_id":
+            value = prop("braze_id")
+        elif name == "campaign_id":
+            own, given = log("campaign_id"), _typed(prop("campaign_id"), "string")
+            value = None if given is None else pc.if_else(_filled(own), own, given)
+        elif name in ("email_address", "phone_number"):
+            email = name == "email_address"
+            given = _typed(prop("email" if email else "phone"), "string")
+            looks = pc.match_substring(contact, "@") if email else pc.starts_with(contact, "+")
+            own = pc.if_else(pc.fill_null(looks, False), contact, pa.nulls(count, pa.string()))
+            value = None if given is None else pc.if_else(_filled(given), given, own)
+        else:
+            value = prop(renames.get(name, name))
+        typed = None if value is None else _typed(value, kind)
+        if typed is None:
+            if not sources:
+                sources.extend(_from_canonical(row) for row in _rows(part))
+            typed = pa.array([_value(s.get(name), kind) for s in sources], _arrow_type(kind))
+        arrays.append(typed)
+    return pa.Table.from_arrays(arrays, schema=arrow_schema(folder))
+
+
+def _typed(values: pa.Array, kind: Any) -> pa.Array | None:
+    """``values`` as the field's Arrow type when that changes no value (``_value``'s rules),
+    else None."""
+    target = _arrow_type(kind)
+    found = values.type
+    if found == pa.null():
+        return pa.nulls(len(values), target)
+    if found == target:
+        return values
+    try:
+        if kind in ("int", "long") and pa.types.is_integer(found):
+            return values.cast(target)  # a safe cast: out of range raises
+        if kind in ("float", "double") and (
+            pa.types.is_integer(found) or pa.types.is_floating(found)
+        ):
+            return values.cast(target)
+    except pa.ArrowInvalid:
+        return None
+    return None
+
+
+def _arrow_type(kind: Any) -> pa.DataType:
+    return pa.list_(pa.string()) if isinstance(kind, dict) else _ARROW[kind]
+
+
+def arrow_schema(folder: str, meta: dict[str, str] | None = None) -> pa.Schema:
+    """The Arrow schema of ``folder``'s records (types matching its Avro schema)."""
+    fields = [pa.field(f, _arrow_type(kind)) for f, kind in braze_schemas()[folder]]
+    return pa.schema(fields, metadata=meta)
 
 
 _USED = ("seq", "id", "time", "user_id", "campaign_id", "contact", "properties")
@@ -152,21 +269,18 @@ def _value(value: Any, kind: Any) -> Any:
         return None
     if isinstance(kind, dict):  # arrays of strings
         items = value if isinstance(value, list) else [value]
-        return [None if v is None else v if isinstance(v, str) else _text(v) for v in items]
+        return [None if v is None else files.text(v) for v in items]
     try:
         if kind in ("int", "long"):
-            return value if isinstance(value, int) and not isinstance(value, bool) else int(value)
+            number = value if isinstance(value, int) and not isinstance(value, bool) else int(value)
+            return number if -_LIMIT[kind] <= number < _LIMIT[kind] else None  # no room: none
         if kind in ("float", "double"):
             return float(value)
         if kind == "boolean":
             return value if isinstance(value, bool) else str(value).lower() in ("true", "1")
     except (TypeError, ValueError):
         return None
-    return value if isinstance(value, str) else _text(value)
-
-
-def _text(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    return files.text(value)
 
 
 def _avro_schema(folder: str) -> dict[str, Any]:
@@ -191,14 +305,9 @@ def avro_bytes(recs: list[dict[str, Any]], folder: str, meta: dict[str, str]) ->
     return buf.getvalue()
 
 
-def parquet_bytes(recs: list[dict[str, Any]], folder: str, meta: dict[str, str]) -> bytes:
-    """A Parquet file of Braze records (Arrow types matching the Avro schema)."""
-    fields = [
-        pa.field(f, pa.list_(pa.string()) if isinstance(kind, dict) else _ARROW[kind])
-        for f, kind in braze_schemas()[folder]
-    ]
-    arrow_schema = pa.schema(fields, metadata=meta)
-    table = pa.Table.from_pylist(recs, schema=arrow_schema)
+def parquet_bytes(table: pa.Table, meta: dict[str, str]) -> bytes:
+    """A Parquet file of Braze records (``arrow_table``)."""
+    table = table.replace_schema_metadata(meta)
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
+    pq.write_table(table, sink, compression=files.codecs(table))
     return bytes(sink.getvalue().to_pybytes())

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import fastavro
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,15 +27,18 @@ _loads = orjson.loads
 _dumps = orjson.dumps
 
 
+def text(value: Any) -> str:
+    """A JSON value in a string field: a string as is, anything else (numbers, booleans,
+    objects) as its JSON text."""
+    return value if isinstance(value, str) else _dumps(value).decode()
+
+
 def _strings(values: list[Any]) -> pa.Array:
     """A string column; non-string JSON values (numbers, booleans) are written as JSON text."""
     try:
         return pa.array(values, pa.string())
     except (pa.ArrowTypeError, pa.ArrowInvalid):
-        return pa.array(
-            [v if v is None or isinstance(v, str) else _dumps(v).decode() for v in values],
-            pa.string(),
-        )
+        return pa.array([None if v is None else text(v) for v in values], pa.string())
 
 
 def build_table(read: pa.Table) -> pa.Table:
@@ -44,13 +48,19 @@ def build_table(read: pa.Table) -> pa.Table:
     return pa.Table.from_arrays([*columns, *_property_columns(props), props], schema=schema.SCHEMA)
 
 
-def _property_columns(props: pa.StringArray) -> list[pa.Array]:
-    """The promoted property columns: Arrow's JSON reader when all are strings, else per row.
+def parse_properties(props: pa.Array | pa.ChunkedArray) -> pa.Table | None:
+    """Every key of the ``properties`` JSON objects as an Arrow column (types inferred), or
+    None when Arrow's JSON reader cannot take them (a key with mixed types, say): the caller
+    then decodes per row.
 
     The reader gets the column's own bytes, one object a line (no Python object per row).
+    Inferred types are Arrow's, not JSON's (a date-like string becomes a timestamp): callers
+    take a column as is only where its type is the one they need.
     """
+    if isinstance(props, pa.ChunkedArray):
+        props = props.combine_chunks()
     if len(props) == 0:
-        return [pa.array([], pa.string()) for _ in schema.PROPERTY_COLUMNS]
+        return pa.table({})
     lines = pc.binary_join_element_wise(props, pa.scalar(""), "\n")
     bounds = pa.Array.from_buffers(
         pa.int32(), len(lines) + 1, [None, lines.buffers()[1]], offset=lines.offset
@@ -63,19 +73,31 @@ def _property_columns(props: pa.StringArray) -> list[pa.Array]:
             pa.BufferReader(data.slice(lo, hi - lo)),
             read_options=pj.ReadOptions(block_size=1 << 26),
         )
-        if parsed.num_rows != len(props):
-            raise ValueError("row count")
-        out = []
-        for name in schema.PROPERTY_COLUMNS:
-            if name not in parsed.column_names:
-                out.append(pa.nulls(len(props), pa.string()))
-                continue
+        parsed.validate()  # pyarrow 26 can build a list column whose offsets pass its values
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+    return parsed if parsed.num_rows == len(props) else None
+
+
+def _property_columns(props: pa.StringArray) -> list[pa.Array]:
+    """The promoted property columns: Arrow's JSON reader where a column came out as strings
+    (or no value), else that column decoded per row."""
+    parsed = parse_properties(props)
+    rows: list[dict[str, Any]] | None = None
+    out = []
+    for name in schema.PROPERTY_COLUMNS:
+        if parsed is not None and name not in parsed.column_names:
+            out.append(pa.nulls(len(props), pa.string()))
+            continue
+        if parsed is not None:
             column = parsed.column(name).combine_chunks()
-            out.append(column if column.type == pa.string() else pc.cast(column, pa.string()))
-        return out
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError):
-        rows = [_loads(p) for p in props.to_pylist()]
-        return [_strings([p.get(name) for p in rows]) for name in schema.PROPERTY_COLUMNS]
+            if column.type in (pa.string(), pa.null()):
+                out.append(column.cast(pa.string()))
+                continue
+        if rows is None:
+            rows = [_loads(p) if p else {} for p in props.to_pylist()]
+        out.append(_strings([p.get(name) for p in rows]))
+    return out
 
 
 def folder_names(table: pa.Table) -> pa.Array:
@@ -86,41 +108,67 @@ def folder_names(table: pa.Table) -> pa.Array:
     ).combine_chunks()
 
 
+_HOUR_MS = 3_600_000
+
+
 def partitions(
     table: pa.Table, names: pa.Array | None = None
-) -> list[tuple[tuple[str, str], pa.Table]]:
-    """The table split per (folder name, ``YYYY-MM-DD-HH`` of the event time), sorted.
+) -> list[tuple[tuple[str, str], pa.Array]]:
+    """The rows of each (folder name, ``YYYY-MM-DD-HH`` of the event time), sorted by both:
+    the row indices of each partition, in log order.
 
-    ``names`` is each row's folder (``folder_names`` by default). One stable sort (rows keep
-    their log order inside a partition), then slices at the runs' ends; no Python object per row.
+    ``names`` is each row's folder (``folder_names`` by default). Each row gets one integer key
+    (its name's rank, then its hour), one stable sort of that key orders the rows (log order
+    kept inside a partition) and the runs' ends split it; the caller gathers each partition
+    when it encodes it, so the whole table is never copied at once.
     """
     if table.num_rows == 0:
         return []
     names = folder_names(table) if names is None else names
-    hours = pc.floor_temporal(table.column("time"), unit="hour").cast(pa.int64())
-    order = pc.sort_indices(
-        pa.table({"event": names, "hour": hours, "seq": table.column("seq")}),
-        sort_keys=[("event", "ascending"), ("hour", "ascending"), ("seq", "ascending")],
-    )
-    table = table.take(order).combine_chunks()
-    events = names.take(order)
-    hours = pc.floor_temporal(table.column("time").chunk(0), unit="hour").cast(pa.int64())
-    ends = sorted(
-        {
-            int(e)
-            for column in (events, hours)
-            for e in pc.run_end_encode(column).run_ends.to_pylist()
-        }
-    )
-    out: list[tuple[tuple[str, str], pa.Table]] = []
+    if isinstance(names, pa.ChunkedArray):
+        names = names.combine_chunks()
+    encoded = pc.dictionary_encode(names)
+    by_name = pc.array_sort_indices(encoded.dictionary)
+    rank = pc.take(pc.array_sort_indices(by_name), encoded.indices).cast(pa.int64())
+    hours = pc.divide(
+        pc.floor_temporal(table.column("time"), unit="hour").cast(pa.int64()), _HOUR_MS
+    ).combine_chunks()
+    low = pc.min(hours).as_py()
+    key = pc.add(pc.shift_left(rank, 40), pc.subtract(hours, low))
+    order = pc.sort_indices(key)
+    runs = pc.run_end_encode(key.take(order))
+    ends = runs.run_ends.to_pylist()
+    out: list[tuple[tuple[str, str], pa.Array]] = []
     start = 0
-    for end in ends:
-        hour = datetime.fromtimestamp(hours[start].as_py() / 1000, tz=UTC)
-        out.append(
-            ((events[start].as_py(), hour.strftime("%Y-%m-%d-%H")), table.slice(start, end - start))
-        )
+    for end, value in zip(ends, runs.values.to_pylist(), strict=True):
+        name = encoded.dictionary[by_name[value >> 40].as_py()].as_py()
+        hour = datetime.fromtimestamp((low + (value & ((1 << 40) - 1))) * 3600, tz=UTC)
+        out.append(((name, hour.strftime("%Y-%m-%d-%H")), order.slice(start, end - start)))
         start = end
     return out
+
+
+class Gatherer:
+    """Rows of a table read in pieces, gathered without joining the pieces first (Arrow's take
+    over a chunked table copies every chunk into one array on each call)."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.batches = table.to_batches()
+        self.starts = np.cumsum([0, *(b.num_rows for b in self.batches)])
+        self.schema = table.schema
+
+    def take(self, rows: pa.Array) -> pa.Table:
+        """The rows at ``rows`` (ascending indices into the whole table), in that order."""
+        at = rows.to_numpy().astype(np.int64)
+        cuts = np.searchsorted(at, self.starts)
+        parts = [
+            batch.take(pa.array(at[lo:hi] - start))
+            for batch, start, lo, hi in zip(
+                self.batches, self.starts, cuts[:-1], cuts[1:], strict=False
+            )
+            if hi > lo
+        ]
+        return pa.Table.from_batches(parts, self.schema)
 
 
 # Dictionary pages only where values repeat (ids, texts and JSON would waste the effort), and
@@ -132,6 +180,16 @@ _DICTIONARY = [
 _STATISTICS = ["seq", "time", "received_at"]
 
 
+def codecs(table: pa.Table) -> dict[str, str]:
+    """zstd for every column but those with no value in this file: their pages are a few bytes
+    of definition levels, and a zstd call costs more to set up than it could save (of 34
+    columns, a partition often leaves half empty)."""
+    return {
+        name: "none" if column.null_count == len(column) else "zstd"
+        for name, column in zip(table.column_names, table.columns, strict=True)
+    }
+
+
 def parquet_bytes(table: pa.Table, meta: dict[str, str]) -> bytes:
     """A Parquet file (zstd) carrying the schema version in its key-value metadata."""
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
@@ -139,7 +197,7 @@ def parquet_bytes(table: pa.Table, meta: dict[str, str]) -> bytes:
     pq.write_table(
         table,
         sink,
-        compression="zstd",
+        compression=codecs(table),
         use_dictionary=[c for c in _DICTIONARY if c in table.column_names],
         write_statistics=[c for c in _STATISTICS if c in table.column_names],
     )
@@ -207,7 +265,7 @@ def _coerce(value: Any, kind: str) -> Any:
             return float(value)
     except (TypeError, ValueError):
         return None
-    return value if isinstance(value, str) else _dumps(value).decode()
+    return text(value)
 
 
 def avro_bytes(table: pa.Table, event_type: str, meta: dict[str, str]) -> bytes:

@@ -16,8 +16,8 @@ from fsspec.implementations.local import LocalFileSystem
 from engagehub.destinations import patterns
 from engagehub.errors import PayloadError
 from engagehub.export import currents, files, schema
-from engagehub.storage import arrow, followers
 from engagehub.storage import events as log
+from engagehub.storage import followers, logread
 from engagehub.storage.base import Connection
 from engagehub.timeutil import now_ms
 
@@ -109,15 +109,14 @@ def file_path(root: str, event: str, date: str, after: int, upto: int, fmt: str)
 def read_range(conn: Connection, events: str | None, after: int, upto: int) -> pa.Table:
     """The log rows of ``after < seq <= upto`` matching ``events``, as Arrow, in log order.
 
-    A long range is read as ``ENCODERS`` consecutive pieces at once (each its own ADBC
-    connection; the drivers work outside the GIL), then concatenated without a copy.
+    A long range is read as up to ``ENCODERS`` consecutive pieces at once
+    (``logread.arrow_between``).
     """
     where, params = patterns.sql(events)
-    sql = f"SELECT {schema.LOG_SQL} FROM events WHERE seq > ? AND seq <= ? AND {where} ORDER BY seq"
     pieces = max(1, min(ENCODERS, (upto - after) // READ_PIECE))
-    bounds = [after + (upto - after) * i // pieces for i in range(pieces + 1)]
-    params_of = [[bounds[i], bounds[i + 1], *params] for i in range(pieces)]
-    return pa.concat_tables(arrow.read_tables(conn, sql, params_of, schema.READ_SCHEMA))
+    return logread.arrow_between(
+        conn, schema.LOG_SQL, schema.READ_SCHEMA, after, upto, where, params, pieces
+    )
 
 
 def export_range(
@@ -150,21 +149,24 @@ def export_range(
         from_braze = currents.braze_rows(conn, after, upto)
         names = currents.folder_names(table, from_braze)
 
+    rows_of = files.Gatherer(table)
     jobs = [
         (
             file_path(root, event, date, after, upto, fmt),
-            part,
+            rows,
             event,
             schema.metadata(event, after, upto),
         )
-        for (event, date), part in files.partitions(table, names)
+        for (event, date), rows in files.partitions(table, names)
     ]
 
-    def encode(job: tuple[str, pa.Table, str, dict[str, str]]) -> tuple[str, bytes]:
-        path, part, event, meta = job
+    def encode(job: tuple[str, pa.Array, str, dict[str, str]]) -> tuple[str, bytes]:
+        path, rows, event, meta = job
+        part = rows_of.take(rows)  # gathered here: each encoder reuses the memory it freed
         return path, _encode(part, event, fmt, meta, layout, from_braze)
 
-    # Arrow's JSON reader and Parquet encoder release the GIL: partitions encode in parallel.
+    # Arrow's gathers, JSON reader and Parquet encoder release the GIL: partitions encode in
+    # parallel.
     with ThreadPoolExecutor(ENCODERS) as pool:
         items = list(pool.map(encode, jobs))
     files.write_files(fs, items)
@@ -181,10 +183,9 @@ def _encode(
 ) -> bytes:
     """One partition's file contents in the layout and format asked for."""
     if layout == "currents" and currents.is_braze_type(event):
-        recs = currents.records(part, event, from_braze)
         if fmt == "parquet":
-            return currents.parquet_bytes(recs, event, meta)
-        return currents.avro_bytes(recs, event, meta)
+            return currents.parquet_bytes(currents.arrow_table(part, event, from_braze), meta)
+        return currents.avro_bytes(currents.avro_records(part, event, from_braze), event, meta)
     part = files.build_table(part)
     if fmt == "parquet":
         return files.parquet_bytes(part, meta)

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from engagehub.api.auth import require_admin
 from engagehub.api.deps import HubDep
+from engagehub.api.routing import admin_router
 from engagehub.consent.model import contact_for
 from engagehub.errors import PayloadError
 from engagehub.http import JSONResponse, error_responses
@@ -27,7 +27,7 @@ from engagehub.messaging.delivery import send_now
 from engagehub.messaging.preview import PreviewIn, preview, send_json
 from engagehub.storage.base import Connection
 
-router = APIRouter(prefix="/api", tags=["messaging"], dependencies=[Depends(require_admin)])
+router = admin_router("messaging")
 _E = error_responses(400, 401, 404, 409)
 
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from fastapi import APIRouter, Depends
 from pydantic import SecretStr
 
 from engagehub import __version__
-from engagehub.api.auth import require_admin
 from engagehub.api.deps import HubDep
+from engagehub.api.routing import admin_router
 from engagehub.http import JSONResponse, error_responses
 from engagehub.hub import Hub
 from engagehub.ops import metrics
@@ -22,7 +21,7 @@ from engagehub.settings import Settings
 from engagehub.storage.base import Connection
 from engagehub.timeutil import format_ts
 
-router = APIRouter(prefix="/api", tags=["system"], dependencies=[Depends(require_admin)])
+router = admin_router("system")
 MASK = "********"
 
 

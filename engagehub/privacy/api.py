@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
 from engagehub.access import audit
-from engagehub.api.auth import require_admin
 from engagehub.api.deps import HubDep
+from engagehub.api.routing import admin_router
 from engagehub.http import JSONResponse, error_responses
 from engagehub.ops import metrics
 from engagehub.privacy import erase, export, requests
@@ -20,7 +20,7 @@ from engagehub.storage.base import Connection
 
 metrics.report_lag("privacy", requests.pending_lag)  # /metrics: pending vendor erasure requests
 
-router = APIRouter(prefix="/api", tags=["privacy"], dependencies=[Depends(require_admin)])
+router = admin_router("privacy")
 
 
 class EraseRequest(BaseModel):

@@ -17,13 +17,13 @@ from typing import Any
 
 import orjson
 
-from engagehub.api.events import source_names
 from engagehub.consent import store as consent
 from engagehub.eventjson import event_json
 from engagehub.privacy import person as people
 from engagehub.profiles import store as profile_store
 from engagehub.storage import Database
 from engagehub.storage import events as log
+from engagehub.storage import sources as source_store
 from engagehub.storage.base import Connection
 from engagehub.storage.sqlin import chunks, where_in
 from engagehub.timeutil import format_ts, now_ms
@@ -95,7 +95,7 @@ def document(conn: Connection, key: str, region: str) -> Iterator[bytes]:
     }
     head = orjson.dumps(header)
     yield head[:-1] + b',"events":['
-    names = source_names(conn)
+    names = source_store.names(conn)
     seqs = [e.seq for e in people.events(conn, p, messages)]
     first = True
     count = 0

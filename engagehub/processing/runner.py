@@ -30,7 +30,8 @@ _IDLE_POLL_S = 1.0
 _YIELD_S = 0.0003
 _RESTART_S = 1.0
 _ROUND_S = 0.1  # a round holds the SQLite write lock about this long; ingest commits between
-_YIELD_MAX_S = 0.02  # longest a round waits for queued appends to commit first
+_YIELD_MAX_S = 0.05  # longest a round waits for queued appends to commit first
+_POLL_S = 0.0005
 _BUSY_RECENT_S = 1.0  # ingest counts as busy this long after appends last waited
 
 Progress = dict[str, Any]
@@ -51,19 +52,22 @@ def follow(
 ) -> None:
     """Rounds until caught up, publish, sleep until woken; reconnect after database errors.
 
-    ``ingest_busy`` (a shared ``.value`` flag) is set while appends wait for the writer:
-    acknowledging events comes first, so a round waits (up to ``_YIELD_MAX_S``) for them.
+    ``ingest_busy`` (``storage.writer.IngestSignal``) tells whether the writer waits for the
+    write lock: acknowledging events comes first, so before a round the processors let it take
+    the lock (waiting at most ``_YIELD_MAX_S``); while ingest commits, rounds stay short.
     """
     from engagehub.processing.shards import units
 
     follower = Follower(units(processors, shards), window)
     conn = None
     busy_at = 0.0
+    commits = 0
     while not stopping():
-        yield_until = time.monotonic() + _YIELD_MAX_S  # real time: sleeps overrun on a busy box
-        while ingest_busy is not None and ingest_busy.value and time.monotonic() < yield_until:
-            busy_at = time.monotonic()
-            time.sleep(0.002)
+        if ingest_busy is not None:
+            if ingest_busy.commits != commits:  # ingest is appending: keep rounds short
+                commits, busy_at = ingest_busy.commits, time.monotonic()
+            if ingest_busy.waiting:  # it waits for the lock the last round held: its turn
+                let_one_commit(ingest_busy, time.monotonic() + _YIELD_MAX_S)
         # Short rounds (short write locks) only while ingest is busy; full windows otherwise.
         if time.monotonic() - busy_at < _BUSY_RECENT_S:
             if follower.round_s is None:
@@ -99,6 +103,14 @@ def follow(
         )
     if conn is not None:
         conn.close()
+
+
+def let_one_commit(ingest: Any, deadline: float) -> None:
+    """Wait until the writer, which waits for the write lock, has it (its group commit takes
+    every append queued by then), or ``deadline`` (real time); the next round waits for it."""
+    seen = ingest.commits
+    while ingest.waiting and ingest.commits == seen and time.monotonic() < deadline:
+        time.sleep(_POLL_S)
 
 
 class ProcessorRunner:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
-
-from engagehub.api.auth import require_admin
 from engagehub.api.deps import HubDep
+from engagehub.api.routing import admin_router
 from engagehub.http import JSONResponse, error_responses
 from engagehub.profiles import store
 from engagehub.storage.base import Connection
 
-router = APIRouter(prefix="/api", tags=["profiles"], dependencies=[Depends(require_admin)])
+router = admin_router("profiles")
 
 
 @router.get(

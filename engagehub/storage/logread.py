@@ -3,6 +3,9 @@ audiences, metrics): one place for their SQL over ``events``, with the columns o
 (``model.LOG_COLUMNS``). Processors read through their ``Window``; the log's own module
 (``storage.events``) appends and reads ranges.
 
+Bulk reads (export) come back as Arrow columns (``arrow_between``, ``raw_of_kind``), never as
+one Python object per row.
+
 Lookups by a keyed value (user, contact, message, campaign, an event's name) go through
 ``event_index`` for the part of the log it covers and scan only the tail it has not indexed
 yet, so none of them reads the whole log.
@@ -15,11 +18,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+
 from engagehub.errors import PayloadError
 from engagehub.model import StoredEvent
+from engagehub.storage import arrow
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
 from engagehub.storage.event_index import NAME, keyed
+from engagehub.storage.keyset import page
 
 
 def between(
@@ -72,6 +79,47 @@ def performers(conn: Connection, name: str, since: int | None = None) -> list[di
         where += " AND event_time >= ?"
         params.append(since)
     return conn.all(f"SELECT DISTINCT contact, user_id FROM events WHERE {where}", params)
+
+
+def arrow_between(
+    conn: Connection,
+    columns: str,
+    schema: pa.Schema,
+    after: int,
+    upto: int,
+    where: str = "1 = 1",
+    params: Sequence[Any] = (),
+    pieces: int = 1,
+) -> pa.Table:
+    """``columns`` of the events with ``after < seq <= upto`` matching ``where``, in log order,
+    as one Arrow table of ``schema``.
+
+    ``pieces`` > 1 reads that many consecutive seq ranges at once (``arrow.read_tables``: each
+    its own ADBC connection, the drivers outside the GIL), one chunk each, joined without a copy.
+    """
+    sql = f"SELECT {columns} FROM events WHERE seq > ? AND seq <= ? AND ({where}) ORDER BY seq"
+    pieces = max(1, min(pieces, upto - after))
+    bounds = [after + (upto - after) * i // pieces for i in range(pieces + 1)]
+    params_of = [[bounds[i], bounds[i + 1], *params] for i in range(pieces)]
+    return pa.concat_tables(arrow.read_tables(conn, sql, params_of, schema))
+
+
+RAW_SCHEMA = pa.schema([("seq", pa.int64()), ("dedup_key", pa.string()), ("raw", pa.string())])
+"""The columns ``raw_of_kind`` returns."""
+
+
+def raw_of_kind(conn: Connection, kind: str, after: int, upto: int) -> pa.Table:
+    """``seq, dedup_key, raw`` of the events in ``after < seq <= upto`` from sources of ``kind``
+    (e.g. Braze's own records for the Currents layout), in log order."""
+    return arrow_between(
+        conn,
+        "seq, dedup_key, raw",
+        RAW_SCHEMA,
+        after,
+        upto,
+        "source_id IN (SELECT id FROM sources WHERE kind = ?)",
+        [kind],
+    )
 
 
 @dataclass(slots=True)
@@ -164,8 +212,6 @@ def query(conn: Connection, q: EventQuery) -> tuple[list[StoredEvent], str | Non
     where = " AND ".join(clauses) or "1 = 1"
     order = "ASC" if ascending else "DESC"
     sql = f"SELECT {log.COLUMNS} FROM events WHERE {where} ORDER BY seq {order} LIMIT ?"
-    rows = conn.execute(sql, [*params, q.limit + 1]).fetchall()
-    events = [log.from_row(r) for r in rows[: q.limit]]
-    more = len(rows) > q.limit
-    next_cursor = encode_cursor(events[-1].seq, ascending) if more and events else None
-    return events, next_cursor
+    rows, last = page(conn.execute(sql, [*params, q.limit + 1]).fetchall(), q.limit)
+    events = [log.from_row(r) for r in rows]
+    return events, encode_cursor(events[-1].seq, ascending) if last is not None else None

@@ -107,6 +107,11 @@ def list_all(conn: Connection) -> list[Source]:
     return [_from_row(r) for r in conn.all(f"SELECT {_COLUMNS} FROM sources ORDER BY id")]
 
 
+def names(conn: Connection) -> dict[int, str]:
+    """Source id -> name, for rendering events (the log holds ids)."""
+    return {s.id: s.name for s in list_all(conn)}
+
+
 def by_name(conn: Connection, name: str) -> Source:
     """The source with that name, or NotFound naming it."""
     row = conn.one(f"SELECT {_COLUMNS} FROM sources WHERE name = ?", (name,))

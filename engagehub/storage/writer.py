@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+import multiprocessing
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -23,6 +25,33 @@ T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 _MAX_ROWS_PER_COMMIT = 20_000
+Group = list[tuple[log.Batch, "asyncio.Future[AppendResult]"]]
+
+
+class IngestSignal:
+    """What the processors (any process) see of ingest: whether the writer is waiting for the
+    write lock right now, and how many group commits it has made (a round lets it go first)."""
+
+    def __init__(self) -> None:
+        self._shared = multiprocessing.get_context("spawn").Array("q", 2, lock=False)
+
+    @property
+    def waiting(self) -> bool:
+        """The writer waits for the write lock (a processor round holds it)."""
+        return bool(self._shared[0])
+
+    @waiting.setter
+    def waiting(self, value: bool) -> None:
+        self._shared[0] = int(value)
+
+    @property
+    def commits(self) -> int:
+        """Group commits (or failed attempts) so far."""
+        return int(self._shared[1])
+
+    def committed(self) -> None:
+        """One more group went through the write lock."""
+        self._shared[1] += 1
 
 
 class LogWriter:
@@ -33,7 +62,8 @@ class LogWriter:
         self._on_commit = on_commit
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="engagehub-writer")
         self._conn: Connection | None = None
-        self._pending: list[tuple[log.Batch, asyncio.Future[AppendResult]]] = []
+        self._pending: Group = []
+        self._pending_lock = threading.Lock()  # the writer thread takes groups under the lock
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -42,8 +72,8 @@ class LogWriter:
         self._reconnect = asyncio.Lock()
         self.commits = 0
         self.appended = 0
-        self.busy_flag: Any = None
-        """Shared flag (``.value``) set while appends wait: processors let them go first."""
+        self.signal: IngestSignal | None = None
+        """Shared with the processors: appends waiting, commits made (they let ingest first)."""
         self.before_append: Callable[[Connection, list[log.Batch]], None] | None = None
         """Called on the writer connection with each group before it is appended (the click
         timing rules of ``classify.timing`` flag events there)."""
@@ -59,9 +89,8 @@ class LogWriter:
         if self._closing or self._task is None:
             raise TransientError("the server is shutting down; retry")
         future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
-        self._pending.append((batch, future))
-        if self.busy_flag is not None:
-            self.busy_flag.value = 1
+        with self._pending_lock:
+            self._pending.append((batch, future))
         self._idle.clear()
         self._wakeup.set()
         return await asyncio.shield(future)
@@ -101,38 +130,49 @@ class LogWriter:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._pending:
-                group = self._take()
-                await self._commit(group)
-            if self.busy_flag is not None:
-                self.busy_flag.value = 0
+                await self._commit(None)
             self._idle.set()
             if self._closing and not self._pending:
                 return
 
-    def _take(self) -> list[tuple[log.Batch, asyncio.Future[AppendResult]]]:
-        rows = 0
-        taken = 0
-        for batch, _ in self._pending:
-            if taken and rows + len(batch.events) > _MAX_ROWS_PER_COMMIT:
-                break
-            rows += len(batch.events)
-            taken += 1
-        group, self._pending = self._pending[:taken], self._pending[taken:]
+    def _take(self) -> Group:
+        """The next group: queued requests up to ``_MAX_ROWS_PER_COMMIT`` rows (any thread)."""
+        with self._pending_lock:
+            rows = 0
+            taken = 0
+            for batch, _ in self._pending:
+                if taken and rows + len(batch.events) > _MAX_ROWS_PER_COMMIT:
+                    break
+                rows += len(batch.events)
+                taken += 1
+            group, self._pending = self._pending[:taken], self._pending[taken:]
         return group
 
-    async def _commit(
-        self, group: Sequence[tuple[log.Batch, asyncio.Future[AppendResult]]]
-    ) -> None:
-        batches = [batch for batch, _ in group]
+    async def _commit(self, given: Group | None) -> None:
+        """Commit ``given``, or (None) the group queued when the write lock is taken: requests
+        that arrive while a processor round holds the lock join this commit, not the next."""
+        taken: Group = list(given) if given is not None else []
 
         def run(conn: Connection) -> list[AppendResult]:
-            if self.before_append is not None:
-                self.before_append(conn, batches)
-            return log.append(conn, batches)
+            signal = self.signal
+            if signal is not None:
+                signal.waiting = True
+            with conn.transaction():  # on SQLite this waits for the write lock
+                if signal is not None:
+                    signal.waiting = False
+                if given is None:
+                    taken.extend(self._take())
+                batches = [batch for batch, _ in taken]
+                if not batches:
+                    return []
+                if self.before_append is not None:
+                    self.before_append(conn, batches)
+                return log.append(conn, batches)
 
         try:
             results = await self.submit(run)
         except Exception as exc:  # every waiting request gets the error; none is acknowledged
+            group = taken or self._take()  # failed before the lock: this group gets the error
             if len(group) > 1:  # one poisoned request must not fail its neighbours: retry alone
                 for item in group:
                     await self._commit([item])
@@ -147,8 +187,14 @@ class LogWriter:
                 if not future.done():
                     future.set_exception(error)
             return
+        finally:
+            if self.signal is not None:
+                self.signal.waiting = False
+                self.signal.committed()
+        if not results:
+            return
         self.commits += 1
-        for (_, future), result in zip(group, results, strict=True):
+        for (_, future), result in zip(taken, results, strict=True):
             self.appended += result.inserted
             if not future.done():
                 future.set_result(result)

@@ -10,11 +10,11 @@ import uuid
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import Response
 
-from engagehub.api.auth import require_admin
 from engagehub.api.deps import HubDep, hub_of
+from engagehub.api.routing import admin_router
 from engagehub.consent.store import builtin_source_id
 from engagehub.errors import EngagehubError, PayloadError
 from engagehub.http import JSONResponse, error_responses
@@ -32,7 +32,7 @@ from engagehub.suppression.entries import (
 )
 from engagehub.timeutil import now_ms
 
-router = APIRouter(prefix="/api", tags=["suppressions"], dependencies=[Depends(require_admin)])
+router = admin_router("suppressions")
 MAX_ITEMS = 1000
 MAX_IMPORT_BYTES = 64 * 1024 * 1024
 _CHUNK = 5000

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from engagehub.access import audit
 from engagehub.hub import Hub
+from engagehub.storage import keyset
 from engagehub.storage.base import Connection
 from engagehub.web.common import guarded, render
 from engagehub.web.listing import moved
@@ -40,15 +41,13 @@ async def audit_page(request: Request) -> Response:
                 limit=AUDIT_PAGE + 1,
             )
 
-        entries = await hub.read(run)
-        more = len(entries) > AUDIT_PAGE
-        entries = entries[:AUDIT_PAGE]
+        entries, last = keyset.page(await hub.read(run), AUDIT_PAGE)
         return render(
             "audit.html",
             csrf=sess["csrf"],
             entries=entries,
             q=q,
-            next_href=moved(request, before=str(entries[-1]["id"])) if more else None,
+            next_href=moved(request, before=str(last["id"])) if last else None,
             first_href=moved(request, before=None) if before is not None else None,
         )
 

@@ -9,11 +9,11 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from engagehub.api.deps import HubDep
-from engagehub.api.events import source_names
 from engagehub.eventjson import event_json
 from engagehub.http import INT64_MAX, JSONResponse
 from engagehub.hub import Hub
 from engagehub.storage import logread
+from engagehub.storage import sources as source_store
 from engagehub.storage.base import Connection
 from engagehub.web.common import current, guarded, render
 
@@ -27,7 +27,7 @@ def _latest(conn: Connection, after: int | None, limit: int = 50) -> list[dict[s
         else logread.EventQuery(limit=limit)
     )
     events, _ = logread.query(conn, q)
-    names = source_names(conn)
+    names = source_store.names(conn)
     out = [event_json(e, names, raw=True) for e in events]
     for e in out:
         e.pop("raw", None)

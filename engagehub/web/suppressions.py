@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from engagehub.errors import PayloadError
 from engagehub.hub import Hub
+from engagehub.storage import keyset
 from engagehub.suppression import store
 from engagehub.suppression.api import apply_entries
 from engagehub.suppression.entries import CHANNELS, channel_of, forms, validate
@@ -45,9 +46,7 @@ async def suppressions_page(
         rows = await hub.read(
             lambda conn: store.listing(conn, now, chan, why, keys, False, after, PAGE + 1)
         )
-        more = len(rows) > PAGE
-        rows = rows[:PAGE]
-        last = rows[-1] if rows else None
+        rows, last = keyset.page(rows, PAGE)
         return render(
             "suppressions.html",
             csrf=sess["csrf"],
@@ -59,7 +58,7 @@ async def suppressions_page(
             contact=contact or "",
             notice=notice,
             next_href=moved(request, after_contact=last["contact"], after_channel=last["channel"])
-            if more and last
+            if last
             else None,
             first_href=moved(request, after_contact=None, after_channel=None) if after else None,
         )

@@ -8,6 +8,7 @@ from pathlib import Path
 import grimp
 
 from tests.architecture.contracts import cycles
+from tests.architecture.diagram import LAYERS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,3 +48,33 @@ def test_the_issue_22_contracts_are_declared() -> None:
     http = contracts["processors-no-http"]["forbidden_modules"]
     assert {"fastapi", "engagehub.api", "engagehub.ingest", "engagehub.web"} <= set(http)
     assert "lint-imports" in (ROOT / "scripts" / "test").read_text()
+
+
+ROUTE_OR_CLI = (
+    "api",
+    "csv_import_api",
+    "summary",
+    "cli",
+    "click_pages",
+    "confirm_pages",
+    "recipient_pages",
+    "subscribe_pages",
+)
+"""Feature modules that may use the HTTP/CLI plumbing above them (they are routes or commands)."""
+
+
+def test_package_layers_are_the_documented_layers() -> None:
+    """The layers contract checks the diagram's layers, in its order; its exceptions are only
+    a feature's route and CLI modules (plus privacy's pending-requests gauge)."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    contract = {c["id"]: c for c in config["contracts"]}["package-layers"]
+    assert contract["type"] == "layers"
+    declared = [[m.strip() for m in layer.split(":")] for layer in contract["layers"]]
+    expected = [
+        [f"engagehub.{p}" for p in packages if p != "engagehub"] for packages in LAYERS.values()
+    ]
+    assert declared == expected
+    for ignored in contract["ignore_imports"]:
+        importer = ignored.split(" -> ")[0]
+        module = importer.rsplit(".", 1)[-1]
+        assert module in ROUTE_OR_CLI or importer == "engagehub.privacy.requests", ignored

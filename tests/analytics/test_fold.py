@@ -1,0 +1,93 @@
+"""The fold's cost-shaped parts: goal recipients found by index, one rollup row per hour."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engagehub.analytics import fold, service, stats
+from engagehub.settings import Settings
+from engagehub.storage import Database, migrate, open_database
+from tests.analytics.helpers import T0, H, ev, feed, source_id
+
+
+def test_goal_recipients_by_user_and_by_contact_convert_across_windows(db: Database) -> None:
+    sid = source_id(db)
+    with db.session() as conn:
+        service.add_goal(conn, "c1", "Order Completed", None, "24h")
+        feed(conn, sid, [ev("s1", "Email Sent", T0, "m1", "c1", user="u1")])
+        feed(conn, sid, [ev("s2", "SMS Sent", T0, "m2", "c1", user=None, contact="+14155550100")])
+        feed(conn, sid, [ev("s3", "SMS Sent", T0, "m3", "c1", user=None, contact="+14155550199")])
+        # Later windows: each order finds its recipient's message (the contact index is partial:
+        # only lifecycles with a contact are in it).
+        feed(conn, sid, [ev("o1", "Order Completed", T0 + H, user="u1")])
+        feed(
+            conn, sid, [ev("o2", "Order Completed", T0 + 2 * H, user=None, contact="+14155550100")]
+        )
+        converted = dict(
+            conn.execute("SELECT message_id, converted_at FROM analytics_messages").fetchall()
+        )
+        assert converted == {"m1": T0 + H, "m2": T0 + 2 * H, "m3": None}
+        assert stats.campaign_stats(conn, "c1")["totals"]["conversions"] == 2
+        # Removing the goal finds what it converted through the (partial) goal index.
+        goal = conn.scalar("SELECT id FROM analytics_goals")
+        service.remove_goal(conn, int(goal))
+        assert stats.campaign_stats(conn, "c1")["totals"]["conversions"] == 0
+        assert conn.scalar("SELECT COUNT(*) FROM analytics_messages WHERE goal_id IS NOT NULL") == 0
+
+
+def test_goal_recipients_are_looked_up_by_index_not_by_scanning(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/plan.db"
+    database = open_database(url, Settings(database_url=url))
+    try:
+        with database.session() as conn:
+            migrate(conn)
+            fold.prepare(conn)
+            for column in fold.RECIPIENT_KEYS:
+                plan = [
+                    str(r[3])
+                    for r in conn.execute(f"EXPLAIN QUERY PLAN {fold.recipients_sql(column)}")
+                ]
+                assert any(step.startswith("SCAN g") for step in plan), plan
+                assert not any(step.startswith("SCAN m") for step in plan), plan
+                assert any("SEARCH m USING" in step for step in plan), plan
+    finally:
+        database.close()
+
+
+def test_milestones_in_other_hours_than_the_first_count_in_their_own(db: Database) -> None:
+    sid = source_id(db)
+    with db.session() as conn:
+        feed(
+            conn,
+            sid,
+            [
+                # Queued in one hour, sent at the end of the next, delivered just after it.
+                ev("q", "SMS Queued", T0 - H, "m1", "c1"),
+                ev("s", "SMS Sent", T0 + H - 1, "m1"),
+                ev("d", "SMS Delivered", T0 + H + 1, "m1"),
+                ev("o", "SMS Link Clicked", T0 + H + 2, "m1", url="https://x.test/a"),
+                # A second message: everything in its first hour.
+                ev("s2", "Email Sent", T0 + 10, "m2", "c1"),
+                ev("d2", "Email Delivered", T0 + 20, "m2"),
+            ],
+        )
+        hours = {
+            (int(r["bucket"]), r["channel"]): (r["queued"], r["sent"], r["delivered"], r["clicked"])
+            for r in conn.all(
+                "SELECT bucket, channel, queued, sent, delivered, clicked FROM analytics_rollups "
+                "WHERE grain = ? ORDER BY bucket",
+                (H,),
+            )
+        }
+        assert hours == {
+            (T0 - H, "sms"): (1, 0, 0, 0),
+            (T0, "sms"): (0, 1, 0, 0),
+            (T0, "email"): (0, 1, 1, 0),
+            (T0 + H, "sms"): (0, 0, 1, 1),
+        }
+        day = conn.all(
+            "SELECT queued, sent, delivered, clicked FROM analytics_rollups WHERE grain <> ? "
+            "ORDER BY channel",
+            (H,),
+        )
+        assert [tuple(r.values()) for r in day] == [(0, 1, 1, 0), (1, 1, 1, 1)]
