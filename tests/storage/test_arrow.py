@@ -32,7 +32,8 @@ def test_a_read_waits_for_a_lock_instead_of_failing(tmp_path: Path) -> None:
         [sys.executable, "-c", _HOLD, str(path)], stdout=subprocess.PIPE, text=True
     )
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
         table = arrow._read(
             f"file:{path}?mode=ro", "sqlite", "SELECT n FROM t", [], pa.schema([("n", pa.int64())])
         )
