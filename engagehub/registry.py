@@ -22,7 +22,7 @@ def routers() -> list[APIRouter]:
     from engagehub.consent import csv_import_api
     from engagehub.consent import summary as consent_summary
     from engagehub.destinations import api as destinations_api
-    from engagehub.ingest import crossengage, segment, segment_browser, webhooks
+    from engagehub.ingest import segment_browser, webhooks
     from engagehub.messaging import api as messaging_api
     from engagehub.messaging import click_pages, confirm_pages, recipient_pages, subscribe_pages
     from engagehub.ops import api as ops_api
@@ -33,8 +33,6 @@ def routers() -> list[APIRouter]:
     from engagehub.web import routers as web_routers
 
     return [
-        segment.router,
-        crossengage.router,
         webhooks.router,
         system.router,
         events.router,

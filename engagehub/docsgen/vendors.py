@@ -22,26 +22,29 @@ def vendors_page() -> str:
         lines.append(f"| `{kind}` | {vendor.DESCRIPTION} | `{module}.py` |")
     lines += [
         "",
-        "## Webhook routes",
+        "## Ingest routes",
         "",
         "| route | kind | what | verified by | answer |",
         "|---|---|---|---|---|",
     ]
     for kind, vendor in VENDORS.items():
         for hook in vendor.WEBHOOKS:
-            check = (
-                "signature over the body" if hook.signed_body else "bearer token (before the body)"
-            )
+            if hook.write_key is not None:
+                check = "write key" + ("" if hook.signed_body else " header (before the body)")
+            elif hook.signed_body:
+                check = "signature over the body"
+            else:
+                check = "bearer token (before the body)"
             reply = (
                 f"`{hook.reply_media_type}` ({hook.reply_description})"
                 if hook.reply
-                else "JSON: `success`, `accepted`"
+                else f"{hook.status} JSON: `success`"
+                + (", `accepted`" if hook.count else "")
                 + (", 400 when any is bad" if hook.partial == "refuse" else "")
             )
             limit = f"; at most {hook.max_events} events" if hook.max_events else ""
             lines.append(
-                f"| `POST /webhooks/{hook.path}` | `{kind}` | {hook.summary}{limit} | {check} | "
-                f"{reply} |"
+                f"| `POST {hook.route}` | `{kind}` | {hook.summary}{limit} | {check} | {reply} |"
             )
     lines.append("")
     return "\n".join(lines)

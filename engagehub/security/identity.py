@@ -5,8 +5,6 @@ its client address. The rate limiter and the body limits key on this, never on r
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 from typing import Any
 
@@ -15,6 +13,7 @@ from starlette.types import Scope
 
 from engagehub.access.tokens import resolve, token_hash
 from engagehub.api.auth import SESSION_COOKIE
+from engagehub.vendors.common import basic_user
 
 Headers = dict[bytes, bytes]
 
@@ -89,15 +88,6 @@ async def bearer_identity(hub: Any, token: str) -> str | None:
 
 def _is_admin(token: str, expected: str) -> bool:
     return bool(expected) and hmac.compare_digest(token_hash(token), expected)
-
-
-def basic_user(value: str) -> str | None:
-    """The user name of an HTTP Basic credential (Segment puts the write key there), or None."""
-    try:
-        decoded = base64.b64decode(value, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-    return decoded.split(":", 1)[0] or None
 
 
 def _cookie(header: bytes, name: str) -> str | None:

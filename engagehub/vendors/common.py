@@ -1,8 +1,10 @@
-"""Helpers every vendor parser shares: timestamps, text values, bearer tokens, form bodies, the
-per-event rejection loop and the common end of a normalization."""
+"""Helpers every vendor parser shares: timestamps, text values, bearer tokens, Basic write keys,
+form bodies, the per-event rejection loop and the common end of a normalization."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 from collections.abc import Callable, Iterable, Mapping
@@ -58,6 +60,23 @@ def form_body(body: bytes) -> list[tuple[str, str]]:
         return parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except (UnicodeDecodeError, ValueError) as exc:
         raise PayloadError(f"malformed form body: {exc}") from None
+
+
+def basic_user(value: str) -> str | None:
+    """The user name of an HTTP Basic credential (Segment puts the write key there), or None."""
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    return decoded.split(":", 1)[0] or None
+
+
+def basic_auth_user(headers: Mapping[str, str]) -> str | None:
+    """The user name of a request's ``Authorization: Basic`` header, or None."""
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    return basic_user(value.strip())
 
 
 def check_bearer(headers: Mapping[str, str], secret: str | None) -> None:

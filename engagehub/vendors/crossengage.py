@@ -18,16 +18,16 @@ from engagehub.errors import PayloadError
 from engagehub.model import IncomingEvent, ParseResult, Rejection
 from engagehub.taxonomy import get_taxonomy
 from engagehub.timeutil import TimestampError, parse_ts
-from engagehub.vendors.base import Context, Webhook
+from engagehub.vendors.base import Context, Signed, Webhook
 from engagehub.vendors.common import settle, text
 
 NAME = "crossengage"
 KIND = "crossengage"
 DESCRIPTION = "CrossEngage outbound events (POST /crossengage/events, Data Feed import)"
-# Received on POST /crossengage/events (ingest/crossengage.py, token auth), not under /webhooks.
-WEBHOOKS: tuple[Webhook, ...] = ()
 MAX_EVENTS = 50
 API_VERSION = "1"
+AUTH_HEADER = "X-XNG-AuthToken"
+VERSION_HEADER = "X-XNG-ApiVersion"
 
 
 class Body(msgspec.Struct):
@@ -157,3 +157,75 @@ def normalize(
         properties=props,
     )
     return flag(event)
+
+
+def token(signed: Signed) -> str | None:
+    """The source's write key: CrossEngage sends it in ``X-XNG-AuthToken``."""
+    return signed.headers.get(AUTH_HEADER.lower())
+
+
+def verify(signed: Signed) -> None:
+    """The API version CrossEngage calls (checked, like the token, before the body is read)."""
+    version = signed.headers.get(VERSION_HEADER.lower())
+    if version != API_VERSION:
+        raise PayloadError(
+            f"{VERSION_HEADER} must be {API_VERSION}", header=VERSION_HEADER, value=version
+        )
+
+
+_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "events"],
+    "properties": {
+        "id": {"type": "string"},
+        "events": {
+            "type": "array",
+            "maxItems": MAX_EVENTS,
+            "items": {
+                "type": "object",
+                "required": ["event", "timestamp"],
+                "properties": {
+                    "event": {"type": "string"},
+                    "timestamp": {"type": "string"},
+                    "properties": {"type": "object"},
+                },
+            },
+        },
+    },
+}
+
+WEBHOOKS = (
+    Webhook(
+        name="crossengage_events",
+        path="crossengage/events",
+        mount="/",
+        summary=f"CrossEngage outbound events (at most {MAX_EVENTS} per request)",
+        description="Store CrossEngage outbound events for the user ``id``.",
+        parse=parse,
+        verify=verify,
+        signed_body=False,
+        write_key=token,
+        batch_limit=True,
+        status=202,
+        count=False,
+        tag="ingest: CrossEngage",
+        openapi_extra={
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _SCHEMA}}},
+            "parameters": [
+                {
+                    "name": AUTH_HEADER,
+                    "in": "header",
+                    "required": True,
+                    "schema": {"type": "string"},
+                },
+                {
+                    "name": VERSION_HEADER,
+                    "in": "header",
+                    "required": True,
+                    "schema": {"type": "string", "enum": [API_VERSION]},
+                },
+            ],
+        },
+    ),
+)
+"""``POST /crossengage/events``: the source is the one owning the ``X-XNG-AuthToken``."""

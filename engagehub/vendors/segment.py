@@ -1,5 +1,11 @@
 """Segment HTTP Tracking API (``/v1/batch``, ``/v1/track``...): decode, validate, normalize.
 
+The official Segment libraries work unchanged with their host set to this server: the write key
+comes as the HTTP Basic user name or as ``writeKey`` in the body; ``200 {"success": true}`` is
+sent only after the events are committed. analytics.js uses the short paths ``/v1/t|i|p|s|g|a``
+and ``/v1/b`` and sends its JSON as ``text/plain`` (a CORS-simple type): the Content-Type is
+never required nor checked, the body is always read as JSON.
+
 Each event keeps its bytes verbatim (``msgspec.Raw``); bad events are rejected one by one so
 the rest of a batch is stored. Clock skew is corrected as Segment documents it:
 ``timestamp = receivedAt - (sentAt - originalTimestamp)``.
@@ -7,6 +13,7 @@ the rest of a batch is stored. Clock skew is corrected as Segment documents it:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import Counter
 from typing import Any
@@ -20,14 +27,12 @@ from engagehub.errors import PayloadError, PayloadTooLarge
 from engagehub.model import EVENT_TYPES, IncomingEvent, ParseResult, Rejection
 from engagehub.taxonomy import get_taxonomy
 from engagehub.timeutil import TimestampError, parse_ts
-from engagehub.vendors.base import Context, Webhook
-from engagehub.vendors.common import text
+from engagehub.vendors.base import Context, Signed, Webhook
+from engagehub.vendors.common import basic_auth_user, text
 
 NAME = "segment"
 KIND = "segment"
 DESCRIPTION = "Segment-compatible clients (Tracking API /v1/*); write key in body or Basic auth"
-# Received on the Tracking API routes (ingest/segment.py, write-key auth), not under /webhooks.
-WEBHOOKS: tuple[Webhook, ...] = ()
 
 Id = str | int
 Time = str | int | float
@@ -105,10 +110,24 @@ def _path(exc: msgspec.ValidationError) -> str | None:
     return message.rsplit("at `", 1)[1].rstrip("`") if "at `" in message else None
 
 
+@functools.lru_cache(maxsize=1)
+def _decoded(body: bytes, call: str) -> Envelope:
+    """``decode``, once per request: the route reads the write key, then parses, from the same
+    body back to back (a one-entry memo; parsing never changes an envelope)."""
+    return decode(body, call)
+
+
+def write_key(call: str, signed: Signed) -> str | None:
+    """The request's write key: the Basic user name, else the body's ``writeKey`` (a malformed
+    body is refused before the key is looked at, as Segment does)."""
+    envelope = _decoded(signed.body, call)
+    return basic_auth_user(signed.headers) or envelope.writeKey
+
+
 def parse(body: bytes, ctx: Context = Context()) -> ParseResult:
     """One Tracking API request body of the route's call type (``ctx.call``)."""
     return parse_envelope(
-        decode(body, ctx.call),
+        _decoded(body, ctx.call),
         ctx.received_at,
         ctx.call,
         ctx.max_event_bytes,
@@ -295,3 +314,74 @@ def _event_time(item: SegmentEvent, batch_sent_at: int | None, received_at: int)
         except TimestampError as exc:
             raise PayloadError(str(exc), field="sentAt", value=str(item.sentAt)) from None
     return original_ms if sent is None else received_at - (sent - original_ms)
+
+
+CALLS = ("batch", "track", "identify", "page", "screen", "group", "alias")
+SHORT = {
+    "b": "batch",
+    "t": "track",
+    "i": "identify",
+    "p": "page",
+    "s": "screen",
+    "g": "group",
+    "a": "alias",
+}
+"""analytics.js (browser) posts to one-letter paths: ``/v1/t`` is ``/v1/track`` and so on."""
+
+_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string", "enum": list(CALLS[1:])},
+        "event": {"type": "string"},
+        "userId": {"type": "string"},
+        "anonymousId": {"type": "string"},
+        "messageId": {"type": "string"},
+        "timestamp": {"type": "string", "format": "date-time"},
+        "properties": {"type": "object"},
+        "traits": {"type": "object"},
+        "context": {"type": "object"},
+    },
+}
+_BATCH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["batch"],
+    "properties": {
+        "batch": {"type": "array", "items": _EVENT_SCHEMA},
+        "writeKey": {"type": "string"},
+        "sentAt": {"type": "string", "format": "date-time"},
+    },
+}
+
+
+def _route(path: str, call: str) -> Webhook:
+    short = "" if path == call else " (analytics.js short path)"
+    schema = _BATCH_SCHEMA if call == "batch" else _EVENT_SCHEMA
+    return Webhook(
+        name=f"segment_{path}",
+        path=path,
+        mount="/v1/",
+        summary=f"Segment {call} call{short}",
+        description=f"A Segment {call} call; the write key is the Basic user name or ``writeKey``.",
+        parse=parse,
+        write_key=functools.partial(write_key, call),
+        # MoEngage's Segment integration sends Segment calls with MoEngage's names to a moengage
+        # source's write key (moengage-source.md): they are read with MoEngage's taxonomy.
+        kinds=("moengage",),
+        call=call,
+        single=call != "batch",
+        browser=True,
+        batch_limit=True,
+        count=False,
+        tag="ingest: Segment",
+        answer_description="Committed. `rejected` lists events of the batch that were refused.",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {t: {"schema": schema} for t in ("application/json", "text/plain")},
+            }
+        },
+    )
+
+
+WEBHOOKS = tuple(_route(c, c) for c in CALLS) + tuple(_route(p, c) for p, c in SHORT.items())
+"""The Tracking API routes, ``POST /v1/<call>`` and analytics.js's short paths."""

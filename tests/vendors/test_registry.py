@@ -50,9 +50,14 @@ def test_every_vendor_module_has_the_one_interface(kind: str) -> None:
     result = vendor.parse(_body(kind), Context(received_at=1_772_445_600_000))
     assert result.events, kind
     assert all(e.dedup_key for e in result.events)
+    assert vendor.WEBHOOKS, kind  # every vendor's routes come from the registry
     for hook in vendor.WEBHOOKS:
-        assert list(inspect.signature(hook.verify).parameters) == ["signed"]
-        assert hook.path.startswith(("braze-currents/", f"{kind}/"))
+        if hook.verify is not None:
+            assert list(inspect.signature(hook.verify).parameters) == ["signed"]
+        assert (hook.write_key is None) == ("{source}" in hook.path)  # named or keyed, never both
+        assert hook.route.startswith(
+            ("/webhooks/braze-currents/", f"/webhooks/{kind}/", f"/{kind}/", "/v1/")
+        )
 
 
 def test_source_kinds_are_the_registry() -> None:
@@ -67,21 +72,29 @@ def test_source_kinds_are_the_registry() -> None:
 
 
 def test_webhook_routes_are_generated_from_the_registry() -> None:
+    declared = {(h.route, h.name) for _, h in vendors.webhooks()}
     served = {
         (r.path, r.name)
         for router in routers()
         for r in router.routes
-        if isinstance(r, APIRoute) and r.path.startswith("/webhooks/")
+        if isinstance(r, APIRoute)
+        and "POST" in r.methods
+        and (r.path.startswith("/webhooks/") or (r.path, r.name) in declared)
     }
-    declared = {(f"/webhooks/{h.path}", h.name) for _, h in vendors.webhooks()}
     assert served == declared
+    calls = ("batch", "track", "identify", "page", "screen", "group", "alias")
     assert {name for _, name in declared} == {
+        *(f"segment_{c}" for c in calls),
+        *(f"segment_{c[0]}" for c in calls),
+        "crossengage_events",
         "sendgrid_events",
         "twilio_status",
         "twilio_inbound",
         "braze_currents",
         "moengage_events",
     }
+    assert ("/crossengage/events", "crossengage_events") in declared
+    assert ("/v1/t", "segment_t") in declared
     assert webhook_path("twilio_inbound", "x") == "/webhooks/twilio/x/inbound"
     with pytest.raises(KeyError):
         webhook_path("nope", "x")
@@ -92,7 +105,7 @@ def test_reference_page_and_demo_come_from_the_registry() -> None:
     for kind, vendor in VENDORS.items():
         assert f"| `{kind}` | {vendor.DESCRIPTION} |" in page
     for _, hook in vendors.webhooks():
-        assert f"`POST /webhooks/{hook.path}`" in page
+        assert f"`POST {hook.route}`" in page
     assert {kind: f"demo-{kind}" for kind in VENDORS} == SOURCES
 
 
