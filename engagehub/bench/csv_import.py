@@ -139,6 +139,17 @@ def run(rows: int, bad_share: float, keep: Path | None = None) -> dict[str, Any]
             r"processors ran alongside \(peak RSS ([\d + ]+) MB; importer (\d+) MB\)", done.stdout
         )
         followers_mb = [int(x) for x in follower.group(1).split("+")] if follower else []
+        timing = re.search(
+            r"stored in ([\d.]+) s, applied in ([\d.]+) s \(CPU: importer ([\d.]+) s, "
+            r"processors ([\d. +]+) s\)",
+            done.stdout,
+        )
+        stored_s, applied_s, importer_cpu = (
+            (float(timing.group(1)), float(timing.group(2)), float(timing.group(3)))
+            if timing
+            else (elapsed, elapsed, 0.0)
+        )
+        processors_cpu = sum(float(x) for x in timing.group(4).split("+")) if timing else 0.0
         importer_mb = int(follower.group(2)) if follower else round(peak_kb / 1024)
         states, executemany_rate = baseline_executemany(folder / "bench.db")
         errors_path = path.with_name(path.stem + ".errors.csv")
@@ -153,6 +164,16 @@ def run(rows: int, bad_share: float, keep: Path | None = None) -> dict[str, Any]
             "rows_rejected_reported": reported,
             "import_s": round(elapsed, 2),
             "import_rows_per_s": round(rows / elapsed),
+            # Inside the command (after start-up): every chunk stored (acknowledged), and every
+            # processor caught up with them (consent states, profiles: applied).
+            "stored_s": stored_s,
+            "stored_rows_per_s": round(rows / max(stored_s, 1e-9)),
+            "applied_s": applied_s,
+            "applied_rows_per_s": round(rows / max(applied_s, 1e-9)),
+            "importer_cpu_s": importer_cpu,
+            "processors_cpu_s": round(processors_cpu, 2),
+            "importer_us_per_row": round(importer_cpu / rows * 1e6, 1),
+            "processors_us_per_row": round(processors_cpu / rows * 1e6, 1),
             # Two processes: the importer and the one running the processors alongside
             # (RUSAGE_CHILDREN's peak is the larger one's); each is reported, and their sum.
             "import_peak_rss_mb": round(peak_kb / 1024, 1),

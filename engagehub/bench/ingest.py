@@ -76,6 +76,12 @@ def batch_template(size: int, seed: int = 7) -> bytes:
     return orjson.dumps(body)
 
 
+def serve_command(port: int, *extra: str) -> list[str]:
+    """``engagehub serve`` on ``port`` in this interpreter, warnings only, plus ``extra``."""
+    serve = [sys.executable, "-m", "engagehub", "serve", "--port", str(port)]
+    return [*serve, "--log-level", "warning", *extra]
+
+
 def free_port() -> int:
     """An unused loopback port."""
     with socket.socket() as s:
@@ -206,19 +212,7 @@ def run(
             stdout=subprocess.DEVNULL,
         )
         port = free_port()
-        cmd = [
-            sys.executable,
-            "-m",
-            "engagehub",
-            "serve",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--workers",
-            str(workers),
-        ]
-        with server(cmd, env, port) as proc:
+        with server(serve_command(port, "--workers", str(workers)), env, port) as proc:
             _load(port, template, concurrency, 2.0, "w")  # warm-up, not counted
             before = _count(f"{tmp}/bench.db")
             result = _load(port, template, concurrency, duration, "r")

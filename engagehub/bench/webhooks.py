@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,7 +19,14 @@ import orjson
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from engagehub.bench.ingest import WRITE_KEY, _basic, batch_template, free_port, server
+from engagehub.bench.ingest import (
+    WRITE_KEY,
+    _basic,
+    batch_template,
+    free_port,
+    serve_command,
+    server,
+)
 from engagehub.bench.loadgen import run_load
 from engagehub.settings import Settings
 from engagehub.storage import migrate, open_database
@@ -226,17 +232,7 @@ def run(duration: float = 5.0, concurrency: int = 32, batch_size: int = 100) -> 
             ),
         ]
         env = {"ENGAGEHUB_DATABASE_URL": url, "ENGAGEHUB_ADMIN_TOKEN": "bench-admin-token"}
-        cmd = [
-            sys.executable,
-            "-m",
-            "engagehub",
-            "serve",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ]
-        with server(cmd, env, port):
+        with server(serve_command(port), env, port):
             for name, path, requests, per in paths:
                 figures[name] = _measure(port, path, requests, per, concurrency, duration)
     baseline = figures["segment"]["events_per_s"]

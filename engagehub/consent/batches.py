@@ -9,9 +9,12 @@ identify calls; neither loads more than one chunk's rows at a time, whatever the
 
 from __future__ import annotations
 
+import queue
+import threading
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 import orjson
@@ -19,7 +22,7 @@ import orjson
 from engagehub.consent.model import Change
 from engagehub.model import IncomingEvent, StoredEvent, event_id_for
 from engagehub.storage import events as log
-from engagehub.storage.base import Connection
+from engagehub.storage.base import Connection, Database
 
 IMPORTED = "Subscriptions Imported"
 CONTACT_OF = {"email": "email", "sms": "phone", "whatsapp": "phone"}
@@ -118,6 +121,51 @@ def append(conn: Connection, source_id: int, item: Chunk, now: int) -> int:
         store(conn, source_id, item, now)
         (result,) = log.append(conn, [log.Batch(source_id, item.event.event_time, [item.event])])
     return result.inserted
+
+
+class Appender:
+    """Chunks stored by a thread of their own, so validation goes on while a processor round
+    holds the write lock: ``with Appender(db, source) as a: a.put(chunk)``; ``stored`` counts
+    the new ones once the ``with`` block is left (an error while storing is raised there)."""
+
+    def __init__(self, db: Database, source_id: int, now: Callable[[], int], depth: int = 32):
+        self._db, self._source, self._now = db, source_id, now
+        self._queue: queue.Queue[Chunk | None] = queue.Queue(depth)
+        self._thread = threading.Thread(target=self._run, name="import-appender", daemon=True)
+        self._error: BaseException | None = None
+        self.stored = 0
+
+    def __enter__(self) -> Appender:
+        self._thread.start()
+        return self
+
+    def put(self, item: Chunk) -> int:
+        """Queue a chunk (waits while ``depth`` are queued); raises a storing error at once."""
+        if self._error is not None:
+            raise self._error
+        self._queue.put(item)
+        return 0
+
+    def _run(self) -> None:
+        try:
+            with self._db.session() as conn:
+                while (item := self._queue.get()) is not None:
+                    self.stored += append(conn, self._source, item, self._now())
+        except BaseException as exc:  # handed to the importing thread
+            self._error = exc
+            while self._queue.get() is not None:  # let put() return until the sentinel
+                pass
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None and exc is None:
+            raise self._error
 
 
 def _column(conn: Connection, ev: StoredEvent, column: str) -> bytes | None:

@@ -23,6 +23,8 @@ from typing import IO, Any, Protocol
 
 from engagehub import csvsafe
 from engagehub.consent import batches
+from engagehub.consent.batches import CONTACT_OF
+from engagehub.consent.csv_columns import CONTACT, ID, SKIP, STATUS, TRAIT, ColumnPlan, plan_block
 from engagehub.consent.model import Change, contact_for, resubscribe_refused, status_of
 from engagehub.consent.seen import SeenStatuses, seen_key
 from engagehub.csvsafe import unneutralize
@@ -48,7 +50,8 @@ TEMPLATE = (
     "first_name",
     "last_name",
 )
-_CONTACT_CHANNEL = {"email": "email", "sms": "phone", "whatsapp": "phone"}
+BLOCK = 1024
+"""Rows validated together in columns (``csv_columns``)."""
 ERASED_REASON = "not imported: an identifier of this row belongs to an erased person"
 """An erased person's row is reported by number only: the report keeps none of its values."""
 
@@ -108,6 +111,10 @@ def file_digest(path: Path) -> str:
 class CsvImport:
     """Turns rows into validated changes and events; the caller stores them."""
 
+    columns = True
+    """Validate blocks of rows in columns (``csv_columns``); False: row by row (the reference
+    the column path is tested against)."""
+
     def __init__(
         self, digest: str, event_time: int, region: str = "US", allow_resubscribe: bool = False
     ) -> None:
@@ -117,7 +124,7 @@ class CsvImport:
         self.allow = allow_resubscribe
         self.header: list[str] = []
         self.seen = SeenStatuses()
-        self._columns: list[tuple[int, str, str, str]] = []
+        self._columns: list[ColumnPlan] = []
         self._statuses: dict[tuple[str, str], str | PayloadError] = {}
 
     def read(self, binary: IO[bytes]) -> Iterator[tuple[int, list[str]]]:
@@ -179,18 +186,18 @@ class CsvImport:
         statuses: list[tuple[str, str, str, str]] = []  # channel, group, value, column
         for (kind, name, channel, group), raw in zip(self._columns, cells, strict=True):
             value = raw.strip()
-            if not value or kind == _SKIP:
+            if not value or kind == SKIP:
                 continue
             if value[0] == "'":
                 value = unneutralize(value)
-            if kind == _CONTACT:
+            if kind == CONTACT:
                 try:
                     ids[name] = contact_for(channel, value, self.region)
                 except PayloadError as exc:
                     fail(name, value, exc.message)
-            elif kind == _ID:
+            elif kind == ID:
                 ids[name] = value
-            elif kind == _STATUS:
+            elif kind == STATUS:
                 statuses.append((channel, group, value, name))
             else:
                 traits[name] = value
@@ -202,19 +209,29 @@ class CsvImport:
             if isinstance(status, PayloadError):
                 fail(column, value, status.message)
                 continue
-            contact = ids.get(_CONTACT_CHANNEL[channel])
+            contact = ids.get(CONTACT_OF[channel])
             if contact is None:
-                if _CONTACT_CHANNEL[channel] not in (e.column for e in errors):
+                if CONTACT_OF[channel] not in (e.column for e in errors):
                     fail(
                         column,
                         value,
-                        f"{column} needs a value in the {_CONTACT_CHANNEL[channel]} column",
+                        f"{column} needs a value in the {CONTACT_OF[channel]} column",
                     )
                 continue
             changes.append(Change(contact, channel, status, group, "csv", self.allow))
         if errors:
             return None, errors
         return _Row(number, cells, changes, ids, traits), []
+
+    def plan_many(
+        self, block: list[tuple[int, list[str]]]
+    ) -> list[tuple[_Row | None, list[RowError]]]:
+        """``[self.plan(n, cells) for n, cells in block]``, validated in columns."""
+        if not self.columns:
+            return [self.plan(number, cells) for number, cells in block]
+        return plan_block(
+            self._columns, block, self.region, self.allow, self._status, self.plan, _Row
+        )
 
     def _status(self, value: str, column: str) -> str | PayloadError:
         """``status_of`` remembered per (value, column): a file repeats a handful of values
@@ -279,24 +296,23 @@ class CsvImport:
         )
 
 
-_SKIP, _CONTACT, _ID, _STATUS, _TRAIT = range(5)
 _STATUS_CACHE = 1024
 
 
-def _column_plan(name: str) -> tuple[int, str, str, str]:
+def _column_plan(name: str) -> ColumnPlan:
     """What a header column is, decided once per file: (kind, name, channel, group)."""
     if name in REPORT_COLUMNS:
-        return _SKIP, name, "", ""
+        return SKIP, name, "", ""
     if name in ("email", "phone"):
-        return _CONTACT, name, "email" if name == "email" else "sms", ""
+        return CONTACT, name, "email" if name == "email" else "sms", ""
     if name in IDENTIFIERS or name.startswith("id:"):
-        return _ID, name, "", ""
+        return ID, name, "", ""
     if name in STATUS_COLUMNS:
-        return _STATUS, name, STATUS_COLUMNS[name], ""
+        return STATUS, name, STATUS_COLUMNS[name], ""
     if name.startswith(tuple(GROUP_PREFIXES)):
         prefix, group = name.split(":", 1)
-        return _STATUS, name, GROUP_PREFIXES[prefix + ":"], group
-    return _TRAIT, name, "", ""
+        return STATUS, name, GROUP_PREFIXES[prefix + ":"], group
+    return TRAIT, name, "", ""
 
 
 def _column(c: Change) -> str:
@@ -305,14 +321,30 @@ def _column(c: Change) -> str:
 
 
 def refused_indexes(
-    changes: list[Change], current: dict[tuple[str, str, str], dict[str, Any]]
+    changes: list[Change],
+    load: Callable[[list[tuple[str, str, str]]], dict[tuple[str, str, str], dict[str, Any]]],
 ) -> set[int]:
-    """Indexes of changes that would resubscribe someone who unsubscribed themselves."""
+    """Indexes of changes that would resubscribe someone who unsubscribed themselves; only the
+    states of changes the rule could refuse are loaded (``load``: keys -> current states)."""
+    maybe = [
+        i
+        for i, c in enumerate(changes)
+        if resubscribe_refused(_OWN_UNSUBSCRIBE, c)  # refused by such a state: look it up
+    ]
+    if not maybe:
+        return set()
+    current = load([(changes[i].contact, changes[i].channel, changes[i].group) for i in maybe])
     return {
         i
-        for i, change in enumerate(changes)
-        if resubscribe_refused(current.get((change.contact, change.channel, change.group)), change)
+        for i in maybe
+        if resubscribe_refused(
+            current.get((changes[i].contact, changes[i].channel, changes[i].group)), changes[i]
+        )
     }
+
+
+_OWN_UNSUBSCRIBE = {"status": "unsubscribed", "own_action": 1}
+"""The one state that refuses anything: a change it does not refuse is never refused."""
 
 
 def run_import(
@@ -395,19 +427,30 @@ def run_import(
         if progress:
             progress()
 
-    for number, cells in job.read(binary):
-        report.rows_read += 1
-        span[0] = span[0] or number
-        span[1] = number
-        planned, row_errors = job.plan(number, cells)
-        if planned is None:
-            report.rows_rejected += 1
-            for error in row_errors:
-                add_error(error)
-        else:
-            rows.append(planned)
-        if len(rows) >= chunk:
-            flush()
+    block: list[tuple[int, list[str]]] = []
+
+    def validate() -> None:
+        for (number, _cells), (planned, row_errors) in zip(
+            block, job.plan_many(block), strict=True
+        ):
+            report.rows_read += 1
+            span[0] = span[0] or number
+            span[1] = number
+            if planned is None:
+                report.rows_rejected += 1
+                for error in row_errors:
+                    add_error(error)
+            else:
+                rows.append(planned)
+            if len(rows) >= chunk:
+                flush()
+        block.clear()
+
+    for item in job.read(binary):
+        block.append(item)
+        if len(block) >= BLOCK:
+            validate()
+    validate()
     flush()
     report.header = job.header
     return report

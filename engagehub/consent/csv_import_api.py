@@ -97,8 +97,7 @@ async def _run(hub: Hub, import_id: str, path: Path, options: dict[str, Any]) ->
             errors = _DbErrors(import_id, write)
 
             def refused(changes: list[Change]) -> set[int]:
-                keys = ((c.contact, c.channel, c.group) for c in changes)
-                return refused_indexes(changes, store.load_states(conn, keys))
+                return refused_indexes(changes, lambda keys: store.load_states(conn, keys))
 
             def sink(item: batches.Chunk) -> int:
                 write(lambda c: batches.store(c, builtin, item, now_ms()))  # rows, then record

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from engagehub.export import files, schema
+from engagehub.export import avro, files, schema
 from engagehub.storage import logread
 from engagehub.storage.base import Connection
 from engagehub.taxonomy import get_taxonomy
@@ -118,12 +118,18 @@ def arrow_table(part: pa.Table, folder: str, from_braze: dict[int, tuple[str, st
     return pa.Table.from_pylist(records(part, folder, from_braze), schema=arrow_schema(folder))
 
 
-def avro_records(
-    part: pa.Table, folder: str, from_braze: dict[int, tuple[str, str]]
-) -> list[dict[str, Any]]:
-    """The partition as Braze records of ``folder``'s schema (Avro's input)."""
+def avro_file(
+    part: pa.Table, folder: str, from_braze: dict[int, tuple[str, str]], meta: dict[str, str]
+) -> bytes:
+    """The partition as an Avro container of Braze records of ``folder``'s schema: encoded
+    from the columns (``export.avro``) where ``columns`` built them, else with fastavro."""
     found = columns(part, folder, from_braze)
-    return found.to_pylist() if found is not None else records(part, folder, from_braze)
+    if found is not None:
+        data = avro.container(found, _avro_schema(folder), meta)
+        if data is not None:
+            return data
+    recs = found.to_pylist() if found is not None else records(part, folder, from_braze)
+    return avro_bytes(recs, folder, meta)
 
 
 def records(

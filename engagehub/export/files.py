@@ -21,7 +21,7 @@ from fsspec import AbstractFileSystem
 from fsspec.implementations.local import LocalFileSystem
 
 from engagehub.errors import TransientError
-from engagehub.export import schema
+from engagehub.export import avro, schema
 
 _loads = orjson.loads
 _dumps = orjson.dumps
@@ -275,6 +275,9 @@ def avro_bytes(table: pa.Table, event_type: str, meta: dict[str, str]) -> bytes:
     if currents is not None:
         records = _currents_records(table, schema.currents_shapes()[currents])
     else:
+        data = avro.container(table, avro_schema, meta)
+        if data is not None:
+            return data
         names = table.column_names
         columns = [column_values(table.column(n)) for n in names]
         records = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]

@@ -185,7 +185,7 @@ def _encode(
     if layout == "currents" and currents.is_braze_type(event):
         if fmt == "parquet":
             return currents.parquet_bytes(currents.arrow_table(part, event, from_braze), meta)
-        return currents.avro_bytes(currents.avro_records(part, event, from_braze), event, meta)
+        return currents.avro_file(part, event, from_braze, meta)
     part = files.build_table(part)
     if fmt == "parquet":
         return files.parquet_bytes(part, meta)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import orjson
 from fastapi.testclient import TestClient
 
+from engagehub.model import IncomingEvent
+from engagehub.storage.base import Connection
 from tests.conftest import app_hub, assert_error
 from tests.waiting import eventually
 
@@ -19,7 +22,9 @@ CSV = (
 )
 
 
-def put(client: TestClient, admin: dict[str, str], items: list[dict[str, object]], **kw: object):  # type: ignore[no-untyped-def]
+def put(
+    client: TestClient, admin: dict[str, str], items: list[dict[str, object]], **kw: object
+) -> httpx.Response:
     return client.put("/api/subscriptions", json={"subscriptions": items, **kw}, headers=admin)
 
 
@@ -79,15 +84,17 @@ def test_own_unsubscribe_blocks_bulk_resubscribe(client: TestClient, admin: dict
     from engagehub.consent import store
     from engagehub.consent.model import Change
 
-    def own_unsubscribe(conn):  # type: ignore[no-untyped-def]
+    def own_unsubscribe(conn: Connection) -> tuple[int, IncomingEvent]:
         change = Change("z@example.com", "email", "unsubscribed", "", "link")
         return store.builtin_source_id(conn), store.change_event(
             change, int(time.time() * 1000), "link-1"
         )
 
-    builtin, event = client.portal.call(hub.read, own_unsubscribe)  # type: ignore[union-attr]
-    result = client.portal.call(hub.append, builtin, [event])  # type: ignore[union-attr]
-    client.portal.call(hub.caught_up, result.head)  # type: ignore[union-attr]
+    portal = client.portal
+    assert portal is not None  # the client is started (the fixture's ``with``)
+    builtin, event = portal.call(hub.read, own_unsubscribe)
+    result = portal.call(hub.append, builtin, [event])
+    portal.call(hub.caught_up, result.head)
     refused = put(
         client, admin, [{"key": "z@example.com", "type": "EMAIL", "status": "SUBSCRIBED"}]
     )

@@ -122,7 +122,12 @@ def test_currents_columns_are_the_records(
     if built is not None:
         assert built.equals(reference), (built.to_pylist(), reference.to_pylist())
     assert currents.arrow_table(part, folder, {}).equals(reference)
-    written = _avro(currents.avro_records(part, folder, {}), folder)
+    try:
+        written: list[Any] | str = list(
+            fastavro.reader(io.BytesIO(currents.avro_file(part, folder, {}, {})))
+        )
+    except ValueError as exc:
+        written = str(exc)
     assert written == _avro(currents.records(part, folder, {}), folder)
 
 

@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -63,15 +64,24 @@ class Sink:
         return "250 2.0.0 queued"
 
 
-@pytest.fixture
-def smtp_sink() -> Iterator[Sink]:
-    """A real SMTP server on a loopback port."""
+@contextmanager
+def running_sink() -> Iterator[Sink]:
+    """A real SMTP server on a loopback port, for the block's duration."""
     port = free_port()
     sink = Sink(port)
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
-    yield sink
-    controller.stop()
+    try:
+        yield sink
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[Sink]:
+    """A real SMTP server on a loopback port."""
+    with running_sink() as sink:
+        yield sink
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from typing import Any
 
 import httpx
 import pytest
@@ -197,13 +198,12 @@ def test_kill_9_mid_broadcast_sends_each_recipient_exactly_once(
     assert killed_at < n, "the broadcast finished before the kill"
     with live_server(env) as server:
         api = httpx.Client(base_url=server.url, headers=admin, timeout=30)
-        deadline = time.monotonic() + 60
-        while True:
-            status = api.get("/api/broadcasts/big").json()
-            if status["state"] == "done":
-                break
-            assert time.monotonic() < deadline, status
-            time.sleep(0.1)
+
+        def done() -> dict[str, Any] | None:
+            found: dict[str, Any] = api.get("/api/broadcasts/big").json()
+            return found if found["state"] == "done" else None
+
+        status = eventually(done, timeout=60, interval=0.1, what="the broadcast finishing")
         api.close()
     assert status["counts"] == {"sent": n}, status
     per_rcpt = Counter(r for rcpts, _ in smtp_sink.messages for r in rcpts)

@@ -3,13 +3,14 @@ accessibility scan with axe-core (from npm), and screenshots kept under the test
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from engagehub.settings import Settings
 from engagehub.storage import migrate, open_database
@@ -17,8 +18,22 @@ from tests.live import LiveServer, live_server
 from tests.npm import BROWSER_ARGS, chromium, package_file
 
 TOKEN = "console-admin-token-0123456789"
-WIDE = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
+WIDE: ViewportSize = {"width": 1280, "height": 900}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+_ERRORS: weakref.WeakKeyDictionary[Page, list[str]] = weakref.WeakKeyDictionary()
+
+
+def watch(page: Page) -> Page:
+    """Collect the page's console errors and uncaught exceptions (read them with ``errors``)."""
+    found = _ERRORS.setdefault(page, [])
+    page.on("console", lambda m: found.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: found.append(str(e)))
+    return page
+
+
+def errors(page: Page) -> list[str]:
+    """What ``watch`` collected on this page so far (clear it to ignore the ones expected)."""
+    return _ERRORS.setdefault(page, [])
 
 
 def start_server(tmp: Path, env: dict[str, str] | None = None) -> Iterator[LiveServer]:
@@ -45,13 +60,9 @@ def signed_in(browser: Browser, live: LiveServer, javascript: bool = True) -> Pa
     """A page of a fresh context, logged in with the admin token; collects errors.
 
     ``javascript=False`` is a browser with scripts off: every page must work without them."""
-    context = browser.new_context(viewport=WIDE, java_script_enabled=javascript)  # type: ignore[arg-type]
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    context = browser.new_context(viewport=WIDE, java_script_enabled=javascript)
+    page = watch(context.new_page())
     page.on("dialog", lambda d: d.accept())  # confirmations are answered yes
-    page.errors = errors  # type: ignore[attr-defined]
     page.goto(live.url + "/login")
     page.get_by_label("Admin token").fill(TOKEN)
     page.get_by_role("button", name="Log in").click()
@@ -80,12 +91,12 @@ def audit(page: Page, shots: Path, name: str) -> None:
     assert found == [], (name, found)
     shots.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(shots / f"{name}-1280.png"), full_page=True)
-    page.set_viewport_size(PHONE)  # type: ignore[arg-type]
+    page.set_viewport_size(PHONE)
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     page.screenshot(path=str(shots / f"{name}-phone.png"), full_page=True)
-    page.set_viewport_size(WIDE)  # type: ignore[arg-type]
+    page.set_viewport_size(WIDE)
     assert overflow <= 0, (name, "wider than a phone screen by", overflow)
-    assert page.errors == [], (name, page.errors)  # type: ignore[attr-defined]
+    assert errors(page) == [], (name, errors(page))
 
 
 _CONTROLS = (

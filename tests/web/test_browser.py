@@ -21,6 +21,7 @@ from engagehub.storage import migrate, open_database
 from engagehub.storage import sources as source_store
 from tests.analytics.test_api import basic, sent, track
 from tests.live import LiveServer, live_server
+from tests.web.console import errors, watch
 
 TOKEN = "browser-admin-token-0123456789"
 ARGS = [
@@ -65,11 +66,7 @@ def page(server: tuple[LiveServer, str]) -> Iterator[Page]:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=ARGS)
         context = browser.new_context()
-        pg = context.new_page()
-        pg.errors: list[str] = []  # type: ignore[misc]
-        pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" else None)  # type: ignore[attr-defined]
-        pg.on("pageerror", lambda e: pg.errors.append(str(e)))  # type: ignore[attr-defined]
-        yield pg
+        yield watch(context.new_page())
         browser.close()
 
 
@@ -120,7 +117,7 @@ def test_login_campaign_charts_and_numbers(page: Page, server: tuple[LiveServer,
     page.wait_for_url("**/campaigns/spring?variation=B")
     only_b = api(server, "/api/campaigns/spring/stats?variation=B")
     assert page.locator("dd[data-metric=sent]").inner_text() == str(only_b["totals"]["sent"]) == "3"
-    assert page.errors == []  # type: ignore[attr-defined]
+    assert errors(page) == []
 
 
 def test_message_lookup_and_live_stream(page: Page, server: tuple[LiveServer, str]) -> None:
@@ -144,7 +141,7 @@ def test_message_lookup_and_live_stream(page: Page, server: tuple[LiveServer, st
         "(n) => document.querySelectorAll('#live-rows tr').length > n", arg=before
     )
     assert "Email Link Clicked" in page.locator("#live-rows tr").first.inner_text()
-    assert page.errors == []  # type: ignore[attr-defined]
+    assert errors(page) == []
 
 
 def test_no_inline_script_in_templates() -> None:

@@ -13,7 +13,17 @@ from playwright.sync_api import Browser
 
 from tests.analytics.test_api import basic, sent, track
 from tests.live import LiveServer
-from tests.web.console import PHONE, WIDE, api, audit, browser, signed_in, start_server
+from tests.web.console import (
+    PHONE,
+    WIDE,
+    api,
+    audit,
+    browser,
+    errors,
+    signed_in,
+    start_server,
+    watch,
+)
 
 __all__ = ["browser"]
 T = 1772445600
@@ -43,8 +53,7 @@ def test_analytics_pages_are_accessible(live: LiveServer, browser: Browser, tmp_
     r = httpx.post(live.url + "/v1/batch", json={"batch": [*batch, identify]}, headers=basic(key))
     assert r.status_code == 200, r.text
 
-    anonymous = browser.new_page(viewport=WIDE)  # type: ignore[arg-type]
-    anonymous.errors = []  # type: ignore[attr-defined]
+    anonymous = watch(browser.new_page(viewport=WIDE))
     anonymous.goto(live.url + "/login")
     audit(anonymous, shots, "login")
     anonymous.close()
@@ -72,8 +81,8 @@ def test_analytics_pages_are_accessible(live: LiveServer, browser: Browser, tmp_
     page.wait_for_selector("#live-rows tr")
     audit(page, shots, "live")
     page.goto(live.url + "/messages/nope")
-    page.errors.clear()  # type: ignore[attr-defined]  # the 404 itself is a console error
-    page.set_viewport_size(PHONE)  # type: ignore[arg-type]
-    page.set_viewport_size(WIDE)  # type: ignore[arg-type]
+    errors(page).clear()  # the 404 itself is a console error
+    page.set_viewport_size(PHONE)
+    page.set_viewport_size(WIDE)
     audit(page, shots, "not-found")
     page.context.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from tests.live import LiveServer
+from tests.waiting import eventually
 from tests.web.console import api, audit, browser, signed_in, start_server
 
 __all__ = ["browser"]
@@ -46,12 +46,12 @@ def upload(page: Page, live: LiveServer, path: Path) -> dict[str, Any]:
 
 
 def settled_counts(live: LiveServer, total: int) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 30
-    while True:
+
+    def counts() -> list[dict[str, Any]] | None:
         found: list[dict[str, Any]] = api(live, "/api/subscriptions/counts")["counts"]
-        if sum(c["total"] for c in found) >= total or time.monotonic() > deadline:
-            return found
-        time.sleep(0.2)
+        return found if sum(c["total"] for c in found) >= total else None
+
+    return eventually(counts, timeout=30, interval=0.2, what=f"{total} subscriptions counted")
 
 
 def test_csv_upload_report_fix_and_reupload(

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 
-from engagehub.bench.ingest import free_port
 from tests.live import LiveServer
-from tests.messaging.conftest import Sink
+from tests.messaging.conftest import Sink, running_sink
+from tests.waiting import eventually
 from tests.web.console import api, audit, browser, keyboard_reaches, signed_in, start_server
 
 __all__ = ["browser"]
@@ -26,12 +25,8 @@ PEOPLE = ["ada", "bo", "cy", "di", "ed", "fay"]
 
 @pytest.fixture(scope="module")
 def sink() -> Iterator[Sink]:
-    port = free_port()
-    found = Sink(port)
-    controller = Controller(found, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield found
-    controller.stop()
+    with running_sink() as found:
+        yield found
 
 
 @pytest.fixture(scope="module")
@@ -55,15 +50,27 @@ def people(live: LiveServer) -> None:
     api(live, "/api/templates", "POST", json=sms)
 
 
+def new_broadcast(page: Page, live: LiveServer, name: str, field: tuple[str, str]) -> None:
+    """The Messaging page's "Create broadcast" form: promo to the pros, one more field set."""
+    page.goto(live.url + "/messaging")
+    page.get_by_label("Broadcast name").fill(name)
+    page.get_by_label("Template", exact=True).select_option("promo")
+    page.get_by_label("Audience", exact=True).select_option("pros")
+    page.get_by_label(field[0]).fill(field[1])
+    page.get_by_role("button", name="Create broadcast").click()
+
+
 def test_template_editor_test_send_and_broadcast(
     live: LiveServer, browser: Browser, sink: Sink, tmp_path: Path
 ) -> None:
     shots = tmp_path / "screenshots"
     people(live)
-    deadline = time.monotonic() + 20
-    while api(live, "/api/audiences/pros")["size"] < len(PEOPLE):
-        assert time.monotonic() < deadline, "profiles and consent did not settle"
-        time.sleep(0.2)
+    eventually(
+        lambda: api(live, "/api/audiences/pros")["size"] >= len(PEOPLE),
+        timeout=20,
+        interval=0.2,
+        what="profiles and consent settling",
+    )
     page = signed_in(browser, live)
     page.goto(live.url + "/messaging")
     assert page.locator("tr[data-audience=pros] [data-metric=size]").inner_text() == "6"
@@ -129,12 +136,7 @@ def test_template_editor_test_send_and_broadcast(
     api(live, "/api/journeys", "POST", json=follow_up)
 
     # A broadcast: created as a draft, started (confirmed), paused; numbers as the API's.
-    page.goto(live.url + "/messaging")
-    page.get_by_label("Broadcast name").fill("spring")
-    page.get_by_label("Template", exact=True).select_option("promo")
-    page.get_by_label("Audience", exact=True).select_option("pros")
-    page.get_by_label("Messages per second").fill("1")
-    page.get_by_role("button", name="Create broadcast").click()
+    new_broadcast(page, live, "spring", ("Messages per second", "1"))
     page.wait_for_selector("tr[data-broadcast=spring]")
     page.get_by_role("button", name="Start spring").click()
     page.wait_for_selector("tr[data-broadcast=spring] [data-metric=state]:text('running')")
@@ -149,10 +151,12 @@ def test_template_editor_test_send_and_broadcast(
     assert row.locator("[data-metric=sent]").inner_text() == str(status["counts"].get("sent", 0))
     assert row.locator("[data-metric=progress]").inner_text() == str(status["progress"])
     assert status["progress"] < 1
-    deadline = time.monotonic() + 20  # the journeys processor enters everyone of the audience
-    while len(api(live, "/api/journeys/follow-up")["people"]) < len(PEOPLE):
-        assert time.monotonic() < deadline, "the journey did not enter the audience"
-        time.sleep(0.2)
+    eventually(  # the journeys processor enters everyone of the audience
+        lambda: len(api(live, "/api/journeys/follow-up")["people"]) >= len(PEOPLE),
+        timeout=20,
+        interval=0.2,
+        what="the journey entering the audience",
+    )
     page.reload()
     journey = api(live, "/api/journeys/follow-up")
     row = page.locator("tr[data-journey=follow-up]")
@@ -169,12 +173,7 @@ def test_template_editor_test_send_and_broadcast(
 
     # Scheduling: created to start far ahead, then moved to a time already past (confirmed):
     # the messaging service starts it by itself.
-    page.goto(live.url + "/messaging")
-    page.get_by_label("Broadcast name").fill("autumn")
-    page.get_by_label("Template", exact=True).select_option("promo")
-    page.get_by_label("Audience", exact=True).select_option("pros")
-    page.get_by_label("Start by itself at").fill("2999-01-01T09:00")
-    page.get_by_role("button", name="Create broadcast").click()
+    new_broadcast(page, live, "autumn", ("Start by itself at", "2999-01-01T09:00"))
     page.wait_for_selector("[role=status]")
     assert (
         "autumn created for 2999-01-01T09:00:00.000Z" in page.locator("[role=status]").inner_text()
@@ -189,10 +188,12 @@ def test_template_editor_test_send_and_broadcast(
     assert row.locator("[data-metric=scheduled_at]").inner_text() == scheduled["scheduled_at"]
     row.get_by_label("Start autumn at (UTC)").fill("2000-01-01T00:00")
     row.get_by_role("button", name="Schedule autumn", exact=True).click()
-    deadline = time.monotonic() + 20
-    while api(live, "/api/broadcasts/autumn")["state"] == "scheduled":
-        assert time.monotonic() < deadline, "the scheduled broadcast did not start"
-        time.sleep(0.2)
+    eventually(
+        lambda: api(live, "/api/broadcasts/autumn")["state"] != "scheduled",
+        timeout=20,
+        interval=0.2,
+        what="the scheduled broadcast starting",
+    )
     page.goto(live.url + "/messaging")
     started = api(live, "/api/broadcasts/autumn")
     assert started["recipients"] == len(PEOPLE)
@@ -231,10 +232,12 @@ def test_template_editor_test_send_and_broadcast(
     assert "'='" in page.locator("#alert").inner_text()
     assert api(live, "/api/goals")["goals"] == [edited]  # a bad edit changes nothing
     audit(page, shots, "messaging-goals")
-    deadline = time.monotonic() + 60  # the page reloads itself while a broadcast runs
-    while any(b["state"] == "running" for b in api(live, "/api/broadcasts")["broadcasts"]):
-        assert time.monotonic() < deadline, "the broadcasts did not finish"
-        time.sleep(0.5)
+    eventually(  # the page reloads itself while a broadcast runs
+        lambda: all(b["state"] != "running" for b in api(live, "/api/broadcasts")["broadcasts"]),
+        timeout=60,
+        interval=0.5,
+        what="the broadcasts finishing",
+    )
     page.goto(live.url + "/messaging#goals")
     assert keyboard_reaches(page) > 20
     page.get_by_role("button", name=f"Delete goal {goal['id']}").click()

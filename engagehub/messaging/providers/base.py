@@ -10,8 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import httpx
+
 from engagehub.errors import EngagehubError, TerminalException, TransientException, terminal_status
 from engagehub.messaging.templates import Rendered
+from engagehub.settings import Settings
 
 
 @dataclass(slots=True)
@@ -98,3 +101,45 @@ class Provider(Protocol):
 
     async def abandon(self, handle: Any) -> None:
         """Give up a prepared message (its connection is reset)."""
+
+
+class HttpApiProvider:
+    """What the HTTP API providers share: one ``httpx`` pool per batch, a repeatable request
+    (an idempotency key or an API that dedupes), nothing to prepare, release or abandon.
+    A subclass says how to build its client (``client_options``) and sends in ``finish``."""
+
+    repeatable_finish = True
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._pool: httpx.AsyncClient | None = None
+
+    def client_options(self) -> dict[str, Any]:
+        """``httpx.AsyncClient`` keyword arguments: base URL, authentication, timeout."""
+        raise NotImplementedError
+
+    async def open(self) -> None:
+        """One HTTP client (connection pool) per batch."""
+        self._pool = httpx.AsyncClient(**self.client_options())
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The open pool (``open()`` first)."""
+        if self._pool is None:
+            raise RuntimeError(f"{type(self).__name__}: open() first")
+        return self._pool
+
+    async def close(self) -> None:
+        """Close the pool."""
+        if self._pool is not None:
+            await self._pool.aclose()
+
+    async def prepare(self, msg: Outgoing) -> Outgoing:
+        """Nothing to do before the request."""
+        return msg
+
+    def release(self, handle: Outgoing) -> None:
+        """Nothing to start early: the request is repeatable."""
+
+    async def abandon(self, handle: Outgoing) -> None:
+        """Nothing was sent."""

@@ -13,11 +13,11 @@ import httpx
 
 from engagehub.messaging.providers.base import (
     Accepted,
+    HttpApiProvider,
     Outgoing,
     TransientProviderError,
     http_error,
 )
-from engagehub.settings import Settings
 
 NAME = "sendgrid"
 
@@ -42,41 +42,26 @@ def payload(msg: Outgoing, sender: str) -> dict[str, Any]:
     return body
 
 
-class SendGrid:
+class SendGrid(HttpApiProvider):
     """Email through SendGrid."""
 
     name = NAME
     channel = "email"
-    repeatable_finish = True
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._client: httpx.AsyncClient | None = None
-
-    async def open(self) -> None:
-        """One HTTP client per batch."""
+    def client_options(self) -> dict[str, Any]:
+        """SendGrid's API, the API key as a bearer token."""
         s = self.settings
         key = s.sendgrid_api_key.get_secret_value() if s.sendgrid_api_key else ""
-        self._client = httpx.AsyncClient(
-            base_url=s.sendgrid_base_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {key}"},
-            timeout=s.provider_timeout_seconds,
-        )
-
-    async def close(self) -> None:
-        """Close the pool."""
-        if self._client is not None:
-            await self._client.aclose()
-
-    async def prepare(self, msg: Outgoing) -> Outgoing:
-        """Nothing to do before the request."""
-        return msg
+        return {
+            "base_url": s.sendgrid_base_url.rstrip("/"),
+            "headers": {"Authorization": f"Bearer {key}"},
+            "timeout": s.provider_timeout_seconds,
+        }
 
     async def finish(self, handle: Outgoing) -> Accepted:
         """POST /v3/mail/send."""
-        assert self._client is not None, "open() first"
         try:
-            response = await self._client.post(
+            response = await self.client.post(
                 "/v3/mail/send", json=payload(handle, self.settings.email_from)
             )
         except httpx.HTTPError as exc:
@@ -89,9 +74,3 @@ class SendGrid:
                 detail = response.text[:200]
             raise http_error(f"SendGrid {response.status_code}: {detail}", response.status_code)
         return Accepted(response.headers.get("x-message-id"), "processed")
-
-    def release(self, handle: Outgoing) -> None:
-        """Nothing to start early: the request is repeatable."""
-
-    async def abandon(self, handle: Outgoing) -> None:
-        """Nothing was sent."""

@@ -14,40 +14,30 @@ import httpx
 
 from engagehub.messaging.providers.base import (
     Accepted,
+    HttpApiProvider,
     Outgoing,
     TransientProviderError,
     http_error,
 )
-from engagehub.settings import Settings
 
 NAME = "twilio"
 
 
-class Twilio:
+class Twilio(HttpApiProvider):
     """SMS through Twilio."""
 
     name = NAME
     channel = "sms"
-    repeatable_finish = True
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._client: httpx.AsyncClient | None = None
-
-    async def open(self) -> None:
-        """One HTTP client (connection pool) per batch."""
+    def client_options(self) -> dict[str, Any]:
+        """Twilio's API, the account SID and auth token as Basic credentials."""
         s = self.settings
         token = s.twilio_auth_token.get_secret_value() if s.twilio_auth_token else ""
-        self._client = httpx.AsyncClient(
-            base_url=s.twilio_base_url.rstrip("/"),
-            auth=(s.twilio_account_sid or "", token),
-            timeout=s.provider_timeout_seconds,
-        )
-
-    async def close(self) -> None:
-        """Close the pool."""
-        if self._client is not None:
-            await self._client.aclose()
+        return {
+            "base_url": s.twilio_base_url.rstrip("/"),
+            "auth": (s.twilio_account_sid or "", token),
+            "timeout": s.provider_timeout_seconds,
+        }
 
     def form(self, msg: Outgoing) -> dict[str, str]:
         """The request form for one message."""
@@ -62,16 +52,11 @@ class Twilio:
             )
         return form
 
-    async def prepare(self, msg: Outgoing) -> Outgoing:
-        """Nothing to do before the request."""
-        return msg
-
     async def finish(self, handle: Outgoing) -> Accepted:
         """POST the message with our idempotency token."""
-        assert self._client is not None, "open() first"
         path = f"/2010-04-01/Accounts/{self.settings.twilio_account_sid}/Messages.json"
         try:
-            response = await self._client.post(
+            response = await self.client.post(
                 path,
                 data=self.form(handle),
                 headers={"I-Twilio-Idempotency-Token": handle.message_id},
@@ -92,9 +77,3 @@ class Twilio:
                 str(body["code"]) if body.get("code") is not None else None,
             )
         return Accepted(body.get("sid"), str(body.get("status") or "queued"), body)
-
-    def release(self, handle: Outgoing) -> None:
-        """Nothing to start early: the request is repeatable."""
-
-    async def abandon(self, handle: Outgoing) -> None:
-        """Nothing was sent."""

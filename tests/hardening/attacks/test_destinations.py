@@ -16,7 +16,7 @@ from engagehub.destinations.guard import blocked_reason, check_url
 from engagehub.destinations.service import DeliveryService
 from engagehub.errors import PayloadError
 from engagehub.settings import Settings
-from engagehub.storage import Database
+from engagehub.storage import Database, migrate, open_database
 from tests.conftest import ADMIN_SECRET, assert_error
 from tests.destinations.conftest import add_events
 from tests.destinations.receiver import Receiver, receiver
@@ -28,6 +28,29 @@ def hook() -> Iterator[Receiver]:
     """A real HTTP receiver on loopback."""
     with receiver() as rec:
         yield rec
+
+
+def delivered(
+    settings: Settings, webhooks: list[tuple[str, str, str]], events: int, rounds: int
+) -> list[store.Destination]:
+    """Webhook destinations ``(name, url, secret)`` created as stored (no API validation) on a
+    fresh database, ``events`` events delivered for ``rounds`` rounds; each one afterwards."""
+    db: Database = open_database(settings.database_url, settings)
+    try:
+        with db.session() as conn:
+            migrate(conn)
+            for name, url, secret in webhooks:
+                store.create(conn, name, "webhook", url, secret, start=0)
+        add_events(db, events)
+        service = DeliveryService(settings)
+        try:
+            service.drain(db, rounds=rounds)
+        finally:
+            service.close()
+        with db.session() as conn:
+            return [store.get(conn, name) for name, _, _ in webhooks]
+    finally:
+        db.close()
 
 
 @pytest.mark.parametrize(
@@ -80,26 +103,13 @@ def test_the_checked_address_is_the_one_connected_to(
         allow_private_destinations=True,
         destination_timeout_seconds=2,
     )
-    from engagehub.storage import open_database
-
-    db: Database = open_database(settings.database_url, settings)
-    try:
-        from engagehub.storage import migrate
-
-        with db.session() as conn:
-            migrate(conn)
-            url = f"http://rebind.example:{port}/hook"
-            store.create(conn, "r", "webhook", url, "plain-secret", start=0)
-        add_events(db, 3)
-        service = DeliveryService(settings)
-        try:
-            service.drain(db, rounds=20)
-        finally:
-            service.close()
-        with db.session() as conn:
-            dest = store.get(conn, "r")
-    finally:
-        db.close()
+    url = f"http://rebind.example:{port}/hook"
+    [dest] = delivered(
+        settings,
+        [("r", url, "plain-secret")],
+        events=3,
+        rounds=20,
+    )
     assert dest.last_error is None, dest.last_error
     assert len(hook.received) == 1
     assert hook.received[0].headers["host"] == f"rebind.example:{port}"
@@ -133,24 +143,12 @@ def test_any_delivery_exception_is_recorded(tmp_path: Path, hook: Receiver) -> N
         destination_backoff_seconds=0,
         destination_max_attempts=2,
     )
-    from engagehub.storage import migrate, open_database
-
-    db = open_database(settings.database_url, settings)
-    try:
-        with db.session() as conn:
-            migrate(conn)
-            store.create(conn, "bad", "webhook", hook.url, "whsec_%%%", start=0)
-            store.create(conn, "crlf", "webhook", hook.url + "\r\nX: y", "plain", start=0)
-        add_events(db, 2)
-        service = DeliveryService(settings)
-        try:
-            service.drain(db, rounds=50)
-        finally:
-            service.close()
-        with db.session() as conn:
-            bad, crlf = store.get(conn, "bad"), store.get(conn, "crlf")
-    finally:
-        db.close()
+    bad, crlf = delivered(
+        settings,
+        [("bad", hook.url, "whsec_%%%"), ("crlf", hook.url + "\r\nX: y", "plain")],
+        events=2,
+        rounds=50,
+    )
     assert "base64" in (bad.last_error or ""), bad
     assert "control" in (crlf.last_error or ""), crlf
     assert hook.received == []
