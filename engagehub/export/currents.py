@@ -17,6 +17,7 @@ with the matching Arrow types.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -161,6 +162,34 @@ def columns(part: pa.Table, folder: str, from_braze: dict[int, tuple[str, str]])
     its properties do not parse as columns."""
     if from_braze and pc.any(pc.is_in(part.column("seq"), pa.array(list(from_braze)))).as_py():
         return None
+    fields = braze_schemas()[folder]
+    return _columns(part, fields, _value, arrow_schema(folder))
+
+
+def canonical_avro(part: pa.Table, event: str, meta: dict[str, str]) -> bytes | None:
+    """The canonical layout's Avro file of an event type Currents also has (its shape from
+    ``schema.currents_shapes``), encoded from columns; None where ``files.avro_bytes`` (per
+    record, fastavro) must write it: another type, or a value the shape cannot take."""
+    shape = schema.currents_types().get(event)
+    if shape is None:
+        return None
+    fields = list(schema.currents_shapes()[shape].items())
+    arrow = pa.schema([pa.field(name, _arrow_type(kind)) for name, kind in fields])
+    try:
+        built = _columns(part, fields, files.coerced, arrow)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None  # e.g. a text in a long field: fastavro refuses it as it always did
+    return None if built is None else avro.container(built, schema.avro_schema(event), meta)
+
+
+def _columns(
+    part: pa.Table,
+    fields: list[tuple[str, Any]],
+    convert: Callable[[Any, Any], Any],
+    arrow: pa.Schema,
+) -> pa.Table | None:
+    """Records of ``fields`` from other vendors' events, column by column (see ``columns``);
+    ``convert(value, kind)`` is the row rule for a field whose Arrow type is not the field's."""
     parsed = files.parse_properties(part.column("properties"))
     if parsed is None:
         return None
@@ -178,7 +207,7 @@ def columns(part: pa.Table, folder: str, from_braze: dict[int, tuple[str, str]])
     contact = log("contact")
     renames = schema.currents_fields()
     arrays = []
-    for name, kind in braze_schemas()[folder]:
+    for name, kind in fields:
         value: pa.Array | None
         if name == "id":
             value = log("id")
@@ -203,9 +232,9 @@ def columns(part: pa.Table, folder: str, from_braze: dict[int, tuple[str, str]])
         if typed is None:
             if not sources:
                 sources.extend(_from_canonical(row) for row in _rows(part))
-            typed = pa.array([_value(s.get(name), kind) for s in sources], _arrow_type(kind))
+            typed = pa.array([convert(s.get(name), kind) for s in sources], _arrow_type(kind))
         arrays.append(typed)
-    return pa.Table.from_arrays(arrays, schema=arrow_schema(folder))
+    return pa.Table.from_arrays(arrays, schema=arrow)
 
 
 def _typed(values: pa.Array, kind: Any) -> pa.Array | None:

@@ -243,7 +243,7 @@ def _currents_records(table: pa.Table, fields: dict[str, str]) -> list[dict[str,
         else:
             key = renames.get(name, name)
             values = [p.get(key) for p in props]
-        columns.append([v if type(v) is str else _coerce(v, kind) for v in values])
+        columns.append([coerced(v, kind) for v in values])
     names = list(fields)
     return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
@@ -251,6 +251,12 @@ def _currents_records(table: pa.Table, fields: dict[str, str]) -> list[dict[str,
 def seconds(ms: int) -> int:
     """Whole seconds of epoch milliseconds, truncated toward zero (as ``int(timestamp())``)."""
     return ms // 1000 if ms >= 0 else -(-ms // 1000)
+
+
+def coerced(value: Any, kind: str) -> Any:
+    """A canonical value in a field of a Currents shape (``schema.currents_shapes``): a text
+    as is, anything else converted to the field's kind (None where it cannot be)."""
+    return value if type(value) is str else _coerce(value, kind)
 
 
 def _coerce(value: Any, kind: str) -> Any:

@@ -189,7 +189,8 @@ def _encode(
     part = files.build_table(part)
     if fmt == "parquet":
         return files.parquet_bytes(part, meta)
-    return files.avro_bytes(part, event, meta)
+    shaped = currents.canonical_avro(part, event, meta) if layout == "canonical" else None
+    return shaped if shaped is not None else files.avro_bytes(part, event, meta)
 
 
 def run(
