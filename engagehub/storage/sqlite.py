@@ -107,12 +107,12 @@ class SQLiteConnection(Connection):
                 self._conn.executemany(sql, rows)
             else:
                 head, one, tail, width = plan
-                per = max(1, _MAX_PARAMS // width)
-                for start in range(0, len(rows), per):
-                    chunk = rows[start : start + per]
+                start = 0
+                for size in _chunk_sizes(len(rows), max(1, _MAX_PARAMS // width)):
+                    chunk = rows[start : start + size]
+                    start += size
                     self._conn.execute(
-                        _multi_row_sql(head, one, tail, len(chunk)),
-                        list(chain.from_iterable(chunk)),
+                        _multi_row_sql(head, one, tail, size), list(chain.from_iterable(chunk))
                     )
         except sqlite3.OperationalError as exc:
             raise _translate(exc, sql) from exc
@@ -245,6 +245,21 @@ def _multi_row_plan(sql: str) -> tuple[str, str, str, int] | None:
         return None
     one = match.group("one")
     return match.group("head"), one, match.group("tail"), one.count("?")
+
+
+_CHUNK_LADDER = (1024, 128, 16, 1)
+
+
+def _chunk_sizes(rows: int, most: int) -> list[int]:
+    """Row counts of the multi-row statements for ``rows`` rows, from a short ladder of sizes
+    (those under ``most``): a statement shape has at most four sizes. Arbitrary sizes made a
+    new statement of up to 2,000 rows for nearly every call: compiled each time, and each
+    one kept in the statement cache (tens of MB of VDBE programs per process)."""
+    sizes: list[int] = []
+    for size in [s for s in _CHUNK_LADDER if s <= most] or [max(1, most)]:
+        count, rows = divmod(rows, size)
+        sizes += [size] * count
+    return sizes
 
 
 @lru_cache(maxsize=512)

@@ -75,3 +75,29 @@ def test_a_round_of_every_processor_fits_the_statement_cache(tmp_path: Path) -> 
         assert max(sizes) > 32, sizes  # what the cache used to hold: it did not fit
     finally:
         database.close()
+
+
+def test_multi_row_inserts_use_a_few_statement_sizes(tmp_path: Path) -> None:
+    """Every row count is split into chunks from a short ladder of sizes (each under the
+    parameter limit), and every row is inserted: a statement shape has at most four texts, so
+    the cache keeps them instead of compiling (and holding) one per count."""
+    from engagehub.storage.sqlite import _chunk_sizes
+
+    counts = range(0, 5_001, 7)
+    ladders = {size for n in counts for size in _chunk_sizes(n, 2_000)}
+    assert ladders == {1024, 128, 16, 1}
+    assert all(sum(_chunk_sizes(n, 2_000)) == n for n in counts)
+    assert _chunk_sizes(40, 10) == [1] * 40  # nothing of the ladder fits: one row each
+    conn = SQLiteConnection(str(tmp_path / "rows.db"), "NORMAL")
+    conn.execute("CREATE TABLE t (a INTEGER, b TEXT)")
+    seen: set[str] = set()
+    real = conn.raw
+    conn._conn = _Recorder(real, seen)  # type: ignore[assignment]
+    try:
+        for n in (3, 17, 200, 1_500, 2_049):
+            conn.executemany("INSERT INTO t (a, b) VALUES (?, ?)", [(i, str(i)) for i in range(n)])
+    finally:
+        conn._conn = real
+    assert conn.scalar("SELECT COUNT(*) FROM t") == 3 + 17 + 200 + 1_500 + 2_049
+    assert len(seen) <= 4, sorted(len(s) for s in seen)
+    conn.close()
