@@ -56,7 +56,10 @@ class Follower:
         self.retry_s = retry_s
         self.round_s = round_s
         """Target duration of a round (its write lock); the window adapts to it. None: fixed."""
-        self.size = window if round_s is None else min(window, 200)
+        self.min_size = 200
+        """Smallest adapted window: a round has a fixed cost (statements, commit), and on a
+        loaded machine wall time overstates a round's work, which would shrink it further."""
+        self.size = window if round_s is None else min(window, self.min_size)
         self.sick: dict[str, _Sick] = {}
         self.cursors: dict[str, int] = {}
         self.head = 0
@@ -100,7 +103,8 @@ class Follower:
         if self.round_s is None or not result.applied:
             return
         if elapsed > self.round_s:
-            self.size = max(min(self.window, 200), int(self.size * self.round_s / elapsed))
+            floor = min(self.window, self.min_size)
+            self.size = max(floor, int(self.size * self.round_s / elapsed))
         elif elapsed < self.round_s / 2:
             self.size = min(self.window, self.size * 2)
 

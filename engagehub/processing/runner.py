@@ -32,6 +32,7 @@ _RESTART_S = 1.0
 _ROUND_S = 0.1  # a round holds the SQLite write lock about this long; ingest commits between
 _YIELD_MAX_S = 0.05  # longest a round waits for queued appends to commit first
 _POLL_S = 0.0005
+_BUSY_MIN = 1_000  # smallest window while ingest is busy (fixed costs per round)
 _BUSY_RECENT_S = 1.0  # ingest counts as busy this long after appends last waited
 
 Progress = dict[str, Any]
@@ -71,7 +72,8 @@ def follow(
         # Short rounds (short write locks) only while ingest is busy; full windows otherwise.
         if time.monotonic() - busy_at < _BUSY_RECENT_S:
             if follower.round_s is None:
-                follower.round_s, follower.size = _ROUND_S, min(window, 200)
+                follower.round_s, follower.size = _ROUND_S, min(window, _BUSY_MIN)
+                follower.min_size = _BUSY_MIN
         else:
             follower.round_s, follower.size = None, window
         try:

@@ -17,6 +17,8 @@ import pyarrow as pa
 
 from engagehub.storage.base import Connection
 
+BUSY_TIMEOUT_MS = 30_000
+"""How long an SQLite read waits for a lock (as ``storage.sqlite`` connections do)."""
 _TOKEN = re.compile(r"'(?:[^']|'')*'|\?")
 _ALL_ROWS = str(1 << 30)
 """SQLite batch size: the driver infers column types from the first batch, so one batch holds
@@ -87,6 +89,10 @@ def _read(
     try:
         with adbc.cursor() as cur:
             if dialect == "sqlite":
+                # Wait out a lock as our own connections do (a reader can meet one while a
+                # checkpoint resets the WAL): without it the read fails "database is locked".
+                cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                cur.fetchall()
                 cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": _ALL_ROWS})
             cur.execute(query, tuple(params) if params else None)
             table = cur.fetch_arrow_table()

@@ -101,19 +101,30 @@ def _appended() -> None:
         listener()
 
 
-def append(conn: Connection, batches: Sequence[Batch]) -> list[AppendResult]:
-    """Append many requests' events in one transaction (group commit); duplicates are skipped.
-
-    Every append of the code base comes here: each event passes the same sanity check
-    (``storage.sanity``), and processors are woken once the transaction commits. Keys already in
-    the log are looked up first (in a few statements), so only new rows are inserted:
-    per-request counts are exact and positions stay dense on both backends.
-    """
+def prepare(batches: Sequence[Batch]) -> Rows:
+    """The sanity check and the log rows of ``batches`` (no database): the group-commit writer
+    builds them before it takes the write lock, so the lock is held only for the inserts."""
     from engagehub.storage import sanity
 
     for b in batches:
         sanity.check(b.events)
-    rows = [[_row(b.source_id, b.received_at, ev) for ev in b.events] for b in batches]
+    return [[_row(b.source_id, b.received_at, ev) for ev in b.events] for b in batches]
+
+
+def append(
+    conn: Connection, batches: Sequence[Batch], prepared: Rows | None = None
+) -> list[AppendResult]:
+    """Append many requests' events in one transaction (group commit); duplicates are skipped.
+
+    Every append of the code base comes here: each event passes the same sanity check
+    (``storage.sanity``; ``prepared`` is ``prepare(batches)`` done earlier), and processors are
+    woken once the transaction commits. Keys already in the log are looked up first (in a few
+    statements), so only new rows are inserted: per-request counts are exact and positions
+    stay dense on both backends.
+    """
+    rows = prepare(batches) if prepared is None else prepared
+    if len(rows) != len(batches):
+        raise ValueError(f"{len(rows)} prepared row lists for {len(batches)} batches")
     with conn.transaction():
         rows = _screen(conn, rows)  # e.g. erased people's events: acknowledged, not stored
         partitioned = conn.dialect == "postgresql" and _partitioned(conn)

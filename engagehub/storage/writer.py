@@ -153,7 +153,16 @@ class LogWriter:
         that arrive while a processor round holds the lock join this commit, not the next."""
         taken: Group = list(given) if given is not None else []
 
+        def prepare(conn: Connection, group: Group) -> log.Rows:
+            batches = [batch for batch, _ in group]
+            if batches and self.before_append is not None:
+                self.before_append(conn, batches)
+            return log.prepare(batches)
+
         def run(conn: Connection) -> list[AppendResult]:
+            if given is None:
+                taken.extend(self._take())
+            rows = prepare(conn, taken)  # checks and rows before the lock: it is held for inserts
             signal = self.signal
             if signal is not None:
                 signal.waiting = True
@@ -161,13 +170,12 @@ class LogWriter:
                 if signal is not None:
                     signal.waiting = False
                 if given is None:
-                    taken.extend(self._take())
-                batches = [batch for batch, _ in taken]
-                if not batches:
+                    late = self._take()  # arrived while the lock was held elsewhere
+                    taken.extend(late)  # (before preparing: a failure retries them too)
+                    rows += prepare(conn, late)
+                if not taken:
                     return []
-                if self.before_append is not None:
-                    self.before_append(conn, batches)
-                return log.append(conn, batches)
+                return log.append(conn, [batch for batch, _ in taken], rows)
 
         try:
             results = await self.submit(run)

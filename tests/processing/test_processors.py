@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from engagehub.model import IncomingEvent
 from engagehub.processing import get_offset, reset, run_until_caught_up, step
+from engagehub.processing.health import Follower
+from engagehub.processing.log_index import LogIndex
 from engagehub.processing.unmapped import UnmappedCounter
 from engagehub.storage import Database
 from engagehub.storage import events as log
 from engagehub.storage import sources as source_store
+from tests.conftest import make_source
 
 
 def _events(n: int, name: str) -> list[IncomingEvent]:
@@ -46,3 +49,24 @@ def test_unmapped_counts_and_rebuild(db: Database) -> None:
             )
             == expected
         )
+
+
+def test_adapted_window_never_shrinks_below_its_floor(db: Database) -> None:
+    """A round slower than ``round_s`` (any round on a loaded machine) halves the window only
+    down to ``min_size``: tiny rounds would cost their fixed statements and commit each."""
+    src, _ = make_source(db)
+    with db.session() as conn:
+        events = [
+            IncomingEvent(dedup_key=f"k{i}", event_time=1, raw="{}", user_id=f"u{i}")
+            for i in range(1_500)
+        ]
+        log.append(conn, [log.Batch(src.id, 1, events)])
+        follower = Follower([LogIndex()], window=1_000, round_s=1e-9)
+        follower.min_size = 300
+        follower.size = 1_000
+        follower.round(conn)
+        assert follower.size == 300  # the elapsed time asked for less
+        follower.round(conn)
+        assert follower.size == 300
+        follower.round(conn)
+        assert follower.cursors["log_index"] == 1_500

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from engagehub.errors import PayloadError
 from engagehub.model import IncomingEvent
 from engagehub.processing.runner import let_one_commit
 from engagehub.storage import Database, migrate, open_database
@@ -96,6 +97,56 @@ def test_requests_queued_while_a_round_holds_the_lock_join_one_commit(tmp_path: 
     assert commits == 1, "requests queued during the round waited for a second commit"
     assert signal.waiting is False
     assert signal.commits == 1
+    db.close()
+
+
+def test_a_bad_request_queued_during_a_round_fails_alone(tmp_path: Path) -> None:
+    """SQLite: rows are checked and built before the lock is taken and, for requests that
+    arrive while it is held elsewhere, after; a request the sanity check refuses (a NUL
+    character) gets its error and the requests it was grouped with are stored."""
+    db = open_database(f"sqlite:///{tmp_path}/b.db")
+    with db.session() as conn:
+        migrate(conn)
+    source, _ = make_source(db)
+    signal = IngestSignal()
+    round_conn = db.connect()
+    holding = threading.Event()
+    release = threading.Event()
+
+    def hold_round() -> None:
+        with round_conn.transaction():
+            holding.set()
+            release.wait(10)
+
+    async def main() -> list[object]:
+        writer = LogWriter(db)
+        writer.signal = signal
+        await writer.start()
+        holder = threading.Thread(target=hold_round)
+        holder.start()
+        await asyncio.to_thread(holding.wait, 10)
+        first = asyncio.ensure_future(writer.append(_batch(source.id, "a")))
+        await asyncio.to_thread(eventually, lambda: signal.waiting, 10, 0.01, "writer waits")
+        bad = IncomingEvent(dedup_key="bad\x00key", event_time=1_700_000_000_000, raw="{}")
+        late = [
+            asyncio.ensure_future(writer.append(_batch(source.id, "b"))),
+            asyncio.ensure_future(writer.append(log.Batch(source.id, 1, [bad]))),
+            asyncio.ensure_future(writer.append(_batch(source.id, "c"))),
+        ]
+        await asyncio.sleep(0.05)
+        release.set()
+        await asyncio.to_thread(holder.join, 10)
+        results = await asyncio.gather(first, *late, return_exceptions=True)
+        await writer.stop()
+        return results
+
+    results = asyncio.run(main())
+    round_conn.close()
+    assert isinstance(results[2], PayloadError)
+    assert "NUL" in str(results[2])
+    assert [r.inserted for r in results if not isinstance(r, BaseException)] == [3, 3, 3]
+    with db.session() as conn:
+        assert log.head(conn) == 9
     db.close()
 
 
