@@ -7,7 +7,7 @@ filter in front of it (8 MB of bits, three probes per key) answers "never seen" 
 key of a file without duplicates, so only the few keys it may have seen are looked up there.
 Recorded keys wait in memory (``PENDING`` of them at most) and go to the table in one sorted
 batch: random keys a chunk at a time touched a page of the table per key (a miss past the
-small cache), a batch of ~40 chunks touches each page about once.
+small cache), a batch of ~16 chunks touches each page about once.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ _BITS = 26
 """The filter has 2**26 bits (8 MB): about 1% false positives at 6 million keys."""
 _MASK = np.uint64((1 << _BITS) - 1)
 _SHIFTS = (np.uint64(0), np.uint64(19), np.uint64(38))
-PENDING = 250_000
-"""Recorded keys kept in memory before they are written to the table (~25 MB)."""
+PENDING = 100_000
+"""Recorded keys kept in memory before they are written to the table (~15 MB)."""
 
 
 def seen_key(contact: str, channel: str, group: str) -> int:
