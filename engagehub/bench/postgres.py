@@ -324,19 +324,23 @@ def _machine_idle() -> tuple[int, int]:
 def run_processing(
     counts: Sequence[int] = (1, 2, 4), events: int = 100_000, url: str | None = None
 ) -> dict[str, Any]:
-    """Processing rate of one pre-loaded log with each worker count (same run, same server)."""
+    """Processing rate of one pre-loaded log with each worker count (same run, same server),
+    and one worker holding as many shards as the second count (what shards give without a
+    second process: on one machine a worker already runs each shard on its own connection)."""
     figures: dict[str, Any] = {"events": events, "cpus": os.cpu_count()}
+    rows = [(f"workers_{n}", n, n) for n in counts]
+    if len(counts) > 1 and counts[1] > 1:
+        rows.append(("one_worker_sharded", 1, counts[1]))
     with contextlib.ExitStack() as stack:
         base = url or stack.enter_context(throwaway_postgres())
         with fresh_schema(base) as schema_url:
             figures["head"] = _preload(schema_url, events)
-            for n in counts:
-                figures[f"workers_{n}"] = measure_workers(schema_url, n)
+            for key, workers, shards in rows:
+                figures[key] = measure_workers(schema_url, workers, shards=shards)
     one = figures[f"workers_{counts[0]}"]["events_per_s"]
-    for n in counts:
-        figures[f"workers_{n}"][f"ratio_vs_{counts[0]}_worker"] = (
-            figures[f"workers_{n}"]["events_per_s"] / one
-        )
+    for key, _, _ in rows:
+        figures[key][f"ratio_vs_{counts[0]}_worker"] = figures[key]["events_per_s"] / one
+    figures["rows"] = [key for key, _, _ in rows]
     return figures
 
 
