@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import secrets
 import shutil
 import subprocess
@@ -224,8 +223,9 @@ def measure_workers(
 ) -> dict[str, Any]:
     """Events/s at which ``workers`` ``engagehub worker`` processes derive the pre-loaded log.
 
-    Each processor that can be split gets ``shards`` shards (default: one per worker). Timed
-    from the first cursor that moves (start-up excluded) until every cursor is at the log head.
+    Each processor that can be split gets ``shards`` shards (default: one per worker). The
+    workers start up while the bench holds every cursor's lock (their start-up CPU is reported
+    apart); timed from the first cursor that moves until every cursor is at the log head.
     """
     _reset_processors(url)
     shards = shards or workers
@@ -238,6 +238,7 @@ def measure_workers(
         "ENGAGEHUB_POSTGRES_POOL_SIZE": "2",
     }
     watch = psycopg.connect(url)
+    gate = _hold_cursors(url, shards)  # start-up (imports, migrations check) is not the rate
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "engagehub", "worker"],
@@ -247,12 +248,14 @@ def measure_workers(
         )
         for _ in range(workers)
     ]
-    cpu_before, idle_before = _children_cpu_s(), _machine_idle()
-    server_before = _server_cpu_s(watch)
-    started = first = time.perf_counter()
     moved = False
     done_at: dict[str, float] = {}
     try:
+        startup = _settled(procs)
+        cpu_before, idle_before = _procs_cpu_s(procs), _machine_idle()
+        server_before = _server_cpu_s(watch)
+        gate.close()  # every worker is up and waiting: go
+        started = first = time.perf_counter()
         while True:
             head, cursors = _cursors(watch)
             now = time.perf_counter()
@@ -269,7 +272,9 @@ def measure_workers(
                 raise RuntimeError(f"workers did not catch up in {timeout:.0f} s: {cursors}")
             time.sleep(0.05)
         server_cpu = _server_cpu_s(watch)  # before the workers' backends exit
+        workers_cpu = _procs_cpu_s(procs) - cpu_before
     finally:
+        gate.close()
         watch.close()
         for proc in procs:
             proc.terminate()
@@ -280,7 +285,6 @@ def measure_workers(
                 proc.kill()
     elapsed = max(1e-9, now - first)
     idle = _machine_idle()
-    workers_cpu = _children_cpu_s() - cpu_before
     postgres_cpu = (
         server_cpu - server_before if server_cpu is not None and server_before is not None else None
     )
@@ -291,10 +295,11 @@ def measure_workers(
         "events": head,
         "seconds": elapsed,
         "events_per_s": head / elapsed,
-        # What bounds the count: the CPU the workers and the database used (start-up included),
+        # What bounds the count: the CPU the workers and the database used (from the go),
         # the shortest time that CPU allows on this machine's cores, and whether the machine had
         # a core left while they ran (every process on it, neighbours too).
         "workers_cpu_s": workers_cpu,
+        "workers_startup_cpu_s": startup,
         "postgres_cpu_s": postgres_cpu,
         "cpu_floor_s": (workers_cpu + (postgres_cpu or 0.0)) / cpus,
         "machine_idle_share": (idle[0] - idle_before[0]) / max(1, idle[1] - idle_before[1]),
@@ -306,9 +311,42 @@ def measure_workers(
     }
 
 
-def _children_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def _hold_cursors(url: str, shards: int) -> psycopg.Connection[Any]:
+    """A connection holding every processor cursor's lock (the current layout's and the one the
+    workers will reshard to) until it is closed: workers start up, then wait."""
+    from engagehub import registry
+    from engagehub.processing.shards import units
+    from engagehub.storage import locks
+
+    gate = psycopg.connect(url, autocommit=True)
+    current = [str(r[0]) for r in gate.execute("SELECT name FROM processor_offsets").fetchall()]
+    wanted = [u.name for u in units(registry.processors(Settings(database_url=url)), shards)]
+    for name in sorted(set(current) | set(wanted)):
+        gate.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (locks.PROCESSOR_CLASS, name))
+    return gate
+
+
+def _settled(procs: Sequence[subprocess.Popen[bytes]], timeout: float = 120.0) -> float:
+    """Wait until the processes stop using CPU (started up, waiting for a lock); their CPU s."""
+    deadline = time.monotonic() + timeout
+    last = -1.0
+    while time.monotonic() < deadline:
+        cpu = _procs_cpu_s(procs)
+        if cpu - last < 0.02:
+            return cpu
+        last = cpu
+        time.sleep(0.5)
+    raise RuntimeError(f"workers still starting after {timeout:.0f} s")
+
+
+def _procs_cpu_s(procs: Sequence[subprocess.Popen[bytes]]) -> float:
+    """CPU seconds these live processes have used (each from /proc)."""
+    total = 0
+    for proc in procs:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            ticks = _stat(proc.pid)
+            total += int(ticks[11]) + int(ticks[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _machine_idle() -> tuple[int, int]:

@@ -42,5 +42,6 @@ def test_bench_postgres_processing_rate_with_sharded_workers() -> None:
             else {"analytics#0/2", "analytics#1/2", "analytics#cross/2"} <= finished
         )
         assert entry["workers_cpu_s"] > 0
+        assert entry["workers_startup_cpu_s"] > 0  # held back until every worker was up
         assert entry["postgres_cpu_s"] is None or entry["postgres_cpu_s"] > 0
     assert figures["workers_1"]["ratio_vs_1_worker"] == 1.0
