@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -68,8 +69,8 @@ def _worker_database(url: str) -> str:
     return _WORKER_DATABASES[url]
 
 
-@pytest.fixture
-def pg_schema_url() -> Iterator[str]:
+@contextmanager
+def fresh_pg_schema() -> Iterator[str]:
     """A URL whose connections use a fresh, private schema (dropped afterwards)."""
     base = postgres_base_url()
     schema = "t_" + secrets.token_hex(6)
@@ -81,6 +82,13 @@ def pg_schema_url() -> Iterator[str]:
         conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
+@pytest.fixture
+def pg_schema_url() -> Iterator[str]:
+    """A PostgreSQL URL of its own fresh schema."""
+    with fresh_pg_schema() as url:
+        yield url
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh database of each backend."""
@@ -88,6 +96,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         url: str = request.getfixturevalue("pg_schema_url")
         return url
     return f"sqlite:///{tmp_path}/engagehub.db"
+
+
+@pytest.fixture
+def second_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """Another fresh database of the same backend as ``database_url`` (to compare two runs)."""
+    if database_url.startswith("postgresql"):
+        with fresh_pg_schema() as url:
+            yield url
+    else:
+        yield f"sqlite:///{tmp_path}/second.db"
 
 
 @pytest.fixture

@@ -219,6 +219,9 @@ def run(
                 service.add_goal(
                     conn, f"cmp-{c}", "Order Completed", "properties.coupon == 'SPRING'", "72h"
                 )
+        # No sqlite3 connection may stay open while ADBC's own SQLite copy writes the file: its
+        # close would drop their POSIX locks (storage.arrow's docstring).
+        db.close()
         parquet = Path(tmp) / "events.parquet"
         # Load: the log bulk-loaded (a fresh log, keys unique by construction) through ADBC,
         # and the same rows for DuckDB; the derivation below reads the log like a catch-up.
@@ -243,6 +246,7 @@ def run(
             adbc.close()
             if writer is not None:
                 writer.close()
+        db = open_database(url, Settings(database_url=url))
         with db.session() as conn:
             baseline_s = _timed(
                 lambda: conn.scalar(

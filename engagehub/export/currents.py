@@ -31,7 +31,6 @@ import pyarrow.parquet as pq
 from engagehub.export import avro, files, schema
 from engagehub.storage import logread
 from engagehub.storage.base import Connection
-from engagehub.taxonomy import get_taxonomy
 from engagehub.vendors import braze
 
 _LIMIT = {"int": 1 << 31, "long": 1 << 63}
@@ -59,11 +58,7 @@ def braze_schemas() -> dict[str, list[tuple[str, Any]]]:
 @lru_cache(maxsize=1)
 def braze_type_of() -> dict[str, str]:
     """Canonical event -> the Braze type written for it (first one in the mapping with a schema)."""
-    out: dict[str, str] = {}
-    for name, rule in get_taxonomy().vendors["braze"].rules.items():
-        if rule.event and name in braze_schemas():
-            out.setdefault(rule.event, name)
-    return out
+    return schema.first_braze_types(braze_schemas())
 
 
 def braze_rows(conn: Connection, after: int, upto: int) -> dict[int, tuple[str, str]]:
@@ -168,18 +163,32 @@ def columns(part: pa.Table, folder: str, from_braze: dict[int, tuple[str, str]])
 
 def canonical_avro(part: pa.Table, event: str, meta: dict[str, str]) -> bytes | None:
     """The canonical layout's Avro file of an event type Currents also has (its shape from
-    ``schema.currents_shapes``), encoded from columns; None where ``files.avro_bytes`` (per
-    record, fastavro) must write it: another type, or a value the shape cannot take."""
+    ``schema.currents_shapes``), values by the same rule as the Currents layout's (``_value``:
+    a value the field's type cannot take is no value, never a failed export); encoded from
+    columns where they build, else per record. None for a type Currents has no shape for
+    (``files.avro_bytes`` writes the generic one)."""
     shape = schema.currents_types().get(event)
     if shape is None:
         return None
     fields = list(schema.currents_shapes()[shape].items())
+    avro_schema = schema.avro_schema(event)
     arrow = pa.schema([pa.field(name, _arrow_type(kind)) for name, kind in fields])
-    try:
-        built = _columns(part, fields, files.coerced, arrow)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return None  # e.g. a text in a long field: fastavro refuses it as it always did
-    return None if built is None else avro.container(built, schema.avro_schema(event), meta)
+    built = _columns(part, fields, _value, arrow)
+    if built is not None:
+        data = avro.container(built, avro_schema, meta)
+        if data is not None:
+            return data
+    recs = built.to_pylist() if built is not None else canonical_records(part, fields)
+    buf = io.BytesIO()
+    fastavro.writer(buf, fastavro.parse_schema(avro_schema), recs, metadata=meta, codec="deflate")
+    return buf.getvalue()
+
+
+def canonical_records(part: pa.Table, fields: list[tuple[str, Any]]) -> list[dict[str, Any]]:
+    """Records of ``fields`` for events of any vendor, row by row (the reference the column
+    path must equal)."""
+    rows = (_from_canonical(row) for row in _rows(part))
+    return [{name: _value(src.get(name), kind) for name, kind in fields} for src in rows]
 
 
 def _columns(

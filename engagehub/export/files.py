@@ -213,80 +213,23 @@ def column_values(column: pa.ChunkedArray | pa.Array) -> list[Any]:
     return values
 
 
-def _currents_records(table: pa.Table, fields: dict[str, str]) -> list[dict[str, Any]]:
-    """The rows as Currents records of ``fields``, built column by column."""
-    props = [_loads(p) if p else {} for p in table.column("properties").to_pylist()]
-    contacts = [c or "" for c in table.column("contact").to_pylist()]
-    renames = schema.currents_fields()
-    special: dict[str, list[Any]] = {
-        "id": table.column("id").to_pylist(),
-        "time": [None if t is None else seconds(t) for t in column_values(table.column("time"))],
-        "external_user_id": table.column("user_id").to_pylist(),
-        "user_id": [p.get("braze_id") for p in props],
-        "campaign_id": [
-            c or p.get("campaign_id")
-            for c, p in zip(table.column("campaign_id").to_pylist(), props, strict=True)
-        ],
-        "email_address": [
-            p.get("email") or (c if "@" in c else None)
-            for p, c in zip(props, contacts, strict=True)
-        ],
-        "phone_number": [
-            p.get("phone") or (c if c.startswith("+") else None)
-            for p, c in zip(props, contacts, strict=True)
-        ],
-    }
-    columns = []
-    for name, kind in fields.items():
-        if name in special:
-            values = special[name]
-        else:
-            key = renames.get(name, name)
-            values = [p.get(key) for p in props]
-        columns.append([coerced(v, kind) for v in values])
-    names = list(fields)
-    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
-
-
 def seconds(ms: int) -> int:
     """Whole seconds of epoch milliseconds, truncated toward zero (as ``int(timestamp())``)."""
     return ms // 1000 if ms >= 0 else -(-ms // 1000)
 
 
-def coerced(value: Any, kind: str) -> Any:
-    """A canonical value in a field of a Currents shape (``schema.currents_shapes``): a text
-    as is, anything else converted to the field's kind (None where it cannot be)."""
-    return value if type(value) is str else _coerce(value, kind)
-
-
-def _coerce(value: Any, kind: str) -> Any:
-    if value is None:
-        return None
-    try:
-        if kind == "long":
-            return int(value)
-        if kind == "boolean":
-            return value if isinstance(value, bool) else str(value).lower() in ("true", "1")
-        if kind == "double":
-            return float(value)
-    except (TypeError, ValueError):
-        return None
-    return text(value)
-
-
 def avro_bytes(table: pa.Table, event_type: str, meta: dict[str, str]) -> bytes:
-    """An Avro container file: Currents' record shape where it has one, else the generic one."""
+    """An Avro container file of the generic export columns (an event type Currents has a
+    shape for is ``currents.canonical_avro``'s)."""
+    if event_type in schema.currents_types():
+        raise ValueError(f"{event_type!r} has a Currents shape: currents.canonical_avro writes it")
     avro_schema = schema.avro_schema(event_type)
-    currents = schema.currents_types().get(event_type)
-    if currents is not None:
-        records = _currents_records(table, schema.currents_shapes()[currents])
-    else:
-        data = avro.container(table, avro_schema, meta)
-        if data is not None:
-            return data
-        names = table.column_names
-        columns = [column_values(table.column(n)) for n in names]
-        records = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+    data = avro.container(table, avro_schema, meta)
+    if data is not None:
+        return data
+    names = table.column_names
+    columns = [column_values(table.column(n)) for n in names]
+    records = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
     buf = io.BytesIO()
     fastavro.writer(
         buf, fastavro.parse_schema(avro_schema), records, metadata=meta, codec="deflate"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Container
 from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
@@ -108,10 +109,15 @@ def currents_shapes() -> dict[str, dict[str, str]]:
 @lru_cache(maxsize=1)
 def currents_types() -> dict[str, str]:
     """Canonical event -> the Currents ``users.*`` type it comes from (first one wins)."""
-    braze = get_taxonomy().vendors["braze"]
+    return first_braze_types(currents_shapes())
+
+
+def first_braze_types(known: Container[str]) -> dict[str, str]:
+    """Canonical event -> the first Braze type the Braze mapping sends to it among ``known``
+    (the seed's shapes here, Braze's published schemas for the Currents layout)."""
     out: dict[str, str] = {}
-    for name, rule in braze.rules.items():
-        if rule.event and name in currents_shapes():
+    for name, rule in get_taxonomy().vendors["braze"].rules.items():
+        if rule.event and name in known:
             out.setdefault(rule.event, name)
     return out
 

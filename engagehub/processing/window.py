@@ -85,17 +85,36 @@ class Window:
             sql += " AND " + self.shard.predicate(self.conn, alias)
         return sql, [self.after, self.upto]
 
+    def table(self, alias: str = "") -> str:
+        """``events`` for a FROM clause that the window's ``seq`` range must drive.
+
+        On SQLite it is ``events NOT INDEXED``: the rowid range is still used, but no other
+        index. Without it a filter such as ``source_id IN (...) AND dedup_key LIKE 'doi:%'``
+        made SQLite (no statistics on a fresh database) walk the ``(source_id, dedup_key)``
+        index over the whole source instead of the window's few thousand positions.
+        PostgreSQL's log has no index but ``seq``'s.
+        """
+        named = f"events AS {alias}" if alias else "events"
+        return f"{named} NOT INDEXED" if self.conn.dialect == "sqlite" else named
+
+    def select(
+        self, columns: str, where: str | None = None, params: Sequence[Any] = ()
+    ) -> tuple[str, list[Any]]:
+        """The statement ``rows`` runs: ``columns`` of the window's events matching ``where``."""
+        cond, args = self.bounds()
+        sql = f"SELECT {columns} FROM {self.table()} WHERE {cond}"
+        if where:
+            sql += f" AND ({where})"
+            args = [*args, *params]
+        return sql + " ORDER BY seq", args
+
     def rows(
         self, columns: str, where: str | None = None, params: Sequence[Any] = ()
     ) -> list[tuple[Any, ...]]:
         """Plain tuples of ``columns`` (SQL expressions over ``events``) in log order;
         ``params`` fill the ``?`` of ``where``."""
-        cond, args = self.bounds()
-        sql = f"SELECT {columns} FROM events WHERE {cond}"
-        if where:
-            sql += f" AND ({where})"
-            args = [*args, *params]
-        return list(self.conn.execute(sql + " ORDER BY seq", args).fetchall())
+        sql, args = self.select(columns, where, params)
+        return list(self.conn.execute(sql, args).fetchall())
 
     def seqs(self, where: str | None = None, params: Sequence[Any] = ()) -> list[int]:
         """Positions of the window's events matching ``where``, in log order."""

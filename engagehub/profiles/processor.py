@@ -120,7 +120,7 @@ class ProfileProcessor:
         cond, params = window.bounds()
         grouped = window.conn.execute(
             "SELECT MIN(seq), MIN(event_time), MAX(event_time), MAX(received_at), user_id, "
-            f"anonymous_id, contact FROM events WHERE {cond} AND ({where}) "
+            f"anonymous_id, contact FROM {window.table()} WHERE {cond} AND ({where}) "
             f"AND NOT ({_NEEDS_PAYLOAD}) GROUP BY user_id, anonymous_id, contact",
             params,
         ).fetchall()

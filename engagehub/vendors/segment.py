@@ -99,7 +99,7 @@ def decode(body: bytes, call: str) -> Envelope:
     except msgspec.ValidationError as exc:
         raise PayloadError(f"invalid body: {exc}", path=_path(exc)) from None
     except msgspec.DecodeError as exc:
-        raise PayloadError(f"malformed JSON: {exc}") from None
+        raise safejson.malformed(exc, body) from None
     except RecursionError:
         raise safejson.depth_error("body") from None
     return Envelope(batch=[msgspec.Raw(body)], sentAt=single.sentAt, writeKey=single.writeKey)
@@ -242,6 +242,8 @@ def _normalize(
         properties = taxonomy.rename(vendor, item.properties or {})
         for key, value in resolved.set.items():
             properties.setdefault(key, value)
+        if resolved.event == "Email Unsubscribed" and _list_of(properties):
+            resolved = taxonomy.resolve(NAME, "Email Group Unsubscribed")
     elif kind in ("identify", "group"):
         traits = item.traits
         if traits is None and kind == "identify" and isinstance(item.context, _Context):
@@ -279,6 +281,17 @@ def _normalize(
         properties=properties,
     )
     return flag(event)
+
+
+def _list_of(properties: dict[str, Any]) -> str | None:
+    """The list an "Unsubscribed" names (Segment's Email spec: optional ``list_id``, else
+    ``list_name``), kept as its ``subscription_group``: the person left that list, not every
+    email. None when it names none (a global unsubscribe)."""
+    group = text(properties.get("subscription_group"))
+    group = group or text(properties.get("list_id")) or text(properties.get("list_name"))
+    if group is not None:
+        properties["subscription_group"] = group
+    return group
 
 
 def _contact(item: SegmentEvent, properties: dict[str, Any], region: str) -> str | None:

@@ -122,7 +122,9 @@ def normalize(item: object, region: str = "US") -> IncomingEvent:
         props["provider_message_id"] = provider_id
     if name == "dropped" and "bounce_reason" in props:
         props["drop_reason"] = props.pop("bounce_reason")
-    props.pop("type", None)
+    kind = props.pop("type", None)
+    if name == "account_status_change" and kind is not None:
+        props["account_status"] = kind  # e.g. compliance_suspend
     pool = props.pop("pool", None)
     if isinstance(pool, Mapping):  # {"name": "...", "id": 210} on processed/bounce events
         props["ip_pool"] = pool.get("name")

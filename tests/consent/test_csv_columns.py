@@ -4,15 +4,11 @@ and end to end (states, history, profiles, stored rows, the error report), on bo
 from __future__ import annotations
 
 import csv
-import secrets
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import orjson
-import psycopg
 import pytest
 
 from engagehub import registry
@@ -30,7 +26,7 @@ from engagehub.contacts import normalize_email
 from engagehub.processing import run_until_caught_up
 from engagehub.settings import Settings
 from engagehub.storage import migrate, open_database
-from tests.conftest import ADMIN_SECRET, postgres_base_url
+from tests.conftest import ADMIN_SECRET
 
 T0 = 1_772_445_600_000
 HEADER = (
@@ -136,22 +132,6 @@ def test_plain_emails_agree_with_normalize_email() -> None:
             assert normalize_email(value) == normal
 
 
-@pytest.fixture
-def second_url(database_url: str, tmp_path: Path) -> Iterator[str]:
-    """Another fresh database of the same backend."""
-    if not database_url.startswith("postgresql"):
-        yield f"sqlite:///{tmp_path}/second.db"
-        return
-    base = postgres_base_url()
-    schema = "t_" + secrets.token_hex(6)
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    sep = "&" if "?" in base else "?"
-    yield f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
-
-
 QUERIES = (
     "SELECT contact, channel, group_name, status, event_time, seq, source, reason, own_action "
     "FROM subscription_states ORDER BY contact, channel, group_name",
@@ -216,13 +196,15 @@ def import_once(url: str, path: Path, columns: bool, report: Path, seed: str) ->
 
 
 def test_column_and_reference_imports_leave_the_same_state(
-    database_url: str, second_url: str, tmp_path: Path
+    database_url: str, second_database_url: str, tmp_path: Path
 ) -> None:
     path = bench_and_tricky(tmp_path)
     with path.open("a", encoding="utf-8") as fh:  # refused by the seeded own unsubscribe
         fh.write("u99,seeded@example.com,,subscribed,,,,,,\n")
     fast = import_once(database_url, path, True, tmp_path / "fast.csv", "seeded@example.com")
-    slow = import_once(second_url, path, False, tmp_path / "slow.csv", "seeded@example.com")
+    slow = import_once(
+        second_database_url, path, False, tmp_path / "slow.csv", "seeded@example.com"
+    )
     assert fast == slow
     counts, stored, tables, _rows, report = fast
     assert stored == len(tables[4]) > 1

@@ -229,3 +229,23 @@ def test_push_unsubscribes_of_a_user_reach_their_push_tokens(
     }  # fmt: skip
     _feed(db, settings, "moengage", moengage.parse(orjson.dumps(body)).events)
     assert _states(db)[("tok-web-9", "push", "")] == "unsubscribed"
+
+
+def test_segment_unsubscribed_from_a_list_leaves_the_other_emails(
+    db: Database, settings: Settings
+) -> None:
+    # Segment's Email spec: "Unsubscribed" may name a list; then only that list is left
+    body = (CASES / "segment" / "email_spec_examples.json").read_bytes()
+    events = segment.parse_envelope(segment.decode(body, "batch"), T0).events
+    by_list, everything = (e for e in events if e.vendor_event == "Unsubscribed")
+    src, _ = make_source(db, "segment-email-spec", "segment")
+    for event in (by_list, everything):
+        with db.session() as conn:
+            log.append(conn, [log.Batch(src.id, T0, [event])])
+            run_until_caught_up(conn, registry.processors(settings))
+        if event is by_list:
+            assert _states(db) == {("pgibbons@initech.com", "email", "1425"): "unsubscribed"}
+    assert _states(db) == {
+        ("pgibbons@initech.com", "email", "1425"): "unsubscribed",
+        ("pgibbons@initech.com", "email", ""): "unsubscribed",
+    }

@@ -14,8 +14,11 @@ import yaml
 
 from engagehub.errors import PayloadError
 from engagehub.export import runner, schema
+from engagehub.model import IncomingEvent
 from engagehub.storage import Database
+from engagehub.storage import events as log
 from engagehub.timeutil import now_ms
+from tests.conftest import make_source
 from tests.destinations.conftest import add_events
 from tests.taxonomy.test_seeds import _seed
 
@@ -115,6 +118,52 @@ def test_avro_has_currents_shapes(db: Database, tmp_path: Path) -> None:
         assert [
             x["name"] for x in fastavro.reader(f).writer_schema["fields"]
         ] == schema.SCHEMA.names
+
+
+@pytest.mark.parametrize("layout", ["canonical", "currents"])
+@pytest.mark.parametrize("fmt", ["avro", "parquet"])
+def test_client_values_of_the_wrong_type_never_stop_an_export(
+    db: Database, tmp_path: Path, layout: str, fmt: str
+) -> None:
+    """Push Sent has Currents' boolean ad_tracking_enabled and string send_id: a client's text
+    in the boolean (or number in the text) is converted or dropped, and the file is written
+    (a canonical Avro file once failed on it, and with it every later export of the target)."""
+    src = make_source(db, "app")[0].id
+    values = ["yes", "true", True, 7, None]
+    events = [
+        IncomingEvent(
+            dedup_key=f"p{i}",
+            event_time=1_764_000_000_000,
+            raw="{}",
+            event="Push Sent",
+            channel="push",
+            user_id="u",
+            message_id=f"m{i}",
+            properties={"ad_tracking_enabled": value, "send_id": 12},
+        )
+        for i, value in enumerate(values)
+    ]
+    with db.session() as conn:
+        log.append(conn, [log.Batch(src, 1, events)])
+    result = export(db, tmp_path, fmt=fmt, layout=layout)
+    assert result.events == len(values)
+    (path,) = glob.glob(f"{tmp_path}/**/*.{fmt}", recursive=True)
+    if fmt == "avro":
+        with open(path, "rb") as f:
+            got = [(r["ad_tracking_enabled"], r["send_id"]) for r in fastavro.reader(f)]
+    elif layout == "canonical":  # the generic columns: the properties as their JSON
+        assert pq.read_table(path).num_rows == len(values)
+        return
+    else:
+        table = pq.read_table(path)
+        got = list(
+            zip(
+                table.column("ad_tracking_enabled").to_pylist(),
+                table.column("send_id").to_pylist(),
+                strict=True,
+            )
+        )
+    assert got == [(False, "12"), (True, "12"), (True, "12"), (False, "12"), (None, "12")]
 
 
 def test_currents_data_matches_seed() -> None:

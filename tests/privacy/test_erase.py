@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 
 from engagehub import registry
 from engagehub.model import IncomingEvent
@@ -104,8 +103,7 @@ def state(conn: Connection) -> list[list[tuple[Any, ...]]]:
     return [[tuple(r) for r in conn.execute(sql).fetchall()] for sql in AGGREGATES]
 
 
-def other_db(settings: Settings, tmp_path: Path, pg_url: str | None) -> Database:
-    url = pg_url or f"sqlite:///{tmp_path}/reference.db"
+def other_db(settings: Settings, url: str) -> Database:
     database = open_database(url, settings)
     with database.session() as conn:
         migrate(conn)
@@ -113,11 +111,10 @@ def other_db(settings: Settings, tmp_path: Path, pg_url: str | None) -> Database
 
 
 def test_erasure_leaves_the_state_of_a_world_without_the_person(
-    db: Database, settings: Settings, tmp_path: Path, request: pytest.FixtureRequest
+    db: Database, settings: Settings, second_database_url: str
 ) -> None:
     fill(db, settings, [(ALICE, "m-alice"), (BOB, "m-bob")])
-    pg = request.getfixturevalue("pg_schema_url") if db.dialect == "postgresql" else None
-    reference = other_db(settings, tmp_path, pg and _other_schema(pg))
+    reference = other_db(settings, second_database_url)
     fill(reference, settings, [(BOB, "m-bob")])
     with db.session() as conn:
         before = state(conn)
@@ -157,20 +154,6 @@ def test_erasure_leaves_the_state_of_a_world_without_the_person(
             assert value not in text
         assert len(conn.all("SELECT * FROM privacy_suppressions")) == 3
     reference.close()
-
-
-def _other_schema(url: str) -> str:
-    import secrets
-
-    import psycopg
-
-    from tests.conftest import postgres_base_url
-
-    base = postgres_base_url()
-    schema = "r_" + secrets.token_hex(6)
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    return url.replace(url.split("search_path%3D")[1], schema)
 
 
 def test_suppressed_after_erasure_until_a_fresh_own_opt_in(

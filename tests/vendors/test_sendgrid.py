@@ -64,16 +64,20 @@ def test_signature_rejects_tampering_wrong_keys_and_stale_timestamps() -> None:
 
 
 def test_malformed_bodies() -> None:
-    with pytest.raises(PayloadError):
-        sendgrid.parse(b"{not json")
+    with pytest.raises(PayloadError) as info:
+        sendgrid.parse(b'[{"event": "open",}]')
+    assert info.value.details == {"position": 17, "near": '[{"event": "open",}]'}
     with pytest.raises(PayloadError):
         sendgrid.parse(orjson.dumps({"event": "open"}))
 
 
-@pytest.mark.parametrize("name", ["bounce_blocked_without_status", "processed_with_pool"])
+@pytest.mark.parametrize(
+    "name", ["bounce_blocked_without_status", "processed_with_pool", "account_status_change"]
+)
 def test_published_payloads(name: str) -> None:
-    """A real blocked bounce (no ``status``, with ``bounce_classification``) and SendGrid's
-    documented processed event with its IP ``pool`` object (sources: tests/cases/SOURCES.md)."""
+    """A real blocked bounce (no ``status``, with ``bounce_classification``), SendGrid's
+    documented processed event with its IP ``pool`` object, and an account status change
+    (sources: tests/cases/SOURCES.md)."""
     case = CASES / "sendgrid" / f"{name}.json"
     result = sendgrid.parse(case.read_bytes())
     check(case, result_dict(result))
@@ -84,6 +88,12 @@ def test_published_payloads(name: str) -> None:
             "new_MY_test",
             210,
         )
+    elif name == "account_status_change":  # about the account: no recipient, no message
+        assert (ev.event, ev.properties) == (
+            "Email Account Status Changed",
+            {"account_status": "compliance_suspend"},
+        )
+        assert (ev.contact, ev.message_id) == (None, None)
     else:
         assert (ev.event, ev.properties["bounce_type"]) == ("Email Bounced", "blocked")
         assert ev.properties["bounce_classification"] == "Unclassified"
