@@ -17,6 +17,7 @@ from engagehub.api.routing import PeriodDep, admin_router
 from engagehub.http import INT64_MAX, JSONResponse, error_responses
 from engagehub.hub import Hub
 from engagehub.ingest.body import body_as
+from engagehub.processing import shards
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
 
@@ -32,12 +33,7 @@ async def settled(hub: Hub) -> dict[str, int]:
             await hub.runner.wait_for(head, [AnalyticsProcessor.name], timeout=_CATCH_UP_S)
         except TimeoutError:
             pass
-    cursor = await hub.read(
-        lambda c: int(
-            c.scalar("SELECT seq FROM processor_offsets WHERE name = ?", (AnalyticsProcessor.name,))
-            or 0
-        )
-    )
+    cursor = await hub.read(lambda c: shards.position(c, AnalyticsProcessor.name))
     return {"log_head": head, "applied_upto": cursor}
 
 

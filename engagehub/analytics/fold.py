@@ -199,6 +199,38 @@ def recipients_sql(column: str) -> str:
     )
 
 
+_NEVER = (2**63 - 1, -(2**63))
+"""first_seen / last_seen of an empty lifecycle: any event's time is smaller / larger."""
+
+
+def placeholders(conn: Connection, aliases: list[str]) -> None:
+    """An empty lifecycle (no campaign: it counts nowhere) for the message each new link points
+    to, if it has none yet: a shard resolving the alias then locks an existing row, and never
+    inserts another shard's message. Its own events fill it (first times are minimums)."""
+    conn.executemany(
+        "INSERT INTO analytics_messages (message_id, first_seen, last_seen, updated_at) "
+        "SELECT message_id, ?, ?, ? FROM analytics_message_aliases WHERE alias = ? "
+        "ON CONFLICT (message_id) DO NOTHING",
+        [(*_NEVER, now_ms(), a) for a in aliases],
+    )
+
+
+def lock_touched(conn: Connection) -> None:
+    """PostgreSQL: lock the touched lifecycles in key order before their contributions are read
+    (shards run side by side, and a message resolved through an alias can be another shard's)."""
+    if conn.dialect == "postgresql":
+        conn.execute(
+            "SELECT message_id FROM analytics_messages WHERE message_id IN "
+            "(SELECT mid FROM a_touched) ORDER BY message_id FOR NO KEY UPDATE"
+        )
+
+
+def ordered(conn: Connection, keys: str) -> str:
+    """``ORDER BY keys`` on PostgreSQL: shards upsert shared rows (rollups, totals, names) in key
+    order, so two of them wait for each other's row locks but never in a cycle."""
+    return f" ORDER BY {keys}" if conn.dialect == "postgresql" else ""
+
+
 def touch(conn: Connection, ids: Iterable[str]) -> None:
     """Add these messages to the touched set (goal changes)."""
     conn.executemany(
@@ -431,7 +463,8 @@ def _write_grains(
     negative: str,
 ) -> None:
     """Hourly deltas into ``table`` at both grains; rows that fell to zero are deleted."""
-    dims = f"campaign_id, channel, variation, step{extra}"
+    rest = f"channel, variation, step{extra}"
+    dims = f"campaign_id, {rest}"
     keys = f"campaign_id, grain, bucket, channel, variation, step{extra}"
     columns = ", ".join(values)
     adds = ", ".join(f"{v} = {table}.{v} + excluded.{v}" for v in values)
@@ -439,13 +472,15 @@ def _write_grains(
     conn.execute(
         f"INSERT INTO {table} ({keys}, {columns}) "
         f"SELECT campaign_id, {HOUR_MS}, bucket, channel, variation, step{extra}, {columns} "
-        f"FROM {deltas} WHERE {nonzero} ON CONFLICT ({keys}) DO UPDATE SET {adds}"
+        f"FROM {deltas} WHERE {nonzero}{ordered(conn, f'campaign_id, bucket, {rest}')} "
+        f"ON CONFLICT ({keys}) DO UPDATE SET {adds}"
     )
     conn.execute(
         f"INSERT INTO {table} ({keys}, {columns}) "
         f"SELECT campaign_id, {DAY_MS}, {day}, channel, variation, step{extra}, "
         f"{', '.join(f'SUM({v})' for v in values)} FROM {deltas} WHERE {nonzero} "
-        f"GROUP BY {dims}, {day} ON CONFLICT ({keys}) DO UPDATE SET {adds}"
+        f"GROUP BY {dims}, {day}{ordered(conn, f'campaign_id, {day}, {rest}')} "
+        f"ON CONFLICT ({keys}) DO UPDATE SET {adds}"
     )
     zero = " AND ".join(f"{v} = 0" for v in values)
     for grain, bucket in ((HOUR_MS, "bucket"), (DAY_MS, day)):
@@ -474,16 +509,16 @@ def write_deltas(conn: Connection) -> None:
     totals = ", ".join(f"{m} = analytics_campaigns.{m} + excluded.{m}" for m in METRICS)
     conn.execute(
         f"INSERT INTO analytics_campaigns (campaign_id, {columns}) "
-        f"SELECT campaign_id, {sums} FROM a_d WHERE {nonzero} GROUP BY campaign_id "
-        f"ON CONFLICT (campaign_id) DO UPDATE SET {totals}"
+        f"SELECT campaign_id, {sums} FROM a_d WHERE {nonzero} GROUP BY campaign_id"
+        f"{ordered(conn, 'campaign_id')} ON CONFLICT (campaign_id) DO UPDATE SET {totals}"
     )
     old = "analytics_campaign_names."
     conn.execute(
         "INSERT INTO analytics_campaign_names (campaign_id, name, first_seen, last_seen) "
         f"SELECT m.campaign_id, {_agg_text(conn, 'm.campaign_name')}, MIN(m.first_seen), "
         "MAX(m.last_seen) FROM analytics_messages m WHERE m.message_id IN "
-        "(SELECT mid FROM a_touched) AND m.campaign_id IS NOT NULL GROUP BY m.campaign_id "
-        "ON CONFLICT (campaign_id) DO UPDATE SET "
+        "(SELECT mid FROM a_touched) AND m.campaign_id IS NOT NULL GROUP BY m.campaign_id"
+        f"{ordered(conn, 'm.campaign_id')} ON CONFLICT (campaign_id) DO UPDATE SET "
         f"name = {text_min(conn, old + 'name', 'excluded.name')}, "
         f"first_seen = {_num(conn, 'MIN', old + 'first_seen', 'excluded.first_seen')}, "
         f"last_seen = {_num(conn, 'MAX', old + 'last_seen', 'excluded.last_seen')}"

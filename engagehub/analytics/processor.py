@@ -3,6 +3,10 @@
 Set-based: each window is folded by SQL inside the database (``analytics/fold.py``), in the
 transaction that moves the cursor, so it applies exactly once. Python sees only the few rows
 that need Python: goal events (their ``--where`` language) and provider-id links.
+
+Sharded by message id (``ENGAGEHUB_PROCESSOR_SHARDS``, see ``processing/shards.py``): each shard
+folds its messages' events; goal events and provider-id links, which cross messages, are the
+cross-shard pass (``apply_cross``), which never runs beside a shard.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ class AnalyticsProcessor:
     """Derived tables ``analytics_*`` (lifecycles, rollups, campaign totals, goal events)."""
 
     name = "analytics"
+    shard_key = "@message_id"  # a provider id's events hash by it: shards resolve aliases
     # The per-event contract (until every runner hands out windows): the events read are
     # only used for the window's bounds, so they are read without payload.
     where: str | None = "message_id IS NOT NULL OR type = 'track'"
@@ -41,7 +46,13 @@ class AnalyticsProcessor:
     def apply_window(self, window: Any) -> None:
         """Fold a window of the log (``processing.Window``: bounds usable in SQL)."""
         bounds, params = window.bounds("e")
-        apply_range(window.conn, bounds, list(params))
+        sharded = window.shard is not None and window.shard.count > 1
+        apply_range(window.conn, bounds, list(params), "shard" if sharded else "all")
+
+    def apply_cross(self, window: Any) -> None:
+        """The cross-shard pass: goal events and provider-id links of the whole window."""
+        bounds, params = window.bounds("e")
+        apply_range(window.conn, bounds, list(params), "cross")
 
     def apply(self, conn: Connection, events: Sequence[StoredEvent]) -> None:
         """Fold the positions these events span (the same filter holds in SQL)."""
@@ -54,13 +65,22 @@ class AnalyticsProcessor:
             conn.execute(f"DELETE FROM {table}")
 
 
-def apply_range(conn: Connection, bounds: str, params: list[Any]) -> None:
-    """Fold the events matching ``bounds`` (SQL over ``events e``) into every analytics table."""
+def apply_range(conn: Connection, bounds: str, params: list[Any], part: str = "all") -> None:
+    """Fold the events matching ``bounds`` (SQL over ``events e``) into every analytics table.
+
+    ``part``: "all" (one cursor), "shard" (message events only: links and goal events are the
+    cross pass's; the touched lifecycles are locked first, as another shard may write one through
+    an alias) or "cross" (links and goal events only).
+    """
     fold.prepare(conn)
-    _learn_aliases(conn, bounds, params)
-    _goal_events(conn, bounds, params)
-    fold.stage(conn, bounds, params)
+    if part != "shard":
+        _learn_aliases(conn, bounds, params)
+        _goal_events(conn, bounds, params)
+    if part != "cross":
+        fold.stage(conn, bounds, params)
     fold.touch_window(conn)
+    if part == "shard":
+        fold.lock_touched(conn)
 
     def change() -> None:
         fold.merge_aliases(conn)
@@ -118,6 +138,7 @@ def _learn_aliases(conn: Connection, bounds: str, params: list[Any]) -> None:
     conn.executemany("UPDATE analytics_message_aliases SET message_id = ? WHERE message_id = ?",
                      [(m, a) for a, m in links])  # fmt: skip
     conn.executemany("INSERT INTO a_merge (alias, target) VALUES (?, ?)", links)
+    fold.placeholders(conn, [a for a, _ in links])
     conn.execute(
         "DELETE FROM a_merge WHERE alias NOT IN (SELECT message_id FROM analytics_messages "
         "WHERE message_id IN (SELECT alias FROM a_merge))"

@@ -9,7 +9,7 @@ from engagehub.analytics import goals as goal_store
 from engagehub.analytics.lifecycle import MILESTONES
 from engagehub.analytics.processor import AnalyticsProcessor, settle, store_goal_rows
 from engagehub.errors import NotFound
-from engagehub.processing import get_offset
+from engagehub.processing import shards
 from engagehub.storage import logread, sources
 from engagehub.storage.base import Connection
 from engagehub.timeutil import format_ts
@@ -25,12 +25,12 @@ def add_goal(
 ) -> dict[str, Any]:
     """Create a goal and attribute the goal events already in the log (late goals count too).
 
-    Runs under the analytics cursor lock: events up to the cursor are scanned here, later
-    ones by the processor, so none is missed or counted twice.
+    Runs under the analytics cursor locks (every shard's): events up to the cursor that stores
+    goal events are scanned here, later ones by the processor, so none is missed or counted twice.
     """
     within_ms = goal_store.validate(campaign_id, event, where, within)
     with conn.transaction():
-        cursor = get_offset(conn, AnalyticsProcessor.name, lock=True)
+        cursor = shards.hold_rounds(conn, AnalyticsProcessor.name)
         goal_id = goal_store.insert(conn, campaign_id, event, where, within_ms, goal_id)
         goal = goal_store.get(conn, goal_id)
         matcher = goal_store.Matcher([goal])
@@ -59,7 +59,7 @@ def change_goal(
 def remove_goal(conn: Connection, goal_id: int) -> None:
     """Delete a goal; messages it converted are re-evaluated against the remaining goals."""
     with conn.transaction():
-        get_offset(conn, AnalyticsProcessor.name, lock=True)
+        shards.hold_rounds(conn, AnalyticsProcessor.name)
         goal_store.get(conn, goal_id)
         ids = [
             str(r[0])
