@@ -8,6 +8,7 @@ or poison a group commit; it is kept as its exact decimal text instead.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -143,6 +144,23 @@ def depth_error(field: str = "event") -> PayloadError:
         field=field,
         limit=MAX_DEPTH,
     )
+
+
+_BYTE = re.compile(r"\(byte (\d+)\)")
+_NEAR = 24
+"""Bytes of the body quoted either side of where malformed JSON broke."""
+
+
+def malformed(exc: Exception, body: bytes) -> PayloadError:
+    """The one refusal of a body that is not JSON, saying where it broke and what is there
+    (orjson's ``pos``, msgspec's "(byte N)"; the end of the body when it was cut short)."""
+    pos = getattr(exc, "pos", None)
+    if not isinstance(pos, int):
+        found = _BYTE.search(str(exc))
+        pos = int(found.group(1)) if found else len(body)
+    pos = min(max(pos, 0), len(body))
+    near = body[max(pos - _NEAR, 0) : pos + _NEAR].decode("utf-8", "replace")
+    return PayloadError(f"malformed JSON at position {pos}: {exc}", position=pos, near=near)
 
 
 def check_depth(value: Any, field: str = "event") -> None:

@@ -51,7 +51,7 @@ def json_body(body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise PayloadError(f"malformed JSON: {exc}") from None
+        raise safejson.malformed(exc, body) from None
 
 
 def form_body(body: bytes) -> list[tuple[str, str]]:

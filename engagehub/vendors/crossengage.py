@@ -60,7 +60,7 @@ def decode(body: bytes) -> Body:
         field = message.rsplit("`", 2)[-2] if "`" in message else None
         raise PayloadError(f"invalid body: {message}", field=field) from None
     except msgspec.DecodeError as exc:
-        raise PayloadError(f"malformed JSON: {exc}") from None
+        raise safejson.malformed(exc, body) from None
     if str(decoded.id).strip() == "":
         raise PayloadError("id (the user id) must not be empty", field="id", value=decoded.id)
     if len(decoded.events) > MAX_EVENTS:

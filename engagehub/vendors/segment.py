@@ -99,7 +99,7 @@ def decode(body: bytes, call: str) -> Envelope:
     except msgspec.ValidationError as exc:
         raise PayloadError(f"invalid body: {exc}", path=_path(exc)) from None
     except msgspec.DecodeError as exc:
-        raise PayloadError(f"malformed JSON: {exc}") from None
+        raise safejson.malformed(exc, body) from None
     except RecursionError:
         raise safejson.depth_error("body") from None
     return Envelope(batch=[msgspec.Raw(body)], sentAt=single.sentAt, writeKey=single.writeKey)

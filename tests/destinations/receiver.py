@@ -78,6 +78,8 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 )
             if name == "sleep":
                 time.sleep(float(arg))
+            if name == "hold":  # answer once the test sets the event (at most 30 s)
+                arg.wait(30)
             try:
                 self.send_response(status)
                 if status == 429:

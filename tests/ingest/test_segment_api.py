@@ -147,9 +147,19 @@ def test_gzip_bodies_are_read(client: TestClient, db: Database) -> None:
 
 def test_malformed_json_and_wrong_types(client: TestClient, db: Database) -> None:
     _, key = make_source(db)
-    assert_error(
-        client.post("/v1/batch", content=b"{oops", headers=basic(key)), 400, "invalid_payload"
+    broken = assert_error(
+        client.post("/v1/batch", content=b'{"batch": [{"type": oops}]}', headers=basic(key)),
+        400,
+        "invalid_payload",
     )
+    assert broken["position"] == 20  # where it broke, and what is there
+    assert broken["near"] == '{"batch": [{"type": oops}]}'
+    cut = assert_error(
+        client.post("/v1/track", content=b'{"event": "X", "userId": 5', headers=basic(key)),
+        400,
+        "invalid_payload",
+    )
+    assert cut["position"] == 26  # cut short: the end of the body
     details = assert_error(
         client.post("/v1/batch", json={"batch": {"a": 1}}, headers=basic(key)),
         400,

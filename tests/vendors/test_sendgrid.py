@@ -64,8 +64,9 @@ def test_signature_rejects_tampering_wrong_keys_and_stale_timestamps() -> None:
 
 
 def test_malformed_bodies() -> None:
-    with pytest.raises(PayloadError):
-        sendgrid.parse(b"{not json")
+    with pytest.raises(PayloadError) as info:
+        sendgrid.parse(b'[{"event": "open",}]')
+    assert info.value.details == {"position": 17, "near": '[{"event": "open",}]'}
     with pytest.raises(PayloadError):
         sendgrid.parse(orjson.dumps({"event": "open"}))
 
