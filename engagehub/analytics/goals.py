@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -185,6 +186,13 @@ class Matcher:
                         )
                     )
         return out
+
+
+@lru_cache(maxsize=8)
+def matcher(goals: tuple[Goal, ...]) -> Matcher:
+    """The ``Matcher`` of these goals, compiled once while they stay the same (a round during
+    ingest is small: parsing every goal's ``--where`` each round cost more than matching)."""
+    return Matcher(list(goals))
 
 
 def _traits(ev: StoredEvent) -> dict[str, Any]:

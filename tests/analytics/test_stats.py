@@ -48,3 +48,14 @@ def test_goals_load_one_campaigns_goals_only(db: Database) -> None:
         assert [g.campaign_id for g in goals.load(conn)] == ["c1", "c2"]
         assert [g.id for g in goals.load(conn, "c1")] == [mine["id"]]
         assert goals.load(conn, "nope") == []
+
+
+def test_goal_matcher_is_compiled_once_per_set_of_goals(db: Database) -> None:
+    with db.session() as conn:
+        service.add_goal(conn, "c1", "Order Completed", "properties.total > 10", "24h")
+        first = goals.matcher(tuple(goals.load(conn)))
+        assert goals.matcher(tuple(goals.load(conn))) is first  # the next round: same goals
+        service.add_goal(conn, "c2", "Order Completed", None, "24h")
+        changed = goals.matcher(tuple(goals.load(conn)))
+        assert changed is not first
+        assert changed.campaigns == {"c1", "c2"}
