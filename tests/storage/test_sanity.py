@@ -64,8 +64,12 @@ def test_depth_is_counted_the_same_for_text_and_bytes(kind: type) -> None:
 def test_too_deep_raw_and_out_of_range_times_are_refused() -> None:
     deep = dataclasses.replace(GOOD, raw=_nested(safejson.MAX_DEPTH + 1))
     late = dataclasses.replace(GOOD, event_time=10**15)
-    assert (error := problem(deep)) is not None and error.details["limit"] == safejson.MAX_DEPTH
-    assert (error := problem(late)) is not None and error.details["field"] == "event_time"
+    deep_error = problem(deep)
+    late_error = problem(late)
+    assert deep_error is not None
+    assert deep_error.details["limit"] == safejson.MAX_DEPTH
+    assert late_error is not None
+    assert late_error.details["field"] == "event_time"
 
 
 def test_screen_keeps_request_indexes_of_the_refused() -> None:
