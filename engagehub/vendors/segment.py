@@ -247,7 +247,7 @@ def _normalize(
         resolved = taxonomy.resolve(vendor, vendor_event)
         if resolved.event is None and vendor != NAME:
             resolved = taxonomy.resolve(NAME, vendor_event)
-        properties = taxonomy.rename(vendor, item.properties or {})
+        properties = taxonomy.rename(vendor, item.properties or {}, owned=True)
         if resolved.set:
             for key, value in resolved.set.items():
                 properties.setdefault(key, value)
