@@ -64,19 +64,35 @@ _TEMP = {
 
 
 _REASON_AT = "COALESCE(reason_at, bounced, soft_bounced, failed)"
-"""When a message's bounce or failure counts in the reasons table (its reason's time, else
-the milestone's: a bounce without a reason still counts)."""
+"""The hour (over ``a_m``) a message's bounce or failure counts in the reasons table (its
+reason's, else the milestone's: a bounce without a reason still counts)."""
 
 
 def prepare(conn: Connection) -> None:
-    """Empty work tables for this fold (temporary: per connection, never written to disk)."""
-    # SQLite keeps keyed work tables in key order (a GROUP BY over them needs no sort).
-    clustered = " WITHOUT ROWID" if conn.dialect == "sqlite" else ""
-    for name, columns in _TEMP.items():
-        keyed = clustered if "PRIMARY KEY" in columns else ""
-        conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({columns}){keyed}")
-        conn.execute(f"DELETE FROM {name}")
-    conn.executemany("INSERT INTO a_ms (event, milestone) VALUES (?, ?)", _milestones())
+    """Empty work tables for this fold (temporary: per connection, never written to disk).
+
+    Created and filled once per connection (one catalog probe a round, not nine CREATEs and
+    the milestone rows again: rounds during ingest are small, so fixed costs count); a rolled
+    back first round takes them away again, and the probe then finds none.
+    """
+    if conn.scalar(_EXISTS[conn.dialect]) is None:
+        # SQLite keeps keyed work tables in key order (a GROUP BY over them needs no sort).
+        clustered = " WITHOUT ROWID" if conn.dialect == "sqlite" else ""
+        for name, columns in _TEMP.items():
+            keyed = clustered if "PRIMARY KEY" in columns else ""
+            conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({columns}){keyed}")
+            conn.execute(f"DELETE FROM {name}")
+        conn.executemany("INSERT INTO a_ms (event, milestone) VALUES (?, ?)", _milestones())
+        return
+    for name in _TEMP:
+        if name != "a_ms":
+            conn.execute(f"DELETE FROM {name}")
+
+
+_EXISTS = {
+    "sqlite": "SELECT 1 FROM temp.sqlite_master WHERE type = 'table' AND name = 'a_ms'",
+    "postgresql": "SELECT to_regclass('pg_temp.a_ms')",
+}
 
 
 def _milestones() -> list[tuple[str, str | None]]:
@@ -246,27 +262,24 @@ def contributions(conn: Connection, sign: int) -> None:
         "INSERT INTO a_m (mid, campaign_id, channel, variation, step, "
         f"{', '.join(UNIQUE_METRICS)}, reason_at, reason, goal_id, b0) SELECT m.message_id, "
         "m.campaign_id, COALESCE(m.channel, ''), COALESCE(m.variation, ''), "
-        f"COALESCE(m.step, ''), {', '.join(UNIQUE_METRICS.values())}, m.reason_at, m.reason, "
-        f"m.goal_id, {bucket_sql('m.first_seen')} FROM analytics_messages m "
+        f"COALESCE(m.step, ''), {', '.join(bucket_sql(t) for t in UNIQUE_METRICS.values())}, "
+        f"{bucket_sql('m.reason_at')}, m.reason, m.goal_id, {bucket_sql('m.first_seen')} "
+        "FROM analytics_messages m "
         "WHERE m.message_id IN (SELECT mid FROM a_touched) AND m.campaign_id IS NOT NULL"
     )
     dims = ", ".join(DIMENSIONS)
     # One row per message for every metric in the hour it was first seen (send, delivery and
     # bounce mostly share it), one more per metric that fell in another hour: ~40% fewer rows
     # to add up than one per metric.
+    # a_m holds each metric's hour (its bucket), computed once per message.
     first = ", ".join(
-        f"CASE WHEN {m} IS NOT NULL AND {bucket_sql(m)} = b0 THEN {sign} ELSE 0 END"
-        if m in UNIQUE_METRICS
-        else "0"
+        f"CASE WHEN {m} = b0 THEN {sign} ELSE 0 END" if m in UNIQUE_METRICS else "0"
         for m in METRICS
     )
     parts = [f"SELECT {dims}, b0, {first} FROM a_m"]
     for metric in UNIQUE_METRICS:
         values = ", ".join(str(sign) if m == metric else "0" for m in METRICS)
-        parts.append(
-            f"SELECT {dims}, {bucket_sql(metric)}, {values} FROM a_m "
-            f"WHERE {metric} IS NOT NULL AND {bucket_sql(metric)} <> b0"
-        )
+        parts.append(f"SELECT {dims}, {metric}, {values} FROM a_m WHERE {metric} <> b0")
     totals = ", ".join(
         f"{sign} * h.{TOTAL_METRICS[m]}" if m in TOTAL_METRICS else "0" for m in METRICS
     )
@@ -288,9 +301,9 @@ def contributions(conn: Connection, sign: int) -> None:
         "FROM a_m x JOIN analytics_message_hours h ON h.message_id = x.mid "
         f"WHERE h.url <> '' AND h.first_click IS NOT NULL GROUP BY {xdims}, x.mid, h.url "
         # A message that bounced or failed without any reason counts under NO_REASON.
-        f"UNION ALL SELECT {dims}, {bucket_sql(_REASON_AT)}, 'bounce_reason', "
+        f"UNION ALL SELECT {dims}, {_REASON_AT}, 'bounce_reason', "
         f"COALESCE(reason, '{NO_REASON}'), {sign}, 0 FROM a_m WHERE {_REASON_AT} IS NOT NULL "
-        f"UNION ALL SELECT {dims}, {bucket_sql('converted')}, 'goal', CAST(goal_id AS TEXT), "
+        f"UNION ALL SELECT {dims}, converted, 'goal', CAST(goal_id AS TEXT), "
         f"{sign}, 0 FROM a_m WHERE converted IS NOT NULL",
     )
 
@@ -427,6 +440,20 @@ def convert(conn: Connection) -> None:
     goal's window after the anchor; a vendor-reported conversion (goal 0) counts for the message
     it names, or, naming none, for the recipient's messages anchored before it.
     """
+    for column in RECIPIENT_KEYS:
+        conn.execute(conversions_sql(column))
+    first = "(SELECT MIN(c.t) FROM a_conv c WHERE c.mid = m.message_id)"
+    conn.execute(
+        f"UPDATE analytics_messages AS m SET converted_at = {first}, goal_id = "
+        f"(SELECT MIN(c.goal_id) FROM a_conv c WHERE c.mid = m.message_id AND c.t = {first}) "
+        "WHERE m.message_id IN (SELECT mid FROM a_touched) AND (m.converted_at IS NOT NULL "
+        "OR m.message_id IN (SELECT mid FROM a_conv))"
+    )
+
+
+def conversions_sql(column: str) -> str:
+    """Candidate conversions of the touched messages from goal events naming their ``column``
+    (looked up by recipient and campaign: migration 0313)."""
     anchor = ANCHOR.replace("first_", "m.first_")
     qualifies = (
         "CASE WHEN ge.goal_id = 0 THEN (CASE WHEN ge.message_id IS NOT NULL "
@@ -435,21 +462,13 @@ def convert(conn: Connection) -> None:
         f"ELSE g.id IS NOT NULL AND {anchor} IS NOT NULL AND ge.event_time >= {anchor} "
         f"AND ge.event_time <= {anchor} + g.within_ms END"
     )
-    for column in ("user_id", "contact", "message_id"):
-        conn.execute(
-            "INSERT INTO a_conv (mid, t, goal_id) SELECT m.message_id, ge.event_time, ge.goal_id "
-            "FROM analytics_messages m "
-            f"JOIN analytics_goal_events ge ON ge.{column} = m.{column} "
-            "LEFT JOIN analytics_goals g ON g.id = ge.goal_id "
-            "WHERE m.message_id IN (SELECT mid FROM a_touched) "
-            f"AND ge.campaign_id = m.campaign_id AND {qualifies} ON CONFLICT DO NOTHING"
-        )
-    first = "(SELECT MIN(c.t) FROM a_conv c WHERE c.mid = m.message_id)"
-    conn.execute(
-        f"UPDATE analytics_messages AS m SET converted_at = {first}, goal_id = "
-        f"(SELECT MIN(c.goal_id) FROM a_conv c WHERE c.mid = m.message_id AND c.t = {first}) "
-        "WHERE m.message_id IN (SELECT mid FROM a_touched) AND (m.converted_at IS NOT NULL "
-        "OR m.message_id IN (SELECT mid FROM a_conv))"
+    return (
+        "INSERT INTO a_conv (mid, t, goal_id) SELECT m.message_id, ge.event_time, ge.goal_id "
+        "FROM analytics_messages m "
+        f"JOIN analytics_goal_events ge ON ge.{column} = m.{column} "
+        "LEFT JOIN analytics_goals g ON g.id = ge.goal_id "
+        "WHERE m.message_id IN (SELECT mid FROM a_touched) "
+        f"AND ge.campaign_id = m.campaign_id AND {qualifies} ON CONFLICT DO NOTHING"
     )
 
 

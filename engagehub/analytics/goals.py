@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -80,16 +81,18 @@ def format_duration(ms: int) -> str:
     return f"{ms}ms"
 
 
-def load(conn: Connection) -> list[Goal]:
-    """Every goal."""
+def load(conn: Connection, campaign_id: str | None = None) -> list[Goal]:
+    """Every goal (of one campaign: a stats answer should not read every campaign's)."""
+    where, params = (
+        ("WHERE campaign_id = ? ", [campaign_id]) if campaign_id is not None else ("", [])
+    )
     return [
-        Goal(
-            r["id"], r["campaign_id"], r["event"], r["where_expr"], r["within_ms"], r["created_at"]
-        )
-        for r in conn.all(
+        Goal(*row)
+        for row in conn.execute(
             "SELECT id, campaign_id, event, where_expr, within_ms, created_at "
-            "FROM analytics_goals ORDER BY id"
-        )
+            f"FROM analytics_goals {where}ORDER BY id",
+            params,
+        ).fetchall()
     ]
 
 
@@ -183,6 +186,13 @@ class Matcher:
                         )
                     )
         return out
+
+
+@lru_cache(maxsize=8)
+def matcher(goals: tuple[Goal, ...]) -> Matcher:
+    """The ``Matcher`` of these goals, compiled once while they stay the same (a round during
+    ingest is small: parsing every goal's ``--where`` each round cost more than matching)."""
+    return Matcher(list(goals))
 
 
 def _traits(ev: StoredEvent) -> dict[str, Any]:

@@ -157,7 +157,7 @@ def _goal_events(conn: Connection, bounds: str, params: list[Any]) -> None:
     ).fetchall()
     if not rows:
         return
-    matcher = goal_store.Matcher(goals)
+    matcher = goal_store.matcher(tuple(goals))
     found = [r for row in rows for r in matcher.rows(log.from_row(row))]
     store_goal_rows(conn, found)
 

@@ -40,6 +40,8 @@ METRICS = {
     "converted": "conversions",
 }
 SERIES = ("sent", "delivered", "opens_unique", "clicks_unique", "bounced", "conversions")
+_SERIES_SUMS = ", ".join(f"SUM({m})" for name in SERIES for m, n in METRICS.items() if n == name)
+_ANY = f"CASE WHEN {' OR '.join(f'{m} <> 0' for m in ROLLUP_METRICS)} THEN 1 ELSE 0 END"
 
 
 def _ratio(part: int, whole: int) -> float:
@@ -139,49 +141,45 @@ def campaign_stats(
         params.append(variation)
     clause = " AND ".join(where)
     lo = None if since is None else since - since % HOUR_MS
-    span = conn.one(
-        f"SELECT MIN(bucket) AS first, MAX(bucket) AS last FROM analytics_rollups WHERE {clause} "
-        "AND grain = ? AND bucket >= ? AND bucket < ?",
-        [
-            *params,
-            HOUR_MS,
-            _FAR_PAST if lo is None else lo,
-            _FAR_FUTURE if until is None else until,
-        ],
-    )
-    step = _interval(interval, span["first"] if span else None, span["last"] if span else None)
+    span = _span(conn, clause, params, lo, until) if interval == "auto" else (None, None)
+    step = _interval(interval, *span)
     counts: dict[str, int] = {}
     groups: dict[tuple[str, str, str], dict[str, int]] = {}
     series: dict[int, dict[str, int]] = {}
+    shown: set[int] = set()  # series points with any count (not only in the series' metrics)
     links: dict[str, dict[str, int]] = {}
     reasons: dict[str, int] = {}
     goal_counts: dict[str, int] = {}
-    # Summed inside the database per series point and dimension, from day rows for the whole
-    # days of the range and hour rows for the rest: a month of a campaign is a few dozen rows.
-    sums = ", ".join(f"SUM({m}) AS {m}" for m in ROLLUP_METRICS)
+    # Summed inside the database, per series point and per dimension (two small GROUP BYs:
+    # Python only adds up a few dozen rows), from day rows for the whole days of the range and
+    # hour rows for the rest: a month of a campaign is a few dozen rows.
+    sums = ", ".join(f"SUM({m})" for m in ROLLUP_METRICS)
     for grain, a, b in _pieces(lo, until, step):
         bounds = f"{clause} AND grain = ? AND bucket >= ? AND bucket < ?"
         args = [*params, grain, _FAR_PAST if a is None else a, _FAR_FUTURE if b is None else b]
-        for r in conn.all(
-            f"SELECT bucket - bucket % {step} AS point, channel, variation, step, {sums} "
-            f"FROM analytics_rollups WHERE {bounds} "
-            f"GROUP BY bucket - bucket % {step}, channel, variation, step",
+        for point, counted, *values in conn.execute(
+            f"SELECT bucket - bucket % {step}, MAX({_ANY}), {_SERIES_SUMS} "
+            f"FROM analytics_rollups WHERE {bounds} GROUP BY bucket - bucket % {step}",
             args,
-        ):
-            g = groups.setdefault((r["channel"], r["variation"], r["step"]), {})
-            s = series.setdefault(int(r["point"]), {})
-            for metric in ROLLUP_METRICS:
-                n = int(r[metric] or 0)
-                counts[metric] = counts.get(metric, 0) + n
-                g[metric] = g.get(metric, 0) + n
-                s[metric] = s.get(metric, 0) + n
-        for r in conn.all(
-            "SELECT kind, detail, SUM(uniques) AS uniques, SUM(total) AS total "
+        ).fetchall():
+            point_sums = series.setdefault(int(point), dict.fromkeys(SERIES, 0))
+            for name, n in zip(SERIES, values, strict=True):
+                point_sums[name] += int(n)
+            if counted:
+                shown.add(int(point))
+        for channel_, variation_, step_, *values in conn.execute(
+            f"SELECT channel, variation, step, {sums} FROM analytics_rollups WHERE {bounds} "
+            "GROUP BY channel, variation, step",
+            args,
+        ).fetchall():
+            _add(groups.setdefault((channel_, variation_, step_), {}), values)
+            _add(counts, values)
+        for kind, detail, uniques, total in conn.execute(
+            "SELECT kind, detail, SUM(uniques), SUM(total) "
             f"FROM analytics_rollup_details WHERE {bounds} GROUP BY kind, detail",
             args,
-        ):
-            kind, detail = r["kind"], r["detail"]
-            uniques, total = int(r["uniques"]), int(r["total"])
+        ).fetchall():
+            uniques, total = int(uniques), int(total)
             if kind == "link":
                 link = links.setdefault(detail, {"clicks_unique": 0, "clicks_total": 0})
                 link["clicks_unique"] += uniques
@@ -193,10 +191,9 @@ def campaign_stats(
     reasons = {k: v for k, v in reasons.items() if v}
     goal_counts = {k: v for k, v in goal_counts.items() if v}
     groups = {k: v for k, v in groups.items() if any(v.values())}
-    series = {k: v for k, v in series.items() if any(v.values())}
     links = {k: v for k, v in links.items() if any(v.values())}
     totals = _totals(counts)
-    goal_defs = {str(g.id): g for g in goal_store.load(conn) if g.campaign_id == campaign_id}
+    goal_defs = {str(g.id): g for g in goal_store.load(conn, campaign_id)}
     return {
         "campaign": info,
         "range": {"from": format_ts(since), "to": format_ts(until)},
@@ -215,10 +212,7 @@ def campaign_stats(
         ],
         "series": {
             "interval": "day" if step == DAY_MS else "hour",
-            "points": [
-                {"t": format_ts(b), **{k: v for k, v in _totals(series[b]).items() if k in SERIES}}
-                for b in sorted(series)
-            ],
+            "points": [{"t": format_ts(b), **series[b]} for b in sorted(shown)],
         },
         "top_links": _top_links(links),
         "bounce_reasons": [
@@ -243,6 +237,30 @@ def campaign_stats(
 
 _FAR_PAST = -(2**62)
 _FAR_FUTURE = 2**62
+
+
+def _add(into: dict[str, int], values: list[Any]) -> None:
+    """Add a row of ``ROLLUP_METRICS`` sums into ``into``."""
+    for metric, n in zip(ROLLUP_METRICS, values, strict=True):
+        into[metric] = into.get(metric, 0) + int(n or 0)
+
+
+def _span(
+    conn: Connection, clause: str, params: list[Any], lo: int | None, until: int | None
+) -> tuple[int | None, int | None]:
+    """First and last hour with counts in the range: two index probes (MIN and MAX together
+    made SQLite scan every hour row of the range)."""
+    args = [*params, HOUR_MS, _FAR_PAST if lo is None else lo]
+    args.append(_FAR_FUTURE if until is None else until)
+    ends = [
+        conn.scalar(
+            f"SELECT bucket FROM analytics_rollups WHERE {clause} AND grain = ? AND bucket >= ? "
+            f"AND bucket < ? ORDER BY bucket {order} LIMIT 1",
+            args,
+        )
+        for order in ("ASC", "DESC")
+    ]
+    return ends[0], ends[1]
 
 
 def _pieces(

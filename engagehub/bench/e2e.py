@@ -120,15 +120,28 @@ def sqlite_baseline(requests: list[bytes], synchronous: str, per_txn: int = 2000
     return len(flat) / elapsed
 
 
+def _series(port: int, prefix: str) -> dict[str, float]:
+    """Values of the ``/metrics`` lines starting with ``prefix``, by their ``name`` label."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            name = line.split('name="', 1)[1].split('"', 1)[0]
+            found[name] = float(line.rsplit(" ", 1)[1])
+    return found
+
+
 def processor_lag(port: int) -> dict[str, int]:
     """``engagehub_lag_events{kind="processor"}`` per processor, from ``GET /metrics``."""
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-    lag: dict[str, int] = {}
-    for line in text.splitlines():
-        if line.startswith('engagehub_lag_events{kind="processor"'):
-            name = line.split('name="', 1)[1].split('"', 1)[0]
-            lag[name] = int(float(line.rsplit(" ", 1)[1]))
-    return lag
+    return {n: int(v) for n, v in _series(port, 'engagehub_lag_events{kind="processor"').items()}
+
+
+def processor_cpu(port: int, events: int) -> dict[str, float]:
+    """CPU microseconds per event of each processor (``engagehub_processor_cpu_seconds``;
+    ``(round)`` = the rounds' own statements and commits), largest first."""
+    cpu = _series(port, "engagehub_processor_cpu_seconds_total{")
+    per_event = {n: round(s * 1e6 / max(1, events), 2) for n, s in cpu.items()}
+    return dict(sorted(per_event.items(), key=lambda item: -item[1]))
 
 
 def _cpu(pid: int) -> float:
@@ -206,6 +219,7 @@ def one_run(
                 time.sleep(0.05)
             derived_s = time.perf_counter() - start
             rss = _rss(proc.pid, at_start)
+            breakdown = processor_cpu(port, events)
     acked = result.statuses.get(200, 0) * (events // max(1, len(requests)))
     return {
         "synchronous": synchronous,
@@ -220,6 +234,7 @@ def one_run(
         "p99_ms": result.percentile(99),
         **rss,
         "server_load_us_per_event": 1e6 * rss["server_load_cpu_s"] / events,
+        "processor_cpu_us_per_event": breakdown,
     }
 
 

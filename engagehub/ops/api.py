@@ -33,7 +33,7 @@ async def prometheus_metrics(hub: HubDep, request: Request) -> Response:
             raise AuthError("/metrics needs the bearer token set in ENGAGEHUB_METRICS_TOKEN")
     names = [p.name for p in hub.runner.processors]
     snap = await hub.read(lambda conn: metrics.snapshot(conn, names))
-    body, content_type = metrics.render(snap, dict(hub.runner.errors))
+    body, content_type = metrics.render(snap, dict(hub.runner.errors), dict(hub.runner.cpu))
     return Response(body, media_type=content_type)
 
 

@@ -26,7 +26,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import Counter as PromCounter
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from engagehub.storage import events as log
@@ -153,6 +153,20 @@ def snapshot(conn: Connection, processors: Iterable[str] = ()) -> Snapshot:
     return Snapshot(log.head(conn), lag, rows, failing)
 
 
+def _processor_cpu(cpu: Mapping[str, float]) -> Metric:
+    """Where the processors' CPU goes, per processor: ``name="(round)"`` is the rounds' own
+    statements (cursors, log head, commit); a window's decoded events are charged to the
+    first processor that reads them."""
+    family = CounterMetricFamily(
+        "engagehub_processor_cpu_seconds",
+        "CPU seconds the processor loop of this server spent, per processor.",
+        labels=["name"],
+    )
+    for name, seconds in sorted(cpu.items()):
+        family.add_metric([name], seconds)
+    return family
+
+
 def _gauges(snap: Snapshot, failing: Mapping[str, str]) -> Iterable[Metric]:
     head = GaugeMetricFamily("engagehub_log_head", "Position of the newest event in the log.")
     head.add_metric([], snap.head)
@@ -209,8 +223,11 @@ class _Static:
         return self.metrics
 
 
-def render(snap: Snapshot, failing: Mapping[str, str]) -> tuple[bytes, str]:
-    """The exposition text: this process's (or every worker's) counters, then the gauges."""
+def render(
+    snap: Snapshot, failing: Mapping[str, str], cpu: Mapping[str, float] | None = None
+) -> tuple[bytes, str]:
+    """The exposition text: this process's (or every worker's) counters, then the gauges;
+    ``cpu`` is the processor loop's CPU seconds per processor (``ProcessorRunner.cpu``)."""
     multiproc = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if multiproc:
         counters = CollectorRegistry()
@@ -219,5 +236,5 @@ def render(snap: Snapshot, failing: Mapping[str, str]) -> tuple[bytes, str]:
     else:
         body = generate_latest(REGISTRY)
     gauges = CollectorRegistry(auto_describe=False)
-    gauges.register(cast(Any, _Static(_gauges(snap, failing))))
+    gauges.register(cast(Any, _Static([*_gauges(snap, failing), _processor_cpu(cpu or {})])))
     return body + generate_latest(gauges), CONTENT_TYPE_LATEST

@@ -65,6 +65,9 @@ class Follower:
         self.head = 0
         self.busy: set[str] = set()
         """Processors another process held in the last round (their lock was taken)."""
+        self.cpu: dict[str, float] = {}
+        """CPU seconds spent per processor (or shard) and in the rounds' own statements
+        (``rounds.ROUND_CPU``), summed over this follower's rounds."""
 
     @property
     def errors(self) -> dict[str, str]:
@@ -109,6 +112,8 @@ class Follower:
             self.size = min(self.window, self.size * 2)
 
     def _take(self, conn: Connection, result: Round) -> bool:
+        for name, seconds in result.cpu.items():
+            self.cpu[name] = self.cpu.get(name, 0.0) + seconds
         self.head = max(self.head, result.head)
         self.cursors.update(result.cursors)
         self.busy = set(result.busy)

@@ -4,6 +4,7 @@ re-exports all of it, plus the catch-up loop).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -96,6 +97,13 @@ class Round:
     """Processors another process was applying (PostgreSQL, ``wait=False``)."""
     applied: int = 0
     """Log positions folded in, summed over processors."""
+    cpu: dict[str, float] = field(default_factory=dict)
+    """CPU seconds of this thread per processor (or shard) in this round; ``ROUND_CPU`` is the
+    rest of the round: locks, cursors, log head and the commit."""
+
+
+ROUND_CPU = "(round)"
+"""``Round.cpu`` key of a round's own statements (what does not belong to one processor)."""
 
 
 @dataclass(frozen=True)
@@ -157,46 +165,54 @@ def run_round(
     to the event that fails). Cursors move in the same transaction as the effects.
     """
     units = {u.name: u for u in (p if isinstance(p, Unit) else Unit(p) for p in processors)}
-    with conn.transaction():
-        got, busy = _lock(conn, list(units), wait)
-        if not got:
-            return Round(log.head(conn), {}, {}, busy)
-        cursors = _cursors(conn, got)
-        busy += [n for n in got if n not in cursors]
-        names = [n for n in units if n in cursors]  # registry order
-        head = log.head(conn)
-        result = Round(head, dict(cursors), {}, busy)
-        if not names:
-            return result
-        low = min(cursors.values())
-        upto = min(head, low + window)
-        if upto <= low:
-            return result
-        shared = Window(conn, low, upto)
-        moved: list[tuple[int, int, str]] = []
-        for name in names:
-            cursor = cursors[name]
-            unit = units[name]
-            mine = min(upto, cursor + (limits or {}).get(name, window))
-            if mine <= cursor:
-                continue
-            view = Window(conn, cursor, mine, unit.shard, shared._cache)
-            try:
-                with conn.transaction():  # a savepoint: a failure rolls back this one alone
-                    apply(unit.processor, view)
-            except TransientError:
-                raise  # the database itself is unavailable: the whole round is retried
-            except Exception as exc:
-                result.failed[name] = (cursor, mine, exc)
-                continue
-            moved.append((mine, now_ms(), name))
-            result.cursors[name] = mine
-            result.applied += mine - cursor
-        conn.executemany(
-            "UPDATE processor_offsets SET seq = ?, updated_at = ? WHERE name = ?", moved
-        )
-        if moved:  # processors may have appended (consent's companions): the next round's work
-            result.head = log.head(conn)
+    started = time.thread_time()
+    cpu: dict[str, float] = {}
+    try:
+        with conn.transaction():
+            got, busy = _lock(conn, list(units), wait)
+            if not got:
+                return Round(log.head(conn), {}, {}, busy, cpu=cpu)
+            cursors = _cursors(conn, got)
+            busy += [n for n in got if n not in cursors]
+            names = [n for n in units if n in cursors]  # registry order
+            head = log.head(conn)
+            result = Round(head, dict(cursors), {}, busy, cpu=cpu)
+            if not names:
+                return result
+            low = min(cursors.values())
+            upto = min(head, low + window)
+            if upto <= low:
+                return result
+            shared = Window(conn, low, upto)
+            moved: list[tuple[int, int, str]] = []
+            for name in names:
+                cursor = cursors[name]
+                unit = units[name]
+                mine = min(upto, cursor + (limits or {}).get(name, window))
+                if mine <= cursor:
+                    continue
+                view = Window(conn, cursor, mine, unit.shard, shared._cache)
+                before = time.thread_time()
+                try:
+                    with conn.transaction():  # a savepoint: a failure rolls back this one alone
+                        apply(unit.processor, view)
+                except TransientError:
+                    raise  # the database itself is unavailable: the whole round is retried
+                except Exception as exc:
+                    result.failed[name] = (cursor, mine, exc)
+                    continue
+                finally:
+                    cpu[name] = cpu.get(name, 0.0) + time.thread_time() - before
+                moved.append((mine, now_ms(), name))
+                result.cursors[name] = mine
+                result.applied += mine - cursor
+            conn.executemany(
+                "UPDATE processor_offsets SET seq = ?, updated_at = ? WHERE name = ?", moved
+            )
+            if moved:  # processors may have appended (consent's companions): the next round's work
+                result.head = log.head(conn)
+    finally:
+        cpu[ROUND_CPU] = time.thread_time() - started - sum(cpu.values())
     return result
 
 

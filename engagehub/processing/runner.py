@@ -36,9 +36,9 @@ _BUSY_MIN = 1_000  # smallest window while ingest is busy (fixed costs per round
 _BUSY_RECENT_S = 1.0  # ingest counts as busy this long after appends last waited
 
 Progress = dict[str, Any]
+"""``{"cursors": {name: seq}, "head": int, "errors": {name: text}, "cpu": {name: seconds}}``."""
 # Builds the processors from settings (registry.processors): the child process calls it.
 Factory = Callable[[Settings], list[Processor]]
-"""``{"cursors": {name: seq}, "head": int, "errors": {name: text}}``."""
 
 
 def follow(
@@ -93,7 +93,11 @@ def follow(
         for name, seq in follower.cursors.items():  # a sharded processor: its slowest shard
             base = name.split("#", 1)[0]
             cursors[base] = min(cursors.get(base, seq), seq)
-        publish({"cursors": cursors, "head": follower.head, "errors": follower.errors})
+        cpu: dict[str, float] = {}
+        for name, seconds in follower.cpu.items():  # a sharded processor: all its shards
+            base = name.split("#", 1)[0]
+            cpu[base] = cpu.get(base, 0.0) + seconds
+        publish({"cursors": cursors, "head": follower.head, "errors": follower.errors, "cpu": cpu})
         if more:
             time.sleep(_YIELD_S)  # let a waiting ingest commit take the write lock
             continue
@@ -135,6 +139,11 @@ class ProcessorRunner:
         self.mode = settings.processor_mode if rebuildable else "thread"
         self.offsets: dict[str, int] = {}
         self.errors: dict[str, str] = {}
+        self.cpu: dict[str, float] = {}
+        """CPU seconds per processor (and ``rounds.ROUND_CPU``) of the processor loop, summed
+        over every processor process this runner started (``/metrics``)."""
+        self._cpu_before: dict[str, float] = {}  # what processes before the current one spent
+        self._cpu_now: dict[str, float] = {}
         self._progress: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = threading.Event()
@@ -170,6 +179,15 @@ class ProcessorRunner:
     def _update(self, progress: Progress) -> None:
         self.offsets.update(progress["cursors"])
         self.errors = dict(progress["errors"])
+        if progress.get("restarted"):  # a new processor process counts from zero again
+            for name, seconds in self._cpu_now.items():
+                self._cpu_before[name] = self._cpu_before.get(name, 0.0) + seconds
+            self._cpu_now = {}
+        self._cpu_now.update(progress.get("cpu", {}))
+        self.cpu = {
+            n: self._cpu_before.get(n, 0.0) + self._cpu_now.get(n, 0.0)
+            for n in self._cpu_before.keys() | self._cpu_now.keys()
+        }
         if self._progress is not None:
             tick, self._progress = self._progress, asyncio.Event()
             tick.set()  # wakes every waiter of this round
@@ -217,6 +235,7 @@ class ProcessorRunner:
             self._pipe = None
             with contextlib.suppress(OSError):
                 parent.close()
+            self._publish({"cursors": {}, "errors": self.errors, "restarted": True})
             if not self._stop.is_set():
                 logger.error("processor process exited (%s); restarting", child.exitcode)
                 self._stop.wait(_RESTART_S)

@@ -50,8 +50,50 @@ def test_goal_recipients_are_looked_up_by_index_not_by_scanning(tmp_path: Path) 
                 assert any(step.startswith("SCAN g") for step in plan), plan
                 assert not any(step.startswith("SCAN m") for step in plan), plan
                 assert any("SEARCH m USING" in step for step in plan), plan
+                if column != "message_id":  # recipient AND campaign from the index (0313)
+                    assert any(f"({column}=? AND campaign_id=?)" in step for step in plan), plan
     finally:
         database.close()
+
+
+def test_conversions_find_goal_events_by_recipient_and_campaign(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/plan.db"
+    database = open_database(url, Settings(database_url=url))
+    try:
+        with database.session() as conn:
+            migrate(conn)
+            fold.prepare(conn)
+            for column in fold.RECIPIENT_KEYS:
+                plan = [
+                    str(r[3])
+                    for r in conn.execute(f"EXPLAIN QUERY PLAN {fold.conversions_sql(column)}")
+                ]
+                assert not any(step.startswith("SCAN ge") for step in plan), plan
+                wanted = (
+                    "message_id=?" if column == "message_id" else f"{column}=? AND campaign_id=?"
+                )
+                assert any("SEARCH ge USING INDEX" in s and wanted in s for s in plan), plan
+    finally:
+        database.close()
+
+
+def test_work_tables_come_back_after_a_rolled_back_first_fold(db: Database) -> None:
+    with db.session() as conn:
+        try:
+            with conn.transaction():
+                fold.prepare(conn)  # the first fold of this connection creates them...
+                raise RuntimeError("round fails")
+        except RuntimeError:
+            pass
+        with conn.transaction():  # ...the rollback took them away: the next one makes them again
+            fold.prepare(conn)
+            milestones = int(conn.scalar("SELECT COUNT(*) FROM a_ms"))
+            assert milestones > 20
+        with conn.transaction():  # kept for the connection, emptied each fold, milestones kept
+            conn.execute("INSERT INTO a_touched (mid) VALUES ('m1')")
+            fold.prepare(conn)
+            assert conn.scalar("SELECT COUNT(*) FROM a_touched") == 0
+            assert conn.scalar("SELECT COUNT(*) FROM a_ms") == milestones
 
 
 def test_milestones_in_other_hours_than_the_first_count_in_their_own(db: Database) -> None:

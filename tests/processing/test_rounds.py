@@ -21,6 +21,7 @@ from engagehub.model import IncomingEvent, StoredEvent
 from engagehub.processing import get_offset, reset, run_round, run_until_caught_up
 from engagehub.processing.health import ProcessorFailed, failures, skip
 from engagehub.processing.log_index import LogIndex
+from engagehub.processing.rounds import ROUND_CPU
 from engagehub.processing.unmapped import UnmappedCounter
 from engagehub.settings import Settings
 from engagehub.storage import Database, event_index, logread
@@ -111,6 +112,37 @@ def test_a_round_is_one_transaction(db: Database) -> None:
         result = run_round(conn, [LogIndex(), UnmappedCounter()], 100)
         assert result.cursors == {"log_index": 5, "unmapped": 5}
         assert conn.scalar("SELECT count FROM unmapped_events") == 5
+
+
+class Spinner:
+    """Burns ``seconds`` of CPU per window: the round must charge them to it."""
+
+    name = "spinner"
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def apply_window(self, window: Any) -> None:
+        end = time.thread_time() + self.seconds
+        while time.thread_time() < end:
+            pass
+
+    def reset(self, conn: Connection) -> None:
+        """Nothing derived."""
+
+
+def test_a_round_reports_each_processors_cpu(db: Database) -> None:
+    """``Round.cpu``: each processor's CPU, and the round's own statements as ``(round)``
+    (what ``engagehub_processor_cpu_seconds`` sums); a failing one is charged too."""
+    src, _ = make_source(db)
+    with db.session() as conn:
+        log.append(conn, [log.Batch(src.id, 10, [_event(f"e{i}", "poison") for i in range(5)])])
+        result = run_round(conn, [LogIndex(), Spinner(0.05), Poisoned()], 100)
+    assert set(result.cpu) == {"log_index", "spinner", "poisoned", ROUND_CPU}
+    assert "poisoned" in result.failed
+    assert 0.05 <= result.cpu["spinner"] < 0.5
+    assert result.cpu["log_index"] < 0.05
+    assert all(seconds >= 0 for seconds in result.cpu.values())
 
 
 _SKIP_TABLES = {

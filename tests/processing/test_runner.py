@@ -13,7 +13,7 @@ from pathlib import Path
 
 import orjson
 
-from engagehub.bench.e2e import bodies, processor_lag
+from engagehub.bench.e2e import bodies, processor_cpu, processor_lag
 from engagehub.bench.ingest import free_port, server
 from engagehub.processing.runner import processor_children
 from tests.waiting import eventually
@@ -73,12 +73,19 @@ def test_processor_process_follows_ingest_and_survives_kill_9(tmp_path: Path) ->
             assert _post(port, body) == 200
         lag = _caught_up(port)
         assert {"log_index", "profiles", "consent", "analytics"} <= set(lag)
+        # where the processor process's CPU went: every processor, and the rounds' own share
+        before = processor_cpu(port, 1)
+        assert set(lag) | {"(round)"} == set(before), before
+        assert all(before[n] > 0 for n in ("log_index", "profiles", "analytics", "(round)"))
         children = processor_children(proc.pid)
         assert len(children) == 1, children  # derivation runs in its own process
         os.kill(children[0], signal.SIGKILL)
         for body in requests[6:]:
             assert _post(port, body) == 200  # ingest never waits for the processors
         _caught_up(port)
+        after = processor_cpu(port, 1)  # a counter: the new process adds to the old one's
+        assert all(after[n] >= before[n] for n in before), (before, after)
+        assert after["log_index"] > before["log_index"]
         restarted = processor_children(proc.pid)
         assert len(restarted) == 1
         assert restarted[0] != children[0]
