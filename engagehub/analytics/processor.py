@@ -54,6 +54,31 @@ class AnalyticsProcessor:
         bounds, params = window.bounds("e")
         apply_range(window.conn, bounds, list(params), "cross")
 
+    def cross_pending(self, window: Any) -> bool:
+        """Whether the window may hold work for the cross-shard pass: a goal candidate, or a
+        provider id not linked yet (a cheap over-estimate; nothing else needs the pass)."""
+        bounds, params = window.bounds("e")
+        conn = window.conn
+        link = fold.prop(conn, "provider_message_id")
+        unlinked = conn.scalar(
+            f"SELECT 1 FROM {fold.window_source(conn, bounds, 'e.message_id IS NOT NULL')} "
+            f"WHERE e.properties LIKE '%provider_message_id%' AND {link} <> e.message_id "
+            "AND NOT EXISTS (SELECT 1 FROM analytics_message_aliases a "
+            f"WHERE a.alias = {link}) LIMIT 1",
+            params,
+        )
+        names = _goal_names(conn)
+        named = marks(names)
+        return (
+            unlinked is not None
+            or conn.scalar(
+                f"SELECT 1 FROM events e WHERE {bounds} AND e.type = 'track' "
+                f"AND (e.event IN ({named}) OR e.vendor_event IN ({named})) LIMIT 1",
+                [*params, *names, *names],
+            )
+            is not None
+        )
+
     def apply(self, conn: Connection, events: Sequence[StoredEvent]) -> None:
         """Fold the positions these events span (the same filter holds in SQL)."""
         if events:
@@ -81,6 +106,8 @@ def apply_range(conn: Connection, bounds: str, params: list[Any], part: str = "a
     fold.touch_window(conn)
     if part == "shard":
         fold.lock_touched(conn)
+    if part == "cross" and conn.scalar("SELECT 1 FROM a_touched LIMIT 1") is None:
+        return  # most windows: no link, no goal event (the settle's ~30 statements would run empty)
 
     def change() -> None:
         fold.merge_aliases(conn)
@@ -148,7 +175,7 @@ def _learn_aliases(conn: Connection, bounds: str, params: list[Any]) -> None:
 def _goal_events(conn: Connection, bounds: str, params: list[Any]) -> None:
     """Goal events of the window kept (and listed in ``a_goal`` so their recipients settle)."""
     goals = goal_store.load(conn)
-    names = sorted(goal_store.VENDOR_CONVERSIONS | {g.event for g in goals})
+    names = _goal_names(conn, goals)
     named = marks(names)
     rows = conn.execute(
         f"SELECT {log.COLUMNS} FROM events e WHERE {bounds} AND e.type = 'track' "
@@ -160,6 +187,12 @@ def _goal_events(conn: Connection, bounds: str, params: list[Any]) -> None:
     matcher = goal_store.matcher(tuple(goals))
     found = [r for row in rows for r in matcher.rows(log.from_row(row))]
     store_goal_rows(conn, found)
+
+
+def _goal_names(conn: Connection, goals: list[goal_store.Goal] | None = None) -> list[str]:
+    """Event names that can be goal events (every goal's, and the vendors' conversions)."""
+    found = goal_store.load(conn) if goals is None else goals
+    return sorted(goal_store.VENDOR_CONVERSIONS | {g.event for g in found})
 
 
 def store_goal_rows(conn: Connection, rows: list[tuple[Any, ...]]) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import secrets
 import shutil
 import subprocess
@@ -184,35 +183,62 @@ def _reset_processors(url: str) -> None:
         db.close()
 
 
-def _positions(url: str) -> tuple[int, dict[str, int]]:
-    from engagehub.processing.shards import processor_positions
+def _cursors(conn: psycopg.Connection[Any]) -> tuple[int, dict[str, int]]:
+    """The log head and every processor cursor (each shard's and pass's)."""
+    head = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
+    rows = conn.execute("SELECT name, seq FROM processor_offsets WHERE kind = 'processor'")
+    conn.commit()
+    return int(head[0] if head else 0), {str(n): int(s) for n, s in rows.fetchall()}
 
-    db = open_database(url, Settings(database_url=url))
+
+def _server_cpu_s(conn: psycopg.Connection[Any]) -> float | None:
+    """CPU seconds the PostgreSQL server has used so far (its postmaster, the backends it has
+    reaped and the live ones), when it runs on this machine; None otherwise."""
+    row = conn.execute("SELECT pg_backend_pid()").fetchone()
+    conn.commit()
     try:
-        with db.session() as conn:
-            return log.head(conn), processor_positions(conn)
-    finally:
-        db.close()
+        postmaster = int(_stat(int(row[0]) if row else 0)[1])
+        ticks = _stat(postmaster)
+        total = sum(int(t) for t in ticks[11:15])  # utime, stime, cutime, cstime
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError, IndexError):
+                    child = _stat(int(entry))
+                    if int(child[1]) == postmaster:
+                        total += int(child[11]) + int(child[12])
+    except (OSError, ValueError, IndexError):
+        return None
+    return total / os.sysconf("SC_CLK_TCK")
 
 
-def measure_workers(url: str, workers: int, timeout: float = 900.0) -> dict[str, Any]:
+def _stat(pid: int) -> list[str]:
+    """/proc/PID/stat from its third field (state, ppid, ...)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+        text = fh.read()
+    return text[text.rindex(")") + 2 :].split()
+
+
+def measure_workers(
+    url: str, workers: int, timeout: float = 900.0, shards: int | None = None
+) -> dict[str, Any]:
     """Events/s at which ``workers`` ``engagehub worker`` processes derive the pre-loaded log.
 
-    Each processor that can be split gets one shard per worker. Timed from the first cursor
-    that moves (start-up excluded) until every processor is at the log head.
+    Each processor that can be split gets ``shards`` shards (default: one per worker). The
+    workers start up while the bench holds every cursor's lock (their start-up CPU is reported
+    apart); timed from the first cursor that moves until every cursor is at the log head.
     """
-    from engagehub import registry
-
     _reset_processors(url)
-    names = [p.name for p in registry.processors(Settings(database_url=url))]
+    shards = shards or workers
     env = {
         **os.environ,
         "ENGAGEHUB_DATABASE_URL": url,
-        "ENGAGEHUB_PROCESSOR_SHARDS": str(workers),
+        "ENGAGEHUB_PROCESSOR_SHARDS": str(shards),
         "ENGAGEHUB_RUN_SERVICES": "false",
         "ENGAGEHUB_WORKER_POLL_INTERVAL": "0.05",
         "ENGAGEHUB_POSTGRES_POOL_SIZE": "2",
     }
+    watch = psycopg.connect(url)
+    gate = _hold_cursors(url, shards)  # start-up (imports, migrations check) is not the rate
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "engagehub", "worker"],
@@ -222,21 +248,34 @@ def measure_workers(url: str, workers: int, timeout: float = 900.0) -> dict[str,
         )
         for _ in range(workers)
     ]
-    cpu_before, idle_before = _children_cpu_s(), _machine_idle()
-    started = first = time.perf_counter()
     moved = False
+    done_at: dict[str, float] = {}
     try:
+        startup = _settled(procs)
+        cpu_before, idle_before = _procs_cpu_s(procs), _machine_idle()
+        server_before = _server_cpu_s(watch)
+        gate.close()  # every worker is up and waiting: go
+        started = first = time.perf_counter()
         while True:
-            head, positions = _positions(url)
+            head, cursors = _cursors(watch)
             now = time.perf_counter()
-            if not moved and any(positions.get(n, 0) > 0 for n in names):
+            if not moved and any(s > 0 for s in cursors.values()):
                 moved, first = True, now
-            if moved and all(positions.get(n, 0) >= head for n in names):
+            for name, seq in cursors.items():
+                if seq >= head and name not in done_at:
+                    done_at[name] = now
+            # Caught up: every cursor at the head, in the layout the workers resharded to.
+            resharded = any("#" in n for n in cursors) or shards == 1
+            if moved and resharded and all(s >= head for s in cursors.values()):
                 break
             if now - started > timeout:
-                raise RuntimeError(f"workers did not catch up in {timeout:.0f} s: {positions}")
+                raise RuntimeError(f"workers did not catch up in {timeout:.0f} s: {cursors}")
             time.sleep(0.05)
+        server_cpu = _server_cpu_s(watch)  # before the workers' backends exit
+        workers_cpu = _procs_cpu_s(procs) - cpu_before
     finally:
+        gate.close()
+        watch.close()
         for proc in procs:
             proc.terminate()
         for proc in procs:
@@ -246,21 +285,68 @@ def measure_workers(url: str, workers: int, timeout: float = 900.0) -> dict[str,
                 proc.kill()
     elapsed = max(1e-9, now - first)
     idle = _machine_idle()
+    postgres_cpu = (
+        server_cpu - server_before if server_cpu is not None and server_before is not None else None
+    )
+    cpus = os.cpu_count() or 1
     return {
+        "workers": workers,
+        "shards": shards,
         "events": head,
         "seconds": elapsed,
         "events_per_s": head / elapsed,
-        # What bounds the count: the workers' CPU (start-up included) and whether the machine
-        # had any core left while they ran (every process on it, PostgreSQL and neighbours too).
-        "workers_cpu_s": _children_cpu_s() - cpu_before,
+        # What bounds the count: the CPU the workers and the database used (from the go),
+        # the shortest time that CPU allows on this machine's cores, and whether the machine had
+        # a core left while they ran (every process on it, neighbours too).
+        "workers_cpu_s": workers_cpu,
+        "workers_startup_cpu_s": startup,
+        "postgres_cpu_s": postgres_cpu,
+        "cpu_floor_s": (workers_cpu + (postgres_cpu or 0.0)) / cpus,
         "machine_idle_share": (idle[0] - idle_before[0]) / max(1, idle[1] - idle_before[1]),
         "load_average_1m": os.getloadavg()[0],
+        # Which cursors finished last (the critical path), seconds after the first moved.
+        "finished_s": {
+            n: round(t - first, 2) for n, t in sorted(done_at.items(), key=lambda x: x[1])
+        },
     }
 
 
-def _children_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def _hold_cursors(url: str, shards: int) -> psycopg.Connection[Any]:
+    """A connection holding every processor cursor's lock (the current layout's and the one the
+    workers will reshard to) until it is closed: workers start up, then wait."""
+    from engagehub import registry
+    from engagehub.processing.shards import units
+    from engagehub.storage import locks
+
+    gate = psycopg.connect(url, autocommit=True)
+    current = [str(r[0]) for r in gate.execute("SELECT name FROM processor_offsets").fetchall()]
+    wanted = [u.name for u in units(registry.processors(Settings(database_url=url)), shards)]
+    for name in sorted(set(current) | set(wanted)):
+        gate.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (locks.PROCESSOR_CLASS, name))
+    return gate
+
+
+def _settled(procs: Sequence[subprocess.Popen[bytes]], timeout: float = 120.0) -> float:
+    """Wait until the processes stop using CPU (started up, waiting for a lock); their CPU s."""
+    deadline = time.monotonic() + timeout
+    last = -1.0
+    while time.monotonic() < deadline:
+        cpu = _procs_cpu_s(procs)
+        if cpu - last < 0.02:
+            return cpu
+        last = cpu
+        time.sleep(0.5)
+    raise RuntimeError(f"workers still starting after {timeout:.0f} s")
+
+
+def _procs_cpu_s(procs: Sequence[subprocess.Popen[bytes]]) -> float:
+    """CPU seconds these live processes have used (each from /proc)."""
+    total = 0
+    for proc in procs:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            ticks = _stat(proc.pid)
+            total += int(ticks[11]) + int(ticks[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _machine_idle() -> tuple[int, int]:
@@ -276,19 +362,23 @@ def _machine_idle() -> tuple[int, int]:
 def run_processing(
     counts: Sequence[int] = (1, 2, 4), events: int = 100_000, url: str | None = None
 ) -> dict[str, Any]:
-    """Processing rate of one pre-loaded log with each worker count (same run, same server)."""
+    """Processing rate of one pre-loaded log with each worker count (same run, same server),
+    and one worker holding as many shards as the second count (what shards give without a
+    second process: on one machine a worker already runs each shard on its own connection)."""
     figures: dict[str, Any] = {"events": events, "cpus": os.cpu_count()}
+    rows = [(f"workers_{n}", n, n) for n in counts]
+    if len(counts) > 1 and counts[1] > 1:
+        rows.append(("one_worker_sharded", 1, counts[1]))
     with contextlib.ExitStack() as stack:
         base = url or stack.enter_context(throwaway_postgres())
         with fresh_schema(base) as schema_url:
             figures["head"] = _preload(schema_url, events)
-            for n in counts:
-                figures[f"workers_{n}"] = measure_workers(schema_url, n)
+            for key, workers, shards in rows:
+                figures[key] = measure_workers(schema_url, workers, shards=shards)
     one = figures[f"workers_{counts[0]}"]["events_per_s"]
-    for n in counts:
-        figures[f"workers_{n}"][f"ratio_vs_{counts[0]}_worker"] = (
-            figures[f"workers_{n}"]["events_per_s"] / one
-        )
+    for key, _, _ in rows:
+        figures[key][f"ratio_vs_{counts[0]}_worker"] = figures[key]["events_per_s"] / one
+    figures["rows"] = [key for key, _, _ in rows]
     return figures
 
 

@@ -103,7 +103,10 @@ def postgres(
     ] = None,
     processing_events: Annotated[
         int,
-        typer.Option(help="Pre-loaded events derived by 1, 2, 4 `engagehub worker`s (0: skip)."),
+        typer.Option(
+            help="Pre-loaded events derived by 1, 2, 4 `engagehub worker`s, and by one worker "
+            "with the second count's shards (0: skip)."
+        ),
     ] = 100_000,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
@@ -154,16 +157,26 @@ def postgres(
     processing = figures.get("processing")
     if processing:
         derived = Table(
-            "workers", "events/s", f"ratio vs {counts[0]}", "seconds",
-            title=f"processing a pre-loaded log of {processing['head']:,} positions",
+            "workers", "shards", "events/s", f"ratio vs {counts[0]}", "seconds",
+            "workers CPU s", "PostgreSQL CPU s", "CPU floor s", "idle share", "load", "last cursor",
+            title=f"processing a pre-loaded log of {processing['head']:,} positions "
+            "(CPU floor: both CPU figures over the cores)",
         )  # fmt: skip
-        for n in counts:
-            f = processing[f"workers_{n}"]
+        for key in processing["rows"]:
+            f = processing[key]
+            pg = f["postgres_cpu_s"]
             derived.add_row(
-                str(n),
+                str(f["workers"]),
+                str(f["shards"]),
                 f"{f['events_per_s']:,.0f}",
                 f"{f[f'ratio_vs_{counts[0]}_worker']:.2f}",
                 f"{f['seconds']:.1f}",
+                f"{f['workers_cpu_s']:.1f}",
+                "n/a" if pg is None else f"{pg:.1f}",
+                f"{f['cpu_floor_s']:.1f}",
+                f"{f['machine_idle_share']:.2f}",
+                f"{f['load_average_1m']:.1f}",
+                next(reversed(f["finished_s"]), ""),
             )
         console.print(derived)
 

@@ -42,6 +42,10 @@ class CrossKeyed(Protocol):
     def apply_cross(self, window: Window) -> None:
         """Apply the part of ``window`` that crosses keys (the whole window, every key)."""
 
+    def cross_pending(self, window: Window) -> bool:
+        """Whether ``window`` may hold cross-key work (False: the pass moves on without
+        keeping the shards out). A cheap over-estimate is fine."""
+
 
 class ShardPass:
     """One shard of a processor that has a cross-shard pass: never runs beside that pass."""
@@ -68,10 +72,13 @@ class CrossPass:
         self.name = f"{processor.name}#{CROSS}/{count}"
 
     def apply_window(self, window: Window) -> None:
-        """Wait for running shards to commit, keep them out, then apply the cross-key part."""
-        hold(window.conn, self.processor.name, exclusive=True)
+        """Wait for running shards to commit, keep them out, then apply the cross-key part (a
+        window with none moves the cursor only: the shards need not stop for it)."""
         processor = self.processor
         assert isinstance(processor, CrossKeyed), processor.name
+        if not processor.cross_pending(window):
+            return
+        hold(window.conn, processor.name, exclusive=True)
         processor.apply_cross(window)
 
     def reset(self, conn: Connection) -> None:

@@ -102,7 +102,10 @@ class Worker:
         loop = asyncio.get_running_loop()
         executor = ThreadPoolExecutor(1, thread_name_prefix=f"engagehub-{processor.name}")
         conn: Connection | None = None
-        follower = Follower([processor], self.settings.processor_batch)
+        # A shard owns about 1/count of a window's events: its windows span count times the
+        # positions, so its rounds hold as many events (a round has a fixed cost).
+        spread = processor.shard.count if processor.shard is not None else 1
+        follower = Follower([processor], self.settings.processor_batch * spread)
         try:
             while not self._stop.is_set():
                 try:

@@ -12,6 +12,7 @@ import pytest
 
 from engagehub.analytics import service, stats
 from engagehub.analytics.processor import AnalyticsProcessor
+from engagehub.errors import TransientError
 from engagehub.model import IncomingEvent
 from engagehub.processing import Unit, reset, run_round, run_until_caught_up
 from engagehub.processing.log_index import LogIndex
@@ -261,3 +262,44 @@ def test_two_workers_side_by_side_never_deadlock(db: Database) -> None:
         assert observe(conn) == expected
         assert processor_positions(conn)["analytics"] == log.head(conn)
     assert all(applied.get(u.name) for u in units([analytics], 4)), applied
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_the_cross_pass_keeps_shards_out_only_when_it_has_work(db: Database) -> None:
+    """A shard mid-round holds the shard lock shared: the pass waits for it when its window has
+    a goal event or a new provider id, and moves on beside it when it has neither."""
+    from engagehub.processing.shards import hold
+
+    sid = source_id(db)
+    analytics = AnalyticsProcessor()
+    with db.session() as conn:
+        _setup(conn)
+        reshard(conn, analytics, 2)
+        cross = units([analytics], 2)[-1]
+        plain = [
+            ev("s1", "Email Sent", T0, "m1", "c1"),
+            ev("d1", "Email Delivered", T0, "m1", "c1"),
+        ]
+        _append(conn, sid, plain)
+    with db.session() as shard, db.session() as conn:
+        conn.execute("SET lock_timeout = '2s'")
+
+        def beside_a_shard(event: IncomingEvent | None) -> int:
+            """The pass's next position, while a shard's round holds the lock shared."""
+            with shard.transaction():
+                hold(shard, analytics.name, exclusive=False)
+                if event is not None:
+                    _append(conn, sid, [event])
+                return run_round(conn, [cross], 1).applied
+
+        assert beside_a_shard(None) == 1  # a send: nothing for the pass, it does not wait
+        assert beside_a_shard(None) == 1
+        linking = ev("d2", "Email Delivered", T0, "m2", "c1", provider_message_id="prov-2")
+        with pytest.raises(TransientError, match="lock timeout"):
+            beside_a_shard(linking)  # a new provider id: the pass waits for the shard
+        assert run_round(conn, [cross], 1).applied == 1  # alone, it learns the link
+        assert conn.scalar("SELECT message_id FROM analytics_message_aliases") == "m2"
+        known = ev("o2", "Email Opened", T0 + H, "m2", "c1", provider_message_id="prov-2")
+        assert beside_a_shard(known) == 1  # a link it knows: no wait
+        with pytest.raises(TransientError, match="lock timeout"):
+            beside_a_shard(ev("g1", "Order Completed", T0 + H, user="u1", coupon="SPRING"))
