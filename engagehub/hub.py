@@ -113,10 +113,15 @@ class Hub:
         self.started = False
 
     async def append(
-        self, source_id: int, events: Sequence[IncomingEvent], received_at: int | None = None
+        self,
+        source_id: int,
+        events: Sequence[IncomingEvent],
+        received_at: int | None = None,
+        screened: bool = False,
     ) -> AppendResult:
-        """Durably append events (group commit); returns after the commit."""
-        batch = log.Batch(source_id, received_at or now_ms(), events)
+        """Durably append events (group commit); returns after the commit. ``screened``: they
+        passed ``storage.sanity.screen`` already (the writer checks every other append)."""
+        batch = log.Batch(source_id, received_at or now_ms(), events, screened)
         result = await self.writer.append(batch)
         metrics.record_append(
             self._kinds.get(source_id, "internal"), result.inserted, result.duplicates

@@ -89,9 +89,14 @@ def _structure(data: bytes) -> Iterator[tuple[int, int, int]]:
 
 def text_too_deep(text: str | bytes, limit: int) -> bool:
     """The same for JSON text; a text with fewer brackets than ``limit`` is answered at once."""
-    data = text.encode() if isinstance(text, str) else text
-    if data.count(b"{") + data.count(b"[") <= limit:
+    if isinstance(text, str):
+        if text.count("{") + text.count("[") <= limit:  # counted before any encoding
+            return False
+        data = text.encode()
+    elif text.count(b"{") + text.count(b"[") <= limit:
         return False
+    else:
+        data = text
     return any(byte in (0x7B, 0x5B) and depth >= limit for _, byte, depth in _structure(data))
 
 

@@ -144,19 +144,33 @@ def processor_cpu(port: int, events: int) -> dict[str, float]:
     return dict(sorted(per_event.items(), key=lambda item: -item[1]))
 
 
-def _rss(pid: int) -> dict[str, float]:
-    """Peak RSS (MB) and CPU seconds (user + system) of the server and of its processor
-    process: CPU per event is the figure a loaded machine disturbs least."""
+def _cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
     import psutil
 
-    def cpu(p: int) -> float:
-        times = psutil.Process(p).cpu_times()
-        return float(times.user + times.system)
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
 
-    out = {"server_peak_rss_mb": peak_rss_mb(pid), "server_cpu_s": cpu(pid)}
+
+def _cpu_now(pid: int) -> dict[str, float]:
+    """CPU seconds of the server and of its processor process so far (start-up included)."""
+    out = {"server": _cpu(pid)}
+    for child in processor_children(pid):
+        out["processor"] = _cpu(child)
+    return out
+
+
+def _rss(pid: int, at_start: dict[str, float] | None = None) -> dict[str, float]:
+    """Peak RSS (MB) and CPU seconds (user + system) of the server and of its processor
+    process: CPU per event is the figure a loaded machine disturbs least. ``*_load_cpu_s``
+    leave out what each process spent before the load began (imports, migrations, start-up)."""
+    start = at_start or {}
+    out = {"server_peak_rss_mb": peak_rss_mb(pid), "server_cpu_s": _cpu(pid)}
+    out["server_load_cpu_s"] = out["server_cpu_s"] - start.get("server", 0.0)
     for child in processor_children(pid):
         out["processor_peak_rss_mb"] = peak_rss_mb(child)
-        out["processor_cpu_s"] = cpu(child)
+        out["processor_cpu_s"] = _cpu(child)
+        out["processor_load_cpu_s"] = out["processor_cpu_s"] - start.get("processor", 0.0)
     return out
 
 
@@ -183,6 +197,7 @@ def one_run(
         headers = {"Authorization": "Basic " + _basic(WRITE_KEY)}
         with server([*cmd, "--log-level", "warning"], env, port) as proc:
             time.sleep(1.0)  # the processor process starts next to the server
+            at_start = _cpu_now(proc.pid)
             start = time.perf_counter()
             result = asyncio.run(
                 run_load(
@@ -203,7 +218,7 @@ def one_run(
                     break
                 time.sleep(0.05)
             derived_s = time.perf_counter() - start
-            rss = _rss(proc.pid)
+            rss = _rss(proc.pid, at_start)
             breakdown = processor_cpu(port, events)
     acked = result.statuses.get(200, 0) * (events // max(1, len(requests)))
     return {
@@ -218,6 +233,7 @@ def one_run(
         "lag_left": sum(lag.values()),
         "p99_ms": result.percentile(99),
         **rss,
+        "server_load_us_per_event": 1e6 * rss["server_load_cpu_s"] / events,
         "processor_cpu_us_per_event": breakdown,
     }
 

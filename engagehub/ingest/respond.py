@@ -44,7 +44,7 @@ async def store(
             rejected=[r.body() for r in result.rejected],
         )
     if result.events:
-        await hub.append(source_id, result.events, received_at)
+        await hub.append(source_id, result.events, received_at, screened=True)
     if result.rejected and partial == "refuse":
         raise ValidationFailed(
             f"{len(result.rejected)} of {total} events were rejected; the others are stored",

@@ -8,6 +8,7 @@ refuse most of this; these checks make sure nothing slips through from any route
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 from engagehub import safejson
@@ -30,12 +31,15 @@ TEXT_FIELDS = (
 )
 
 
+_TEXTS = operator.attrgetter(*TEXT_FIELDS)
+
+
 def problem(event: IncomingEvent) -> PayloadError | None:
     """Why this event cannot be stored, or None."""
-    for name in TEXT_FIELDS:
-        value = getattr(event, name)
-        if value is not None and "\x00" in value:
-            return PayloadError(f"{name} contains a NUL character", field=name)
+    values = _TEXTS(event)
+    if "\x00" in "".join([v for v in values if v is not None]):  # one scan; the field if any
+        name = next(n for n, v in zip(TEXT_FIELDS, values, strict=True) if v and "\x00" in v)
+        return PayloadError(f"{name} contains a NUL character", field=name)
     if safejson.text_too_deep(event.raw, safejson.MAX_DEPTH):
         return safejson.depth_error()
     if not MIN_MS <= event.event_time <= MAX_MS:

@@ -173,11 +173,16 @@ class Taxonomy:
         chan = self.events[event].channel
         return Resolved(event, None if chan == "message" else chan, extra)
 
-    def rename(self, vendor: str, properties: dict[str, Any]) -> dict[str, Any]:
-        """Vendor property names as canonical names; names we do not know are kept as sent."""
+    def rename(
+        self, vendor: str, properties: dict[str, Any], owned: bool = False
+    ) -> dict[str, Any]:
+        """Vendor property names as canonical names; names we do not know are kept as sent.
+
+        ``owned``: the caller's own fresh dict (just decoded), returned as is when nothing
+        needs renaming instead of copied."""
         renames = self._renames.get(vendor, self.property_aliases)
         if renames.keys().isdisjoint(properties):
-            return dict(properties)
+            return properties if owned else dict(properties)
         return {renames.get(k, k): v for k, v in properties.items()}
 
     def vendor_names(self) -> dict[str, dict[str, list[str]]]:

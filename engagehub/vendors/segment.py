@@ -25,7 +25,7 @@ from engagehub.classify import flag
 from engagehub.contacts import quick_contact
 from engagehub.errors import PayloadError, PayloadTooLarge
 from engagehub.model import EVENT_TYPES, IncomingEvent, ParseResult, Rejection
-from engagehub.taxonomy import get_taxonomy
+from engagehub.taxonomy import Taxonomy, get_taxonomy
 from engagehub.timeutil import TimestampError, parse_ts
 from engagehub.vendors.base import Context, Signed, Webhook
 from engagehub.vendors.common import basic_auth_user, text
@@ -151,6 +151,8 @@ def parse_envelope(
     result = ParseResult()
     seen: Counter[bytes] = Counter()
     batch_sent = _batch_sent_at(envelope)
+    taxonomy = get_taxonomy()
+    append = result.events.append
     for index, raw in enumerate(envelope.batch):
         data = bytes(raw)
         try:
@@ -170,8 +172,10 @@ def parse_envelope(
             except msgspec.DecodeError as exc:
                 raise PayloadError(f"malformed event JSON: {exc}") from None
             dedup = _dedup_key(item, data, seen)
-            result.events.append(
-                _normalize(item, data, call, batch_sent, received_at, dedup, region, vendor)
+            append(
+                _normalize(
+                    item, data, call, batch_sent, received_at, dedup, region, vendor, taxonomy
+                )
             )
         except (PayloadError, PayloadTooLarge) as exc:
             exc.details.setdefault("index", index)
@@ -199,8 +203,11 @@ def _message_id_of(data: bytes) -> str | None:
 
 def _dedup_key(item: SegmentEvent, data: bytes, seen: Counter[bytes]) -> str:
     """``messageId`` when the client set one (its retries reuse it), else a content hash."""
-    if item.messageId is not None and str(item.messageId):
-        return str(item.messageId)
+    given = item.messageId
+    if type(given) is str and given:
+        return given
+    if given is not None and str(given):
+        return str(given)
     seen[data] += 1
     return f"h:{hashlib.sha256(data).hexdigest()[:40]}:{seen[data]}"
 
@@ -214,6 +221,7 @@ def _normalize(
     dedup: str,
     region: str,
     vendor: str = NAME,
+    taxonomy: Taxonomy | None = None,
 ) -> IncomingEvent:
     kind = item.type if call == "batch" else call
     if kind is None:
@@ -228,7 +236,7 @@ def _normalize(
     anonymous_id = text(item.anonymousId)
     if user_id is None and anonymous_id is None:
         raise PayloadError("userId or anonymousId is required", field="userId")
-    taxonomy = get_taxonomy()
+    taxonomy = taxonomy or get_taxonomy()
     properties: dict[str, Any]
     vendor_event: str | None = None
     resolved = None
@@ -239,9 +247,10 @@ def _normalize(
         resolved = taxonomy.resolve(vendor, vendor_event)
         if resolved.event is None and vendor != NAME:
             resolved = taxonomy.resolve(NAME, vendor_event)
-        properties = taxonomy.rename(vendor, item.properties or {})
-        for key, value in resolved.set.items():
-            properties.setdefault(key, value)
+        properties = taxonomy.rename(vendor, item.properties or {}, owned=True)
+        if resolved.set:
+            for key, value in resolved.set.items():
+                properties.setdefault(key, value)
         if resolved.event == "Email Unsubscribed" and _list_of(properties):
             resolved = taxonomy.resolve(NAME, "Email Group Unsubscribed")
     elif kind in ("identify", "group"):

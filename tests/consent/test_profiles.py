@@ -77,3 +77,53 @@ def test_identities_merge_and_conflicts(db: Database, settings: Settings) -> Non
         run_until_caught_up(conn, [profiles])
         rebuilt = store.view(conn, store.find(conn, "u1"))
         assert {k: v for k, v in rebuilt.items() if k != "events"} == first
+
+
+def test_identity_lookups_use_the_one_key(db: Database) -> None:
+    """profile_identities is keyed (value, kind): lookups by value (profiles) and by kind and
+    value (consent) both go by that key; on SQLite the rows live in it (WITHOUT ROWID), so an
+    identity is written to two B-trees (key, profile_id index) instead of four."""
+    by_value = "SELECT kind, value, profile_id FROM profile_identities WHERE value IN (?, ?)"
+    by_kind = "SELECT profile_id FROM profile_identities WHERE kind = ? AND value = ?"
+    with db.session() as conn:
+        conn.execute(
+            "INSERT INTO profile_identities (kind, value, profile_id, first_seen) "
+            "VALUES ('email', 'a@example.com', 'p_1', 1), ('user_id', 'a@example.com', 'p_2', 1) "
+            "ON CONFLICT (kind, value) DO UPDATE SET profile_id = excluded.profile_id"
+        )
+        if conn.dialect == "sqlite":
+            plans = [
+                " ".join(str(r[-1]) for r in conn.execute("EXPLAIN QUERY PLAN " + sql, args))
+                for sql, args in ((by_value, ("a", "b")), (by_kind, ("email", "a")))
+            ]
+            assert "USING PRIMARY KEY (value=?)" in plans[0], plans
+            assert "USING PRIMARY KEY (value=? AND kind=?)" in plans[1], plans
+            trees = conn.all(
+                "SELECT name FROM sqlite_master WHERE tbl_name = 'profile_identities' "
+                "AND type IN ('table', 'index') ORDER BY name"
+            )
+            assert [r["name"] for r in trees] == [
+                "profile_identities",
+                "profile_identities_profile",
+            ]
+            sql = conn.scalar("SELECT sql FROM sqlite_master WHERE name = 'profile_identities'")
+            assert "WITHOUT ROWID" in str(sql)
+        else:
+            conn.execute("SET enable_seqscan = off")  # a two-row table: which index, if any
+            for sql, args in ((by_value, ("a", "b")), (by_kind, ("email", "a"))):
+                plan = " ".join(str(r[0]) for r in conn.execute("EXPLAIN " + sql, args))
+                assert "profile_identities_pkey" in plan, plan
+            conn.execute("RESET enable_seqscan")
+            indexes = conn.all(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'profile_identities' "
+                "ORDER BY indexname"
+            )
+            assert [r["indexname"] for r in indexes] == [
+                "profile_identities_pkey",
+                "profile_identities_profile",
+            ]
+        found = conn.all("SELECT kind, profile_id FROM profile_identities ORDER BY kind")
+        assert found == [
+            {"kind": "email", "profile_id": "p_1"},
+            {"kind": "user_id", "profile_id": "p_2"},
+        ]
