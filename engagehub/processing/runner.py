@@ -57,10 +57,11 @@ def follow(
     write lock: acknowledging events comes first, so before a round the processors let it take
     the lock (waiting at most ``_YIELD_MAX_S``); while ingest commits, rounds stay short.
     """
-    from engagehub.processing.shards import units
+    from engagehub.processing.shards import reshard_all, units
 
     follower = Follower(units(processors, shards), window)
     conn = None
+    resharded = False
     busy_at = 0.0
     commits = 0
     while not stopping():
@@ -79,6 +80,9 @@ def follow(
         try:
             if conn is None:
                 conn = db.connect()
+            if not resharded:  # the shard cursors the units follow (as a worker makes them)
+                reshard_all(conn, processors, shards, window)
+                resharded = True
             more = follower.round(conn, wait=False)
         except Exception as exc:  # the database went away: retry from the durable cursors
             logger.warning("processor round failed: %s", exc)

@@ -164,6 +164,16 @@ def _rows(conn: Connection, name: str) -> dict[str, int]:
     return {str(n): int(s) for n, s in rows}
 
 
+def reshard_all(
+    conn: Connection, processors: Sequence[Processor], count: int, window: int = 5000
+) -> None:
+    """Every shardable processor's cursors made ``count`` shards: what each ``engagehub
+    worker`` and ``serve``'s processors do at start (a no-op when the count is unchanged)."""
+    for processor in processors:
+        if getattr(processor, "shard_key", None):
+            reshard(conn, processor, count, window)
+
+
 def reshard(conn: Connection, processor: Processor, count: int, window: int = 5000) -> bool:
     """Make ``processor``'s cursors the ``count`` shards wanted; True when they changed."""
     wanted = [u.name for u in units([processor], count)]

@@ -22,7 +22,7 @@ import psycopg
 from engagehub.processing import Processor, Unit
 from engagehub.processing.health import Follower
 from engagehub.processing.services import Service, ServiceRunner
-from engagehub.processing.shards import reshard, units
+from engagehub.processing.shards import reshard_all, units
 from engagehub.settings import Settings
 from engagehub.storage import Database, migrate
 from engagehub.storage import events as log
@@ -93,9 +93,10 @@ class Worker:
     def _migrate(self) -> None:
         with self.db.session() as conn:
             migrate(conn)
-            for p in self.processors:  # ENGAGEHUB_PROCESSOR_SHARDS changed: move the cursors
-                if getattr(p, "shard_key", None):
-                    reshard(conn, p, self.settings.processor_shards, self.settings.processor_batch)
+            # ENGAGEHUB_PROCESSOR_SHARDS changed: move the cursors
+            reshard_all(
+                conn, self.processors, self.settings.processor_shards, self.settings.processor_batch
+            )
 
     async def _follow(self, processor: Unit) -> None:
         """Step one processor (or shard) until caught up, then poll; reconnect after errors."""

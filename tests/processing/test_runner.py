@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import urllib.request
@@ -100,3 +101,37 @@ def test_processor_process_follows_ingest_and_survives_kill_9(tmp_path: Path) ->
     assert processors
     assert all(f["lag"] == 0 and f["failing_seq"] is None for f in processors)
     assert report["head"] >= 1200
+
+
+def test_serve_with_shards_derives_without_a_worker(tmp_path: Path) -> None:
+    """ENGAGEHUB_PROCESSOR_SHARDS > 1 on ``serve`` alone: its processors make the shard
+    cursors at start (as ``engagehub worker`` does), so every sharded processor catches up."""
+    env = {
+        "ENGAGEHUB_DATABASE_URL": f"sqlite:///{tmp_path}/shards.db",
+        "ENGAGEHUB_ADMIN_TOKEN": "runner-admin-token",
+        "ENGAGEHUB_PROCESSOR_MODE": "thread",
+        "ENGAGEHUB_PROCESSOR_SHARDS": "2",
+    }
+    subprocess.run(
+        [
+            *(sys.executable, "-m", "engagehub", "sources", "add", "web"),
+            "--kind",
+            "segment",
+            "--write-key",
+            KEY,
+        ],
+        env={**os.environ, **env},
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    port = free_port()
+    cmd = [sys.executable, "-m", "engagehub", "serve", "--port", str(port)]
+    with server([*cmd, "--log-level", "warning"], env, port):
+        for body in bodies(300, batch_size=100):
+            assert _post(port, body) == 200
+        lag = _caught_up(port, timeout=30)
+    assert {"log_index", "analytics", "unmapped"} <= set(lag)
+    with sqlite3.connect(tmp_path / "shards.db") as conn:
+        names = {r[0] for r in conn.execute("SELECT name FROM processor_offsets")}
+    conn.close()
+    assert {"analytics#0/2", "analytics#1/2", "log_index#0/2", "log_index#1/2"} <= names
