@@ -16,17 +16,17 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from engagehub.errors import PayloadError
 from engagehub.model import StoredEvent
-from engagehub.storage import arrow
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
 from engagehub.storage.event_index import NAME, keyed
 from engagehub.storage.keyset import page
+
+if TYPE_CHECKING:  # pyarrow (and numpy) load only where bulk reads run: not in every server
+    import pyarrow as pa
 
 
 def between(
@@ -97,6 +97,10 @@ def arrow_between(
     ``pieces`` > 1 reads that many consecutive seq ranges at once (``arrow.read_tables``: each
     its own ADBC connection, the drivers outside the GIL), one chunk each, joined without a copy.
     """
+    import pyarrow as pa
+
+    from engagehub.storage import arrow
+
     sql = f"SELECT {columns} FROM events WHERE seq > ? AND seq <= ? AND ({where}) ORDER BY seq"
     pieces = max(1, min(pieces, upto - after))
     bounds = [after + (upto - after) * i // pieces for i in range(pieces + 1)]
@@ -104,17 +108,15 @@ def arrow_between(
     return pa.concat_tables(arrow.read_tables(conn, sql, params_of, schema))
 
 
-RAW_SCHEMA = pa.schema([("seq", pa.int64()), ("dedup_key", pa.string()), ("raw", pa.string())])
-"""The columns ``raw_of_kind`` returns."""
-
-
 def raw_of_kind(conn: Connection, kind: str, after: int, upto: int) -> pa.Table:
     """``seq, dedup_key, raw`` of the events in ``after < seq <= upto`` from sources of ``kind``
     (e.g. Braze's own records for the Currents layout), in log order."""
+    import pyarrow as pa
+
     return arrow_between(
         conn,
         "seq, dedup_key, raw",
-        RAW_SCHEMA,
+        pa.schema([("seq", pa.int64()), ("dedup_key", pa.string()), ("raw", pa.string())]),
         after,
         upto,
         "source_id IN (SELECT id FROM sources WHERE kind = ?)",
