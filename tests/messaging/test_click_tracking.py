@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from engagehub.messaging import links, tracking
+from engagehub.messaging import click_pages, links, tracking
 from engagehub.settings import Settings
+from engagehub.timeutil import now_ms
 from tests.conftest import app_hub
 from tests.messaging.conftest import Sink, subscribe
 
@@ -72,7 +73,7 @@ def lifecycle(client: TestClient, mid: str, column: str) -> Any:
 
 
 def test_links_are_tracked_and_machines_are_flagged(
-    client: TestClient, admin: dict[str, str], smtp_sink: Sink
+    client: TestClient, admin: dict[str, str], smtp_sink: Sink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     mid, hrefs = sent_links(client, admin, smtp_sink)
     tracked = [h for h in hrefs if h.startswith("https://hub.test/c/")]
@@ -111,6 +112,8 @@ def test_links_are_tracked_and_machines_are_flagged(
             "UPDATE message_sends SET updated_at = updated_at - 60000 WHERE id = ?", (mid,)
         )
     time.sleep(1.1)  # past the burst window of the three clicks above
+    frozen = now_ms()  # the next two clicks in one second, however slow the machine is
+    monkeypatch.setattr(click_pages, "now_ms", lambda: frozen)
     r = client.get(shop, headers={"User-Agent": FIREFOX}, follow_redirects=False)
     assert r.status_code == 302
     r = client.get(shop, headers={"User-Agent": FIREFOX}, follow_redirects=False)
