@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from engagehub.analytics import fold, service, stats
@@ -35,46 +36,36 @@ def test_goal_recipients_by_user_and_by_contact_convert_across_windows(db: Datab
         assert conn.scalar("SELECT COUNT(*) FROM analytics_messages WHERE goal_id IS NOT NULL") == 0
 
 
-def test_goal_recipients_are_looked_up_by_index_not_by_scanning(tmp_path: Path) -> None:
+def _plans(tmp_path: Path, sql_of: Callable[[str], str]) -> dict[str, list[str]]:
+    """SQLite's plan of ``sql_of(column)`` for each recipient key, on a fresh migrated file."""
     url = f"sqlite:///{tmp_path}/plan.db"
     database = open_database(url, Settings(database_url=url))
     try:
         with database.session() as conn:
             migrate(conn)
             fold.prepare(conn)
-            for column in fold.RECIPIENT_KEYS:
-                plan = [
-                    str(r[3])
-                    for r in conn.execute(f"EXPLAIN QUERY PLAN {fold.recipients_sql(column)}")
-                ]
-                assert any(step.startswith("SCAN g") for step in plan), plan
-                assert not any(step.startswith("SCAN m") for step in plan), plan
-                assert any("SEARCH m USING" in step for step in plan), plan
-                if column != "message_id":  # recipient AND campaign from the index (0313)
-                    assert any(f"({column}=? AND campaign_id=?)" in step for step in plan), plan
+            return {
+                column: [str(r[3]) for r in conn.execute(f"EXPLAIN QUERY PLAN {sql_of(column)}")]
+                for column in fold.RECIPIENT_KEYS
+            }
     finally:
         database.close()
+
+
+def test_goal_recipients_are_looked_up_by_index_not_by_scanning(tmp_path: Path) -> None:
+    for column, plan in _plans(tmp_path, fold.recipients_sql).items():
+        assert any(step.startswith("SCAN g") for step in plan), plan
+        assert not any(step.startswith("SCAN m") for step in plan), plan
+        assert any("SEARCH m USING" in step for step in plan), plan
+        if column != "message_id":  # recipient AND campaign from the index (0313)
+            assert any(f"({column}=? AND campaign_id=?)" in step for step in plan), plan
 
 
 def test_conversions_find_goal_events_by_recipient_and_campaign(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/plan.db"
-    database = open_database(url, Settings(database_url=url))
-    try:
-        with database.session() as conn:
-            migrate(conn)
-            fold.prepare(conn)
-            for column in fold.RECIPIENT_KEYS:
-                plan = [
-                    str(r[3])
-                    for r in conn.execute(f"EXPLAIN QUERY PLAN {fold.conversions_sql(column)}")
-                ]
-                assert not any(step.startswith("SCAN ge") for step in plan), plan
-                wanted = (
-                    "message_id=?" if column == "message_id" else f"{column}=? AND campaign_id=?"
-                )
-                assert any("SEARCH ge USING INDEX" in s and wanted in s for s in plan), plan
-    finally:
-        database.close()
+    for column, plan in _plans(tmp_path, fold.conversions_sql).items():
+        assert not any(step.startswith("SCAN ge") for step in plan), plan
+        wanted = "message_id=?" if column == "message_id" else f"{column}=? AND campaign_id=?"
+        assert any("SEARCH ge USING INDEX" in s and wanted in s for s in plan), plan
 
 
 def test_work_tables_come_back_after_a_rolled_back_first_fold(db: Database) -> None:
