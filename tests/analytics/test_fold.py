@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from engagehub.analytics import fold, service, stats
+from engagehub.analytics import fold, service, staging, stats
 from engagehub.settings import Settings
 from engagehub.storage import Database, migrate, open_database
 from tests.analytics.helpers import T0, H, ev, feed, source_id
@@ -43,17 +43,17 @@ def _plans(tmp_path: Path, sql_of: Callable[[str], str]) -> dict[str, list[str]]
     try:
         with database.session() as conn:
             migrate(conn)
-            fold.prepare(conn)
+            staging.prepare(conn)
             return {
                 column: [str(r[3]) for r in conn.execute(f"EXPLAIN QUERY PLAN {sql_of(column)}")]
-                for column in fold.RECIPIENT_KEYS
+                for column in staging.RECIPIENT_KEYS
             }
     finally:
         database.close()
 
 
 def test_goal_recipients_are_looked_up_by_index_not_by_scanning(tmp_path: Path) -> None:
-    for column, plan in _plans(tmp_path, fold.recipients_sql).items():
+    for column, plan in _plans(tmp_path, staging.recipients_sql).items():
         assert any(step.startswith("SCAN g") for step in plan), plan
         assert not any(step.startswith("SCAN m") for step in plan), plan
         assert any("SEARCH m USING" in step for step in plan), plan
@@ -72,17 +72,17 @@ def test_work_tables_come_back_after_a_rolled_back_first_fold(db: Database) -> N
     with db.session() as conn:
         try:
             with conn.transaction():
-                fold.prepare(conn)  # the first fold of this connection creates them...
+                staging.prepare(conn)  # the first fold of this connection creates them...
                 raise RuntimeError("round fails")
         except RuntimeError:
             pass
         with conn.transaction():  # ...the rollback took them away: the next one makes them again
-            fold.prepare(conn)
+            staging.prepare(conn)
             milestones = int(conn.scalar("SELECT COUNT(*) FROM a_ms"))
             assert milestones > 20
         with conn.transaction():  # kept for the connection, emptied each fold, milestones kept
             conn.execute("INSERT INTO a_touched (mid) VALUES ('m1')")
-            fold.prepare(conn)
+            staging.prepare(conn)
             assert conn.scalar("SELECT COUNT(*) FROM a_touched") == 0
             assert conn.scalar("SELECT COUNT(*) FROM a_ms") == milestones
 
