@@ -23,6 +23,12 @@ _REASON_AT = "COALESCE(reason_at, bounced, soft_bounced, failed)"
 reason's, else the milestone's: a bounce without a reason still counts)."""
 
 
+_HOURS = "FROM a_m x CROSS JOIN analytics_message_hours h WHERE h.message_id = x.mid"
+"""The touched messages' hourly counters. CROSS JOIN: SQLite walks the few touched messages and
+looks their hours up by key; with no statistics on the work table it scanned every message's
+hours, every window (a cost growing with the table: quadratic over a catch-up)."""
+
+
 def add(conn: Connection, sign: int) -> None:
     """Add ``sign`` x what the touched messages count for to the pending deltas."""
     conn.execute("DELETE FROM a_m")
@@ -51,10 +57,7 @@ def add(conn: Connection, sign: int) -> None:
     totals = ", ".join(
         f"{sign} * h.{TOTAL_METRICS[m]}" if m in TOTAL_METRICS else "0" for m in METRICS
     )
-    parts.append(
-        f"SELECT {', '.join('x.' + d for d in DIMENSIONS)}, h.bucket, {totals} FROM a_m x "
-        "JOIN analytics_message_hours h ON h.message_id = x.mid"
-    )
+    parts.append(f"SELECT {', '.join('x.' + d for d in DIMENSIONS)}, h.bucket, {totals} {_HOURS}")
     keys = "campaign_id, bucket, channel, variation, step"
     _accumulate(conn, "a_d", keys, METRICS, " UNION ALL ".join(parts))
     xdims = ", ".join("x." + d for d in DIMENSIONS)
@@ -64,10 +67,9 @@ def add(conn: Connection, sign: int) -> None:
         f"{keys}, kind, detail",
         ("uniques", "total"),
         f"SELECT {xdims}, h.bucket, 'link' AS kind, h.url AS detail, 0, {sign} * h.clicks "
-        "FROM a_m x JOIN analytics_message_hours h ON h.message_id = x.mid WHERE h.url <> '' "
+        f"{_HOURS} AND h.url <> '' "
         f"UNION ALL SELECT {xdims}, {bucket_sql('MIN(h.first_click)')}, 'link', h.url, {sign}, 0 "
-        "FROM a_m x JOIN analytics_message_hours h ON h.message_id = x.mid "
-        f"WHERE h.url <> '' AND h.first_click IS NOT NULL GROUP BY {xdims}, x.mid, h.url "
+        f"{_HOURS} AND h.url <> '' AND h.first_click IS NOT NULL GROUP BY {xdims}, x.mid, h.url "
         # A message that bounced or failed without any reason counts under NO_REASON.
         f"UNION ALL SELECT {dims}, {_REASON_AT}, 'bounce_reason', "
         f"COALESCE(reason, '{NO_REASON}'), {sign}, 0 FROM a_m WHERE {_REASON_AT} IS NOT NULL "

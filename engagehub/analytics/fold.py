@@ -89,7 +89,8 @@ def merge_aliases(conn: Connection) -> None:
     _upsert_hours(
         conn,
         f"SELECT g.target AS mid, h.bucket, h.url, {', '.join('h.' + c for c in HOUR_COUNTERS)}, "
-        "h.first_click FROM a_merge g JOIN analytics_message_hours h ON h.message_id = g.alias",
+        "h.first_click FROM a_merge g CROSS JOIN analytics_message_hours h "
+        "WHERE h.message_id = g.alias",  # CROSS JOIN: by key from the few merges, never a scan
     )
     for table in ("analytics_messages", "analytics_message_hours"):
         conn.execute(f"DELETE FROM {table} WHERE message_id IN (SELECT alias FROM a_merge)")
