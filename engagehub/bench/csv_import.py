@@ -151,10 +151,8 @@ def run(rows: int, bad_share: float, keep: Path | None = None) -> dict[str, Any]
         )
         processors_cpu = sum(float(x) for x in timing.group(4).split("+")) if timing else 0.0
         by_name = re.search(r"processors' CPU by processor: (.*)", done.stdout)
-        named = {
-            name: round(float(seconds) / rows * 1e6, 1)
-            for name, seconds in re.findall(r"(\S+) ([\d.]+) s", by_name.group(1) if by_name else "")
-        }
+        pairs = re.findall(r"(\S+) ([\d.]+) s", by_name.group(1) if by_name else "")
+        named = {name: round(float(seconds) / rows * 1e6, 1) for name, seconds in pairs}
         importer_mb = int(follower.group(2)) if follower else round(peak_kb / 1024)
         states, executemany_rate = baseline_executemany(folder / "bench.db")
         errors_path = path.with_name(path.stem + ".errors.csv")

@@ -103,7 +103,10 @@ class Follower:
         taken = {name for group in groups for name in group}
         self._peaks = [context.Value("q", 0) for _ in groups]
         self._cpu = [context.Value("d", 0.0) for _ in groups]
-        self._named = [context.Array("c", 4096) for _ in groups]
+        self._named: list[SynchronizedString] = [
+            context.Array("c", 4096)  # type: ignore[misc]  # typeshed: Array("c") is a string
+            for _ in groups
+        ]
         self._processes = [
             context.Process(
                 target=_follow,

@@ -50,7 +50,8 @@ def test_followers_catch_up_with_an_import(
         assert all(mb > 0 for mb in follower.peaks_mb)
         by_name = follower.cpu_by_name  # each processor's thread CPU, and the rounds' own
         assert {"consent", "profiles", ROUND_CPU} <= set(by_name)
-        assert by_name["consent"] > 0 and by_name["profiles"] > 0
+        assert by_name["consent"] > 0
+        assert by_name["profiles"] > 0
         assert sum(by_name.values()) <= sum(follower.cpu_s)
         head = log.head(conn)
         cursors = dict(conn.execute("SELECT name, seq FROM processor_offsets").fetchall())
