@@ -4,8 +4,8 @@ A CSV row (``consent.batches``) whose identities nobody owns yet — not in
 ``profile_identities``, not in any other row of its block — creates one new profile with
 exactly the identities and traits the per-event loop would give its identify call, so a
 block's fresh rows are written with two ``executemany`` calls, straight from the rows (no
-profile dicts: JSON texts and sorted tuples). Every
-other row goes through the loop as an identify call.
+profile dicts: JSON texts and sorted tuples). Every other row goes through the loop as an
+identify call.
 """
 
 from __future__ import annotations
