@@ -23,11 +23,10 @@ WINDOW = 32
 
 CACHE_KB = 8_192
 """SQLite page cache of the importer's own connection (it only reads: the refusal check)."""
-FOLLOWER_CACHE_KB = 131_072
-"""SQLite page cache per follower: a round's dirty pages stay in memory until its commit, and
-the profile-id index takes random inserts (one per identity): at 1M rows it is ~120 MB, and
-every page evicted since the last round is read back (64 MB: most of the follower's system
-time). 128 MB keeps the process near 250 MB at 1M rows (under the 300 MB bound)."""
+FOLLOWER_CACHE_KB = 65_536
+"""SQLite page cache per follower: a round's dirty pages stay in memory until its commit.
+128 MB was measured at 1M rows (same-run pair): the same processor CPU per row, 75 MB more
+RSS — the random profile-id index outgrows either (see docs/architecture.md)."""
 
 GROUPS: tuple[tuple[str, ...], ...] = ((),)
 """Processor names per follower; an empty group takes every processor no other group names."""
