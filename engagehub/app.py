@@ -47,6 +47,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     install_error_handlers(app)
     for router in registry.routers():
         app.include_router(router)
+    from engagehub.ingest.direct import DirectIngest
+
+    app.add_middleware(DirectIngest)  # innermost: vendor POSTs skip FastAPI's route layer
     from engagehub.ops.api import install as install_ops
 
     install_ops(app)

@@ -17,15 +17,15 @@ EVENT_TYPES = ("track", "identify", "page", "screen", "group", "alias", "delete"
 
 
 _NS_BYTES = EVENT_ID_NAMESPACE.bytes
+_VARIANT = {c: "89ab"[int(c, 16) & 0x3] for c in "0123456789abcdef"}
+"""The RFC 4122 variant digit (``10xx``) for each hex digit the hash put there."""
 
 
 def event_id_for(source_id: int, dedup_key: str) -> str:
-    """Stable public id of an event: ``uuid5(NS, f"{source_id}:{dedup_key}")``, computed fast."""
-    digest = bytearray(hashlib.sha1(_NS_BYTES + f"{source_id}:{dedup_key}".encode()).digest()[:16])  # noqa: S324 - uuid5 is defined on SHA-1
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """Stable public id of an event: ``uuid5(NS, f"{source_id}:{dedup_key}")``, computed from
+    the SHA-1 hex digest with the version and variant digits set in place (no UUID object)."""
+    h = hashlib.sha1(_NS_BYTES + f"{source_id}:{dedup_key}".encode()).hexdigest()  # noqa: S324 - uuid5 is defined on SHA-1
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 @dataclass(slots=True)

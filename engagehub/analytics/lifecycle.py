@@ -2,9 +2,10 @@
 
 A lifecycle keeps the first time of each milestone (``min``), so any order of the same events
 gives the same row. Rollups are not incremented event by event: a change to a message subtracts
-what the message contributed before and adds what it contributes now (``analytics/fold.py``
-does both in SQL), so a late earlier event, a campaign or variation learnt late, or a conversion
-found late all move counts to the right hour and dimension without double counting.
+what the message contributed before and adds what it contributes now
+(``analytics/contributions.py`` does both in SQL), so a late earlier event, a campaign or
+variation learnt late, or a conversion found late all move counts to the right hour and
+dimension without double counting.
 
 The definitions here are data that the SQL is generated from: a new rollup metric is one entry
 in ``UNIQUE_METRICS`` or ``TOTAL_METRICS`` and one column in ``analytics_rollups`` and

@@ -1,7 +1,8 @@
 """The analytics processor: message lifecycles, campaign rollups and conversions from the log.
 
-Set-based: each window is folded by SQL inside the database (``analytics/fold.py``), in the
-transaction that moves the cursor, so it applies exactly once. Python sees only the few rows
+Set-based: each window is folded by SQL inside the database (``analytics/staging.py`` stages it,
+``fold.py`` upserts lifecycles, ``contributions.py`` and ``rollups.py`` move the campaign counts),
+in the transaction that moves the cursor, so it applies exactly once. Python sees only the few rows
 that need Python: goal events (their ``--where`` language) and provider-id links.
 
 Sharded by message id (``ENGAGEHUB_PROCESSOR_SHARDS``, see ``processing/shards.py``): each shard
@@ -14,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from engagehub.analytics import fold
+from engagehub.analytics import contributions, fold, rollups, staging
 from engagehub.analytics import goals as goal_store
 from engagehub.model import StoredEvent
 from engagehub.storage import events as log
@@ -59,9 +60,9 @@ class AnalyticsProcessor:
         provider id not linked yet (a cheap over-estimate; nothing else needs the pass)."""
         bounds, params = window.bounds("e")
         conn = window.conn
-        link = fold.prop(conn, "provider_message_id")
+        link = staging.prop(conn, "provider_message_id")
         unlinked = conn.scalar(
-            f"SELECT 1 FROM {fold.window_source(conn, bounds, 'e.message_id IS NOT NULL')} "
+            f"SELECT 1 FROM {staging.window_source(conn, bounds, 'e.message_id IS NOT NULL')} "
             f"WHERE e.properties LIKE '%provider_message_id%' AND {link} <> e.message_id "
             "AND NOT EXISTS (SELECT 1 FROM analytics_message_aliases a "
             f"WHERE a.alias = {link}) LIMIT 1",
@@ -97,15 +98,15 @@ def apply_range(conn: Connection, bounds: str, params: list[Any], part: str = "a
     cross pass's; the touched lifecycles are locked first, as another shard may write one through
     an alias) or "cross" (links and goal events only).
     """
-    fold.prepare(conn)
+    staging.prepare(conn)
     if part != "shard":
         _learn_aliases(conn, bounds, params)
         _goal_events(conn, bounds, params)
     if part != "cross":
-        fold.stage(conn, bounds, params)
-    fold.touch_window(conn)
+        staging.stage(conn, bounds, params)
+    staging.touch_window(conn)
     if part == "shard":
-        fold.lock_touched(conn)
+        staging.lock_touched(conn)
     if part == "cross" and conn.scalar("SELECT 1 FROM a_touched LIMIT 1") is None:
         return  # most windows: no link, no goal event (the settle's ~30 statements would run empty)
 
@@ -118,11 +119,11 @@ def apply_range(conn: Connection, bounds: str, params: list[Any], part: str = "a
 
 def settle(conn: Connection, change: Callable[[], object]) -> None:
     """Around ``change()``: contributions out, conversions redone, contributions back in."""
-    fold.contributions(conn, -1)
+    contributions.add(conn, -1)
     change()
     fold.convert(conn)
-    fold.contributions(conn, 1)
-    fold.write_deltas(conn)
+    contributions.add(conn, 1)
+    rollups.write_deltas(conn)
 
 
 def _learn_aliases(conn: Connection, bounds: str, params: list[Any]) -> None:
@@ -132,8 +133,8 @@ def _learn_aliases(conn: Connection, bounds: str, params: list[Any]) -> None:
     (``a_merge``), and links that pointed at it now point at the message.
     """
     rows = conn.execute(
-        f"SELECT e.message_id, {fold.prop(conn, 'provider_message_id')} "
-        f"FROM {fold.window_source(conn, bounds, 'e.message_id IS NOT NULL')} "
+        f"SELECT e.message_id, {staging.prop(conn, 'provider_message_id')} "
+        f"FROM {staging.window_source(conn, bounds, 'e.message_id IS NOT NULL')} "
         "JOIN a_ms ms ON ms.event = e.event "
         "WHERE e.properties LIKE '%provider_message_id%' ORDER BY e.seq",
         params,

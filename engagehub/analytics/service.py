@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from engagehub.analytics import fold
 from engagehub.analytics import goals as goal_store
+from engagehub.analytics import staging
 from engagehub.analytics.lifecycle import MILESTONES
 from engagehub.analytics.processor import AnalyticsProcessor, settle, store_goal_rows
 from engagehub.errors import NotFound
@@ -38,9 +38,9 @@ def add_goal(
         named = "type = 'track' AND (event = ? OR vendor_event = ?)"
         for ev in logread.between(conn, 0, cursor, named, (event, event)):
             rows.extend(x for x in matcher.rows(ev) if x[0] == goal_id)
-        fold.prepare(conn)
+        staging.prepare(conn)
         store_goal_rows(conn, rows)
-        fold.touch_window(conn)
+        staging.touch_window(conn)
         settle(conn, lambda: None)
     return goal.public() | {"backfilled_events": len(rows)}
 
@@ -67,8 +67,8 @@ def remove_goal(conn: Connection, goal_id: int) -> None:
                 "SELECT message_id FROM analytics_messages WHERE goal_id = ?", (goal_id,)
             ).fetchall()
         ]
-        fold.prepare(conn)
-        fold.touch(conn, ids)
+        staging.prepare(conn)
+        staging.touch(conn, ids)
 
         def forget() -> None:
             conn.execute("DELETE FROM analytics_goal_events WHERE goal_id = ?", (goal_id,))

@@ -35,17 +35,9 @@ def _apply(db: Database, events: list[IncomingEvent]) -> None:
         run_until_caught_up(conn, registry.processors(settings()))
 
 
-def _every(db: Database, channel: str | None, include_expired: bool) -> list[dict[str, object]]:
-    rows: list[dict[str, object]] = []
-    after: tuple[str, str] | None = None
-    now = now_ms()
-    with db.session() as conn:
-        while True:
-            part = store.listing(conn, now, channel, None, None, include_expired, after, 5000)
-            rows += part
-            if len(part) < 5000:
-                return rows
-            after = (str(part[-1]["contact"]), str(part[-1]["channel"]))
+def _every(channel: str | None, include_expired: bool) -> list[dict[str, object]]:
+    with database().session() as conn:
+        return store.every(conn, now_ms(), channel, include_expired=include_expired)
 
 
 @suppressions_app.command("list")
@@ -56,7 +48,7 @@ def list_(
     """Suppressed contact points, with reason and since when."""
     chan = channel_of(channel) if channel else None
     table = Table("contact", "channel", "reason", "detail", "since", "expires", "source")
-    for r in _every(database(), chan, include_expired):
+    for r in _every(chan, include_expired):
         table.add_row(
             *(
                 str(r[c] or "")
@@ -129,7 +121,7 @@ def export(
     include_expired: Annotated[bool, typer.Option(help="Also expired entries.")] = False,
 ) -> None:
     """The list as CSV (importable again unchanged)."""
-    text = write_csv(_every(database(), None, include_expired))
+    text = write_csv(_every(None, include_expired))
     if out is None:
         sys.stdout.write(text)
     else:

@@ -6,6 +6,8 @@ import contextlib
 import errno
 import io
 import os
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -237,36 +239,60 @@ def avro_bytes(table: pa.Table, event_type: str, meta: dict[str, str]) -> bytes:
     return buf.getvalue()
 
 
-def write_files(fs: AbstractFileSystem, items: list[tuple[str, bytes]]) -> None:
-    """Write every file of a range durably before the caller moves the cursor.
+class Staging:
+    """The files of one range, each written and fsynced as soon as it is encoded (so the
+    disk's waits overlap the other partitions' encoding), then published together before the
+    caller moves the cursor.
 
-    Local files go to ``<name>.tmp`` and are fsynced (in parallel: the filesystem's journal
-    groups them), renamed, and their directories fsynced; object stores get one PUT per
-    file (atomic per object). A full disk is a TransientError naming the path; no partial file
-    is left under a final name.
+    Local files go to ``<name>.tmp`` and are fsynced; ``publish`` renames them and fsyncs
+    their directories. Object stores get one PUT per file (atomic per object). A full disk is
+    a TransientError naming the path; ``discard`` leaves no partial file under a final name.
+    ``put`` may be called from several threads at once.
     """
-    path = ""
-    try:
-        if isinstance(fs, LocalFileSystem):
-            temps: list[str] = []
-            try:
-                for path, data in items:
-                    os.makedirs(os.path.dirname(path), exist_ok=True)
-                    temps.append(path + ".tmp")
-                    with open(path + ".tmp", "wb") as f:
-                        f.write(data)
-                _fsync_all(temps)
-                for path, _ in items:
+
+    def __init__(self, fs: AbstractFileSystem) -> None:
+        self.fs = fs
+        self.local = isinstance(fs, LocalFileSystem)
+        self.paths: list[str] = []
+        self._lock = threading.Lock()
+
+    def put(self, path: str, data: bytes) -> None:
+        """Write one file durably under its temporary name (a PUT on object stores)."""
+        with self._lock:
+            self.paths.append(path)
+        with _errors(path):
+            if not self.local:
+                self.fs.pipe_file(path, data)
+                return
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path + ".tmp", "wb") as f:
+                f.write(data)
+                os.fsync(f.fileno())
+
+    def publish(self) -> list[str]:
+        """Rename every staged file to its final name and make the renames durable."""
+        if self.local:
+            for path in self.paths:
+                with _errors(path):
                     os.replace(path + ".tmp", path)
-                _fsync_all(sorted({os.path.dirname(p) for p, _ in items}))
-            except OSError:
-                for tmp in temps:
-                    with contextlib.suppress(OSError):
-                        os.unlink(tmp)
-                raise
-        else:
-            for path, data in items:
-                fs.pipe_file(path, data)
+            directories = sorted({os.path.dirname(p) for p in self.paths})
+            with _errors(directories[0] if directories else ""):
+                _fsync_all(directories)
+        return list(self.paths)
+
+    def discard(self) -> None:
+        """Remove the temporary files of a range that failed (the cursor did not move)."""
+        if self.local:
+            for path in self.paths:
+                with contextlib.suppress(OSError):
+                    os.unlink(path + ".tmp")
+
+
+@contextlib.contextmanager
+def _errors(path: str) -> Iterator[None]:
+    """An OSError while writing ``path`` as a TransientError naming it (a full disk says so)."""
+    try:
+        yield
     except OSError as exc:
         no_space = exc.errno in (errno.ENOSPC, errno.EDQUOT)
         reason = "no space left on device" if no_space else f"{type(exc).__name__}: {exc}"
@@ -276,6 +302,18 @@ def write_files(fs: AbstractFileSystem, items: list[tuple[str, bytes]]) -> None:
             errno=exc.errno,
             retry="free space and rerun; the cursor did not move",
         ) from None
+
+
+def write_files(fs: AbstractFileSystem, items: list[tuple[str, bytes]]) -> None:
+    """Write every file of ``items`` durably before the caller moves the cursor (``Staging``)."""
+    staging = Staging(fs)
+    try:
+        for path, data in items:
+            staging.put(path, data)
+        staging.publish()
+    except BaseException:
+        staging.discard()
+        raise
 
 
 def _fsync(path: str) -> None:
@@ -297,7 +335,7 @@ def _fsync_all(paths: list[str]) -> None:
 
 
 def write_file(fs: AbstractFileSystem, path: str, data: bytes) -> None:
-    """Write one file durably (see ``write_files``)."""
+    """Write one file durably (see ``Staging``)."""
     write_files(fs, [(path, data)])
 
 

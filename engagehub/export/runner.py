@@ -160,17 +160,23 @@ def export_range(
         for (event, date), rows in files.partitions(table, names)
     ]
 
-    def encode(job: tuple[str, pa.Array, str, dict[str, str]]) -> tuple[str, bytes]:
+    staging = files.Staging(fs)
+
+    def encode(job: tuple[str, pa.Array, str, dict[str, str]]) -> None:
         path, rows, event, meta = job
         part = rows_of.take(rows)  # gathered here: each encoder reuses the memory it freed
-        return path, _encode(part, event, fmt, meta, layout, from_braze)
+        staging.put(path, _encode(part, event, fmt, meta, layout, from_braze))
 
     # Arrow's gathers, JSON reader and Parquet encoder release the GIL: partitions encode in
-    # parallel.
-    with ThreadPoolExecutor(ENCODERS) as pool:
-        items = list(pool.map(encode, jobs))
-    files.write_files(fs, items)
-    return table.num_rows, [path for path, _ in items]
+    # parallel, and each is on disk while the others encode.
+    try:
+        with ThreadPoolExecutor(ENCODERS) as pool:
+            list(pool.map(encode, jobs))
+        staging.publish()
+    except BaseException:
+        staging.discard()
+        raise
+    return table.num_rows, [path for path, *_ in jobs]
 
 
 def _encode(

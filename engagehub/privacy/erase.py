@@ -213,7 +213,7 @@ def _forget_analytics(conn: Connection, person: Person, messages: set[str], seqs
     The analytics processor's own ``settle``: contributions of the touched messages out, the
     change, conversions redone, contributions (none left for deleted messages) back in.
     """
-    from engagehub.analytics import fold
+    from engagehub.analytics import staging
     from engagehub.analytics.processor import settle
 
     found = 0
@@ -224,8 +224,8 @@ def _forget_analytics(conn: Connection, person: Person, messages: set[str], seqs
                 part,
             )
         )
-    fold.prepare(conn)
-    fold.touch(conn, messages)
+    staging.prepare(conn)
+    staging.touch(conn, messages)
 
     def change() -> None:
         ids = sorted(messages)

@@ -20,6 +20,7 @@ from engagehub.errors import EngagehubError, PayloadError
 from engagehub.http import JSONResponse, error_responses
 from engagehub.hub import Hub
 from engagehub.ingest.body import read_body
+from engagehub.storage import keyset
 from engagehub.storage.base import Connection
 from engagehub.suppression import store
 from engagehub.suppression.entries import (
@@ -137,27 +138,23 @@ async def get_suppressions(
     after = _cursor(cursor)
     now = now_ms()
     if format == "csv":
-
-        def every(conn: Connection) -> list[dict[str, Any]]:
-            rows: list[dict[str, Any]] = []
-            page: tuple[str, str] | None = None
-            while True:
-                part = store.listing(conn, now, chan, reason, keys, include_expired, page, 5000)
-                rows += part
-                if len(part) < 5000:
-                    return rows
-                page = (part[-1]["contact"], part[-1]["channel"])
-
-        text = write_csv(await hub.read(every))
+        text = write_csv(
+            await hub.read(lambda conn: store.every(conn, now, chan, reason, keys, include_expired))
+        )
         return Response(
             text,
             media_type="text/csv; charset=utf-8",
             headers={"content-disposition": 'attachment; filename="suppressions.csv"'},
         )
-    rows = await hub.read(
-        lambda conn: store.listing(conn, now, chan, reason, keys, include_expired, after, limit)
+    rows, last = keyset.page(
+        await hub.read(
+            lambda conn: store.listing(
+                conn, now, chan, reason, keys, include_expired, after, limit + 1
+            )
+        ),
+        limit,
     )
-    nxt = f"{rows[-1]['contact']}\t{rows[-1]['channel']}" if len(rows) == limit else None
+    nxt = f"{last['contact']}\t{last['channel']}" if last is not None else None
     return JSONResponse({"suppressions": rows, "next_cursor": nxt})
 
 

@@ -77,6 +77,29 @@ def listing(
     return [public(r, now) for r in conn.all(sql, [*params, limit])]
 
 
+EVERY_PAGE = 5000
+"""Entries read per statement when a caller wants them all (CSV download, ``suppressions list``)."""
+
+
+def every(
+    conn: Connection,
+    now: int,
+    channel: str | None = None,
+    reason: str | None = None,
+    contacts: list[str] | None = None,
+    include_expired: bool = False,
+) -> list[dict[str, Any]]:
+    """Every entry ``listing`` would page through, in the same order."""
+    rows: list[dict[str, Any]] = []
+    after: tuple[str, str] | None = None
+    while True:
+        part = listing(conn, now, channel, reason, contacts, include_expired, after, EVERY_PAGE)
+        rows += part
+        if len(part) < EVERY_PAGE:
+            return rows
+        after = (str(part[-1]["contact"]), str(part[-1]["channel"]))
+
+
 def public(row: dict[str, Any], now: int) -> dict[str, Any]:
     """One entry as the API shows it (ISO times, whether it is in force)."""
     expires = row["expires_at"]

@@ -232,8 +232,8 @@ def _normalize(
             field="type",
             value=kind,
         )
-    user_id = text(item.userId)
-    anonymous_id = text(item.anonymousId)
+    user_id = _id(item.userId)
+    anonymous_id = _id(item.anonymousId)
     if user_id is None and anonymous_id is None:
         raise PayloadError("userId or anonymousId is required", field="userId")
     taxonomy = taxonomy or get_taxonomy()
@@ -274,22 +274,27 @@ def _normalize(
         properties = dict(item.properties or {})
         if item.category is not None:
             properties.setdefault("category", item.category)
-    event = IncomingEvent(
-        dedup_key=dedup,
-        event_time=_event_time(item, batch_sent_at, received_at),
-        raw=data.decode("utf-8", "replace"),
-        type=kind,
-        vendor_event=vendor_event,
-        event=resolved.event if resolved else None,
-        channel=taxonomy.column_channel(resolved, properties.get("channel")) if resolved else None,
-        user_id=user_id,
-        anonymous_id=anonymous_id,
-        contact=_contact(item, properties, region),
-        message_id=text(properties.get("message_id")),
-        campaign_id=text(properties.get("campaign_id")),
-        properties=properties,
+    event = IncomingEvent(  # positional, in field order: one per event of every batch
+        dedup,
+        _event_time(item, batch_sent_at, received_at),
+        data.decode("utf-8", "replace"),
+        kind,
+        vendor_event,
+        resolved.event if resolved else None,
+        taxonomy.column_channel(resolved, properties.get("channel")) if resolved else None,
+        user_id,
+        anonymous_id,
+        _contact(item, properties, region),
+        _id(properties.get("message_id")),
+        _id(properties.get("campaign_id")),
+        properties,
     )
     return flag(event)
+
+
+def _id(value: object) -> str | None:
+    """``common.text``, the usual case (a non-empty string) first: called ~4 times an event."""
+    return value if type(value) is str and value else text(value)
 
 
 def _list_of(properties: dict[str, Any]) -> str | None:

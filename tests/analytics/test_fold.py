@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
-from engagehub.analytics import fold, service, stats
+from engagehub.analytics import fold, service, staging, stats
 from engagehub.settings import Settings
 from engagehub.storage import Database, migrate, open_database
+from engagehub.storage.sqlite import SQLiteConnection
 from tests.analytics.helpers import T0, H, ev, feed, source_id
 
 
@@ -43,17 +45,17 @@ def _plans(tmp_path: Path, sql_of: Callable[[str], str]) -> dict[str, list[str]]
     try:
         with database.session() as conn:
             migrate(conn)
-            fold.prepare(conn)
+            staging.prepare(conn)
             return {
                 column: [str(r[3]) for r in conn.execute(f"EXPLAIN QUERY PLAN {sql_of(column)}")]
-                for column in fold.RECIPIENT_KEYS
+                for column in staging.RECIPIENT_KEYS
             }
     finally:
         database.close()
 
 
 def test_goal_recipients_are_looked_up_by_index_not_by_scanning(tmp_path: Path) -> None:
-    for column, plan in _plans(tmp_path, fold.recipients_sql).items():
+    for column, plan in _plans(tmp_path, staging.recipients_sql).items():
         assert any(step.startswith("SCAN g") for step in plan), plan
         assert not any(step.startswith("SCAN m") for step in plan), plan
         assert any("SEARCH m USING" in step for step in plan), plan
@@ -72,17 +74,17 @@ def test_work_tables_come_back_after_a_rolled_back_first_fold(db: Database) -> N
     with db.session() as conn:
         try:
             with conn.transaction():
-                fold.prepare(conn)  # the first fold of this connection creates them...
+                staging.prepare(conn)  # the first fold of this connection creates them...
                 raise RuntimeError("round fails")
         except RuntimeError:
             pass
         with conn.transaction():  # ...the rollback took them away: the next one makes them again
-            fold.prepare(conn)
+            staging.prepare(conn)
             milestones = int(conn.scalar("SELECT COUNT(*) FROM a_ms"))
             assert milestones > 20
         with conn.transaction():  # kept for the connection, emptied each fold, milestones kept
             conn.execute("INSERT INTO a_touched (mid) VALUES ('m1')")
-            fold.prepare(conn)
+            staging.prepare(conn)
             assert conn.scalar("SELECT COUNT(*) FROM a_touched") == 0
             assert conn.scalar("SELECT COUNT(*) FROM a_ms") == milestones
 
@@ -124,3 +126,61 @@ def test_milestones_in_other_hours_than_the_first_count_in_their_own(db: Databas
             (H,),
         )
         assert [tuple(r.values()) for r in day] == [(0, 1, 1, 0), (1, 1, 1, 1)]
+
+
+_PERMANENT = re.compile(r"\b(?:FROM|JOIN|UPDATE|INTO)\s+(analytics_\w+)(?:\s+(?:AS\s+)?(\w+))?")
+_SCAN = re.compile(r"^SCAN (\w+)")
+_SMALL = {"analytics_goals"}  # definitions, a few rows per campaign: read whole by design
+
+
+def test_no_fold_statement_scans_a_derived_table(tmp_path: Path) -> None:
+    """Trace a whole round (merge, goal, reason, clicks, touched lifecycles) on SQLite: with no
+    statistics, a join of a small work table with a derived table may be planned as a scan of
+    the derived table (each window then costs as much as the table holds: quadratic)."""
+    url = f"sqlite:///{tmp_path}/trace.db"
+    database = open_database(url, Settings(database_url=url))
+    try:
+        with database.session() as conn:
+            migrate(conn)
+        sid = source_id(database)
+        with database.session() as conn:
+            service.add_goal(conn, "c1", "Order Completed", None, "24h")
+            feed(conn, sid, [ev("p", "Email Opened", T0, "prov-2", provider_message_id=None)])
+            first = [ev(f"s{i}", "Email Sent", T0, f"m{i}", "c1") for i in range(20)]
+            feed(conn, sid, first)
+            assert isinstance(conn, SQLiteConnection)
+            traced: list[str] = []
+            conn.raw.set_trace_callback(traced.append)
+            try:
+                feed(
+                    conn,
+                    sid,
+                    [
+                        ev("d1", "Email Delivered", T0 + 1, "m1"),
+                        ev("c1", "Email Link Clicked", T0 + H, "m1", url="https://x.test/a"),
+                        ev("b2", "Email Bounced", T0 + 2, "m2", bounce_reason="550 unknown"),
+                        ev("l2", "Email Sent", T0, "m2", provider_message_id="prov-2"),
+                        ev("o1", "Order Completed", T0 + 2 * H, user="u1"),
+                    ],
+                )
+            finally:
+                conn.raw.set_trace_callback(None)
+            assert conn.scalar(
+                "SELECT converted_at FROM analytics_messages WHERE message_id = 'm1'"
+            )
+            assert conn.scalar(
+                "SELECT first_opened FROM analytics_messages WHERE message_id = 'm2'"
+            )
+            bad: list[tuple[str, str]] = []
+            folding = [s for s in traced if "analytics_" in s and not s.startswith("EXPLAIN")]
+            assert len(folding) > 20, traced
+            for statement in folding:
+                tables = {alias or name: name for name, alias in _PERMANENT.findall(statement)}
+                tables.update({name: name for name in tables.values()})
+                for row in conn.execute(f"EXPLAIN QUERY PLAN {statement}").fetchall():
+                    scan = _SCAN.match(str(row[3]))
+                    if scan and tables.get(scan.group(1), "a_") not in _SMALL | {"a_"}:
+                        bad.append((str(row[3]), statement))
+            assert not bad, bad
+    finally:
+        database.close()

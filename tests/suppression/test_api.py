@@ -240,6 +240,7 @@ def test_put_validates_each_item_and_keeps_the_good_ones(
         "+14155550101",
         "a@example.com",
     ]
+    assert nxt["next_cursor"] is None  # an exactly full last page offers no empty next page
     assert_error(
         client.put("/api/suppressions", content=b"{nope", headers=admin), 400, "invalid_payload"
     )
