@@ -22,7 +22,7 @@ from engagehub.storage import event_index
 from engagehub.storage.base import Connection, Database, ReadOnlyConnection
 
 _BUSY_TIMEOUT_MS = 30_000
-_CHECKPOINT_S = 0.25
+_CHECKPOINT_S = 2.0
 _HELD = threading.local()  # database paths whose write lock this thread holds
 
 
@@ -171,6 +171,9 @@ class SQLiteConnection(Connection):
         this process still holds the write lock, so the other writer (ingest or processors)
         waited for the copy and its fsync. A passive checkpoint never blocks writers; at most
         one runs every ``_CHECKPOINT_S`` per connection (SQLite also checkpoints on close).
+        Every 2 s rather than 0.25 s: a page dirtied by several commits in between (processors'
+        B-tree leaves, the log's last page) is copied once (bench e2e: ~4 us less per event in
+        the server and in the processor process each); the WAL holds ~2 s of commits.
         """
         now = time.monotonic()
         if now - self._checkpointed < _CHECKPOINT_S:

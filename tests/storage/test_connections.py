@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,26 @@ def test_sqlite_checkpoints_after_the_write_lock_not_inside_the_commit(tmp_path:
         assert reader.scalar("PRAGMA wal_autocheckpoint") == 1000  # readers never commit
     finally:
         reader.close()
+
+
+def test_sqlite_checkpoints_at_most_every_two_seconds(tmp_path: Path) -> None:
+    """A commit soon after a checkpoint leaves its pages in the WAL: pages that several rounds
+    dirty in between are copied into the database once, not once per round."""
+    path = tmp_path / "c.db"
+    conn = SQLiteConnection(str(path), "NORMAL")
+    try:
+        conn.execute("CREATE TABLE t (x)")
+        with conn.transaction():  # the first commit checkpoints (none ran before)
+            conn.execute("INSERT INTO t VALUES ('a')")
+        before = path.stat().st_size
+        time.sleep(0.5)  # longer than the 0.25 s interval this replaced
+        with conn.transaction():
+            conn.executemany("INSERT INTO t VALUES (?)", [(str(i) * 50,) for i in range(5000)])
+        assert path.stat().st_size == before  # still only in the WAL
+        assert Path(str(path) + "-wal").stat().st_size > 100_000
+        conn._checkpointed -= 2.0  # as if 2 s had passed since the last checkpoint
+        with conn.transaction():
+            conn.execute("INSERT INTO t VALUES ('b')")
+        assert path.stat().st_size > before + 100_000
+    finally:
+        conn.close()
