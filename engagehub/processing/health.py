@@ -148,9 +148,7 @@ class Follower:
 
     def lag(self) -> int:
         """Positions the slowest healthy processor is behind the log head (last round's)."""
-        healthy = [
-            self.cursors.get(p.name, 0) for p in self.processors if p.name not in self.sick
-        ]
+        healthy = [self.cursors.get(p.name, 0) for p in self.processors if p.name not in self.sick]
         return max(0, self.head - min(healthy, default=self.head))
 
     def stuck(self) -> dict[str, _Sick]:
