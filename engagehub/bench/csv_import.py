@@ -150,6 +150,9 @@ def run(rows: int, bad_share: float, keep: Path | None = None) -> dict[str, Any]
             else (elapsed, elapsed, 0.0)
         )
         processors_cpu = sum(float(x) for x in timing.group(4).split("+")) if timing else 0.0
+        by_name = re.search(r"processors' CPU by processor: (.*)", done.stdout)
+        pairs = re.findall(r"(\S+) ([\d.]+) s", by_name.group(1) if by_name else "")
+        named = {name: round(float(seconds) / rows * 1e6, 1) for name, seconds in pairs}
         importer_mb = int(follower.group(2)) if follower else round(peak_kb / 1024)
         states, executemany_rate = baseline_executemany(folder / "bench.db")
         errors_path = path.with_name(path.stem + ".errors.csv")
@@ -174,6 +177,8 @@ def run(rows: int, bad_share: float, keep: Path | None = None) -> dict[str, Any]
             "processors_cpu_s": round(processors_cpu, 2),
             "importer_us_per_row": round(importer_cpu / rows * 1e6, 1),
             "processors_us_per_row": round(processors_cpu / rows * 1e6, 1),
+            # Thread CPU of each processor and of the rounds' own statements (commits, cursors).
+            "processor_us_per_row_by_name": named,
             # Two processes: the importer and the one running the processors alongside
             # (RUSAGE_CHILDREN's peak is the larger one's); each is reported, and their sum.
             "import_peak_rss_mb": round(peak_kb / 1024, 1),

@@ -116,6 +116,8 @@ def import_subscriptions(
             f"{usage.ru_utime + usage.ru_stime:.1f} s, processors {cpu} s)",
             highlight=False,
         )
+        named = ", ".join(f"{k} {v:.1f} s" for k, v in sorted(follower.cpu_by_name.items()))
+        console.print(f"processors' CPU by processor: {named}", highlight=False, soft_wrap=True)
     if report.count:
         console.print(
             f"[yellow]error report: {report_path}[/] ({report.count} errors)", highlight=False

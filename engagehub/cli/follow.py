@@ -8,9 +8,10 @@ of processors with no such dependency could each have a follower of their own.""
 from __future__ import annotations
 
 import contextlib
+import json
 import multiprocessing
 import resource
-from multiprocessing.sharedctypes import Synchronized
+from multiprocessing.sharedctypes import Synchronized, SynchronizedString
 from multiprocessing.synchronize import Event
 from types import TracebackType
 
@@ -23,7 +24,9 @@ WINDOW = 32
 CACHE_KB = 8_192
 """SQLite page cache of the importer's own connection (it only reads: the refusal check)."""
 FOLLOWER_CACHE_KB = 65_536
-"""SQLite page cache per follower: a round's dirty pages stay in memory until its commit."""
+"""SQLite page cache per follower: a round's dirty pages stay in memory until its commit.
+128 MB was measured at 1M rows (same-run pair): the same processor CPU per row, 75 MB more
+RSS — the random profile-id index outgrows either (see docs/architecture.md)."""
 
 GROUPS: tuple[tuple[str, ...], ...] = ((),)
 """Processor names per follower; an empty group takes every processor no other group names."""
@@ -33,13 +36,15 @@ def _follow(
     stop: Event,
     peak: Synchronized[int],
     cpu: Synchronized[float],
+    named: SynchronizedString,
     window: int,
     group: tuple[str, ...],
     taken: set[str],
 ) -> None:
     """Catch up, wait a little, repeat; after ``stop``, one last catch-up, then exit."""
     from engagehub import registry
-    from engagehub.processing import run_until_caught_up
+    from engagehub.processing.health import Follower as Rounds
+    from engagehub.processing.shards import layout
     from engagehub.runtime import tune_runtime
     from engagehub.settings import get_settings
     from engagehub.storage import open_database
@@ -52,6 +57,7 @@ def _follow(
         for p in registry.processors(current)
         if (p.name in group if group else p.name not in taken)
     ]
+    rounds: Rounds | None = None
     try:
         with db.session() as conn:
             if conn.dialect == "sqlite":  # three processes share the machine: a smaller cache
@@ -59,9 +65,10 @@ def _follow(
                 # A round's savepoints keep the original of every page they change; in memory
                 # that grew with the window (430 MB at 32 records), in a temp file it does not.
                 conn.execute("PRAGMA temp_store=FILE")
+            rounds = Rounds(layout(conn, processors), window)  # one, so its CPU sums add up
             while True:
                 last = stop.is_set()
-                run_until_caught_up(conn, processors, window)
+                rounds.catch_up(conn)
                 if last:
                     break
                 stop.wait(0.05)
@@ -70,6 +77,8 @@ def _follow(
         peak.value = peak_rss_mb()
         usage = resource.getrusage(resource.RUSAGE_SELF)
         cpu.value = usage.ru_utime + usage.ru_stime
+        if rounds is not None:
+            named.value = json.dumps({k: round(v, 2) for k, v in rounds.cpu.items()}).encode()
 
 
 def peak_rss_mb() -> int:
@@ -93,11 +102,19 @@ class Follower:
         taken = {name for group in groups for name in group}
         self._peaks = [context.Value("q", 0) for _ in groups]
         self._cpu = [context.Value("d", 0.0) for _ in groups]
+        self._named: list[SynchronizedString] = [
+            context.Array("c", 4096)  # type: ignore[misc]  # typeshed: Array("c") is a string
+            for _ in groups
+        ]
         self._processes = [
             context.Process(
-                target=_follow, args=(self._stop, peak, cpu, window, group, taken), daemon=True
+                target=_follow,
+                args=(self._stop, peak, cpu, named, window, group, taken),
+                daemon=True,
             )
-            for peak, cpu, group in zip(self._peaks, self._cpu, groups, strict=True)
+            for peak, cpu, named, group in zip(
+                self._peaks, self._cpu, self._named, groups, strict=True
+            )
         ]
 
     @property
@@ -109,6 +126,15 @@ class Follower:
     def cpu_s(self) -> list[float]:
         """CPU seconds (user + system) of each follower process, once finished."""
         return [float(c.value) for c in self._cpu]
+
+    @property
+    def cpu_by_name(self) -> dict[str, float]:
+        """CPU seconds per processor (and ``(round)``: commits, cursors), summed over followers."""
+        out: dict[str, float] = {}
+        for named in self._named:
+            for name, seconds in json.loads(named.value or b"{}").items():
+                out[name] = out.get(name, 0.0) + seconds
+        return out
 
     def __enter__(self) -> Follower:
         for process in self._processes:

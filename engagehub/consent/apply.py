@@ -248,9 +248,10 @@ def _derived(
 # holds nothing here). Only keys with a change recorded at or after the record's
 # (event_time, seq) (an older import arriving late, a replay) take the Python path above.
 
-_STAGE = (
+_STAGE = (  # keyed: rows come out in key order (no sort for the joins and the upserts below)
     "CREATE TEMP TABLE IF NOT EXISTS consent_stage (contact TEXT NOT NULL, "
-    "channel TEXT NOT NULL, group_name TEXT NOT NULL, status TEXT NOT NULL)"
+    "channel TEXT NOT NULL, group_name TEXT NOT NULL, status TEXT NOT NULL, "
+    "PRIMARY KEY (contact, channel, group_name, status))"
 )
 _ON = "s.contact = c.contact AND s.channel = c.channel AND s.group_name = c.group_name"
 _REFUSED = refused_sql("s", "c")
@@ -279,11 +280,12 @@ def apply_record(conn: Connection, ev: StoredEvent, ctx: Context) -> None:
         return
     reason = str(ev.properties.get("reason") or "csv")
     allow = bool(ev.properties.get("allow_resubscribe"))
-    conn.execute(_STAGE)
+    conn.execute(_STAGE + (" WITHOUT ROWID" if conn.dialect == "sqlite" else ""))
     conn.execute("DELETE FROM consent_stage")
-    conn.execute(
+    conn.execute(  # a repeated row (same key, same status: no conflict) counts once
         "INSERT INTO consent_stage (contact, channel, group_name, status) "
-        + batches.staged(conn, "?"),
+        + batches.staged(conn, "?")
+        + " WHERE 1 = 1 ON CONFLICT DO NOTHING",
         (text.decode(),),
     )
     t, seq = ev.event_time, ev.seq

@@ -193,9 +193,7 @@ def staged(conn: Connection, source: str) -> str:
         items = f"json_array_elements(CAST({source} AS json)) c"
     else:
         items = f"json_each({source}) c"
-    return (  # DISTINCT: a repeated row (same key, same status: no conflict) counts once
-        "SELECT DISTINCT c.value ->> 0, c.value ->> 1, c.value ->> 2, c.value ->> 3 FROM " + items
-    )
+    return "SELECT c.value ->> 0, c.value ->> 1, c.value ->> 2, c.value ->> 3 FROM " + items
 
 
 def is_record(ev: StoredEvent, builtin_source_id: int) -> bool:

@@ -61,7 +61,7 @@ async def receive(
         return Signed(
             request.headers,
             body,
-            public_url(request, hub),
+            public_url(request, hub) if source is not None else "",  # only verifiers read it
             source.secret if source is not None else None,
             received,
             settings.signature_tolerance_seconds,

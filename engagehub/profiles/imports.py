@@ -3,8 +3,9 @@
 A CSV row (``consent.batches``) whose identities nobody owns yet — not in
 ``profile_identities``, not in any other row of its block — creates one new profile with
 exactly the identities and traits the per-event loop would give its identify call, so a
-block's fresh rows are written with two ``executemany`` calls, straight from the rows. Every
-other row goes through the loop as an identify call.
+block's fresh rows are written with two ``executemany`` calls, straight from the rows (no
+profile dicts: JSON texts and sorted tuples). Every other row goes through the loop as an
+identify call.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
+
+import orjson
 
 from engagehub.consent import batches
 
@@ -47,33 +50,46 @@ def split_rows(
     rows: Sequence[batches.Row],
     event_time: int,
     owners: Callable[[set[Identity]], dict[Identity, str]],
-    new_profile: Callable[[list[Identity], int], dict[str, Any]],
-) -> tuple[dict[str, dict[str, Any]], dict[Identity, str], list[batches.Row]]:
-    """(new profiles, their identities, the rows left for the loop) of one block of rows."""
+    profile_id: Callable[[Identity], str],
+) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]], list[batches.Row]]:
+    """(new profiles, their identities, the rows left for the loop) of one block of rows:
+    profiles as ``(id, traits JSON, trait_times JSON)``, identities as ``(kind, value,
+    profile id)``, both sorted by key (B-tree pages written in order). A fresh row's profile
+    is the one the loop would make: created by its smallest identity, its identify call's
+    properties but ``identifiers`` as traits, all at the record's time."""
     per = [row_identities(r[1], r[2]) for r in rows]
-    counts: dict[Identity, int] = {}
+    seen: set[Identity] = set()
+    repeated: set[Identity] = set()
     for ids in per:
         for identity in ids or ():
-            counts[identity] = counts.get(identity, 0) + 1
-    candidates = [k for k, ids in enumerate(per) if ids and all(counts[i] == 1 for i in ids)]
-    owned = owners({i for k in candidates for i in per[k] or ()})
-    profiles: dict[str, dict[str, Any]] = {}
-    changed: dict[Identity, str] = {}
+            if identity in seen:
+                repeated.add(identity)
+            else:
+                seen.add(identity)
+    candidates = [k for k, ids in enumerate(per) if ids and repeated.isdisjoint(ids)]
+    owned = owners({i for k in candidates for i in per[k] or ()}).keys()
+    profiles: dict[str, tuple[str, str, str]] = {}
+    identities: list[tuple[str, str, str]] = []
     fresh: set[int] = set()
+    times: dict[tuple[str, ...], str] = {}  # trait_times JSON per key set: rows share a header
     for k in candidates:
         ids = per[k] or []
-        if any(i in owned for i in ids):
+        if not owned.isdisjoint(ids):
             continue
-        profile = new_profile(ids, event_time)
-        if profile["id"] in profiles:
+        pid = profile_id(min(ids))
+        if pid in profiles:
             continue
         _, row_ids, traits, _changes = rows[k]
-        props = batches.identify_props(row_ids, traits)
-        props.pop("identifiers", None)  # the loop keeps every property but this one as a trait
-        profile["traits"] = props
-        profile["trait_times"] = dict.fromkeys(props, event_time)
-        profiles[profile["id"]] = profile
-        for identity in ids:
-            changed[identity] = profile["id"]
+        props = {key: v for key, v in traits.items() if key != "identifiers"}
+        for name in ("email", "phone"):  # ``batches.identify_props`` without ``identifiers``
+            if name in row_ids:
+                props[name] = row_ids[name]
+        keys = tuple(props)
+        stamped = times.get(keys)
+        if stamped is None:
+            stamped = times[keys] = orjson.dumps(dict.fromkeys(keys, event_time)).decode()
+        profiles[pid] = (pid, orjson.dumps(props, default=str).decode(), stamped)
+        identities.extend((kind, value, pid) for kind, value in ids)
         fresh.add(k)
-    return profiles, changed, [r for k, r in enumerate(rows) if k not in fresh]
+    rest = [r for k, r in enumerate(rows) if k not in fresh] if fresh else list(rows)
+    return [profiles[p] for p in sorted(profiles)], sorted(identities), rest

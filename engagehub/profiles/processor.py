@@ -92,6 +92,19 @@ class _Item:
     """The full event when it is an identify call (its traits)."""
 
 
+UPSERT_PROFILES = (
+    "INSERT INTO profiles (id, merged_into, traits, trait_times, first_seen, last_seen, "
+    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+    "merged_into = excluded.merged_into, traits = excluded.traits, "
+    "trait_times = excluded.trait_times, first_seen = excluded.first_seen, "
+    "last_seen = excluded.last_seen, updated_at = excluded.updated_at"
+)
+UPSERT_IDENTITIES = (
+    "INSERT INTO profile_identities (kind, value, profile_id, first_seen) "
+    "VALUES (?, ?, ?, ?) ON CONFLICT (kind, value) DO UPDATE SET "
+    "profile_id = excluded.profile_id"
+)
+
 # A CSV import's records (``consent.batches``): their rows are identify calls.
 _RECORDS = (
     f"event = '{batches.IMPORTED}' "
@@ -169,14 +182,18 @@ class ProfileProcessor:
         for start in range(0, len(rows), 5_000):
             rest = rows[start : start + 5_000]
             if self.fast_imports:
-                profiles, changed, rest = imports.split_rows(
+                profiles, identities, rest = imports.split_rows(
                     rest,
                     record.event_time,
                     lambda wanted: self._owners(conn, wanted),
-                    lambda ids, when: self._new(profile_id_for(min(ids)), when),
+                    profile_id_for,
                 )
-                if profiles:
-                    self._write(conn, profiles, changed, [], record.received_at)
+                t, now = record.event_time, record.received_at
+                conn.executemany(
+                    UPSERT_PROFILES,
+                    [(p, None, traits, times, t, t, now) for p, traits, times in profiles],
+                )
+                conn.executemany(UPSERT_IDENTITIES, [(*i, now) for i in identities])
             items = []
             for row in rest:
                 ev = batches.identify_event(record, row)
@@ -355,11 +372,7 @@ class ProfileProcessor:
         now: int,
     ) -> None:
         conn.executemany(
-            "INSERT INTO profiles (id, merged_into, traits, trait_times, first_seen, last_seen, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-            "merged_into = excluded.merged_into, traits = excluded.traits, "
-            "trait_times = excluded.trait_times, first_seen = excluded.first_seen, "
-            "last_seen = excluded.last_seen, updated_at = excluded.updated_at",
+            UPSERT_PROFILES,
             [
                 (
                     p["id"],
@@ -375,9 +388,7 @@ class ProfileProcessor:
             ],
         )
         conn.executemany(
-            "INSERT INTO profile_identities (kind, value, profile_id, first_seen) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (kind, value) DO UPDATE SET "
-            "profile_id = excluded.profile_id",
+            UPSERT_IDENTITIES,
             [(k, v, pid, now) for (k, v), pid in sorted(changed.items())],
         )
         conn.executemany(

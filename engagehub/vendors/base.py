@@ -46,7 +46,8 @@ class Signed:
     headers: Mapping[str, str]
     body: bytes
     url: str
-    """The URL the vendor called, as it saw it (Twilio signs it)."""
+    """The URL the vendor called, as it saw it (Twilio signs it); empty for ``write_key``,
+    which is called before the source is known and reads only headers and body."""
     secret: str | None
     """The source's secret (public key, auth token or bearer token)."""
     received_at: int

@@ -13,6 +13,7 @@ from engagehub.cli.follow import Follower
 from engagehub.consent import batches, store
 from engagehub.consent.csv_import import CsvErrorReport, CsvImport, file_digest, run_import
 from engagehub.processing import reset, run_until_caught_up
+from engagehub.processing.rounds import ROUND_CPU
 from engagehub.settings import Settings
 from engagehub.storage import Database
 from engagehub.storage import events as log
@@ -47,6 +48,11 @@ def test_followers_catch_up_with_an_import(
         )
         assert follower.finish()
         assert all(mb > 0 for mb in follower.peaks_mb)
+        by_name = follower.cpu_by_name  # each processor's thread CPU, and the rounds' own
+        assert {"consent", "profiles", ROUND_CPU} <= set(by_name)
+        assert by_name["consent"] > 0
+        assert by_name["profiles"] > 0
+        assert sum(by_name.values()) <= sum(follower.cpu_s)
         head = log.head(conn)
         cursors = dict(conn.execute("SELECT name, seq FROM processor_offsets").fetchall())
         processors = registry.processors(settings)

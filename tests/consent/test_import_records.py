@@ -243,6 +243,41 @@ def test_fresh_import_rows_become_the_profiles_the_loop_makes(
         ) == fast
 
 
+ODD_TRAITS = (
+    "user_id,email,phone,id:crm,braze_id,identifiers,plan,email_subscription_status\n"
+    "v1,v1@example.com,+14155550200,c1,b1,odd,pro,subscribed\n"
+    "v2,,+14155550201,,,,,\n"
+    "v3,v3@example.com,,c3,,x,,unsubscribed\n"
+    ",v4@example.com,,,b4,,team,subscribed\n"
+    "v5,v5@example.com,+14155550205,,,,free,\n"
+)
+
+
+def test_fresh_rows_with_custom_ids_and_odd_traits_equal_the_loop(
+    db: Database, settings: Settings
+) -> None:
+    """Custom identifiers, a braze_id trait, an ``identifiers`` trait column and rows with
+    different trait sets (their trait times) come out of the fast path as the loop makes them."""
+    processors = registry.processors(settings)
+    with db.session() as conn:
+        import_text(conn, ODD_TRAITS, T0 + 5_000)
+        run_until_caught_up(conn, processors)
+        fast = (
+            [tuple(r) for r in conn.execute(PROFILES)],
+            [tuple(r) for r in conn.execute(IDENTITIES)],
+        )
+        assert len(fast[0]) == 5
+        assert ("crm", "c1") in {(k, v) for k, v, _ in fast[1]}
+        assert ("braze_id", "b4") in {(k, v) for k, v, _ in fast[1]}
+        loop = LoopOnlyProfiles(settings.default_region)
+        reset(conn, loop)
+        run_until_caught_up(conn, [loop])
+        assert (
+            [tuple(r) for r in conn.execute(PROFILES)],
+            [tuple(r) for r in conn.execute(IDENTITIES)],
+        ) == fast
+
+
 def test_row_identities_are_those_of_the_rows_identify_call() -> None:
     record = log.from_row(
         (9, "e", 1, "csv:k:rows:2-9", "track", batches.IMPORTED, batches.IMPORTED, None, None,
