@@ -7,7 +7,6 @@ from engagehub.storage import Database, followers, logread
 from engagehub.storage.event_index import FOLLOWER, indexed_upto, key_hash, postings
 
 
-
 def test_postings_group_a_window_by_key_in_log_order() -> None:
     """One list per distinct non-empty key, positions in log order; empty values are no key."""
     rows = [(5, "u1", None, "m1", "c1", "", "Email Sent"), (7, "u1", "a1", "m2", "c1", None, "")]
