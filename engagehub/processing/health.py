@@ -146,6 +146,11 @@ class Follower:
         with conn.transaction():
             conn.execute("DELETE FROM processor_failures WHERE name = ?", (name,))
 
+    def lag(self) -> int:
+        """Positions the slowest healthy processor is behind the log head (last round's)."""
+        healthy = [self.cursors.get(p.name, 0) for p in self.processors if p.name not in self.sick]
+        return max(0, self.head - min(healthy, default=self.head))
+
     def stuck(self) -> dict[str, _Sick]:
         """Processors narrowed down to one failing event."""
         return {n: s for n, s in self.sick.items() if s.seq is not None}

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from engagehub.errors import ConfigError, TransientError
-from engagehub.storage import event_index
 from engagehub.storage.base import Connection, Database, ReadOnlyConnection
 
 _BUSY_TIMEOUT_MS = 30_000
@@ -214,12 +213,6 @@ class SQLiteConnection(Connection):
             self._lock_fd = None
 
 
-@lru_cache(maxsize=65_536)  # a window repeats its users, messages and campaigns
-def _key_hash(kind: str, value: str | None) -> int | None:
-    """``eh_key(kind, value)``: the log index's key hash (``event_index.key_hash``)."""
-    return None if value is None else event_index.key_hash(kind, value)
-
-
 def _hash(value: object) -> int:
     """``eh_hash(value)``: a stable non-negative hash (shard of a key)."""
     digest = hashlib.md5(("" if value is None else str(value)).encode()).digest()  # noqa: S324
@@ -228,7 +221,6 @@ def _hash(value: object) -> int:
 
 def _register_functions(conn: sqlite3.Connection) -> None:
     """SQL functions that set-based processors use inside SQLite."""
-    conn.create_function("eh_key", 2, _key_hash, deterministic=True)
     conn.create_function("eh_hash", 1, _hash, deterministic=True)
 
 

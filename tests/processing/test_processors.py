@@ -70,3 +70,48 @@ def test_adapted_window_never_shrinks_below_its_floor(db: Database) -> None:
         assert follower.size == 300
         follower.round(conn)
         assert follower.cursors["log_index"] == 1_500
+
+
+def test_busy_rounds_take_longer_windows_while_far_behind(db: Database) -> None:
+    """While ingest commits, rounds are short when close behind the head, but a processor far
+    behind catches up with windows of at least 2,500 positions (a small round commits ~1.5x
+    the pages per event), then goes back to short rounds near the head."""
+    from engagehub.processing.runner import busy_pace, follow
+    from engagehub.storage.writer import IngestSignal
+
+    assert busy_pace(5_000, 5_000) == (0.1, 1_000)
+    assert busy_pace(5_001, 5_000) == (0.3, 2_500)
+    assert busy_pace(9_999, 2_000) == (0.3, 2_000)  # never beyond the configured window
+    src, _ = make_source(db)
+    with db.session() as conn:
+        events = [
+            IncomingEvent(dedup_key=f"k{i}", event_time=1, raw="{}", user_id=f"u{i}")
+            for i in range(12_000)
+        ]
+        log.append(conn, [log.Batch(src.id, 1, events)])
+    signal = IngestSignal()
+    signal.committed()  # ingest is busy from the first round on
+    cursors: list[int] = []
+
+    def publish(progress: dict[str, object]) -> None:
+        signal.committed()  # ingest keeps committing: busy rounds throughout
+        seq = dict(progress["cursors"]).get("log_index")  # type: ignore[call-overload]
+        if seq is not None and (not cursors or seq != cursors[-1]):
+            cursors.append(int(seq))
+
+    follow(
+        db,
+        [LogIndex()],
+        window=5_000,
+        wait=lambda _: False,
+        publish=publish,
+        stopping=lambda: bool(cursors) and cursors[-1] >= 12_000,
+        ingest_busy=signal,
+    )
+    steps = [b - a for a, b in zip([0, *cursors], cursors, strict=False)]
+    assert steps[0] == 1_000  # the head was not known yet: a short round
+    assert steps[1] == 2_500  # 11,000 behind: the catch-up floor
+    behind = [12_000 - c for c in cursors]
+    near = [s for s, lag in zip(steps[1:], behind, strict=False) if lag <= 5_000]
+    assert near
+    assert near[0] == 1_000  # back near the head: short rounds again

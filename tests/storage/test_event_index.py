@@ -1,20 +1,24 @@
-"""event_index keys: the hash computed in SQL (both backends) is the one readers compute."""
+"""event_index: posting lists per key and window, read back by key; erasure removes positions."""
 
 from __future__ import annotations
 
 from engagehub.model import IncomingEvent
 from engagehub.storage import Database, followers, logread
-from engagehub.storage.event_index import FOLLOWER, KEYED_COLUMNS, indexed_upto, key_hash, key_sql
-
-VALUES = ["u1", "alice@example.com", "+15555550100", "ünï-ç0de", "x" * 300]
+from engagehub.storage.event_index import FOLLOWER, indexed_upto, key_hash, postings
 
 
-def test_sql_hash_equals_python_hash(db: Database) -> None:
-    with db.session() as conn:
-        for kind in KEYED_COLUMNS.values():
-            for value in VALUES:
-                got = conn.scalar(f"SELECT {key_sql(conn, kind, '?')}", (value,))
-                assert int(got) == key_hash(kind, value), (kind, value)
+def test_postings_group_a_window_by_key_in_log_order() -> None:
+    """One list per distinct non-empty key, positions in log order; empty values are no key."""
+    rows = [(5, "u1", None, "m1", "c1", "", "Email Sent"), (7, "u1", "a1", "m2", "c1", None, "")]
+    got = postings(rows)
+    assert got == {
+        key_hash("u", "u1"): [5, 7],
+        key_hash("m", "m1"): [5],
+        key_hash("m", "m2"): [7],
+        key_hash("c", "c1"): [5, 7],
+        key_hash("n", "Email Sent"): [5],
+        key_hash("a", "a1"): [7],
+    }
 
 
 def test_indexed_upto_is_the_slowest_shard(db: Database) -> None:
