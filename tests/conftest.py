@@ -26,6 +26,7 @@ from engagehub.hub import Hub
 from engagehub.settings import Settings
 from engagehub.storage import Database, migrate, open_database
 from engagehub.storage import sources as source_store
+from engagehub.storage.events import head as log_head
 
 # In-process test servers run processors on a thread (a child process per app would cost a
 # second of start-up each); tests of the process mode ask for it explicitly.
@@ -137,6 +138,16 @@ def app_hub(client: TestClient) -> Hub:
     assert isinstance(client.app, Starlette)
     hub = client.app.state.hub
     assert isinstance(hub, Hub)
+    return hub
+
+
+def settle(client: TestClient) -> Hub:
+    """Wait until every processor applied the whole log as it is now (their companion events,
+    appended in the same rounds, included)."""
+    hub = app_hub(client)
+    with hub.db.reader() as conn:
+        head = log_head(conn)
+    client.portal.call(hub.caught_up, head)  # type: ignore[union-attr]
     return hub
 
 

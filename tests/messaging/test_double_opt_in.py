@@ -10,13 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from engagehub.errors import SignatureError
-from engagehub.hub import Hub
 from engagehub.messaging import double_opt_in, links
 from engagehub.messaging.service import MessagingService
 from engagehub.processing import run_until_caught_up
 from engagehub.registry import processors
-from engagehub.storage import events as log
-from tests.conftest import app_hub, assert_error
+from tests.conftest import assert_error, settle
 from tests.messaging.conftest import Sink
 from tests.messaging.test_broadcasts import drain
 from tests.messaging.test_unsubscribe import _history
@@ -29,14 +27,6 @@ CONFIRM = {
     "text": "Confirm here: {{ data.confirm_url }} (until {{ data.expires_at }})",
 }
 PROMO = {"name": "promo", "channel": "email", "subject": "Hi", "text": "Deals"}
-
-
-def settle(client: TestClient) -> Hub:
-    hub: Hub = app_hub(client)
-    with hub.db.reader() as conn:
-        head = log.head(conn)
-    client.portal.call(hub.caught_up, head)  # type: ignore[union-attr]
-    return hub
 
 
 def request(client: TestClient, admin: dict[str, str], key: str, **extra: object) -> Any:

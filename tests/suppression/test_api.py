@@ -9,8 +9,7 @@ import orjson
 from fastapi.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
-from engagehub.storage import events as log
-from tests.conftest import app_hub, assert_error, make_source
+from tests.conftest import app_hub, assert_error, make_source, settle
 from tests.ingest.test_webhooks import TOKEN
 from tests.messaging.conftest import Sink, subscribe
 from tests.vendors.signing import SendGridSigner
@@ -23,14 +22,6 @@ RECEIPT = {
     "subject": "R",
     "text": "Thanks",
 }
-
-
-def settle(client: TestClient) -> None:
-    """Wait until every processor applied the whole log."""
-    hub = app_hub(client)
-    with hub.db.reader() as conn:
-        head = log.head(conn)
-    client.portal.call(hub.caught_up, head)  # type: ignore[union-attr]
 
 
 def sendgrid_hook(client: TestClient, signer: SendGridSigner, *items: dict[str, Any]) -> None:
