@@ -7,6 +7,7 @@ fails (it never silently skips); ENGAGEHUB_TEST_BACKENDS=sqlite limits a local r
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 from collections.abc import Iterator
@@ -131,6 +132,23 @@ def client(settings: Settings) -> Iterator[TestClient]:
     app = create_app(settings)
     with TestClient(app) as test_client:
         yield test_client
+
+
+def basic(key: str) -> dict[str, str]:
+    """HTTP Basic auth with a write key as the user name (how Segment clients send it)."""
+    return {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
+
+
+def track(message_id: str, **kw: object) -> dict[str, object]:
+    """One Segment track call (Email Opened by u1), with ``kw`` added or replaced."""
+    return {
+        "type": "track",
+        "event": "Email Opened",
+        "userId": "u1",
+        "messageId": message_id,
+        "timestamp": "2026-03-01T00:00:00Z",
+        **kw,
+    }
 
 
 def app_hub(client: TestClient) -> Hub:

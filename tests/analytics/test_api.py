@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import orjson
@@ -10,14 +9,10 @@ from fastapi.testclient import TestClient
 
 from engagehub.storage import Database
 from tests.cases import CASES
-from tests.conftest import assert_error, make_source
+from tests.conftest import assert_error, basic, make_source
 from tests.vendors.signing import SendGridSigner
 
 T = 1772445600  # 2026-03-02T10:00:00Z
-
-
-def basic(key: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
 
 
 def track(mid: str, event: str, ts: int, user: str = "u1", **props: Any) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import gzip
 from collections.abc import Iterator
 from typing import Any
@@ -19,26 +18,11 @@ from engagehub.ingest.direct import DirectIngest
 from engagehub.settings import Settings
 from engagehub.storage import Database
 from engagehub.storage import events as log
-from tests.conftest import ADMIN_TOKEN, make_source
+from tests.conftest import ADMIN_TOKEN, basic, make_source, track
 from tests.live import live_server
 
 LIMIT = 4096
 """``ENGAGEHUB_MAX_BATCH_BYTES`` of these tests: a body over it is refused."""
-
-
-def basic(key: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
-
-
-def track(message_id: str, **kw: object) -> dict[str, object]:
-    return {
-        "type": "track",
-        "event": "Email Opened",
-        "userId": "u1",
-        "messageId": message_id,
-        "timestamp": "2026-03-01T00:00:00Z",
-        **kw,
-    }
 
 
 def without_direct(app: FastAPI) -> FastAPI:

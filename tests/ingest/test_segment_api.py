@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import gzip
 
 import orjson
@@ -10,22 +9,7 @@ from fastapi.testclient import TestClient
 
 from engagehub.storage import Database
 from engagehub.storage import events as log
-from tests.conftest import assert_error, make_source
-
-
-def basic(key: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
-
-
-def track(message_id: str, **kw: object) -> dict[str, object]:
-    return {
-        "type": "track",
-        "event": "Email Opened",
-        "userId": "u1",
-        "messageId": message_id,
-        "timestamp": "2026-03-01T00:00:00Z",
-        **kw,
-    }
+from tests.conftest import assert_error, basic, make_source, track
 
 
 def stored(db: Database) -> list[str]:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import base64
 import io
 import zipfile
 from pathlib import Path
@@ -13,17 +12,13 @@ import orjson
 from fastapi.testclient import TestClient
 
 from engagehub.storage import Database
-from tests.conftest import assert_error, make_source, settle
+from tests.conftest import assert_error, basic, make_source, settle
 from tests.waiting import eventually
 
 EMAIL = "carla.erased@example.com"
 USER = "u-carla-2718"
 ANON = "anon-carla-31"
 OTHER = "dora.kept@example.com"
-
-
-def basic(key: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
 
 
 def calls(user: str, email: str, anon: str, n: int = 5) -> list[dict[str, Any]]:
