@@ -53,22 +53,29 @@ def indexed_upto(conn: Connection) -> int:
 
 def postings(rows: Iterable[Sequence[Any]]) -> dict[int, list[int]]:
     """Posting lists ``{key hash: positions}`` of rows ``(seq, *values of KEYED_COLUMNS)`` in
-    log order; each distinct key is hashed once (a window has ~8x fewer keys than postings)."""
-    kinds = tuple(KEYED_COLUMNS.values())
-    hashes: dict[tuple[str, str], int] = {}
+    log order; each distinct key is hashed once (a window has ~8x fewer keys than postings).
+
+    Grouped column by column (values, then one hash per distinct value): half the Python work
+    of walking row by row (bench e2e's log: 2.6 against 4.3-5.0 us per event with the read).
+    """
+    table = list(rows)
     lists: dict[int, list[int]] = {}
-    for seq, *values in rows:
-        for kind, value in zip(kinds, values, strict=True):
-            if not value:
-                continue
-            k = hashes.get((kind, value))
-            if k is None:
-                k = hashes[(kind, value)] = key_hash(kind, value)
-            found = lists.get(k)
-            if found is None:
-                lists[k] = [int(seq)]
-            else:
-                found.append(int(seq))
+    if not table:
+        return lists
+    seqs, *columns = zip(*table, strict=True)
+    for kind, values in zip(KEYED_COLUMNS.values(), columns, strict=True):
+        groups: dict[Any, list[int]] = {}
+        for seq, value in zip(seqs, values, strict=True):
+            if value:
+                found = groups.get(value)
+                if found is None:
+                    groups[value] = [seq]
+                else:
+                    found.append(seq)
+        for value, positions in groups.items():
+            k = key_hash(kind, value)
+            other = lists.get(k)  # two keys with one hash: one list, still in log order
+            lists[k] = positions if other is None else sorted(other + positions)
     return lists
 
 

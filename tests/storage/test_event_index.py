@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import random
+from typing import Any
+
+import pytest
+
 from engagehub.model import IncomingEvent
-from engagehub.storage import Database, followers, logread
-from engagehub.storage.event_index import FOLLOWER, indexed_upto, key_hash, postings
+from engagehub.storage import Database, event_index, followers, logread
+from engagehub.storage.event_index import (
+    FOLLOWER,
+    KEYED_COLUMNS,
+    indexed_upto,
+    key_hash,
+    postings,
+)
 
 
 def test_postings_group_a_window_by_key_in_log_order() -> None:
@@ -19,6 +30,35 @@ def test_postings_group_a_window_by_key_in_log_order() -> None:
         key_hash("n", "Email Sent"): [5],
         key_hash("a", "a1"): [7],
     }
+
+
+def _by_row(rows: list[tuple[Any, ...]]) -> dict[int, list[int]]:
+    """The plain definition: walk the rows in log order, append each position to its keys."""
+    out: dict[int, list[int]] = {}
+    for seq, *values in rows:
+        for kind, value in zip(KEYED_COLUMNS.values(), values, strict=True):
+            if value:
+                out.setdefault(event_index.key_hash(kind, value), []).append(seq)
+    return out
+
+
+def test_postings_are_the_row_by_row_lists_even_when_keys_collide(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Grouped column by column, the lists are exactly the row-by-row ones: with real hashes,
+    and with a hash that makes many keys (of different kinds) share a list."""
+    rng = random.Random(7)
+    rows = [
+        (seq, *(rng.choice(["", None, "a", "b", "c", "d", "e"]) for _ in KEYED_COLUMNS))
+        for seq in sorted(rng.sample(range(1, 10_000), 400))
+    ]
+    assert postings(rows) == _by_row(rows)
+    monkeypatch.setattr(event_index, "key_hash", lambda kind, value: (ord(kind) + ord(value)) % 2)
+    collided = postings(rows)
+    assert set(collided) == {0, 1}  # every key fell into two lists
+    assert collided == _by_row(rows)
+    assert all(v == sorted(v) for v in collided.values())
+    assert postings([]) == {}
 
 
 def test_indexed_upto_is_the_slowest_shard(db: Database) -> None:
