@@ -102,6 +102,9 @@ class ParseResult:
 
     events: list[IncomingEvent] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
+    from_raw: bool = False
+    """Every event's text fields were decoded from its own ``raw`` JSON (or are the parser's
+    names and hashes), whose nesting depth the parser checked: a NUL can only be in ``raw``."""
 
 
 @dataclass(slots=True)

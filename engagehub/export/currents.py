@@ -106,20 +106,29 @@ def is_braze_type(folder: str) -> bool:
     return folder in braze_schemas()
 
 
-def arrow_table(part: pa.Table, folder: str, from_braze: dict[int, tuple[str, str]]) -> pa.Table:
+def arrow_table(
+    part: pa.Table,
+    folder: str,
+    from_braze: dict[int, tuple[str, str]],
+    parsed: pa.Table | None = None,
+) -> pa.Table:
     """The partition as a table of Braze records of ``folder``'s schema (Parquet's input)."""
-    found = columns(part, folder, from_braze)
+    found = columns(part, folder, from_braze, parsed)
     if found is not None:
         return found
     return pa.Table.from_pylist(records(part, folder, from_braze), schema=arrow_schema(folder))
 
 
 def avro_file(
-    part: pa.Table, folder: str, from_braze: dict[int, tuple[str, str]], meta: dict[str, str]
+    part: pa.Table,
+    folder: str,
+    from_braze: dict[int, tuple[str, str]],
+    meta: dict[str, str],
+    parsed: pa.Table | None = None,
 ) -> bytes:
     """The partition as an Avro container of Braze records of ``folder``'s schema: encoded
     from the columns (``export.avro``) where ``columns`` built them, else with fastavro."""
-    found = columns(part, folder, from_braze)
+    found = columns(part, folder, from_braze, parsed)
     if found is not None:
         data = avro.container(found, _avro_schema(folder), meta)
         if data is not None:
@@ -148,20 +157,28 @@ def records(
     return out
 
 
-def columns(part: pa.Table, folder: str, from_braze: dict[int, tuple[str, str]]) -> pa.Table | None:
+def columns(
+    part: pa.Table,
+    folder: str,
+    from_braze: dict[int, tuple[str, str]],
+    parsed: pa.Table | None = None,
+) -> pa.Table | None:
     """``records`` built column by column for events of other vendors: each field from its log
     column or canonical property (Arrow's JSON reader over ``properties``), kept as is where
     its Arrow type already is the field's type; a field that is not (a number where Braze has
     a string, a date-like text Arrow took for a timestamp) is converted row by row as
     ``records`` does. None (use ``records``) when the partition holds Braze's own records or
-    its properties do not parse as columns."""
+    its properties do not parse as columns. ``parsed``: the properties already parsed (with
+    the range's), else parsed here."""
     if from_braze and pc.any(pc.is_in(part.column("seq"), pa.array(list(from_braze)))).as_py():
         return None
     fields = braze_schemas()[folder]
-    return _columns(part, fields, _value, arrow_schema(folder))
+    return _columns(part, fields, _value, arrow_schema(folder), parsed)
 
 
-def canonical_avro(part: pa.Table, event: str, meta: dict[str, str]) -> bytes | None:
+def canonical_avro(
+    part: pa.Table, event: str, meta: dict[str, str], parsed: pa.Table | None = None
+) -> bytes | None:
     """The canonical layout's Avro file of an event type Currents also has (its shape from
     ``schema.currents_shapes``), values by the same rule as the Currents layout's (``_value``:
     a value the field's type cannot take is no value, never a failed export); encoded from
@@ -173,7 +190,7 @@ def canonical_avro(part: pa.Table, event: str, meta: dict[str, str]) -> bytes | 
     fields = list(schema.currents_shapes()[shape].items())
     avro_schema = schema.avro_schema(event)
     arrow = pa.schema([pa.field(name, _arrow_type(kind)) for name, kind in fields])
-    built = _columns(part, fields, _value, arrow)
+    built = _columns(part, fields, _value, arrow, parsed)
     if built is not None:
         data = avro.container(built, avro_schema, meta)
         if data is not None:
@@ -196,10 +213,12 @@ def _columns(
     fields: list[tuple[str, Any]],
     convert: Callable[[Any, Any], Any],
     arrow: pa.Schema,
+    parsed: pa.Table | None = None,
 ) -> pa.Table | None:
     """Records of ``fields`` from other vendors' events, column by column (see ``columns``);
     ``convert(value, kind)`` is the row rule for a field whose Arrow type is not the field's."""
-    parsed = files.parse_properties(part.column("properties"))
+    if parsed is None:
+        parsed = files.parse_properties(part.column("properties"))
     if parsed is None:
         return None
     count = part.num_rows

@@ -149,25 +149,27 @@ def export_range(
         from_braze = currents.braze_rows(conn, after, upto)
         names = currents.folder_names(table, from_braze)
 
-    rows_of = files.Gatherer(table)
+    count = table.num_rows
+    ranged = files.SortedRange(table, names, ENCODERS)
+    del table  # the sorted copy is all the encoders need
     jobs = [
         (
             file_path(root, event, date, after, upto, fmt),
-            rows,
+            index,
             event,
             schema.metadata(event, after, upto),
         )
-        for (event, date), rows in files.partitions(table, names)
+        for index, (event, date) in enumerate(ranged.keys)
     ]
 
     staging = files.Staging(fs)
 
-    def encode(job: tuple[str, pa.Array, str, dict[str, str]]) -> None:
-        path, rows, event, meta = job
-        part = rows_of.take(rows)  # gathered here: each encoder reuses the memory it freed
-        staging.put(path, _encode(part, event, fmt, meta, layout, from_braze))
+    def encode(job: tuple[str, int, str, dict[str, str]]) -> None:
+        path, index, event, meta = job
+        part, parsed = ranged.part(index)
+        staging.put(path, _encode(part, parsed, event, fmt, meta, layout, from_braze))
 
-    # Arrow's gathers, JSON reader and Parquet encoder release the GIL: partitions encode in
+    # Arrow's column builders and Parquet encoder release the GIL: partitions encode in
     # parallel, and each is on disk while the others encode.
     try:
         with ThreadPoolExecutor(ENCODERS) as pool:
@@ -176,26 +178,31 @@ def export_range(
     except BaseException:
         staging.discard()
         raise
-    return table.num_rows, [path for path, *_ in jobs]
+    return count, [path for path, *_ in jobs]
 
 
 def _encode(
     part: pa.Table,
+    parsed: pa.Table | None,
     event: str,
     fmt: Format,
     meta: dict[str, str],
     layout: str,
     from_braze: dict[int, tuple[str, str]],
 ) -> bytes:
-    """One partition's file contents in the layout and format asked for."""
+    """One partition's file contents in the layout and format asked for (``parsed``: its
+    properties as parsed with the range's, or None to parse them here)."""
     if layout == "currents" and currents.is_braze_type(event):
         if fmt == "parquet":
-            return currents.parquet_bytes(currents.arrow_table(part, event, from_braze), meta)
-        return currents.avro_file(part, event, from_braze, meta)
-    part = files.build_table(part)
+            table = currents.arrow_table(part, event, from_braze, parsed)
+            return currents.parquet_bytes(table, meta)
+        return currents.avro_file(part, event, from_braze, meta, parsed)
+    if parsed is None:
+        parsed = files.parse_properties(part.column("properties"))
+    part = files.build_table(part, parsed)
     if fmt == "parquet":
         return files.parquet_bytes(part, meta)
-    shaped = currents.canonical_avro(part, event, meta) if layout == "canonical" else None
+    shaped = currents.canonical_avro(part, event, meta, parsed) if layout == "canonical" else None
     return shaped if shaped is not None else files.avro_bytes(part, event, meta)
 
 

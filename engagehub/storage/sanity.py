@@ -34,14 +34,17 @@ TEXT_FIELDS = (
 _TEXTS = operator.attrgetter(*TEXT_FIELDS)
 
 
-def problem(event: IncomingEvent) -> PayloadError | None:
-    """Why this event cannot be stored, or None."""
-    values = _TEXTS(event)
-    if "\x00" in "".join(filter(None, values)):  # one scan; the field if any
-        name = next(n for n, v in zip(TEXT_FIELDS, values, strict=True) if v and "\x00" in v)
-        return PayloadError(f"{name} contains a NUL character", field=name)
-    if safejson.text_too_deep(event.raw, safejson.MAX_DEPTH):
-        return safejson.depth_error()
+def problem(event: IncomingEvent, from_raw: bool = False) -> PayloadError | None:
+    """Why this event cannot be stored, or None. ``from_raw`` (``ParseResult.from_raw``): the
+    fields are scanned only when ``raw`` holds a NUL or its escape, and the depth not again."""
+    raw = event.raw
+    if not from_raw or "\\u0000" in raw or "\x00" in raw:
+        values = _TEXTS(event)
+        if "\x00" in "".join(filter(None, values)):  # one scan; the field if any
+            name = next(n for n, v in zip(TEXT_FIELDS, values, strict=True) if v and "\x00" in v)
+            return PayloadError(f"{name} contains a NUL character", field=name)
+        if not from_raw and safejson.text_too_deep(raw, safejson.MAX_DEPTH):
+            return safejson.depth_error()
     if not MIN_MS <= event.event_time <= MAX_MS:
         return PayloadError(
             "event time is outside years 1-9999 (after clock-skew correction)",
@@ -53,7 +56,8 @@ def problem(event: IncomingEvent) -> PayloadError | None:
 
 def screen(result: ParseResult) -> ParseResult:
     """Move unstorable events to the rejections, keeping each one's index in the request."""
-    bad = [(i, p) for i, ev in enumerate(result.events) if (p := problem(ev)) is not None]
+    raw = result.from_raw
+    bad = [(i, p) for i, ev in enumerate(result.events) if (p := problem(ev, raw)) is not None]
     if not bad:
         return result
     taken = {r.index for r in result.rejected}
@@ -65,7 +69,7 @@ def screen(result: ParseResult) -> ParseResult:
         rejected.append(Rejection(index, error, result.events[position].dedup_key))
     drop = {position for position, _ in bad}
     kept = [ev for i, ev in enumerate(result.events) if i not in drop]
-    return ParseResult(kept, sorted(rejected, key=lambda r: r.index))
+    return ParseResult(kept, sorted(rejected, key=lambda r: r.index), raw)
 
 
 def check(events: Sequence[IncomingEvent]) -> None:

@@ -148,7 +148,7 @@ def parse_envelope(
 
     ``vendor`` names the taxonomy the event names come in: ``moengage`` for MoEngage's Segment
     integration (MoEngage names and properties first, then Segment's resolution)."""
-    result = ParseResult()
+    result = ParseResult(from_raw=True)  # each event's texts come from its raw; depth checked
     seen: Counter[bytes] = Counter()
     batch_sent = _batch_sent_at(envelope)
     taxonomy = get_taxonomy()

@@ -204,10 +204,15 @@ def test_partitions_group_sort_and_keep_log_order(rows: list[tuple[str, int]], p
         hour = datetime.fromtimestamp(ms // 3_600_000 * 3600, tz=UTC).strftime("%Y-%m-%d-%H")
         expected[(event, hour)].append(seq)
     found = files.partitions(chunked)
-    gather = files.Gatherer(chunked)
+    ranged = files.SortedRange(chunked)
     assert [key for key, _ in found] == sorted(expected, key=lambda k: (k[0].encode(), k[1]))
-    for key, indices in found:
-        assert gather.take(indices).column("seq").to_pylist() == expected[key]
+    assert ranged.keys == [key for key, _ in found]
+    for index, (key, indices) in enumerate(found):
+        part, parsed = ranged.part(index)
+        assert chunked.take(indices).column("seq").to_pylist() == expected[key]
+        assert part.column("seq").to_pylist() == expected[key]
+        assert parsed is not None
+        assert parsed.num_rows == len(expected[key])
 
 
 def test_a_column_arrow_reads_wrongly_is_decoded_per_row() -> None:
@@ -262,3 +267,38 @@ def test_plain_canonical_events_take_the_column_path() -> None:
     assert (record["campaign_id"], record["external_user_id"]) == ("c1", "u1")
     assert record["email_address"] == "a@example.com"
     assert currents.canonical_avro(table, "Custom Thing", {}) is None  # no Currents shape
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(_partitions(), min_size=1, max_size=4), st.sampled_from(FOLDERS))
+def test_a_range_parsed_once_gives_each_partition_what_its_own_parse_gives(
+    drawn: list[tuple[list[dict[str, Any]], bool]], folder: str
+) -> None:
+    # each drawn group its own event (a key may change type from one partition to the next:
+    # the range's properties then parse as one table with a wider type, or not at all)
+    events = ["Email Opened", "Email Delivered", "SMS Delivered", "Push Sent"]
+    rows = [{**row, "event": events[g]} for g, (group, _) in enumerate(drawn) for row in group]
+    for seq, row in enumerate(rows, start=1):  # a key naming its row: the parse stays aligned
+        row["properties"] = orjson.dumps({**orjson.loads(row["properties"]), "ref": seq}).decode()
+    table = _table(rows)
+    cut = len(rows) // 2
+    chunked = pa.concat_tables([table.slice(0, cut), table.slice(cut)])  # read in two pieces
+    ranged = files.SortedRange(chunked)
+    for index, (_, indices) in enumerate(files.partitions(chunked)):
+        part, parsed = ranged.part(index)
+        alone = chunked.take(indices)
+        assert part.equals(alone.combine_chunks())
+        if parsed is not None:
+            assert parsed.column("ref").to_pylist() == part.column("seq").to_pylist()
+        built = files.build_table(part, parsed)
+        assert built.equals(files.build_table(alone))
+        assert currents.arrow_table(part, folder, {}, parsed).equals(
+            currents.arrow_table(alone, folder, {})
+        )
+        ours = currents.canonical_avro(built, "Email Opened", {}, parsed)
+        reference = currents.canonical_avro(built, "Email Opened", {})
+        assert (ours is None) == (reference is None)
+        if ours is not None and reference is not None:
+            assert list(fastavro.reader(io.BytesIO(ours))) == list(
+                fastavro.reader(io.BytesIO(reference))
+            )

@@ -44,6 +44,52 @@ def test_a_nul_character_is_refused_naming_its_own_field(name: str) -> None:
 
 def test_a_clean_event_passes() -> None:
     assert problem(GOOD) is None
+    assert problem(GOOD, from_raw=True) is None
+
+
+@pytest.mark.parametrize("name", TEXT_FIELDS)
+def test_from_raw_events_are_scanned_when_raw_holds_a_nul(name: str) -> None:
+    """A parser's texts decoded from ``raw`` can hold a NUL only when ``raw`` does (as JSON's
+    escape or, for any other text, the character): then every field is scanned and named."""
+    escaped = dataclasses.replace(GOOD, **{"raw": '{"v": "x\\u0000y"}', name: "x\x00y"})
+    error = problem(escaped, from_raw=True)
+    assert error is not None
+    assert error.details["field"] == name
+    plain = dataclasses.replace(GOOD, **{name: "x\x00y"})
+    if name == "raw":
+        assert problem(plain, from_raw=True) is not None
+    else:  # raw is clean: the shortcut trusts the parser (only a from_raw parser says so)
+        assert problem(plain, from_raw=True) is None
+        assert problem(plain) is not None
+
+
+def test_from_raw_leaves_the_depth_to_the_parser_and_checks_times() -> None:
+    deep = dataclasses.replace(GOOD, raw=_nested(safejson.MAX_DEPTH + 1))
+    assert problem(deep) is not None
+    assert problem(deep, from_raw=True) is None  # Segment refused it before decoding
+    late = dataclasses.replace(GOOD, event_time=10**15)
+    late_error = problem(late, from_raw=True)
+    assert late_error is not None
+    assert late_error.details["field"] == "event_time"
+
+
+def test_segment_results_are_from_raw_and_keep_it_through_the_screen() -> None:
+    from engagehub.vendors import segment
+
+    body = orjson.dumps(
+        {
+            "batch": [
+                {"type": "track", "event": "X", "userId": "a\u0000b", "messageId": "m"},
+                {"type": "track", "event": "X", "userId": "u", "messageId": "n"},
+            ]
+        }
+    )
+    parsed = segment.parse_envelope(segment.decode(body, "batch"), 1_700_000_000_000)
+    assert parsed.from_raw
+    result = screen(parsed)
+    assert result.from_raw
+    assert [(r.index, r.error.details["field"]) for r in result.rejected] == [(0, "user_id")]
+    assert [e.dedup_key for e in result.events] == ["n"]
 
 
 @pytest.mark.parametrize("kind", [str, bytes])

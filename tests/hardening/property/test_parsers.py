@@ -117,6 +117,9 @@ def run(name: str, body: bytes) -> ParseResult | None:
         return None
     for event in result.events:
         storable(event)
+        if result.from_raw:  # the ingest screen's shortcut must refuse exactly what it would
+            fast, full = problem(event, from_raw=True), problem(event)
+            assert (fast and fast.details) == (full and full.details), (name, event)
     for rejection in result.rejected:
         assert isinstance(rejection.error, EngagehubError)
         assert rejection.error.http_status < 500
