@@ -123,15 +123,27 @@ class Unit:
 
 def _cursors(conn: Connection, names: Sequence[str]) -> dict[str, int]:
     """Cursors of ``names``, locked on PostgreSQL; a new processor starts at 0, but a shard's
-    row is only made by ``shards.reshard`` (a missing one is another shard layout's)."""
-    now = now_ms()
-    conn.executemany(
-        "INSERT INTO processor_offsets (name, seq, updated_at) SELECT ?, 0, ? WHERE NOT EXISTS "
-        "(SELECT 1 FROM processor_offsets WHERE name = ? OR name LIKE ?) "
-        "ON CONFLICT (name) DO NOTHING",
-        [(n, now, n, n + "#%") for n in names if "#" not in n],
-    )
-    # A round's processors: a handful of names, one list.
+    row is only made by ``shards.reshard`` (a missing one is another shard layout's).
+
+    Read first, made only when missing (once per processor): the insert-if-missing statement
+    for every name cost ~0.3 ms a round.
+    """
+    found = _read_cursors(conn, names)
+    new = [n for n in names if n not in found and "#" not in n]
+    if new:
+        now = now_ms()
+        conn.executemany(
+            "INSERT INTO processor_offsets (name, seq, updated_at) SELECT ?, 0, ? WHERE NOT "
+            "EXISTS (SELECT 1 FROM processor_offsets WHERE name = ? OR name LIKE ?) "
+            "ON CONFLICT (name) DO NOTHING",
+            [(n, now, n, n + "#%") for n in new],
+        )
+        found.update(_read_cursors(conn, new))
+    return found
+
+
+def _read_cursors(conn: Connection, names: Sequence[str]) -> dict[str, int]:
+    """The cursors of ``names`` that exist (locked in name order on PostgreSQL)."""
     sql = f"SELECT name, seq FROM processor_offsets WHERE {where_in('name', names)}"
     if conn.dialect == "postgresql":
         sql += " ORDER BY name FOR UPDATE"
