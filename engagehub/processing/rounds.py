@@ -123,15 +123,27 @@ class Unit:
 
 def _cursors(conn: Connection, names: Sequence[str]) -> dict[str, int]:
     """Cursors of ``names``, locked on PostgreSQL; a new processor starts at 0, but a shard's
-    row is only made by ``shards.reshard`` (a missing one is another shard layout's)."""
-    now = now_ms()
-    conn.executemany(
-        "INSERT INTO processor_offsets (name, seq, updated_at) SELECT ?, 0, ? WHERE NOT EXISTS "
-        "(SELECT 1 FROM processor_offsets WHERE name = ? OR name LIKE ?) "
-        "ON CONFLICT (name) DO NOTHING",
-        [(n, now, n, n + "#%") for n in names if "#" not in n],
-    )
-    # A round's processors: a handful of names, one list.
+    row is only made by ``shards.reshard`` (a missing one is another shard layout's).
+
+    Read first, made only when missing (once per processor): the insert-if-missing statement
+    for every name cost ~0.3 ms a round.
+    """
+    found = _read_cursors(conn, names)
+    new = [n for n in names if n not in found and "#" not in n]
+    if new:
+        now = now_ms()
+        conn.executemany(
+            "INSERT INTO processor_offsets (name, seq, updated_at) SELECT ?, 0, ? WHERE NOT "
+            "EXISTS (SELECT 1 FROM processor_offsets WHERE name = ? OR name LIKE ?) "
+            "ON CONFLICT (name) DO NOTHING",
+            [(n, now, n, n + "#%") for n in new],
+        )
+        found.update(_read_cursors(conn, new))
+    return found
+
+
+def _read_cursors(conn: Connection, names: Sequence[str]) -> dict[str, int]:
+    """The cursors of ``names`` that exist (locked in name order on PostgreSQL)."""
     sql = f"SELECT name, seq FROM processor_offsets WHERE {where_in('name', names)}"
     if conn.dialect == "postgresql":
         sql += " ORDER BY name FOR UPDATE"
@@ -151,6 +163,11 @@ def _lock(conn: Connection, names: Sequence[str], wait: bool) -> tuple[list[str]
     return got, busy
 
 
+class _Isolate(Exception):
+    """A processor failed in a round without savepoints: roll it all back, run it again with one
+    savepoint per processor."""
+
+
 def run_round(
     conn: Connection,
     processors: Sequence[Processor | Unit],
@@ -163,10 +180,32 @@ def run_round(
     The window starts at the lowest cursor; each processor sees it from its own cursor
     (``Window.view``), at most ``limits[name]`` positions (a failing processor is narrowed down
     to the event that fails). Cursors move in the same transaction as the effects.
+
+    A round first runs every processor without a savepoint: a savepoint journals the first
+    change of every page it touches (offline, ~10% of the processors' CPU per event). Should a
+    processor fail, the whole round rolls back and runs again with each processor in its own
+    savepoint, so the failing one rolls back alone and the others' work commits once.
     """
     units = {u.name: u for u in (p if isinstance(p, Unit) else Unit(p) for p in processors)}
-    started = time.thread_time()
     cpu: dict[str, float] = {}
+    try:
+        return _round(conn, units, window, wait, limits or {}, cpu, isolated=False)
+    except _Isolate:
+        return _round(conn, units, window, wait, limits or {}, cpu, isolated=True)
+
+
+def _round(
+    conn: Connection,
+    units: dict[str, Unit],
+    window: int,
+    wait: bool,
+    limits: dict[str, int],
+    cpu: dict[str, float],
+    isolated: bool,
+) -> Round:
+    """One attempt at a round (``run_round``); ``cpu`` adds up over attempts."""
+    started = time.thread_time()
+    spent = sum(cpu.values())
     try:
         with conn.transaction():
             got, busy = _lock(conn, list(units), wait)
@@ -188,17 +227,22 @@ def run_round(
             for name in names:
                 cursor = cursors[name]
                 unit = units[name]
-                mine = min(upto, cursor + (limits or {}).get(name, window))
+                mine = min(upto, cursor + limits.get(name, window))
                 if mine <= cursor:
                     continue
                 view = Window(conn, cursor, mine, unit.shard, shared._cache)
                 before = time.thread_time()
                 try:
-                    with conn.transaction():  # a savepoint: a failure rolls back this one alone
+                    if isolated:
+                        with conn.transaction():  # a savepoint: a failure rolls back this one
+                            apply(unit.processor, view)
+                    else:
                         apply(unit.processor, view)
                 except TransientError:
                     raise  # the database itself is unavailable: the whole round is retried
                 except Exception as exc:
+                    if not isolated:
+                        raise _Isolate from exc
                     result.failed[name] = (cursor, mine, exc)
                     continue
                 finally:
@@ -212,7 +256,8 @@ def run_round(
             if moved:  # processors may have appended (consent's companions): the next round's work
                 result.head = log.head(conn)
     finally:
-        cpu[ROUND_CPU] = time.thread_time() - started - sum(cpu.values())
+        mine_s = time.thread_time() - started - (sum(cpu.values()) - spent)
+        cpu[ROUND_CPU] = cpu.get(ROUND_CPU, 0.0) + mine_s
     return result
 
 

@@ -211,7 +211,8 @@ def test_partitions_group_sort_and_keep_log_order(rows: list[tuple[str, int]], p
         part, parsed = ranged.part(index)
         assert chunked.take(indices).column("seq").to_pylist() == expected[key]
         assert part.column("seq").to_pylist() == expected[key]
-        assert parsed is not None and parsed.num_rows == len(expected[key])
+        assert parsed is not None
+        assert parsed.num_rows == len(expected[key])
 
 
 def test_a_column_arrow_reads_wrongly_is_decoded_per_row() -> None:

@@ -27,6 +27,7 @@ from engagehub.settings import Settings
 from engagehub.storage import Database, event_index, logread
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
+from engagehub.storage.sqlite import SQLiteConnection
 from engagehub.timeutil import now_ms
 from engagehub.vendors import segment
 from tests.conftest import make_source
@@ -82,6 +83,44 @@ def test_failing_processor_is_isolated_narrowed_and_skipped(db: Database) -> Non
         run_until_caught_up(conn, processors, window=8)
         assert get_offset(conn, "poisoned") == 30
         assert conn.scalar("SELECT value FROM meta WHERE key = 'poisoned'") == "29"
+
+
+def test_healthy_rounds_take_no_savepoints_and_a_failure_runs_isolated(db: Database) -> None:
+    """A round runs its processors without savepoints (each journals every page it first
+    touches); when one fails, the round rolls back whole and runs again with a savepoint per
+    processor: the others' effects commit exactly once, the failing one keeps its cursor."""
+    src, _ = make_source(db)
+    processors = [LogIndex(), Poisoned(), UnmappedCounter()]
+    with db.session() as conn:
+        traced: list[str] = []
+        if isinstance(conn, SQLiteConnection):
+            conn.raw.set_trace_callback(traced.append)
+        log.append(conn, [log.Batch(src.id, 10, [_event(f"a{i}") for i in range(10)])])
+        first = run_round(conn, processors, 100)
+        assert first.failed == {}
+        assert first.cursors == {"log_index": 10, "poisoned": 10, "unmapped": 10}
+        healthy = [t for t in traced if "SAVEPOINT" in t.upper()]
+        made = [t for t in traced if t.startswith("INSERT INTO processor_offsets")]
+        traced.clear()
+        poison = [_event(f"b{i}", "poison" if i == 4 else "Order Completed") for i in range(10)]
+        log.append(conn, [log.Batch(src.id, 10, poison)])
+        second = run_round(conn, processors, 100)
+        if isinstance(conn, SQLiteConnection):
+            conn.raw.set_trace_callback(None)
+        assert set(second.failed) == {"poisoned"}
+        assert second.cursors == {"log_index": 20, "poisoned": 10, "unmapped": 20}
+        counted = conn.scalar("SELECT SUM(count) FROM unmapped_events")
+        assert counted == 20  # the rolled-back first attempt left nothing behind
+        indexed = [s for _, s in event_index.pairs(conn)]
+        assert sorted(set(indexed)) == list(range(1, 21))
+        assert len(indexed) == len(set(indexed)) * 2  # each position under its user and name
+        assert conn.scalar("SELECT value FROM meta WHERE key = 'poisoned'") == "10"
+        if isinstance(conn, SQLiteConnection):
+            assert healthy == []
+            assert any("SAVEPOINT" in t.upper() for t in traced)  # the isolated attempt
+            # cursors are made once, for new processors; later rounds only read them
+            assert made
+            assert not [t for t in traced if t.startswith("INSERT INTO processor_offsets")]
 
 
 class Crash(BaseException):
