@@ -19,17 +19,16 @@ from types import TracebackType
 # many records writes each page of the states, history and profile B-trees once for all of
 # them (random keys: per record, nearly every row dirtied a page of its own); the importer
 # does not wait for it, its chunks are stored by a thread of their own (``batches.Appender``).
-# 64 (128k rows), not 32: the profile-id index takes random inserts, and past ~500k rows each
-# round dirties nearly all of its pages whatever its size, so fewer rounds write it fewer times
-# (synthetic 1M-row profile writes: 67 -> 45 us per row of CPU; docs/architecture.md).
+# 64 (128k rows), not 32: measured in session 6, when the profile-id index (gone since 0214)
+# took random inserts and fewer rounds wrote its pages fewer times (docs/architecture.md).
 WINDOW = 64
 
 CACHE_KB = 8_192
 """SQLite page cache of the importer's own connection (it only reads: the refusal check)."""
 FOLLOWER_CACHE_KB = 65_536
 """SQLite page cache per follower: a round's dirty pages stay in memory until its commit.
-128 MB was measured at 1M rows (same-run pair): the same processor CPU per row, 75 MB more
-RSS — the random profile-id index outgrows either (see docs/architecture.md)."""
+128 MB was measured at 1M rows in session 6 (same-run pair): the same processor CPU per row,
+75 MB more RSS (see docs/architecture.md)."""
 
 GROUPS: tuple[tuple[str, ...], ...] = ((),)
 """Processor names per follower; an empty group takes every processor no other group names."""

@@ -21,6 +21,7 @@ from typing import Any
 from engagehub.consent.changes import changes_of, requests_of
 from engagehub.consent.model import Change
 from engagehub.model import StoredEvent
+from engagehub.profiles import members
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
 from engagehub.timeutil import now_ms
@@ -83,11 +84,7 @@ def contact_points(conn: Connection, ev: StoredEvent, kind: str) -> list[str]:
         if not merged:
             break
         pid = merged
-    rows = conn.all(
-        "SELECT value FROM profile_identities WHERE profile_id = ? AND kind = ? ORDER BY value",
-        (pid, kind),
-    )
-    return [str(r["value"]) for r in rows]
+    return [value for k, value in members.of(conn, [pid]).get(pid, []) if k == kind]
 
 
 def _wait(conn: Connection, seq: int, channel: str, ids: Sequence[tuple[str, str]]) -> None:

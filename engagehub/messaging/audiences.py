@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import orjson
@@ -10,6 +11,7 @@ from pydantic import BaseModel, Field
 from engagehub.errors import ConflictError, NotFound
 from engagehub.messaging.sender import traits_for
 from engagehub.messaging.templates import NAME_PATTERN
+from engagehub.profiles import members as profile_members
 from engagehub.storage import logread
 from engagehub.storage.base import Connection
 from engagehub.storage.sqlin import chunks, marks
@@ -67,15 +69,25 @@ def _performers(conn: Connection, p: Performed) -> set[str]:
     since = None if p.within_days is None else now_ms() - int(p.within_days * 86_400_000)
     rows = logread.performers(conn, p.event, since)
     found = {r["contact"] for r in rows if r["contact"]}
-    users = sorted({r["user_id"] for r in rows if r["user_id"]})
+    found.update(contacts_of_users(conn, sorted({r["user_id"] for r in rows if r["user_id"]})))
+    return found
+
+
+def contacts_of_users(conn: Connection, users: Sequence[str]) -> set[str]:
+    """Email addresses and phone numbers of the profiles of these user ids."""
+    found: set[str] = set()
     for part in chunks(users):
-        linked = conn.all(
-            "SELECT b.value AS contact FROM profile_identities a JOIN profile_identities b "
-            "ON a.profile_id = b.profile_id WHERE a.kind = 'user_id' AND b.kind IN "
-            f"('email', 'phone') AND a.value IN ({marks(part)})",
+        linked = conn.execute(
+            "SELECT p.identities FROM profile_identities a JOIN profiles p ON p.id = a.profile_id "
+            f"WHERE a.kind = 'user_id' AND a.value IN ({marks(part)})",
             part,
+        ).fetchall()
+        found.update(
+            v
+            for (text,) in linked
+            for k, v in profile_members.decode(text)
+            if k in ("email", "phone")
         )
-        found.update(r["contact"] for r in linked)
     return found
 
 

@@ -33,6 +33,7 @@ from engagehub.errors import NotFound
 from engagehub.privacy import person as people
 from engagehub.privacy import suppress
 from engagehub.privacy.person import Person
+from engagehub.profiles import members
 from engagehub.settings import Settings
 from engagehub.storage import Database, event_index
 from engagehub.storage.base import Connection
@@ -195,16 +196,7 @@ def _has_table(conn: Connection, name: str) -> bool:
 
 
 def _person(conn: Connection, profiles: list[str]) -> Person:
-    ids: list[tuple[str, str]] = []
-    for part in chunks(sorted(profiles)):
-        ids += [
-            (str(k), str(v))
-            for k, v in conn.execute(
-                f"SELECT kind, value FROM profile_identities WHERE {where_in('profile_id', part)}",
-                part,
-            ).fetchall()
-        ]
-    return Person(sorted(profiles), sorted(set(ids)))
+    return Person(sorted(profiles), members.listed(conn, profiles))
 
 
 def _forget_analytics(conn: Connection, person: Person, messages: set[str], seqs: list[int]) -> int:
@@ -278,7 +270,6 @@ _ROWS = (
     ("profile_conflicts", "profile_id", "profiles"),
     ("profile_conflicts", "other_profile_id", "profiles"),
     ("profile_conflicts", "other_profile_id", "values"),
-    ("profile_identities", "profile_id", "profiles"),
     ("profiles", "id", "profiles"),
 )
 
@@ -291,6 +282,14 @@ def _forget_rows(conn: Connection, person: Person, messages: set[str]) -> dict[s
         "profiles": person.profiles,
     }
     removed: Counter[str] = Counter()
+    for part in chunks(values["values"]):  # by value (indexed), only the person's profiles'
+        for mine in chunks(person.profiles, 90):
+            sql = (
+                f"DELETE FROM profile_identities WHERE {where_in('value', part)} "
+                f"AND {where_in('profile_id', mine)}"
+            )
+            cur = conn.execute(sql, [*part, *mine])
+            removed["profile_identities"] += max(cur.rowcount or 0, 0)
     for table, column, which in _ROWS:
         for part in chunks(values[which]):
             cur = conn.execute(f"DELETE FROM {table} WHERE {where_in(column, part)}", part)

@@ -14,6 +14,7 @@ from typing import Any
 from engagehub.contacts import ContactError, normalize_email, normalize_phone
 from engagehub.errors import NotFound, PayloadError
 from engagehub.model import StoredEvent
+from engagehub.profiles import members
 from engagehub.profiles import store as profile_store
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
@@ -78,18 +79,8 @@ def resolve(conn: Connection, key: str, region: str) -> Person:
             ]
         frontier = [p for p in found if p not in profiles]
         profiles.update(frontier)
-    ids: list[tuple[str, str]] = []
     ordered = sorted(profiles)
-    for part in chunks(ordered):
-        ids += [
-            (str(k), str(v))
-            for k, v in conn.execute(
-                f"SELECT kind, value FROM profile_identities WHERE {where_in('profile_id', part)} "
-                "ORDER BY kind, value",
-                part,
-            ).fetchall()
-        ]
-    return Person(ordered, ids)
+    return Person(ordered, members.listed(conn, ordered))
 
 
 def message_ids(conn: Connection, person: Person) -> set[str]:

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from engagehub.consent import batches
+from engagehub.profiles import members
 
 Identity = tuple[str, str]
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
@@ -51,12 +52,13 @@ def split_rows(
     event_time: int,
     owners: Callable[[set[Identity]], dict[Identity, str]],
     profile_id: Callable[[Identity], str],
-) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]], list[batches.Row]]:
+) -> tuple[list[tuple[str, str, str, str]], list[tuple[str, str, str]], list[batches.Row]]:
     """(new profiles, their identities, the rows left for the loop) of one block of rows:
-    profiles as ``(id, traits JSON, trait_times JSON)``, identities as ``(kind, value,
-    profile id)``, both sorted by key (B-tree pages written in order). A fresh row's profile
-    is the one the loop would make: created by its smallest identity, its identify call's
-    properties but ``identifiers`` as traits, all at the record's time."""
+    profiles as ``(id, traits JSON, trait_times JSON, identities JSON)`` (``members``),
+    identities as ``(kind, value, profile id)``, both sorted by key (B-tree pages written in
+    order). A fresh row's profile is the one the loop would make: created by its smallest
+    identity, its identify call's properties but ``identifiers`` as traits, all at the
+    record's time."""
     per = [row_identities(r[1], r[2]) for r in rows]
     seen: set[Identity] = set()
     repeated: set[Identity] = set()
@@ -68,7 +70,7 @@ def split_rows(
                 seen.add(identity)
     candidates = [k for k, ids in enumerate(per) if ids and repeated.isdisjoint(ids)]
     owned = owners({i for k in candidates for i in per[k] or ()}).keys()
-    profiles: dict[str, tuple[str, str, str]] = {}
+    profiles: dict[str, tuple[str, str, str, str]] = {}
     identities: list[tuple[str, str, str]] = []
     fresh: set[int] = set()
     times: dict[tuple[str, ...], str] = {}  # trait_times JSON per key set: rows share a header
@@ -88,7 +90,8 @@ def split_rows(
         stamped = times.get(keys)
         if stamped is None:
             stamped = times[keys] = orjson.dumps(dict.fromkeys(keys, event_time)).decode()
-        profiles[pid] = (pid, orjson.dumps(props, default=str).decode(), stamped)
+        listed = members.encode(ids)
+        profiles[pid] = (pid, orjson.dumps(props, default=str).decode(), stamped, listed)
         identities.extend((kind, value, pid) for kind, value in ids)
         fresh.add(k)
     rest = [r for k, r in enumerate(rows) if k not in fresh] if fresh else list(rows)

@@ -25,6 +25,7 @@ from engagehub.contacts import ContactError, normalize_phone
 from engagehub.model import StoredEvent
 from engagehub.processing.window import Window
 from engagehub.profiles import imports
+from engagehub.profiles import members as members_of
 from engagehub.storage.base import Connection
 from engagehub.storage.sqlin import CHUNK, chunks, where_in
 
@@ -93,12 +94,14 @@ class _Item:
 
 
 UPSERT_PROFILES = (
-    "INSERT INTO profiles (id, merged_into, traits, trait_times, first_seen, last_seen, "
-    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+    "INSERT INTO profiles (id, merged_into, traits, trait_times, identities, first_seen, "
+    "last_seen, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
     "merged_into = excluded.merged_into, traits = excluded.traits, "
-    "trait_times = excluded.trait_times, first_seen = excluded.first_seen, "
-    "last_seen = excluded.last_seen, updated_at = excluded.updated_at"
+    "trait_times = excluded.trait_times, identities = excluded.identities, "
+    "first_seen = excluded.first_seen, last_seen = excluded.last_seen, "
+    "updated_at = excluded.updated_at"
 )
+"""A profile row, its identities listed (``profiles.members``) in the same statement."""
 UPSERT_IDENTITIES = (
     "INSERT INTO profile_identities (kind, value, profile_id, first_seen) "
     "VALUES (?, ?, ?, ?) ON CONFLICT (kind, value) DO UPDATE SET "
@@ -191,7 +194,7 @@ class ProfileProcessor:
                 t, now = record.event_time, record.received_at
                 conn.executemany(
                     UPSERT_PROFILES,
-                    [(p, None, traits, times, t, t, now) for p, traits, times in profiles],
+                    [(p, None, tr, times, ids, t, t, now) for p, tr, times, ids in profiles],
                 )
                 conn.executemany(UPSERT_IDENTITIES, [(*i, now) for i in identities])
             items = []
@@ -208,7 +211,7 @@ class ProfileProcessor:
             return
         owner = self._owners(conn, wanted)
         profiles = self._profiles(conn, set(owner.values()))
-        members = self._members(conn, set(profiles))
+        members = {pid: set(p["identities"]) for pid, p in profiles.items()}
         changed_ids: dict[Identity, str] = {}
         conflicts: list[tuple[int, str, str, str]] = []
         for item in items:
@@ -238,6 +241,7 @@ class ProfileProcessor:
                     continue
                 owner[identity] = changed_ids[identity] = target
                 members[target].add(identity)
+                profiles[target]["dirty"] = True  # its row lists its identities
             # A profile row is rewritten only when it changes: a bulk import's many events per
             # person (changes, companions) at one time would otherwise rewrite it each window.
             profile = profiles[target]
@@ -250,7 +254,7 @@ class ProfileProcessor:
             ev = item.event
             if ev is not None and ev.type == "identify" and self._traits(profile, ev):
                 profile["dirty"] = True
-        self._write(conn, profiles, changed_ids, conflicts, received)
+        self._write(conn, profiles, members, changed_ids, conflicts, received)
 
     @staticmethod
     def _root(profiles: dict[str, dict[str, Any]], pid: str) -> str:
@@ -310,6 +314,7 @@ class ProfileProcessor:
             "merged_into": None,
             "traits": {},
             "trait_times": {},
+            "identities": [],
             "first_seen": when,
             "last_seen": when,
             "dirty": True,
@@ -338,12 +343,13 @@ class ProfileProcessor:
             part = sorted(pending)[:CHUNK]
             pending -= set(part)
             for row in conn.all(
-                "SELECT id, merged_into, traits, trait_times, first_seen, last_seen FROM profiles "
-                f"WHERE {where_in('id', part)}",
+                "SELECT id, merged_into, traits, trait_times, identities, first_seen, last_seen "
+                f"FROM profiles WHERE {where_in('id', part)}",
                 part,
             ):
                 row["traits"] = orjson.loads(row["traits"])
                 row["trait_times"] = orjson.loads(row["trait_times"])
+                row["identities"] = members_of.decode(row["identities"])
                 row["dirty"] = False
                 found[row["id"]] = row
                 if row["merged_into"] and row["merged_into"] not in found:
@@ -351,22 +357,10 @@ class ProfileProcessor:
         return found
 
     @staticmethod
-    def _members(conn: Connection, ids: set[str]) -> dict[str, set[Identity]]:
-        members: dict[str, set[Identity]] = {pid: set() for pid in ids}
-        wanted = sorted(ids)
-        for part in chunks(wanted):
-            for kind, value, pid in conn.execute(
-                "SELECT kind, value, profile_id FROM profile_identities WHERE "
-                f"{where_in('profile_id', part)}",
-                part,
-            ).fetchall():
-                members[pid].add((kind, value))
-        return members
-
-    @staticmethod
     def _write(
         conn: Connection,
         profiles: dict[str, dict[str, Any]],
+        members: dict[str, set[Identity]],
         changed: dict[Identity, str],
         conflicts: list[tuple[int, str, str, str]],
         now: int,
@@ -379,11 +373,12 @@ class ProfileProcessor:
                     p["merged_into"],
                     orjson.dumps(p["traits"], default=str).decode(),
                     orjson.dumps(p["trait_times"]).decode(),
+                    members_of.encode(members.get(pid, ())),
                     p["first_seen"],
                     p["last_seen"],
                     now,
                 )
-                for _, p in sorted(profiles.items())  # key order: B-tree pages written once
+                for pid, p in sorted(profiles.items())  # key order: B-tree pages written once
                 if p["dirty"]
             ],
         )

@@ -10,6 +10,7 @@ import orjson
 from engagehub.consent import store as consent
 from engagehub.contacts import ContactError, normalize_email, normalize_phone
 from engagehub.errors import NotFound
+from engagehub.profiles import members
 from engagehub.storage import logread
 from engagehub.storage.base import Connection
 from engagehub.timeutil import format_ts
@@ -53,10 +54,9 @@ def view(conn: Connection, pid: str, events: int = 20) -> dict[str, Any]:
     row = conn.one("SELECT * FROM profiles WHERE id = ?", (pid,))
     if row is None:
         raise NotFound(f"no profile {pid!r}", profile=pid)
-    identities = conn.all(
-        "SELECT kind, value FROM profile_identities WHERE profile_id = ? ORDER BY kind, value",
-        (pid,),
-    )
+    identities = [
+        {"kind": kind, "value": value} for kind, value in members.of(conn, [pid]).get(pid, [])
+    ]
     merged = [
         r["id"]
         for r in conn.all("SELECT id FROM profiles WHERE merged_into = ? ORDER BY id", (pid,))

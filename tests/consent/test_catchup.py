@@ -29,7 +29,8 @@ DERIVED = {
     "history": "SELECT contact, channel, group_name, status, previous_status, event_time, seq, "
     "source, reason, outcome, event_id FROM subscription_history "
     "ORDER BY seq, contact, channel, group_name",
-    "profiles": "SELECT id, merged_into, traits, trait_times, first_seen, last_seen FROM profiles "
+    "profiles": "SELECT id, merged_into, traits, trait_times, identities, first_seen, last_seen "
+    "FROM profiles "
     "ORDER BY id",
     "identities": "SELECT kind, value, profile_id FROM profile_identities ORDER BY kind, value",
 }

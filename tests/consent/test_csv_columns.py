@@ -138,7 +138,8 @@ QUERIES = (
     "SELECT contact, channel, group_name, status, previous_status, event_time, seq, source, "
     "reason, outcome, event_id FROM subscription_history ORDER BY seq, contact, channel, "
     "group_name",
-    "SELECT id, merged_into, traits, trait_times, first_seen, last_seen FROM profiles ORDER BY id",
+    "SELECT id, merged_into, traits, trait_times, identities, first_seen, last_seen FROM profiles "
+    "ORDER BY id",
     "SELECT kind, value, profile_id FROM profile_identities ORDER BY kind, value",
     "SELECT seq, event_id, dedup_key, event, properties FROM events ORDER BY seq",
 )

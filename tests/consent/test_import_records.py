@@ -199,7 +199,8 @@ def test_reimport_stores_nothing_and_records_are_small(db: Database, settings: S
 
 
 PROFILES = (
-    "SELECT id, merged_into, traits, trait_times, first_seen, last_seen FROM profiles ORDER BY id"
+    "SELECT id, merged_into, traits, trait_times, identities, first_seen, last_seen FROM profiles "
+    "ORDER BY id"
 )
 IDENTITIES = "SELECT kind, value, profile_id FROM profile_identities ORDER BY kind, value"
 
