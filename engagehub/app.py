@@ -47,15 +47,17 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     install_error_handlers(app)
     for router in registry.routers():
         app.include_router(router)
+    from engagehub.access.audit import AuditMiddleware
     from engagehub.ingest.direct import DirectIngest
 
-    app.add_middleware(DirectIngest)  # innermost: vendor POSTs skip FastAPI's route layer
+    # Innermost, the audit log of management calls: vendor POSTs carry no principal (a write
+    # key or signature is not one), so they are answered outside it, by DirectIngest, without
+    # FastAPI's route layer. Both are inside the security middleware: limits come first.
+    app.add_middleware(AuditMiddleware)
+    app.add_middleware(DirectIngest)
     from engagehub.ops.api import install as install_ops
 
     install_ops(app)
-    from engagehub.access.audit import AuditMiddleware
-
-    app.add_middleware(AuditMiddleware)  # inside the security middleware: limits come first
     harden(app, settings)
     app.add_middleware(CorsMiddleware)  # outermost: preflights and every /v1/ reply, errors too
     return app
