@@ -8,8 +8,8 @@ variation learnt late, or a conversion found late all move counts to the right h
 dimension without double counting.
 
 The definitions here are data that the SQL is generated from: a new rollup metric is one entry
-in ``UNIQUE_METRICS`` or ``TOTAL_METRICS`` and one column in ``analytics_rollups`` and
-``analytics_campaigns`` (a migration ``ALTER TABLE ... ADD COLUMN ... NOT NULL DEFAULT 0``).
+in ``UNIQUE_METRICS`` or ``TOTAL_METRICS`` and one column in ``analytics_rollups`` (a
+migration ``ALTER TABLE ... ADD COLUMN ... NOT NULL DEFAULT 0``).
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ FLAGGED = {"opened": ("machine_open", "machine_opened"), "clicked": ("bot_click"
 """An event of this milestone whose property is true counts as the other milestone instead
 (Apple MPP and proxy opens; link scanners' clicks): human opens and clicks stay apart."""
 METRICS = (*UNIQUE_METRICS, *TOTAL_METRICS)
-"""Every column of ``analytics_rollups`` and ``analytics_campaigns`` after the dimensions."""
+"""Every column of ``analytics_rollups`` after the dimensions."""
 
 
 def bucket_sql(expr: str, width: int = HOUR_MS) -> str:

@@ -27,7 +27,6 @@ DERIVED_TABLES = (
     "analytics_message_hours",
     "analytics_rollups",
     "analytics_rollup_details",
-    "analytics_campaigns",
     "analytics_campaign_names",
     "analytics_goal_events",
     "analytics_message_aliases",

@@ -1,4 +1,4 @@
-"""The shared rows: net deltas into rollups (hour and day), details, campaign totals, names.
+"""The shared rows: net deltas into rollups (hour and day), details, campaign names.
 
 Many messages (and, sharded on PostgreSQL, many shards) write the same campaign rows, so
 PostgreSQL upserts them in key order (``ordered``): shards wait for each other's row locks but
@@ -56,8 +56,8 @@ def _write_grains(
 
 
 def write_deltas(conn: Connection) -> None:
-    """Apply the net pending deltas to rollups, details and campaign totals; campaign names."""
-    columns = ", ".join(METRICS)
+    """Apply the net pending deltas to rollups and details (a campaign's totals are the sum of
+    its day rows); campaign names."""
     nonzero = " OR ".join(f"{m} <> 0" for m in METRICS)
     negative = " OR ".join(f"{m} < 0" for m in METRICS)
     _write_grains(conn, "analytics_rollups", "a_d", METRICS, "", nonzero, negative)
@@ -69,13 +69,6 @@ def write_deltas(conn: Connection) -> None:
         ", kind, detail",
         "uniques <> 0 OR total <> 0",
         "uniques < 0 OR total < 0",
-    )
-    sums = ", ".join(f"SUM({m})" for m in METRICS)
-    totals = ", ".join(f"{m} = analytics_campaigns.{m} + excluded.{m}" for m in METRICS)
-    conn.execute(
-        f"INSERT INTO analytics_campaigns (campaign_id, {columns}) "
-        f"SELECT campaign_id, {sums} FROM a_d WHERE {nonzero} GROUP BY campaign_id"
-        f"{ordered(conn, 'campaign_id')} ON CONFLICT (campaign_id) DO UPDATE SET {totals}"
     )
     old = "analytics_campaign_names."
     conn.execute(

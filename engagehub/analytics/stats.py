@@ -93,11 +93,12 @@ def list_campaigns(conn: Connection, limit: int = 1000) -> list[dict[str, Any]]:
     )
     ids = [r["campaign_id"] for r in names]
     counts: dict[str, dict[str, int]] = {i: {} for i in ids}
+    sums = ", ".join(f"SUM({m}) AS {m}" for m in ROLLUP_METRICS)
     for part in chunks(ids):
-        for r in conn.all(
-            f"SELECT campaign_id, {', '.join(ROLLUP_METRICS)} FROM analytics_campaigns "
-            f"WHERE campaign_id IN ({marks(part)})",
-            part,
+        for r in conn.all(  # all-time totals: the sum of the campaign's day rows
+            f"SELECT campaign_id, {sums} FROM analytics_rollups "
+            f"WHERE campaign_id IN ({marks(part)}) AND grain = ? GROUP BY campaign_id",
+            [*part, DAY_MS],
         ):
             counts[r.pop("campaign_id")] = r
     out = []

@@ -74,7 +74,6 @@ def snapshot(conn: Connection) -> tuple[list[dict[str, Any]], ...]:
             ("analytics_message_hours", "1, 2, 3"),
             ("analytics_rollups", "1, 2, 3, 4, 5, 6"),
             ("analytics_rollup_details", "1, 2, 3, 4, 5, 6, 7, 8"),
-            ("analytics_campaigns", "1"),
         )
     ]
     return (rows, *tables)

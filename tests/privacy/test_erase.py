@@ -87,7 +87,6 @@ def fill(db: Database, settings: Settings, people: list[tuple[tuple[str, str, st
 AGGREGATES = (
     "SELECT * FROM analytics_rollups ORDER BY 1, 2, 3, 4, 5, 6",
     "SELECT * FROM analytics_rollup_details ORDER BY 1, 2, 3, 4, 5, 6, 7, 8",
-    "SELECT * FROM analytics_campaigns ORDER BY 1",
     "SELECT * FROM analytics_message_hours ORDER BY 1, 2, 3",
     "SELECT vendor_event, count FROM unmapped_events ORDER BY 1",
     "SELECT message_id, status, converted_at FROM analytics_messages ORDER BY 1",
