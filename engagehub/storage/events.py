@@ -121,45 +121,48 @@ def append(
 
     Every append of the code base comes here: each event passes the same sanity check
     (``storage.sanity``; ``prepared`` is ``prepare(batches)`` done earlier), and processors are
-    woken once the transaction commits. Keys already in the log are looked up first (in a few
-    statements), so only new rows are inserted: per-request counts are exact and positions
-    stay dense on both backends.
+    woken once the transaction commits. Only new rows are inserted (keys already in the log are
+    looked up first; on SQLite only after an insert met one, ``_optimistic``): per-request
+    counts are exact and positions stay dense on both backends.
     """
     rows = prepare(batches) if prepared is None else prepared
     if len(rows) != len(batches):
         raise ValueError(f"{len(rows)} prepared row lists for {len(batches)} batches")
+    if _optimistic(conn):
+        try:
+            with conn.transaction():
+                return _append(conn, rows, optimistic=True)
+        except _AlreadyLogged:  # rolled back: look the keys up for a while
+            _LOOKUP_FIRST[conn] = _LOOKUPS_AFTER_A_DUPLICATE
     with conn.transaction():
-        rows = _screen(conn, rows)  # e.g. erased people's events: acknowledged, not stored
-        partitioned = conn.dialect == "postgresql" and _partitioned(conn)
-        if partitioned:
-            # Claim keys before the lock: event_keys' primary key decides, so only positions,
-            # rows and the commit wait for other processes' appends.
-            seen = _claim_keys(conn, rows)
-        if conn.dialect == "postgresql":
-            conn.execute("SELECT pg_advisory_xact_lock(?)", (locks.APPEND,))
-            rows = _screen(conn, rows)  # ...and of an erasure committed meanwhile
-        if not partitioned:
-            seen = _existing_keys(conn, rows)
-        fresh: list[tuple[Any, ...]] = []
-        counts: list[int] = []
-        for batch_rows in rows:
-            inserted = 0
-            for row in batch_rows:
-                key = (row[1], row[2])
-                if key not in seen:
-                    seen.add(key)
-                    fresh.append(row)
-                    inserted += 1
-            counts.append(inserted)
-        if fresh and partitioned:
-            last = _copy_partitioned(conn, fresh)  # the new head: positions are drawn in order
-            conn.execute(f"NOTIFY {LOG_CHANNEL}")  # delivered at commit: wakes idle workers
-        else:
-            if fresh:
-                conn.executemany(_INSERT, fresh)
-            last = head(conn)
-        if fresh:
-            conn.after_commit(_appended)
+        return _append(conn, rows, optimistic=False)
+
+
+def _append(conn: Connection, rows: Rows, optimistic: bool) -> list[AppendResult]:
+    """``append`` inside its transaction; ``optimistic``: insert without looking keys up, and
+    raise ``_AlreadyLogged`` when a row was refused (SQLite draws a position for a refused row
+    too: the transaction must be rolled back so that the log's positions stay dense)."""
+    rows = _screen(conn, rows)  # e.g. erased people's events: acknowledged, not stored
+    partitioned = conn.dialect == "postgresql" and _partitioned(conn)
+    if partitioned:
+        # Claim keys before the lock: event_keys' primary key decides, so only positions,
+        # rows and the commit wait for other processes' appends.
+        seen = _claim_keys(conn, rows)
+    if conn.dialect == "postgresql":
+        conn.execute("SELECT pg_advisory_xact_lock(?)", (locks.APPEND,))
+        rows = _screen(conn, rows)  # ...and of an erasure committed meanwhile
+    if not partitioned:
+        seen = set() if optimistic else _existing_keys(conn, rows)
+    fresh, counts = _unseen(rows, seen)
+    if fresh and partitioned:
+        last = _copy_partitioned(conn, fresh)  # the new head: positions are drawn in order
+        conn.execute(f"NOTIFY {LOG_CHANNEL}")  # delivered at commit: wakes idle workers
+    else:
+        if fresh and conn.executemany(_INSERT, fresh) != len(fresh) and optimistic:
+            raise _AlreadyLogged
+        last = head(conn)
+    if fresh:
+        conn.after_commit(_appended)
     return [
         AppendResult(inserted=n, duplicates=len(r) - n, head=last)
         for n, r in zip(counts, rows, strict=True)
@@ -167,6 +170,45 @@ def append(
 
 
 _KEYS_PER_LOOKUP = 2000
+Fresh = tuple[list[tuple[Any, ...]], list[int]]
+"""Rows to insert (new keys, each once) and each request's count of them."""
+
+
+def _unseen(rows: Rows, seen: set[tuple[int, str]]) -> Fresh:
+    """The rows whose key is neither in ``seen`` nor earlier in the group."""
+    fresh: list[tuple[Any, ...]] = []
+    counts: list[int] = []
+    for batch_rows in rows:
+        inserted = 0
+        for row in batch_rows:
+            key = (row[1], row[2])
+            if key not in seen:
+                seen.add(key)
+                fresh.append(row)
+                inserted += 1
+        counts.append(inserted)
+    return fresh, counts
+
+
+class _AlreadyLogged(Exception):
+    """A key of the group is in the log already: roll the optimistic append back."""
+
+
+_LOOKUPS_AFTER_A_DUPLICATE = 100
+_LOOKUP_FIRST: weakref.WeakKeyDictionary[Connection, int] = weakref.WeakKeyDictionary()
+"""SQLite connections that met a duplicate lately: groups left that look their keys up first."""
+
+
+def _optimistic(conn: Connection) -> bool:
+    """Whether this append inserts without looking its keys up first: on SQLite, unless the
+    connection met a logged key lately (a client sends a key again only when it retries; one
+    retrying over and over then costs a lookup per group, not an insert and a rollback)."""
+    if conn.dialect != "sqlite":
+        return False  # PostgreSQL's sequences are not rolled back: positions would skip
+    left = _LOOKUP_FIRST.get(conn, 0)
+    if left:
+        _LOOKUP_FIRST[conn] = left - 1
+    return not left
 
 
 def _partitioned(conn: Connection) -> bool:

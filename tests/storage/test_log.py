@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from engagehub.errors import ConflictError, NotFound, PayloadError
@@ -12,6 +14,7 @@ from engagehub.storage import Database, logread, migrate
 from engagehub.storage import events as log
 from engagehub.storage import sources as source_store
 from engagehub.storage.migrate import load_migrations
+from engagehub.storage.sqlite import SQLiteConnection
 
 
 def ev(key: str, **kw: object) -> IncomingEvent:
@@ -48,6 +51,47 @@ def test_append_is_exactly_once_per_source(db: Database) -> None:
     assert rows[0].event_id == event_id_for(a.id, "m1")
     assert rows[0].raw == '{"k":"m1"}'
     assert rows[0].properties == {}
+
+
+def test_retried_groups_keep_positions_dense_and_counts_exact(db: Database) -> None:
+    """A group holding keys already logged (a client's retry) stores only the new rows, and no
+    position is skipped, whichever way the writer found the duplicates."""
+    with db.session() as conn:
+        src, _ = source_store.create(conn, "a", "segment")
+        results = []
+        for n in range(0, 300, 3):  # every group repeats the one before's last key
+            keys = [f"k{max(0, n - 1)}", f"k{n}", f"k{n + 1}", f"k{n + 2}"]
+            results += log.append(conn, [log.Batch(src.id, 1, [ev(k) for k in keys])])
+        fresh = log.append(conn, [log.Batch(src.id, 1, [ev("new-1")]), log.Batch(src.id, 1, [])])
+        seqs = [r.seq for r in log.read_range(conn, 0, 10_000)]
+    assert (results[0].inserted, results[0].duplicates) == (3, 1)  # k0 twice in the group
+    assert all((r.inserted, r.duplicates) == (3, 1) for r in results)
+    assert [(r.inserted, r.duplicates) for r in fresh] == [(1, 0), (0, 0)]
+    assert seqs == list(range(1, 302))
+    assert fresh[0].head == 301
+
+
+def test_sqlite_appends_new_keys_without_looking_them_up(tmp_path: Path) -> None:
+    """A group of new keys is one insert (no lookup, no savepoint); one that meets a logged key
+    is rolled back and redone with a lookup, and the next groups look their keys up first."""
+    conn = SQLiteConnection(str(tmp_path / "log.db"), "NORMAL")
+    try:
+        migrate(conn)
+        src, _ = source_store.create(conn, "a", "segment")
+        statements: list[str] = []
+        conn.raw.set_trace_callback(statements.append)
+        log.append(conn, [log.Batch(src.id, 1, [ev("a"), ev("b")])])
+        assert not [s for s in statements if s.startswith(("SELECT dedup_key", "SAVEPOINT"))]
+        statements.clear()
+        (retry,) = log.append(conn, [log.Batch(src.id, 1, [ev("b"), ev("c")])])
+        assert (retry.inserted, retry.duplicates) == (1, 1)
+        assert "ROLLBACK" in statements  # the optimistic attempt, undone whole
+        statements.clear()
+        log.append(conn, [log.Batch(src.id, 1, [ev("d")])])
+        assert [s for s in statements if s.startswith("SELECT dedup_key")]
+        assert [r.seq for r in log.read_range(conn, 0, 10)] == [1, 2, 3, 4]
+    finally:
+        conn.close()
 
 
 def test_large_group_commit_spans_statements(db: Database) -> None:
