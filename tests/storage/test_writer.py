@@ -180,12 +180,15 @@ def test_a_round_lets_a_waiting_writer_commit_first(sqlite_db: Database) -> None
     let_one_commit(signal, started + 5)
     assert time.monotonic() - started < 0.5  # nothing waits: no idle time
 
+    holding = threading.Event()
+
     async def main() -> int:
         seen = -1
 
         def next_round() -> None:
             nonlocal seen
             with round_conn.transaction():  # the round before: holds the lock
+                holding.set()
                 while not signal.waiting:
                     time.sleep(0.005)
             let_one_commit(signal, time.monotonic() + 5)
@@ -194,7 +197,9 @@ def test_a_round_lets_a_waiting_writer_commit_first(sqlite_db: Database) -> None
 
         async with started_writer(sqlite_db, signal) as writer:
             pending = asyncio.ensure_future(asyncio.to_thread(next_round))
-            await asyncio.sleep(0.05)
+            # Append only once the round holds the lock: a thread started late (a loaded
+            # machine) used to find the append committed already and wait for it forever.
+            assert await asyncio.to_thread(holding.wait, 10)
             await writer.append(_batch(source.id, "w", 5))
             await pending
         return seen
