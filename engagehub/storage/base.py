@@ -58,6 +58,16 @@ class Connection(ABC):
             for fn in pending:
                 fn()
 
+    def _pending(self) -> int:
+        """How many callbacks wait for the commit (a savepoint's mark, see ``_forget``)."""
+        return len(self._after_commit or ())
+
+    def _forget(self, mark: int) -> None:
+        """Drop the callbacks registered since ``mark``: their (sub)transaction rolled back,
+        so they must not run at a later commit."""
+        if self._after_commit is not None:
+            del self._after_commit[mark:]
+
     @abstractmethod
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """Run one statement; returns a DB-API cursor (tuples)."""

@@ -78,6 +78,7 @@ class PostgresConnection(Connection):
         if self.readonly and not self._depth:
             raise ReadOnlyConnection("BEGIN")
         self._depth += 1
+        mark = self._pending()
         ok = False
         try:
             with self._conn.transaction():
@@ -85,6 +86,8 @@ class PostgresConnection(Connection):
             ok = True
         finally:
             self._depth -= 1
+            if not ok:
+                self._forget(mark)  # a rolled-back savepoint's or transaction's callbacks
         if self._depth == 0:
             self._committed(ok)
 

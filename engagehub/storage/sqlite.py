@@ -123,9 +123,11 @@ class SQLiteConnection(Connection):
             name = f"sp{self._depth}"
             self.execute(f"SAVEPOINT {name}")
             self._depth += 1
+            mark = self._pending()
             try:
                 yield
             except BaseException:
+                self._forget(mark)
                 self.execute(f"ROLLBACK TO {name}")
                 self.execute(f"RELEASE {name}")
                 raise
@@ -157,11 +159,13 @@ class SQLiteConnection(Connection):
                 ok = True
             finally:
                 self._depth = 0
+                if not ok:
+                    self._forget(0)  # rolled back: its callbacks never run
         finally:
             self._unlock()
         if ok:
             self._checkpoint()
-        self._committed(ok)
+            self._committed(ok)
 
     def _checkpoint(self) -> None:
         """Copy committed WAL pages into the database, outside the write lock.

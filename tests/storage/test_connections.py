@@ -1,7 +1,9 @@
-"""Reader connections are read-only on both backends; writes go through write connections."""
+"""Reader connections are read-only on both backends; writes go through write connections;
+commit callbacks run once, and never for work that rolled back."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -93,3 +95,22 @@ def test_sqlite_checkpoints_at_most_every_two_seconds(tmp_path: Path) -> None:
         assert path.stat().st_size > before + 100_000
     finally:
         conn.close()
+
+
+def test_commit_callbacks_run_once_and_never_for_what_rolled_back(db: Database) -> None:
+    ran: list[str] = []
+    with db.session() as conn:
+        with contextlib.suppress(RuntimeError), conn.transaction():
+            conn.after_commit(lambda: ran.append("failed transaction"))
+            raise RuntimeError("roll back")
+        with conn.transaction():
+            conn.after_commit(lambda: ran.append("kept"))
+            with contextlib.suppress(RuntimeError), conn.transaction():
+                conn.after_commit(lambda: ran.append("failed savepoint"))
+                raise RuntimeError("roll back to the savepoint")
+            with conn.transaction():
+                conn.after_commit(lambda: ran.append("released savepoint"))
+            assert ran == []  # nothing before the commit
+        with conn.transaction():
+            pass
+    assert ran == ["kept", "released savepoint"]
