@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import orjson
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -24,6 +25,7 @@ from starlette.applications import Starlette
 
 from engagehub.app import create_app
 from engagehub.hub import Hub
+from engagehub.model import IncomingEvent
 from engagehub.settings import Settings
 from engagehub.storage import Database, migrate, open_database
 from engagehub.storage import sources as source_store
@@ -137,6 +139,14 @@ def client(settings: Settings) -> Iterator[TestClient]:
 def basic(key: str) -> dict[str, str]:
     """HTTP Basic auth with a write key as the user name (how Segment clients send it)."""
     return {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
+
+
+def logged(key: str, t: int, properties: dict[str, Any] | None = None, **kw: Any) -> IncomingEvent:
+    """An event as a vendor's parser hands it to the log: ``properties`` also as its raw JSON."""
+    props = properties or {}
+    return IncomingEvent(
+        dedup_key=key, event_time=t, raw=orjson.dumps(props).decode(), properties=props, **kw
+    )
 
 
 def track(message_id: str, **kw: object) -> dict[str, object]:

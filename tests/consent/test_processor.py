@@ -17,21 +17,14 @@ from engagehub.settings import Settings
 from engagehub.storage import Database, logread
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
-from tests.conftest import make_source
+from tests.conftest import logged, make_source
 
 T0 = 1_772_445_600_000
 
 
 def vendor_event(key: str, event: str, t: int, **props: Any) -> IncomingEvent:
-    return IncomingEvent(
-        dedup_key=key,
-        event_time=t,
-        raw=orjson.dumps(props).decode(),
-        event=event,
-        vendor_event=event,
-        contact=props.get("email") or props.get("phone"),
-        properties=props,
-    )
+    contact = props.get("email") or props.get("phone")
+    return logged(key, t, props, event=event, vendor_event=event, contact=contact)
 
 
 def apply(

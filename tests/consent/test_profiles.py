@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import orjson
+from typing import Any
 
 from engagehub import registry
 from engagehub.model import IncomingEvent
@@ -11,19 +11,11 @@ from engagehub.profiles import store
 from engagehub.settings import Settings
 from engagehub.storage import Database
 from engagehub.storage import events as log
-from tests.conftest import make_source
+from tests.conftest import logged, make_source
 
 
-def ev(key: str, t: int, type: str = "track", **kw: object) -> IncomingEvent:
-    props = kw.pop("properties", {})
-    return IncomingEvent(
-        dedup_key=key,
-        event_time=t,
-        raw=orjson.dumps(props).decode(),
-        type=type,
-        properties=props,
-        **kw,
-    )  # type: ignore[arg-type]
+def ev(key: str, t: int, type: str = "track", **kw: Any) -> IncomingEvent:
+    return logged(key, t, type=type, **kw)
 
 
 def test_identities_merge_and_conflicts(db: Database, settings: Settings) -> None:

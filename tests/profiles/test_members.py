@@ -7,8 +7,6 @@ from __future__ import annotations
 import random
 from typing import Any
 
-import orjson
-
 from engagehub import registry
 from engagehub.consent import persons
 from engagehub.messaging import audiences
@@ -21,7 +19,7 @@ from engagehub.settings import Settings
 from engagehub.storage import Database
 from engagehub.storage import events as log
 from engagehub.storage.base import Connection
-from tests.conftest import make_source
+from tests.conftest import logged, make_source
 from tests.consent.test_import_records import T0, import_text
 
 Listing = dict[str, list[tuple[str, str]]]
@@ -74,14 +72,7 @@ def event(key: str, t: int, rnd: random.Random) -> IncomingEvent:
         props["push_token"] = f"tok-{rnd.randrange(15)}"
     if not kw:
         kw["anonymous_id"] = f"a{rnd.randrange(40)}"
-    return IncomingEvent(
-        dedup_key=key,
-        event_time=t,
-        raw=orjson.dumps(props).decode(),
-        type=kind,
-        properties=props,
-        **kw,
-    )
+    return logged(key, t, props, type=kind, **kw)
 
 
 def test_listed_identities_follow_merges_imports_and_erasures(
