@@ -33,9 +33,10 @@ def container(table: pa.Table, avro_schema: dict[str, Any], meta: dict[str, str]
     from the columns of the same names), or None when a field is of a shape this encoder
     does not write."""
     count = table.num_rows
+    names = set(table.column_names)  # a new list at each access of the property
     fields = []
     for field in avro_schema["fields"]:
-        if field["name"] not in table.column_names:
+        if field["name"] not in names:
             return None
         column = table.column(field["name"]).combine_chunks()
         union = field["type"]

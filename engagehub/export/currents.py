@@ -222,13 +222,14 @@ def _columns(
     if parsed is None:
         return None
     count = part.num_rows
+    present = set(parsed.column_names)  # a new list at each access of the property
     sources: list[dict[str, Any]] = []
 
     def log(name: str) -> pa.Array:
         return part.column(name).combine_chunks()
 
     def prop(key: str) -> pa.Array:
-        if key not in parsed.column_names:
+        if key not in present:
             return pa.nulls(count)
         return parsed.column(key).combine_chunks()
 

@@ -73,6 +73,17 @@ class PostgresConnection(Connection):
         except psycopg.OperationalError as exc:
             raise TransientError(f"database unavailable: {exc}", reason=str(exc)) from exc
 
+    def copy(self, statement: str, data: str) -> None:
+        """Run ``COPY ... FROM STDIN`` with ``data`` in COPY's text format, sent in one write:
+        a statement per row through ``executemany`` costs ~28 us of psycopg's Python each."""
+        try:
+            with self._conn.cursor() as cur, cur.copy(statement) as copy:
+                copy.write(data)
+        except psycopg.errors.ReadOnlySqlTransaction as exc:
+            raise ReadOnlyConnection(statement) from exc
+        except psycopg.OperationalError as exc:
+            raise TransientError(f"database unavailable: {exc}", reason=str(exc)) from exc
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         if self.readonly and not self._depth:

@@ -11,6 +11,8 @@ def test_bench_reports_each_layout_next_to_raw_writes() -> None:
     assert figures["files"] == 5 * 24  # five event names over 24 hours, one file per hour
     for key in (
         "events_per_s",
+        "warm_events_per_s",
+        "warm_events_per_cpu_s",
         "avro_events_per_s",
         "currents_events_per_s",
         "currents_events_per_cpu_s",

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from engagehub.storage import Database
 from engagehub.storage.base import ReadOnlyConnection
+from engagehub.storage.postgres import PostgresConnection
 from engagehub.storage.sqlite import SQLiteConnection
 from tests.conftest import ADMIN_TOKEN
 
@@ -28,6 +29,9 @@ def test_a_write_on_a_reader_fails_and_names_the_statement(db: Database) -> None
             conn.executemany(WRITE.replace("'probe', 1, 1", "?, ?, ?"), [("a", 1, 1), ("b", 2, 2)])
         with pytest.raises(ReadOnlyConnection), conn.transaction():
             pass
+        if isinstance(conn, PostgresConnection):
+            with pytest.raises(ReadOnlyConnection):
+                conn.copy("COPY processor_offsets (name, seq, updated_at) FROM STDIN", "c\t1\t1\n")
         assert conn.scalar("SELECT COUNT(*) FROM processor_offsets WHERE name = 'probe'") == 0
     with db.reader() as conn:  # the pooled connection is still usable, and still read-only
         assert conn.scalar("SELECT 1") == 1
