@@ -1,5 +1,5 @@
-"""The per-import duplicate memory: the first row per key wins, across its Bloom filter, the
-keys waiting in memory and those already written to its table."""
+"""The per-import duplicate memory: the first row per key wins, across its sorted runs (merged
+while of similar size), its Bloom filter and the keys already written to its table."""
 
 from __future__ import annotations
 
@@ -11,8 +11,12 @@ from engagehub.consent import seen
 from engagehub.consent.seen import SeenStatuses
 
 
-def test_lookups_answer_like_a_dict_across_flushes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(seen, "PENDING", 700)  # several flushes to the table
+@pytest.mark.parametrize("spill_at", [700, 10**9])
+def test_lookups_answer_like_a_dict_across_flushes(
+    monkeypatch: pytest.MonkeyPatch, spill_at: int
+) -> None:
+    monkeypatch.setattr(seen, "MEMORY", spill_at)  # 700: several spills to the table
+    monkeypatch.setattr(seen, "RUN", 1000)  # runs merged, and some left apart
     rnd = random.Random(5)
     memory = SeenStatuses()
     reference: dict[int, tuple[int, str]] = {}
@@ -31,4 +35,5 @@ def test_lookups_answer_like_a_dict_across_flushes(monkeypatch: pytest.MonkeyPat
             reference.setdefault(k, (row, status))
         keys.extend(fresh)
     assert len(reference) == len(set(keys))
+    assert (memory._db is not None) == (spill_at < 6000)
     memory.close()
