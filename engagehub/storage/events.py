@@ -10,7 +10,6 @@ from typing import Any
 import orjson
 
 from engagehub import safejson
-from engagehub.errors import TransientError
 from engagehub.model import LOG_COLUMNS, AppendResult, IncomingEvent, StoredEvent, event_id_for
 from engagehub.storage import locks
 from engagehub.storage.base import Connection
@@ -233,8 +232,6 @@ _COPY_EVENTS = (
 
 def _copy_partitioned(conn: Connection, fresh: list[tuple[Any, ...]]) -> int:
     """PostgreSQL, under the append lock: reserve positions and COPY the rows; returns the last."""
-    import psycopg
-
     from engagehub.storage import partitions
     from engagehub.storage.postgres import PostgresConnection
 
@@ -245,12 +242,7 @@ def _copy_partitioned(conn: Connection, fresh: list[tuple[Any, ...]]) -> int:
         conn.scalar("SELECT setval('events_seq', nextval('events_seq') + ? - 1)", (len(fresh),))
     )
     seqs = range(last - len(fresh) + 1, last + 1)
-    try:
-        with conn.raw.cursor() as cur, cur.copy(_COPY_EVENTS) as copy:
-            for seq, row in zip(seqs, fresh, strict=True):
-                copy.write_row((seq, *row))
-    except psycopg.OperationalError as exc:
-        raise TransientError(f"database unavailable: {exc}", reason=str(exc)) from exc
+    conn.copy(_COPY_EVENTS, ((seq, *row) for seq, row in zip(seqs, fresh, strict=True)))
     return last
 
 

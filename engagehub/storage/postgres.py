@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -34,6 +34,17 @@ def to_pyformat(sql: str) -> str:
     return _TOKEN.sub(sub, sql)
 
 
+@contextlib.contextmanager
+def _ours(sql: str) -> Iterator[None]:
+    """psycopg's errors as ours: a write refused by a read-only reader, a server gone."""
+    try:
+        yield
+    except psycopg.errors.ReadOnlySqlTransaction as exc:
+        raise ReadOnlyConnection(sql) from exc
+    except psycopg.OperationalError as exc:
+        raise TransientError(f"database unavailable: {exc}", reason=str(exc)) from exc
+
+
 class PostgresConnection(Connection):
     """A psycopg connection in autocommit mode; ``transaction()`` opens a real transaction."""
 
@@ -54,35 +65,26 @@ class PostgresConnection(Connection):
         return self._conn
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
-        try:
+        with _ours(sql):
             return self._conn.execute(to_pyformat(sql) if params else sql, params or None)
-        except psycopg.errors.ReadOnlySqlTransaction as exc:
-            raise ReadOnlyConnection(sql) from exc
-        except psycopg.OperationalError as exc:
-            raise TransientError(f"database unavailable: {exc}", reason=str(exc)) from exc
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         if not rows:
             return 0
-        try:
-            with self._conn.cursor() as cur:
-                cur.executemany(to_pyformat(sql), rows)
-                return max(cur.rowcount, 0)
-        except psycopg.errors.ReadOnlySqlTransaction as exc:
-            raise ReadOnlyConnection(sql) from exc
-        except psycopg.OperationalError as exc:
-            raise TransientError(f"database unavailable: {exc}", reason=str(exc)) from exc
+        with _ours(sql), self._conn.cursor() as cur:
+            cur.executemany(to_pyformat(sql), rows)
+            return max(cur.rowcount, 0)
 
-    def copy(self, statement: str, data: str) -> None:
-        """Run ``COPY ... FROM STDIN`` with ``data`` in COPY's text format, sent in one write:
-        a statement per row through ``executemany`` costs ~28 us of psycopg's Python each."""
-        try:
-            with self._conn.cursor() as cur, cur.copy(statement) as copy:
+    def copy(self, statement: str, data: str | Iterable[Sequence[Any]]) -> None:
+        """Run ``COPY ... FROM STDIN`` with ``data``: a text in COPY's text format, sent in one
+        write, or rows (``write_row``). A statement per row through ``executemany`` costs
+        ~28 us of psycopg's Python each."""
+        with _ours(statement), self._conn.cursor() as cur, cur.copy(statement) as copy:
+            if isinstance(data, str):
                 copy.write(data)
-        except psycopg.errors.ReadOnlySqlTransaction as exc:
-            raise ReadOnlyConnection(statement) from exc
-        except psycopg.OperationalError as exc:
-            raise TransientError(f"database unavailable: {exc}", reason=str(exc)) from exc
+            else:
+                for row in data:
+                    copy.write_row(row)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
