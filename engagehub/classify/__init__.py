@@ -18,8 +18,7 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
-import yaml
-
+from engagehub import yamltext
 from engagehub.model import IncomingEvent
 
 OPEN_EVENTS = frozenset(("Email Opened", "Email Machine Opened"))
@@ -34,7 +33,7 @@ _FALSE = (False, "false", "False", "FALSE", 0, "0")
 def machines() -> dict[str, Any]:
     """Agents and networks of ``data/machines.yaml``, parsed once."""
     text = (resources.files("engagehub.classify") / "data" / "machines.yaml").read_text("utf-8")
-    data: dict[str, Any] = yaml.safe_load(text)
+    data: dict[str, Any] = yamltext.safe_load(text)
     for key in ("open_networks", "click_networks"):
         data[key] = [ipaddress.ip_network(n) for n in data.get(key) or []]
     return data

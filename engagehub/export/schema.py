@@ -8,8 +8,8 @@ from importlib import resources
 from typing import Any
 
 import pyarrow as pa
-import yaml
 
+from engagehub import yamltext
 from engagehub.taxonomy import get_taxonomy
 
 SCHEMA_VERSION = 1
@@ -102,7 +102,7 @@ def metadata(event_type: str, after: int, upto: int) -> dict[str, str]:
 def currents_shapes() -> dict[str, dict[str, str]]:
     """Currents event type -> {field: avro type}, from the seed (``data/currents.yaml``)."""
     text = resources.files("engagehub.export").joinpath("data/currents.yaml").read_text()
-    data: dict[str, dict[str, str]] = yaml.safe_load(text)
+    data: dict[str, dict[str, str]] = yamltext.safe_load(text)
     return data
 
 

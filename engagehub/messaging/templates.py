@@ -254,8 +254,10 @@ def parse_file(text: str, fmt: str) -> dict[str, Any]:
     """A template file (YAML or JSON) as a dict."""
     import yaml
 
+    from engagehub import yamltext
+
     try:
-        data = orjson.loads(text) if fmt == "json" else yaml.safe_load(text)
+        data = orjson.loads(text) if fmt == "json" else yamltext.safe_load(text)
     except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
         raise PayloadError(f"cannot read the template file: {exc}") from None
     if not isinstance(data, dict):

@@ -15,8 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 
-import yaml
-
+from engagehub import yamltext
 from engagehub.consent.model import contact_for
 from engagehub.errors import PayloadError
 from engagehub.model import StoredEvent
@@ -107,7 +106,7 @@ class State:
 def error_codes() -> dict[str, dict[int, dict[str, str]]]:
     """Provider error codes that suppress (``data/codes.yaml``), loaded once."""
     text = (resources.files("engagehub.suppression") / "data" / "codes.yaml").read_text("utf-8")
-    data: dict[str, dict[int, dict[str, str]]] = yaml.safe_load(text)
+    data: dict[str, dict[int, dict[str, str]]] = yamltext.safe_load(text)
     return data
 
 

@@ -11,7 +11,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-import yaml
+from engagehub import yamltext
 
 __all__ = [
     "MESSAGE_CHANNELS",
@@ -239,7 +239,7 @@ def _rule(value: Any) -> Rule:
 
 
 def _read_yaml(path: Any) -> dict[str, Any]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = yamltext.safe_load(path.read_text(encoding="utf-8"))
     assert isinstance(data, dict), path
     return data
 

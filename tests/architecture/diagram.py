@@ -51,6 +51,7 @@ LAYERS: dict[str, list[str]] = {
         "lru",
         "runtime",
         "eventjson",
+        "yamltext",
     ],
 }
 
