@@ -61,8 +61,8 @@ class AnalyticsProcessor:
         conn = window.conn
         link = staging.prop(conn, "provider_message_id")
         unlinked = conn.scalar(
-            f"SELECT 1 FROM {staging.window_source(conn, bounds, 'e.message_id IS NOT NULL')} "
-            f"WHERE e.properties LIKE '%provider_message_id%' AND {link} <> e.message_id "
+            f"SELECT 1 FROM {staging.window_source(conn, bounds, _MAY_LINK)} "
+            f"WHERE {link} <> e.message_id "
             "AND NOT EXISTS (SELECT 1 FROM analytics_message_aliases a "
             f"WHERE a.alias = {link}) LIMIT 1",
             params,
@@ -125,6 +125,10 @@ def settle(conn: Connection, change: Callable[[], object]) -> None:
     rollups.write_deltas(conn)
 
 
+_MAY_LINK = "e.message_id IS NOT NULL AND e.properties LIKE '%provider_message_id%'"
+"""Events that may link a provider id (filtered before the properties are parsed)."""
+
+
 def _learn_aliases(conn: Connection, bounds: str, params: list[Any]) -> None:
     """Provider ids (SendGrid sg_message_id, Twilio MessageSid) linked to our message ids.
 
@@ -133,9 +137,8 @@ def _learn_aliases(conn: Connection, bounds: str, params: list[Any]) -> None:
     """
     rows = conn.execute(
         f"SELECT e.message_id, {staging.prop(conn, 'provider_message_id')} "
-        f"FROM {staging.window_source(conn, bounds, 'e.message_id IS NOT NULL')} "
-        "JOIN a_ms ms ON ms.event = e.event "
-        "WHERE e.properties LIKE '%provider_message_id%' ORDER BY e.seq",
+        f"FROM {staging.window_source(conn, bounds, _MAY_LINK)} "
+        "JOIN a_ms ms ON ms.event = e.event ORDER BY e.seq",
         params,
     ).fetchall()
     pairs = [(str(m), str(p)) for m, p in rows if p and str(p) != str(m)]
