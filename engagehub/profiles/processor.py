@@ -26,6 +26,7 @@ from engagehub.model import StoredEvent
 from engagehub.processing.window import Window
 from engagehub.profiles import imports
 from engagehub.profiles import members as members_of
+from engagehub.storage import bulk
 from engagehub.storage.base import Connection
 from engagehub.storage.sqlin import CHUNK, chunks, where_in
 
@@ -93,20 +94,16 @@ class _Item:
     """The full event when it is an identify call (its traits)."""
 
 
-UPSERT_PROFILES = (
-    "INSERT INTO profiles (id, merged_into, traits, trait_times, identities, first_seen, "
-    "last_seen, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-    "merged_into = excluded.merged_into, traits = excluded.traits, "
-    "trait_times = excluded.trait_times, identities = excluded.identities, "
-    "first_seen = excluded.first_seen, last_seen = excluded.last_seen, "
-    "updated_at = excluded.updated_at"
+PROFILE_COLUMNS: tuple[str, ...] = ("id", "merged_into", "traits", "trait_times", "identities")
+PROFILE_COLUMNS += ("first_seen", "last_seen", "updated_at")
+_PROFILE_CONFLICT = "ON CONFLICT (id) DO UPDATE SET " + ", ".join(
+    f"{c} = excluded.{c}" for c in PROFILE_COLUMNS[1:]
 )
+UPSERT_PROFILES = bulk.insert_sql("profiles", PROFILE_COLUMNS, _PROFILE_CONFLICT)
 """A profile row, its identities listed (``profiles.members``) in the same statement."""
-UPSERT_IDENTITIES = (
-    "INSERT INTO profile_identities (kind, value, profile_id, first_seen) "
-    "VALUES (?, ?, ?, ?) ON CONFLICT (kind, value) DO UPDATE SET "
-    "profile_id = excluded.profile_id"
-)
+IDENTITY_COLUMNS = ("kind", "value", "profile_id", "first_seen")
+_IDENTITY_CONFLICT = "ON CONFLICT (kind, value) DO UPDATE SET profile_id = excluded.profile_id"
+UPSERT_IDENTITIES = bulk.insert_sql("profile_identities", IDENTITY_COLUMNS, _IDENTITY_CONFLICT)
 
 # A CSV import's records (``consent.batches``): their rows are identify calls.
 _RECORDS = (
@@ -365,32 +362,25 @@ class ProfileProcessor:
         conflicts: list[tuple[int, str, str, str]],
         now: int,
     ) -> None:
-        conn.executemany(
-            UPSERT_PROFILES,
-            [
-                (
-                    p["id"],
-                    p["merged_into"],
-                    orjson.dumps(p["traits"], default=str).decode(),
-                    orjson.dumps(p["trait_times"]).decode(),
-                    members_of.encode(members.get(pid, ())),
-                    p["first_seen"],
-                    p["last_seen"],
-                    now,
-                )
-                for pid, p in sorted(profiles.items())  # key order: B-tree pages written once
-                if p["dirty"]
-            ],
-        )
-        conn.executemany(
-            UPSERT_IDENTITIES,
-            [(k, v, pid, now) for (k, v), pid in sorted(changed.items())],
-        )
-        conn.executemany(
-            "INSERT INTO profile_conflicts (seq, profile_id, other_profile_id, reason) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            conflicts,
-        )
+        rows = [
+            (
+                p["id"],
+                p["merged_into"],
+                orjson.dumps(p["traits"], default=str).decode(),
+                orjson.dumps(p["trait_times"]).decode(),
+                members_of.encode(members.get(pid, ())),
+                p["first_seen"],
+                p["last_seen"],
+                now,
+            )
+            for pid, p in sorted(profiles.items())  # key order: B-tree pages written once
+            if p["dirty"]
+        ]
+        bulk.insert(conn, "profiles", PROFILE_COLUMNS, rows, _PROFILE_CONFLICT)
+        links = [(k, v, pid, now) for (k, v), pid in sorted(changed.items())]
+        bulk.insert(conn, "profile_identities", IDENTITY_COLUMNS, links, _IDENTITY_CONFLICT)
+        kept = ("seq", "profile_id", "other_profile_id", "reason")
+        bulk.insert(conn, "profile_conflicts", kept, conflicts, "ON CONFLICT DO NOTHING")
 
     def reset(self, conn: Connection) -> None:
         """Forget every profile (rebuilt by ``engagehub reprocess profiles``)."""

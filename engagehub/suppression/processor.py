@@ -13,6 +13,7 @@ from typing import Any
 
 from engagehub.model import StoredEvent
 from engagehub.settings import Settings
+from engagehub.storage import bulk
 from engagehub.storage import sources as source_store
 from engagehub.storage.base import Connection
 from engagehub.storage.sqlin import chunks, where_in
@@ -20,6 +21,32 @@ from engagehub.suppression.rules import WHERE, Rule, Signal, State, fold, signal
 from engagehub.timeutil import now_ms
 
 Key = tuple[str, str]
+_SIGNAL_COLUMNS = (
+    "contact",
+    "channel",
+    "seq",
+    "kind",
+    "reason",
+    "detail",
+    "source",
+    "event_time",
+    "expires_at",
+    "message_id",
+    "event_id",
+    "recorded_at",
+)
+_ENTRY_COLUMNS = (
+    "contact",
+    "channel",
+    "reason",
+    "detail",
+    "source",
+    "event_time",
+    "seq",
+    "expires_at",
+    "message_id",
+    "updated_at",
+)
 
 
 class SuppressionProcessor:
@@ -69,22 +96,24 @@ class SuppressionProcessor:
                 )
             )
         if stored:
-            conn.executemany(
-                "INSERT INTO suppression_signals (contact, channel, seq, kind, reason, detail, "
-                "source, event_time, expires_at, message_id, event_id, recorded_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (contact, channel, seq) DO NOTHING",
+            bulk.insert(
+                conn,
+                "suppression_signals",
+                _SIGNAL_COLUMNS,
                 sorted(stored),
+                "ON CONFLICT (contact, channel, seq) DO NOTHING",
             )
         if delivered:
             newer = f"{conn.greatest}(suppression_deliveries.event_time, excluded.event_time)"
-            conn.executemany(
-                "INSERT INTO suppression_deliveries (contact, channel, event_time, seq) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (contact, channel) DO UPDATE SET "
+            bulk.insert(
+                conn,
+                "suppression_deliveries",
+                ("contact", "channel", "event_time", "seq"),
+                [(*k, *v) for k, v in sorted(delivered.items())],
+                "ON CONFLICT (contact, channel) DO UPDATE SET "
                 f"event_time = {newer}, seq = CASE WHEN excluded.event_time > "
                 "suppression_deliveries.event_time THEN excluded.seq "
                 "ELSE suppression_deliveries.seq END",
-                [(*k, *v) for k, v in sorted(delivered.items())],
             )
         touched = {(s.contact, s.channel) for _, s in found}
         self._refold(conn, touched, now)
@@ -121,15 +150,13 @@ class SuppressionProcessor:
                 )
             )
         if upserts:
-            conn.executemany(
-                "INSERT INTO suppressions (contact, channel, reason, detail, source, event_time, "
-                "seq, expires_at, message_id, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (contact, channel) DO UPDATE SET reason = excluded.reason, "
-                "detail = excluded.detail, source = excluded.source, "
-                "event_time = excluded.event_time, seq = excluded.seq, "
-                "expires_at = excluded.expires_at, message_id = excluded.message_id, "
-                "updated_at = excluded.updated_at",
+            bulk.insert(
+                conn,
+                "suppressions",
+                _ENTRY_COLUMNS,
                 upserts,
+                "ON CONFLICT (contact, channel) DO UPDATE SET "
+                + ", ".join(f"{c} = excluded.{c}" for c in _ENTRY_COLUMNS[2:]),
             )
         if deletes:
             conn.executemany("DELETE FROM suppressions WHERE contact = ? AND channel = ?", deletes)
