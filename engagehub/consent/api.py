@@ -205,9 +205,7 @@ async def get_history(
     keys = candidates(contact, None, hub.settings.default_region)
 
     def run(conn: Connection) -> list[dict[str, Any]]:
-        rows = [row for k in keys for row in store.history(conn, k, limit)]
-        rows.sort(key=lambda r: (r["changed_at"] or "", r["seq"]), reverse=True)
-        return rows[:limit]
+        return store.history(conn, keys, limit)
 
     return JSONResponse({"contact": contact, "contacts": keys, "history": await hub.read(run)})
 

@@ -13,7 +13,7 @@ Other features use this module only:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -22,7 +22,7 @@ from engagehub.consent.model import BUILTIN_SOURCE, NO_STATUS, PENDING, Change
 from engagehub.errors import ConfigError
 from engagehub.model import IncomingEvent
 from engagehub.storage.base import Connection
-from engagehub.storage.sqlin import chunks, marks, where_in
+from engagehub.storage.sqlin import chunks, marks, newest_in, where_in
 from engagehub.timeutil import format_ts
 
 STATE_COLUMNS = "contact, channel, group_name, status, event_time, seq, source, reason, own_action"
@@ -105,13 +105,18 @@ def states_for(conn: Connection, contacts: Iterable[str]) -> list[dict[str, Any]
     ]
 
 
-def history(conn: Connection, contact: str, limit: int = 200) -> list[dict[str, Any]]:
-    """The audit trail of one contact point, newest first."""
-    rows = conn.all(
-        "SELECT contact, channel, group_name, status, previous_status, event_time, seq, source, "
-        "reason, outcome, event_id, recorded_at FROM subscription_history WHERE contact = ? "
-        "ORDER BY event_time DESC, seq DESC, id DESC LIMIT ?",
-        (contact, limit),
+def history(
+    conn: Connection, contacts: str | Sequence[str], limit: int = 200
+) -> list[dict[str, Any]]:
+    """The audit trail of a contact point, or of a person's several forms, newest first."""
+    rows = newest_in(
+        conn,
+        "SELECT contact, channel, group_name, status, previous_status, event_time, seq, id, "
+        "source, reason, outcome, event_id, recorded_at FROM subscription_history",
+        "contact",
+        contacts,
+        ("event_time", "seq", "id"),
+        limit,
     )
     return [
         {

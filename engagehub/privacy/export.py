@@ -90,7 +90,7 @@ def document(conn: Connection, key: str, region: str) -> Iterator[bytes]:
         "merged_profiles": p.profiles[1:],
         "identities": [{"kind": k, "value": v} for k, v in p.identities],
         "subscriptions": consent.states_for(conn, p.contacts),
-        "consent_history": [h for c in p.contacts for h in consent.history(conn, c, 1_000_000)],
+        "consent_history": consent.history(conn, p.contacts, 1_000_000),
         "messages": _messages(conn, p, messages),
     }
     head = orjson.dumps(header)

@@ -62,8 +62,7 @@ def view(conn: Connection, pid: str, events: int = 20) -> dict[str, Any]:
         for r in conn.all("SELECT id FROM profiles WHERE merged_into = ? ORDER BY id", (pid,))
     ]
     contacts = [i["value"] for i in identities if i["kind"] in ("email", "phone")]
-    history = [h for c in contacts for h in consent.history(conn, c, 50)]
-    history.sort(key=lambda h: (h["changed_at"] or "", h["seq"]), reverse=True)
+    history = consent.history(conn, contacts, 50 * max(1, len(contacts)))
     latest: dict[int, Any] = {}
     for ident in identities:
         if ident["kind"] == "user_id":

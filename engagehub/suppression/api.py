@@ -181,9 +181,7 @@ async def get_history(
     keys = forms(contact, None, hub.settings.default_region)
 
     def run(conn: Connection) -> list[dict[str, Any]]:
-        rows = [r for k in sorted(keys) for r in store.history(conn, k, limit)]
-        rows.sort(key=lambda r: (r["at"] or "", r["seq"]), reverse=True)
-        return rows[:limit]
+        return store.history(conn, sorted(keys), limit)
 
     return JSONResponse({"contact": contact, "history": await hub.read(run)})
 

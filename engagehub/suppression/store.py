@@ -10,14 +10,14 @@ Other features use this module only:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
 
 from engagehub.model import IncomingEvent
 from engagehub.storage.base import Connection
-from engagehub.storage.sqlin import chunks, marks
+from engagehub.storage.sqlin import chunks, marks, newest_in
 from engagehub.suppression.rules import ADDED, REMOVED
 from engagehub.timeutil import format_ts
 
@@ -116,13 +116,18 @@ def public(row: dict[str, Any], now: int) -> dict[str, Any]:
     }
 
 
-def history(conn: Connection, contact: str, limit: int = 200) -> list[dict[str, Any]]:
-    """Every signal recorded for a contact point, newest first (the audit trail)."""
-    rows = conn.all(
+def history(
+    conn: Connection, contacts: str | Sequence[str], limit: int = 200
+) -> list[dict[str, Any]]:
+    """Every signal recorded for a contact point or a person's forms, newest first (audit)."""
+    rows = newest_in(
+        conn,
         "SELECT contact, channel, seq, kind, reason, detail, source, event_time, expires_at, "
-        "message_id, event_id FROM suppression_signals WHERE contact = ? "
-        "ORDER BY event_time DESC, seq DESC LIMIT ?",
-        (contact, limit),
+        "message_id, event_id FROM suppression_signals",
+        "contact",
+        contacts,
+        ("event_time", "seq"),
+        limit,
     )
     for row in rows:
         row["at"] = format_ts(int(row.pop("event_time")))

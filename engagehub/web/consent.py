@@ -41,8 +41,7 @@ def _imports(conn: Connection) -> list[dict[str, Any]]:
 def _person(conn: Connection, key: str, region: str) -> dict[str, Any]:
     """Subscriptions and history of every contact point the key can mean (as the API does)."""
     keys = candidates(key, None, region)
-    history = [row for k in keys for row in store.history(conn, k, 200)]
-    history.sort(key=lambda r: (r["changed_at"] or "", r["seq"]), reverse=True)
+    history = store.history(conn, keys, 200)
     return {
         "key": key,
         "contacts": keys,
